@@ -1,0 +1,74 @@
+# burrow: `make` builds build/burrow; `make run` starts a demo; `make test` runs every test.
+JOBS    ?= $(shell nproc)
+WERROR  ?= OFF
+PYTEST  := /usr/bin/python3 -m pytest
+CMAKE_FLAGS := -DBURROW_WERROR=$(WERROR)
+
+.PHONY: all build asan fuzz-build deps run test unit e2e e2e-asan fuzz fuzz-smoke bench bench-quick docs clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build:
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build -j $(JOBS)
+
+asan:
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DBURROW_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+
+fuzz-build:
+	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DBURROW_FUZZ=ON \
+		-DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link,address,undefined" \
+		-DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+
+run: deps build
+	@scripts/demo.sh
+
+unit: build asan
+	@cd build && ctest --output-on-failure
+	@cd build-asan && ctest --output-on-failure
+
+e2e: build
+	@BURROW_BIN=$(CURDIR)/build/burrow $(PYTEST) -q tests/e2e
+
+e2e-asan: asan
+	@BURROW_BIN=$(CURDIR)/build-asan/burrow $(PYTEST) -q tests/e2e
+
+# Each fuzz target for a few seconds over its seed corpus: a smoke test in `make test`.
+fuzz-smoke: fuzz-build
+	@for t in build-fuzz/fuzz_*; do \
+		c=tests/fuzz/corpus/$$(basename $$t); mkdir -p $$c; \
+		$$t -max_total_time=10 -print_final_stats=0 $$c >/dev/null 2>build-fuzz/$$(basename $$t).log \
+			|| { cat build-fuzz/$$(basename $$t).log; exit 1; }; \
+		echo "fuzz: $$(basename $$t) ok"; \
+	done
+
+fuzz: fuzz-build
+	@for t in build-fuzz/fuzz_*; do \
+		c=tests/fuzz/corpus/$$(basename $$t); mkdir -p $$c; \
+		$$t -max_total_time=$${FUZZ_SECONDS:-120} $$c; \
+	done
+
+test: deps
+	@$(MAKE) --no-print-directory unit e2e e2e-asan fuzz-smoke docs-check
+	@echo "make test: all passed"
+
+bench: deps build
+	@bench/bench.sh
+
+bench-quick: deps build
+	@bench/bench.sh --quick
+
+# docs/configuration.md's option table is generated from the option table in the code.
+docs: build
+	@scripts/gen-docs.sh
+
+docs-check: build
+	@scripts/gen-docs.sh --check
+
+clean:
+	rm -rf build build-asan build-fuzz

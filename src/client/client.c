@@ -1,0 +1,568 @@
+#include "client/client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <openssl/rand.h>
+
+#include "config/config.h"
+#include "mux/session.h"
+#include "proto/auth.h"
+#include "transport/tcp.h"
+#include "util/log.h"
+
+#define BACKOFF_START_MS 1000
+#define CONNECT_TIMEOUT_MS 10000
+#define HANDSHAKE_TIMEOUT_MS 10000
+#define REGISTER_RETRY_MS 5000
+
+enum client_state {
+	C_IDLE,
+	C_RESOLVING,
+	C_CONNECTING,
+	C_HANDSHAKE,
+	C_READY,
+	C_BACKOFF,
+	C_STOPPED
+};
+
+struct client;
+
+/* A pending dial to a tunnel's target for one OPEN. */
+struct dial {
+	struct client *c;
+	uint32_t stream_id;
+	uint32_t peer_window;
+	size_t tunnel;
+	int fd;
+	struct event *ev;
+	struct evdns_getaddrinfo_request *req;
+	LIST_ENTRY(dial) link;
+};
+
+struct tunnel_state {
+	int registered;
+	int retry; /* registration failed with a port in use: try again */
+};
+
+struct client {
+	struct event_base *base;
+	struct evdns_base *dns;
+	const struct config *cfg;
+	enum client_state state;
+	struct session *s;
+	int fd; /* while connecting */
+	struct event *conn_ev;
+	struct event *timer; /* backoff, register retry */
+	struct evdns_getaddrinfo_request *req;
+	uint32_t backoff_ms;
+	uint8_t client_nonce[NONCE_LEN];
+	uint8_t server_nonce[NONCE_LEN];
+	char server_str[ADDR_STR_MAX];
+	struct tunnel_state *tunnels;
+	LIST_HEAD(, dial) dials;
+	int exit_code;
+};
+
+static void client_connect(struct client *c);
+static void client_backoff(struct client *c);
+static int client_on_frame(struct session *s, const struct frame *f, void *arg,
+    const char **why);
+static void client_on_close(struct session *s, const char *reason, void *arg);
+
+static const struct session_handler client_handler = {
+    .on_frame = client_on_frame,
+    .on_close = client_on_close,
+};
+
+static void
+timer_arm(struct event *ev, uint32_t ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	event_add(ev, &tv);
+}
+
+/* ---- dialling targets ---- */
+
+static void
+dial_free(struct dial *d)
+{
+	LIST_REMOVE(d, link);
+	if (d->req)
+		evdns_getaddrinfo_cancel(d->req); /* calls back with CANCEL */
+	if (d->ev)
+		event_free(d->ev);
+	if (d->fd >= 0)
+		close(d->fd);
+	free(d);
+}
+
+static void
+dial_fail(struct dial *d, const char *why)
+{
+	struct client *c = d->c;
+	const struct tunnel_cfg *t = &c->cfg->tunnels[d->tunnel];
+	char target[ADDR_STR_MAX], text[MSG_TEXT_MAX];
+	hostport_format(&t->local, target, sizeof target);
+	snprintf(text, sizeof text, "dial %s: %s", target, why);
+	log_info("tunnel %s: stream %u: open failed: %s", t->name, d->stream_id, text);
+	if (c->s)
+		session_refuse_stream(c->s, d->stream_id, ERR_UNREACHABLE, text);
+	dial_free(d);
+}
+
+static void
+dial_connect_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dial *d = arg;
+	if (what & EV_TIMEOUT) {
+		dial_fail(d, "timed out");
+		return;
+	}
+	if (tcp_connect_result(d->fd) != 0) {
+		dial_fail(d, strerror(errno));
+		return;
+	}
+	int sfd = d->fd;
+	d->fd = -1;
+	tcp_tune(sfd);
+	session_accept_stream(d->c->s, d->stream_id, sfd, d->peer_window);
+	dial_free(d);
+}
+
+static void
+dial_start(struct dial *d, const struct sockaddr *sa, socklen_t len)
+{
+	int in_progress;
+	d->fd = tcp_connect_start(sa, len, &in_progress);
+	if (d->fd < 0) {
+		dial_fail(d, strerror(errno));
+		return;
+	}
+	d->ev = event_new(d->c->base, d->fd, EV_WRITE, dial_connect_cb, d);
+	if (d->ev == NULL) {
+		dial_fail(d, "out of memory");
+		return;
+	}
+	timer_arm(d->ev, d->c->cfg->open_timeout_ms);
+}
+
+static void
+dial_resolved_cb(int err, struct evutil_addrinfo *ai, void *arg)
+{
+	struct dial *d = arg;
+	if (err == EVUTIL_EAI_CANCEL)
+		return; /* dial_free is running */
+	d->req = NULL;
+	if (err != 0) {
+		dial_fail(d, evutil_gai_strerror(err));
+		return;
+	}
+	dial_start(d, ai->ai_addr, ai->ai_addrlen);
+	evutil_freeaddrinfo(ai);
+}
+
+static int
+client_open(struct client *c, const struct frame *f, const char **why)
+{
+	struct msg_open m;
+	if (msg_open_decode(f->payload, f->len, &m, why) != 0)
+		return -1;
+	if (m.window == 0 || (f->id & 1) != 0) {
+		*why = "bad OPEN";
+		return -1;
+	}
+	if (m.tunnel_id == 0 || m.tunnel_id > c->cfg->ntunnels ||
+	    !c->tunnels[m.tunnel_id - 1].registered) {
+		session_refuse_stream(c->s, f->id, ERR_INVALID, "no such tunnel");
+		return 0;
+	}
+	struct dial *d = calloc(1, sizeof *d);
+	if (d == NULL) {
+		session_refuse_stream(c->s, f->id, ERR_INTERNAL, "out of memory");
+		return 0;
+	}
+	d->c = c;
+	d->stream_id = f->id;
+	d->peer_window = m.window;
+	d->tunnel = m.tunnel_id - 1;
+	d->fd = -1;
+	LIST_INSERT_HEAD(&c->dials, d, link);
+	const struct tunnel_cfg *t = &c->cfg->tunnels[d->tunnel];
+	log_debug("tunnel %s: stream %u: from %s", t->name, f->id, m.peer);
+
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	if (sockaddr_from_numeric(t->local.host, t->local.port, &ss, &sl) == 0) {
+		dial_start(d, (struct sockaddr *)&ss, sl);
+		return 0;
+	}
+	struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC,
+	    .ai_socktype = SOCK_STREAM, .ai_flags = EVUTIL_AI_ADDRCONFIG};
+	char port[8];
+	snprintf(port, sizeof port, "%u", t->local.port);
+	struct evdns_getaddrinfo_request *req = evdns_getaddrinfo(c->dns,
+	    t->local.host, port, &hints, dial_resolved_cb, d);
+	/* NULL: the callback already ran (and may have freed d). */
+	if (req != NULL)
+		d->req = req;
+	return 0;
+}
+
+/* ---- registering tunnels ---- */
+
+static void
+client_register(struct client *c, size_t i)
+{
+	const struct tunnel_cfg *t = &c->cfg->tunnels[i];
+	struct msg_register m = {.kind = TUNNEL_TCP, .port = t->remote.port,
+	    .flags = t->remote_has_bind ? REGISTER_HAS_BIND : 0};
+	snprintf(m.bind, sizeof m.bind, "%s", t->remote.host);
+	snprintf(m.name, sizeof m.name, "%s", t->name);
+	uint8_t buf[MSG_MAX];
+	size_t n = msg_register_encode(buf, &m);
+	c->tunnels[i].retry = 0;
+	session_send(c->s, FRAME_REGISTER, (uint32_t)(i + 1), buf, n);
+}
+
+static void
+client_register_result(struct client *c, const struct frame *f)
+{
+	if (f->id == 0 || f->id > c->cfg->ntunnels)
+		return;
+	size_t i = f->id - 1;
+	const struct tunnel_cfg *t = &c->cfg->tunnels[i];
+	char target[ADDR_STR_MAX];
+	hostport_format(&t->local, target, sizeof target);
+	if (f->type == FRAME_REGISTER_OK) {
+		struct msg_register_ok ok;
+		const char *why;
+		if (msg_register_ok_decode(f->payload, f->len, &ok, &why) != 0)
+			snprintf(ok.addr, sizeof ok.addr, "?");
+		c->tunnels[i].registered = 1;
+		log_info("tunnel %s: listening on %s -> %s", t->name, ok.addr, target);
+		return;
+	}
+	struct msg_error e;
+	const char *why;
+	if (msg_error_decode(f->payload, f->len, &e, &why) != 0)
+		snprintf(e.text, sizeof e.text, "refused");
+	log_warn("tunnel %s: registration failed: %s", t->name, e.text);
+	if (e.code == ERR_IN_USE) {
+		c->tunnels[i].retry = 1;
+		if (!evtimer_pending(c->timer, NULL))
+			timer_arm(c->timer, REGISTER_RETRY_MS);
+	}
+}
+
+/* ---- handshake and frames ---- */
+
+static int
+client_on_frame(struct session *s, const struct frame *f, void *arg,
+    const char **why)
+{
+	struct client *c = arg;
+	struct msg_hello h;
+	struct msg_auth_ok ok;
+	struct msg_error e;
+
+	switch (f->type) {
+	case FRAME_HELLO: {
+		if (c->state != C_HANDSHAKE || msg_hello_decode(f->payload, f->len, &h, why) != 0)
+			return -1;
+		memcpy(c->server_nonce, h.nonce, NONCE_LEN);
+		uint8_t mac[MAC_LEN];
+		auth_mac(AUTH_CLIENT, c->cfg->token, c->client_nonce, c->server_nonce, mac);
+		session_send(s, FRAME_AUTH, 0, mac, sizeof mac);
+		return 0;
+	}
+	case FRAME_AUTH_OK:
+		if (c->state != C_HANDSHAKE ||
+		    msg_auth_ok_decode(f->payload, f->len, &ok, why) != 0)
+			return -1;
+		if (!auth_verify(AUTH_SERVER, c->cfg->token, c->client_nonce,
+			c->server_nonce, ok.mac)) {
+			log_error("authentication failed: the server did not prove it "
+				  "knows the token");
+			c->exit_code = 1;
+			client_shutdown(c);
+			event_base_loopexit(c->base, NULL);
+			return 0;
+		}
+		c->state = C_READY;
+		c->backoff_ms = BACKOFF_START_MS;
+		char label[64];
+		snprintf(label, sizeof label, "session %u", ok.session_id);
+		session_set_label(s, label);
+		session_set_ready(s);
+		log_info("session %u: authenticated to %s", ok.session_id, c->server_str);
+		for (size_t i = 0; i < c->cfg->ntunnels; i++)
+			client_register(c, i);
+		return 0;
+	case FRAME_ERROR:
+	case FRAME_GOAWAY:
+		if (msg_error_decode(f->payload, f->len, &e, why) != 0)
+			return -1;
+		if (e.code == ERR_AUTH || e.code == ERR_VERSION) {
+			log_error("authentication failed: %s", e.text);
+			c->exit_code = 1;
+			client_shutdown(c);
+			event_base_loopexit(c->base, NULL);
+			return 0;
+		}
+		log_warn("server says: %s", e.text);
+		session_close(s, e.text);
+		return 0;
+	case FRAME_REGISTER_OK:
+	case FRAME_REGISTER_ERR:
+		if (c->state != C_READY)
+			return -1;
+		client_register_result(c, f);
+		return 0;
+	case FRAME_OPEN:
+		if (c->state != C_READY)
+			return -1;
+		return client_open(c, f, why);
+	default:
+		*why = "unexpected frame";
+		return -1;
+	}
+}
+
+static void
+client_on_close(struct session *s, const char *reason, void *arg)
+{
+	struct client *c = arg;
+	c->s = NULL;
+	while (!LIST_EMPTY(&c->dials))
+		dial_free(LIST_FIRST(&c->dials));
+	for (size_t i = 0; i < c->cfg->ntunnels; i++)
+		c->tunnels[i].registered = c->tunnels[i].retry = 0;
+	event_del(c->timer);
+	if (c->state == C_STOPPED)
+		return;
+	log_warn("disconnected: %s", reason);
+	client_backoff(c);
+}
+
+/* ---- connecting ---- */
+
+static void
+client_backoff(struct client *c)
+{
+	uint32_t base = c->backoff_ms;
+	if (base > c->cfg->reconnect_max_ms)
+		base = c->cfg->reconnect_max_ms;
+	uint32_t r = 0;
+	RAND_bytes((unsigned char *)&r, sizeof r);
+	/* Jitter: 80% to 120% of the step, so clients do not march in step. */
+	uint32_t delay = (uint32_t)((uint64_t)base * (800 + r % 401) / 1000);
+	c->backoff_ms = base >= c->cfg->reconnect_max_ms / 2 ? c->cfg->reconnect_max_ms
+							    : base * 2;
+	c->state = C_BACKOFF;
+	log_info("reconnecting in %.1f s", delay / 1000.0);
+	timer_arm(c->timer, delay);
+}
+
+static void
+client_connect_fail(struct client *c, const char *why)
+{
+	log_warn("connect %s: %s", c->server_str, why);
+	if (c->conn_ev) {
+		event_free(c->conn_ev);
+		c->conn_ev = NULL;
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	client_backoff(c);
+}
+
+static void
+client_connected_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+	if (what & EV_TIMEOUT) {
+		client_connect_fail(c, "timed out");
+		return;
+	}
+	if (tcp_connect_result(c->fd) != 0) {
+		client_connect_fail(c, strerror(errno));
+		return;
+	}
+	event_free(c->conn_ev);
+	c->conn_ev = NULL;
+	tcp_tune(c->fd);
+	struct session_params p = {
+	    .window = (uint32_t)c->cfg->window,
+	    .heartbeat_ms = c->cfg->heartbeat_ms,
+	    .handshake_ms = HANDSHAKE_TIMEOUT_MS,
+	    .open_timeout_ms = c->cfg->open_timeout_ms,
+	    .initiator_parity = 1,
+	};
+	char label[ADDR_STR_MAX + 16];
+	snprintf(label, sizeof label, "session (%s)", c->server_str);
+	c->s = session_new(c->base, c->fd, label, &p, &client_handler, c);
+	if (c->s == NULL) {
+		client_connect_fail(c, "out of memory");
+		return;
+	}
+	c->fd = -1;
+	c->state = C_HANDSHAKE;
+	if (auth_nonce(c->client_nonce) != 0) {
+		session_close(c->s, "no randomness");
+		return;
+	}
+	struct msg_hello h = {.version = PROTO_VERSION, .role = HELLO_CONTROL};
+	memcpy(h.nonce, c->client_nonce, NONCE_LEN);
+	uint8_t buf[MSG_MAX];
+	session_send(c->s, FRAME_HELLO, 0, buf, msg_hello_encode(buf, &h));
+}
+
+static void
+client_connect_addr(struct client *c, const struct sockaddr *sa, socklen_t len)
+{
+	int in_progress;
+	c->state = C_CONNECTING;
+	c->fd = tcp_connect_start(sa, len, &in_progress);
+	if (c->fd < 0) {
+		client_connect_fail(c, strerror(errno));
+		return;
+	}
+	c->conn_ev = event_new(c->base, c->fd, EV_WRITE, client_connected_cb, c);
+	timer_arm(c->conn_ev, CONNECT_TIMEOUT_MS);
+}
+
+static void
+client_resolved_cb(int err, struct evutil_addrinfo *ai, void *arg)
+{
+	struct client *c = arg;
+	if (err == EVUTIL_EAI_CANCEL)
+		return;
+	c->req = NULL;
+	if (err != 0) {
+		client_connect_fail(c, evutil_gai_strerror(err));
+		return;
+	}
+	client_connect_addr(c, ai->ai_addr, ai->ai_addrlen);
+	evutil_freeaddrinfo(ai);
+}
+
+static void
+client_connect(struct client *c)
+{
+	log_info("connecting to %s", c->server_str);
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	if (sockaddr_from_numeric(c->cfg->server.host, c->cfg->server.port, &ss, &sl) == 0) {
+		client_connect_addr(c, (struct sockaddr *)&ss, sl);
+		return;
+	}
+	c->state = C_RESOLVING;
+	struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC,
+	    .ai_socktype = SOCK_STREAM, .ai_flags = EVUTIL_AI_ADDRCONFIG};
+	char port[8];
+	snprintf(port, sizeof port, "%u", c->cfg->server.port);
+	struct evdns_getaddrinfo_request *req = evdns_getaddrinfo(c->dns,
+	    c->cfg->server.host, port, &hints, client_resolved_cb, c);
+	if (req != NULL)
+		c->req = req;
+}
+
+static void
+client_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+	if (c->state == C_BACKOFF) {
+		client_connect(c);
+		return;
+	}
+	if (c->state == C_READY) {
+		for (size_t i = 0; i < c->cfg->ntunnels; i++)
+			if (c->tunnels[i].retry)
+				client_register(c, i);
+	}
+}
+
+struct client *
+client_new(struct event_base *base, const struct config *cfg)
+{
+	struct client *c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return NULL;
+	c->base = base;
+	c->cfg = cfg;
+	c->fd = -1;
+	c->backoff_ms = BACKOFF_START_MS;
+	LIST_INIT(&c->dials);
+	hostport_format(&cfg->server, c->server_str, sizeof c->server_str);
+	c->tunnels = calloc(cfg->ntunnels, sizeof *c->tunnels);
+	c->timer = event_new(base, -1, 0, client_timer_cb, c);
+	c->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (c->tunnels == NULL || c->timer == NULL || c->dns == NULL) {
+		client_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+client_start(struct client *c)
+{
+	client_connect(c);
+}
+
+void
+client_shutdown(struct client *c)
+{
+	if (c->state == C_STOPPED)
+		return;
+	c->state = C_STOPPED;
+	event_del(c->timer);
+	if (c->req) {
+		evdns_getaddrinfo_cancel(c->req);
+		c->req = NULL;
+	}
+	if (c->conn_ev) {
+		event_free(c->conn_ev);
+		c->conn_ev = NULL;
+	}
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	if (c->s) {
+		session_send_error(c->s, FRAME_GOAWAY, 0, ERR_SHUTDOWN,
+		    "client shutting down");
+		session_close_after_flush(c->s, "shutting down");
+	}
+	if (c->dns) {
+		evdns_base_free(c->dns, 0);
+		c->dns = NULL;
+	}
+}
+
+int
+client_exit_code(const struct client *c)
+{
+	return c->exit_code;
+}
+
+void
+client_free(struct client *c)
+{
+	if (c->dns)
+		evdns_base_free(c->dns, 0);
+	if (c->timer)
+		event_free(c->timer);
+	free(c->tunnels);
+	free(c);
+}

@@ -1,0 +1,599 @@
+#include "config/config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include <openssl/crypto.h>
+
+enum opt_type {
+	OT_CONFIG,   /* -c: flag only */
+	OT_HELP,     /* -h: flag only */
+	OT_LISTEN,   /* host:port, default port 7700 */
+	OT_SERVER,   /* host[:port], default port 7700 */
+	OT_SECRET,   /* a token: never printed */
+	OT_GATEWAY,  /* no | yes | clientspecified */
+	OT_PORTS,    /* port ranges */
+	OT_DURATION, /* uint32 ms */
+	OT_SIZE,     /* uint64 bytes, within [min, max] */
+	OT_LOGLEVEL,
+	OT_TUNNELS, /* YAML list; -R adds one spec */
+};
+
+struct option_def {
+	const char *key;  /* YAML key; the flag is "--" + key with '_' as '-' */
+	char short_opt;   /* or 0 */
+	unsigned roles;
+	enum opt_type type;
+	size_t offset;
+	const char *def; /* default as text, or NULL */
+	const char *arg; /* argument name in --help */
+	const char *help;
+	uint64_t min, max; /* bounds for OT_SIZE and OT_DURATION */
+};
+
+#define BOTH (ROLE_SERVER | ROLE_CLIENT)
+#define OFF(f) offsetof(struct config, f)
+
+/* The one table of options. Order is the order of --help and the docs. */
+static const struct option_def options[] = {
+    {"config", 'c', BOTH, OT_CONFIG, 0, NULL, "FILE",
+	"read settings from a YAML file (flags override it)", 0, 0},
+    {"listen", 'l', ROLE_SERVER, OT_LISTEN, OFF(listen), "0.0.0.0:7700",
+	"ADDR:PORT", "control address clients connect to (port 0: any free port)", 0, 0},
+    {"server", 's', ROLE_CLIENT, OT_SERVER, OFF(server), NULL, "HOST[:PORT]",
+	"the burrow server to connect to (default port 7700)", 0, 0},
+    {"token", 't', BOTH, OT_SECRET, OFF(token), NULL, "TOKEN",
+	"shared secret; prefer BURROW_TOKEN or the config file, flags show in ps "
+	"until burrow hides them", 0, 0},
+    {"tunnels", 'R', ROLE_CLIENT, OT_TUNNELS, 0, NULL, "SPEC",
+	"remote forward [bind_address:]port:host:hostport, as ssh -R (repeatable)", 0, 0},
+    {"gateway_ports", 0, ROLE_SERVER, OT_GATEWAY, OFF(gateway_ports), "no",
+	"no|yes|clientspecified",
+	"no: tunnels listen on loopback; yes: on all addresses; "
+	"clientspecified: where the client asks", 0, 0},
+    {"allow_ports", 0, ROLE_SERVER, OT_PORTS, OFF(allow_ports), "1024-65535",
+	"LIST", "ports clients may claim, like 1024-65535,80 (0 = any free port is always allowed)", 0, 0},
+    {"heartbeat", 0, BOTH, OT_DURATION, OFF(heartbeat_ms), "10s", "DURATION",
+	"ping interval; a peer silent for three intervals is dead", 50, 3600000},
+    {"handshake_timeout", 0, ROLE_SERVER, OT_DURATION,
+	OFF(handshake_timeout_ms), "10s", "DURATION",
+	"drop connections that have not authenticated by then", 100, 600000},
+    {"open_timeout", 0, BOTH, OT_DURATION, OFF(open_timeout_ms), "5s",
+	"DURATION", "give up on a stream whose target does not answer", 100, 600000},
+    {"reconnect_max", 0, ROLE_CLIENT, OT_DURATION, OFF(reconnect_max_ms),
+	"30s", "DURATION", "longest wait between reconnection attempts (starts at 1s)",
+	100, 3600000},
+    {"window", 0, BOTH, OT_SIZE, OFF(window), "2M", "SIZE",
+	"per-stream flow-control window: bytes in flight per stream", 65536,
+	64ull * 1024 * 1024},
+    {"log_level", 0, BOTH, OT_LOGLEVEL, OFF(log_level), "info",
+	"error|warn|info|debug", "how much to log on stderr", 0, 0},
+    {"help", 'h', BOTH, OT_HELP, 0, NULL, NULL, "show this help", 0, 0},
+};
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+static const char *const gateway_names[] = {"no", "yes", "clientspecified"};
+
+const char *
+role_name(enum role role)
+{
+	return role == ROLE_SERVER ? "server" : "client";
+}
+
+static char *
+xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
+static void
+flag_name(const struct option_def *o, char *out, size_t outlen)
+{
+	size_t i = 0;
+	if (o->type == OT_TUNNELS) {
+		snprintf(out, outlen, "-R");
+		return;
+	}
+	out[i++] = '-';
+	out[i++] = '-';
+	for (const char *k = o->key; *k && i + 1 < outlen; k++)
+		out[i++] = *k == '_' ? '-' : *k;
+	out[i] = '\0';
+}
+
+static void
+secret_set(char **slot, const char *value)
+{
+	if (*slot) {
+		OPENSSL_cleanse(*slot, strlen(*slot));
+		free(*slot);
+	}
+	*slot = strdup(value);
+}
+
+/* Sets one option from text. Returns 0 or -1 with *why. */
+static int
+opt_set(const struct option_def *o, struct config *cfg, const char *v,
+    const char **why)
+{
+	void *field = (char *)cfg + o->offset;
+	switch (o->type) {
+	case OT_LISTEN:
+	case OT_SERVER: {
+		struct hostport *hp = field;
+		if (hostport_parse(v, DEFAULT_CONTROL_PORT, hp, why) != 0)
+			return -1;
+		if (o->type == OT_SERVER && (hp->host[0] == '\0' || hp->port == 0)) {
+			*why = "expected HOST[:PORT] with a port from 1 to 65535";
+			return -1;
+		}
+		return 0;
+	}
+	case OT_SECRET:
+		if (*v == '\0') {
+			*why = "must not be empty";
+			return -1;
+		}
+		secret_set(field, v);
+		return 0;
+	case OT_GATEWAY:
+		for (int i = 0; i < 3; i++) {
+			if (strcmp(v, gateway_names[i]) == 0) {
+				*(int *)field = i;
+				return 0;
+			}
+		}
+		*why = "expected no, yes or clientspecified";
+		return -1;
+	case OT_PORTS:
+		return port_ranges_parse(v, field, why);
+	case OT_DURATION: {
+		uint32_t ms;
+		if (duration_parse(v, &ms, why) != 0)
+			return -1;
+		if (ms < o->min || ms > o->max) {
+			*why = "duration out of range";
+			return -1;
+		}
+		*(uint32_t *)field = ms;
+		return 0;
+	}
+	case OT_SIZE: {
+		uint64_t b;
+		if (size_parse(v, &b, why) != 0)
+			return -1;
+		if (b < o->min || b > o->max) {
+			*why = "size out of range (64K to 64M)";
+			return -1;
+		}
+		*(uint64_t *)field = b;
+		return 0;
+	}
+	case OT_LOGLEVEL:
+		if (log_level_parse(v, field) != 0) {
+			*why = "expected error, warn, info or debug";
+			return -1;
+		}
+		return 0;
+	case OT_CONFIG:
+	case OT_HELP:
+	case OT_TUNNELS:
+		break;
+	}
+	*why = "cannot be set here";
+	return -1;
+}
+
+static struct tunnel_cfg *
+tunnel_add(struct config *cfg)
+{
+	struct tunnel_cfg *t =
+	    realloc(cfg->tunnels, (cfg->ntunnels + 1) * sizeof *t);
+	if (t == NULL)
+		abort();
+	cfg->tunnels = t;
+	t = &cfg->tunnels[cfg->ntunnels++];
+	memset(t, 0, sizeof *t);
+	return t;
+}
+
+static const struct option_def *
+option_by_key(const char *key, enum role role)
+{
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if ((options[i].roles & role) && strcmp(options[i].key, key) == 0 &&
+		    options[i].type != OT_CONFIG && options[i].type != OT_HELP)
+			return &options[i];
+	return NULL;
+}
+
+/* ---- YAML ---- */
+
+struct yctx {
+	const char *path;
+	yaml_document_t doc;
+	char *err;
+};
+
+static int
+yerr(struct yctx *y, const yaml_node_t *n, const char *key, const char *why)
+{
+	y->err = xasprintf("%s:%lu: %s: %s", y->path,
+	    (unsigned long)n->start_mark.line + 1, key, why);
+	return -1;
+}
+
+static const char *
+yscalar(const yaml_node_t *n)
+{
+	return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value
+					     : NULL;
+}
+
+static int
+yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
+{
+	char key[64];
+	snprintf(key, sizeof key, "tunnels[%zu]", idx);
+	if (item->type != YAML_MAPPING_NODE)
+		return yerr(y, item, key, "expected a mapping with name, remote and local");
+	struct tunnel_cfg *t = tunnel_add(cfg);
+	int have_remote = 0, have_local = 0;
+	for (yaml_node_pair_t *p = item->data.mapping.pairs.start;
+	     p < item->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&y->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(&y->doc, p->value);
+		const char *ks = yscalar(k), *vs = yscalar(v), *why = NULL;
+		char full[128];
+		snprintf(full, sizeof full, "%s.%s", key, ks ? ks : "?");
+		if (ks == NULL)
+			return yerr(y, k, key, "keys must be plain words");
+		if (vs == NULL)
+			return yerr(y, v, full, "expected a single value");
+		if (strcmp(ks, "name") == 0) {
+			if (!msg_name_valid(vs))
+				return yerr(y, v, full,
+				    "use 1 to 64 of A-Z a-z 0-9 . _ -");
+			strcpy(t->name, vs);
+		} else if (strcmp(ks, "remote") == 0) {
+			if (remote_parse(vs, t, &why) != 0)
+				return yerr(y, v, full, why);
+			have_remote = 1;
+		} else if (strcmp(ks, "local") == 0) {
+			if (local_parse(vs, t, &why) != 0)
+				return yerr(y, v, full, why);
+			have_local = 1;
+		} else {
+			return yerr(y, k, full, "unknown key (expected name, remote, local)");
+		}
+	}
+	if (!have_remote)
+		return yerr(y, item, key, "missing remote: [bind_address:]port");
+	if (!have_local)
+		return yerr(y, item, key, "missing local: host:port");
+	if (t->name[0] == '\0')
+		snprintf(t->name, sizeof t->name, "t%zu", idx + 1);
+	return 0;
+}
+
+static int
+yaml_apply(struct yctx *y, struct config *cfg)
+{
+	yaml_node_t *root = yaml_document_get_root_node(&y->doc);
+	if (root == NULL)
+		return 0; /* an empty file sets nothing */
+	if (root->type != YAML_MAPPING_NODE)
+		return yerr(y, root, "(top)", "expected a mapping of key: value");
+	for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
+	     p < root->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&y->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(&y->doc, p->value);
+		const char *ks = yscalar(k);
+		if (ks == NULL)
+			return yerr(y, k, "(top)", "keys must be plain words");
+		const struct option_def *o = option_by_key(ks, cfg->role);
+		if (o == NULL) {
+			char why[128];
+			snprintf(why, sizeof why, "unknown key for burrow %s",
+			    role_name(cfg->role));
+			return yerr(y, k, ks, why);
+		}
+		if (o->type == OT_TUNNELS) {
+			if (v->type != YAML_SEQUENCE_NODE)
+				return yerr(y, v, ks, "expected a list of tunnels");
+			size_t idx = 0;
+			for (yaml_node_item_t *it = v->data.sequence.items.start;
+			     it < v->data.sequence.items.top; it++, idx++) {
+				yaml_node_t *item = yaml_document_get_node(&y->doc, *it);
+				if (yaml_tunnel(y, cfg, item, idx) != 0)
+					return -1;
+			}
+			continue;
+		}
+		const char *vs = yscalar(v), *why = NULL;
+		if (vs == NULL)
+			return yerr(y, v, ks, "expected a single value");
+		if (opt_set(o, cfg, vs, &why) != 0)
+			return yerr(y, v, ks, why);
+	}
+	return 0;
+}
+
+static int
+config_file(struct config *cfg, const char *path, char **err)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL) {
+		*err = xasprintf("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	yaml_parser_t parser;
+	struct yctx y = {.path = path};
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_file(&parser, f);
+	if (!yaml_parser_load(&parser, &y.doc)) {
+		*err = xasprintf("%s:%lu: %s", path,
+		    (unsigned long)parser.problem_mark.line + 1,
+		    parser.problem ? parser.problem : "YAML syntax error");
+		yaml_parser_delete(&parser);
+		fclose(f);
+		return -1;
+	}
+	int rc = yaml_apply(&y, cfg);
+	if (rc != 0)
+		*err = y.err;
+	yaml_document_delete(&y.doc);
+	yaml_parser_delete(&parser);
+	fclose(f);
+	return rc;
+}
+
+/* ---- flags ---- */
+
+static const struct option_def *
+option_by_flag(const char *arg, enum role role, const char **value)
+{
+	*value = NULL;
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct option_def *o = &options[i];
+		if (!(o->roles & role))
+			continue;
+		if (arg[1] != '-') {
+			if (o->short_opt && arg[1] == o->short_opt) {
+				*value = arg[2] ? arg + 2 : NULL;
+				return o;
+			}
+			continue;
+		}
+		char name[64];
+		flag_name(o, name, sizeof name);
+		if (o->type == OT_TUNNELS)
+			continue;
+		size_t len = strlen(name);
+		if (strncmp(arg, name, len) == 0 &&
+		    (arg[len] == '\0' || arg[len] == '=')) {
+			*value = arg[len] == '=' ? arg + len + 1 : NULL;
+			return o;
+		}
+	}
+	return NULL;
+}
+
+/* Overwrites a secret in argv so that ps shows "x". */
+static void
+hide_arg(char *s)
+{
+	size_t n = strlen(s);
+	memset(s, 'x', n);
+	if (n > 0)
+		s[1 < n ? 1 : 0] = '\0';
+}
+
+struct flag_pass {
+	int want_config; /* first pass: only find -c and -h */
+};
+
+static enum config_result
+flags_apply(struct config *cfg, int argc, char **argv, int first_pass,
+    const char **config_path, char **err)
+{
+	const char *rn = role_name(cfg->role);
+	for (int i = 1; i < argc; i++) {
+		char *arg = argv[i];
+		const char *value, *why = NULL;
+		if (arg[0] != '-' || arg[1] == '\0') {
+			*err = xasprintf("burrow %s: unexpected argument '%s' (see burrow %s --help)",
+			    rn, arg, rn);
+			return CONFIG_ERROR;
+		}
+		const struct option_def *o = option_by_flag(arg, cfg->role, &value);
+		if (o == NULL) {
+			*err = xasprintf("burrow %s: unknown option '%s' (see burrow %s --help)",
+			    rn, arg, rn);
+			return CONFIG_ERROR;
+		}
+		char name[64];
+		flag_name(o, name, sizeof name);
+		if (o->type == OT_HELP) {
+			if (first_pass) {
+				config_usage(cfg->role, stdout);
+				return CONFIG_EXIT;
+			}
+			continue;
+		}
+		char *valarg = (char *)value;
+		if (value == NULL) {
+			if (i + 1 >= argc) {
+				*err = xasprintf("burrow %s: %s needs a value (%s)",
+				    rn, name, o->arg);
+				return CONFIG_ERROR;
+			}
+			valarg = argv[++i];
+			value = valarg;
+		}
+		if (o->type == OT_CONFIG) {
+			if (first_pass)
+				*config_path = value;
+			continue;
+		}
+		if (first_pass)
+			continue;
+		if (o->type == OT_TUNNELS) {
+			struct tunnel_cfg *t = tunnel_add(cfg);
+			if (forward_spec_parse(value, t, &why) != 0) {
+				*err = xasprintf("burrow %s: -R '%s': %s", rn, value, why);
+				return CONFIG_ERROR;
+			}
+			continue;
+		}
+		if (opt_set(o, cfg, value, &why) != 0) {
+			if (o->type == OT_SECRET)
+				*err = xasprintf("burrow %s: %s: %s", rn, name, why);
+			else
+				*err = xasprintf("burrow %s: %s '%s': %s", rn, name, value, why);
+			return CONFIG_ERROR;
+		}
+		if (o->type == OT_SECRET)
+			hide_arg(valarg);
+	}
+	return CONFIG_OK;
+}
+
+static void
+config_defaults(struct config *cfg, enum role role)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->role = role;
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const char *why;
+		if (options[i].def != NULL && opt_set(&options[i], cfg, options[i].def, &why) != 0)
+			abort(); /* a broken default in the table */
+	}
+}
+
+enum config_result
+config_load(struct config *cfg, enum role role, int argc, char **argv, char **err)
+{
+	const char *path = NULL;
+	config_defaults(cfg, role);
+	*err = NULL;
+
+	enum config_result rc = flags_apply(cfg, argc, argv, 1, &path, err);
+	if (rc != CONFIG_OK)
+		return rc;
+	if (path != NULL && config_file(cfg, path, err) != 0)
+		return CONFIG_ERROR;
+	const char *env = getenv("BURROW_TOKEN");
+	if (env != NULL && *env != '\0')
+		secret_set(&cfg->token, env);
+	size_t file_tunnels = cfg->ntunnels;
+	rc = flags_apply(cfg, argc, argv, 0, &path, err);
+	if (rc != CONFIG_OK)
+		return rc;
+
+	const char *rn = role_name(role);
+	for (size_t i = file_tunnels; i < cfg->ntunnels; i++)
+		snprintf(cfg->tunnels[i].name, sizeof cfg->tunnels[i].name, "r%zu",
+		    i - file_tunnels + 1);
+	for (size_t i = 0; i < cfg->ntunnels; i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(cfg->tunnels[i].name, cfg->tunnels[j].name) == 0) {
+				*err = xasprintf("burrow %s: tunnel name '%s' is used twice",
+				    rn, cfg->tunnels[i].name);
+				return CONFIG_ERROR;
+			}
+	if (cfg->token == NULL) {
+		*err = xasprintf("burrow %s: no token: set BURROW_TOKEN, token: in the "
+				 "config file, or --token", rn);
+		return CONFIG_ERROR;
+	}
+	if (role == ROLE_CLIENT && cfg->server.host[0] == '\0') {
+		*err = xasprintf("burrow client: no server: give --server HOST[:PORT] or "
+				 "server: in the config file");
+		return CONFIG_ERROR;
+	}
+	if (role == ROLE_CLIENT && cfg->ntunnels == 0) {
+		*err = xasprintf("burrow client: no tunnels: give -R "
+				 "[bind_address:]port:host:hostport or tunnels: in the config file");
+		return CONFIG_ERROR;
+	}
+	return CONFIG_OK;
+}
+
+void
+config_free(struct config *cfg)
+{
+	if (cfg->token) {
+		OPENSSL_cleanse(cfg->token, strlen(cfg->token));
+		free(cfg->token);
+	}
+	free(cfg->tunnels);
+	memset(cfg, 0, sizeof *cfg);
+}
+
+void
+config_usage(enum role role, FILE *out)
+{
+	if (role == ROLE_SERVER)
+		fprintf(out, "usage: burrow server [-c FILE] [-l ADDR:PORT] [options]\n\n"
+			     "The public relay: accepts clients on the control port and opens\n"
+			     "listeners for their tunnels.\n\noptions:\n");
+	else
+		fprintf(out, "usage: burrow client [-c FILE] -s HOST[:PORT] [-R SPEC]... [options]\n\n"
+			     "The inside agent: dials the server, registers tunnels, and connects\n"
+			     "each user connection to its target.\n\noptions:\n");
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct option_def *o = &options[i];
+		if (!(o->roles & role))
+			continue;
+		char flag[96], name[64];
+		flag_name(o, name, sizeof name);
+		if (o->short_opt && o->type != OT_TUNNELS)
+			snprintf(flag, sizeof flag, "-%c, %s%s%s", o->short_opt, name,
+			    o->arg ? " " : "", o->arg ? o->arg : "");
+		else
+			snprintf(flag, sizeof flag, "%s%s%s", name, o->arg ? " " : "",
+			    o->arg ? o->arg : "");
+		fprintf(out, "  %-36s %s", flag, o->help);
+		if (o->def)
+			fprintf(out, " [%s]", o->def);
+		fputc('\n', out);
+	}
+	fprintf(out, "\nThe token may also come from the environment: BURROW_TOKEN.\n"
+		     "Every long option is also a YAML key (dashes become underscores).\n"
+		     "See docs/configuration.md.\n");
+}
+
+void
+config_reference(FILE *out)
+{
+	fprintf(out, "| key | flag | role | default | value | meaning |\n"
+		     "|---|---|---|---|---|---|\n");
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct option_def *o = &options[i];
+		char name[64];
+		if (o->type == OT_HELP)
+			continue;
+		flag_name(o, name, sizeof name);
+		char flag[80];
+		if (o->short_opt && o->type != OT_TUNNELS)
+			snprintf(flag, sizeof flag, "`-%c`, `%s`", o->short_opt, name);
+		else
+			snprintf(flag, sizeof flag, "`%s`", name);
+		const char *roles = o->roles == BOTH ? "both"
+				    : o->roles == ROLE_SERVER ? "server" : "client";
+		fprintf(out, "| `%s` | %s | %s | %s | %s | %s |\n",
+		    o->type == OT_CONFIG ? "-" : o->key, flag, roles,
+		    o->def ? o->def : "-", o->arg ? o->arg : "-", o->help);
+	}
+}

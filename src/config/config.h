@@ -1,0 +1,53 @@
+/*
+ * Configuration: defaults, then the YAML file (-c), then BURROW_TOKEN, then
+ * flags, into one struct per process. One table (config.c) drives the YAML
+ * keys, the flags, `--help` and docs/configuration.md.
+ *
+ * config_load returns CONFIG_OK, CONFIG_EXIT (help printed, exit 0) or
+ * CONFIG_ERROR with a malloc'd message in *err ("file:line: key: why" or
+ * "--flag 'value': why"). Messages never contain the token.
+ */
+#ifndef BURROW_CONFIG_H
+#define BURROW_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config/spec.h"
+#include "util/addr.h"
+#include "util/log.h"
+
+#define DEFAULT_CONTROL_PORT 7700
+
+enum role { ROLE_SERVER = 1, ROLE_CLIENT = 2 };
+enum gateway_ports { GATEWAY_NO, GATEWAY_YES, GATEWAY_CLIENTSPECIFIED };
+
+struct config {
+	enum role role;
+	struct hostport listen;  /* server: control address */
+	struct hostport server;  /* client: where the server is */
+	char *token;
+	int gateway_ports;
+	struct port_ranges allow_ports;
+	uint32_t heartbeat_ms;
+	uint32_t handshake_timeout_ms;
+	uint32_t open_timeout_ms;
+	uint32_t reconnect_max_ms;
+	uint64_t window;
+	enum log_level log_level;
+	struct tunnel_cfg *tunnels;
+	size_t ntunnels;
+};
+
+enum config_result { CONFIG_OK = 0, CONFIG_EXIT = 1, CONFIG_ERROR = -1 };
+
+/* argv[0] is the role word; argv may be modified to hide a token given as a flag. */
+enum config_result config_load(struct config *cfg, enum role role, int argc,
+    char **argv, char **err);
+void config_free(struct config *cfg);
+void config_usage(enum role role, FILE *out);
+/* Prints the Markdown reference of every key (docs/configuration.md's table). */
+void config_reference(FILE *out);
+const char *role_name(enum role role);
+
+#endif

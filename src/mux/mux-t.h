@@ -1,0 +1,90 @@
+/*
+ * Private to src/mux: the session and stream structs, shared by session.c
+ * and stream.c only.
+ */
+#ifndef BURROW_MUX_T_H
+#define BURROW_MUX_T_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "mux/session.h"
+
+struct event;
+struct evbuffer;
+
+/* Session output above HIGH pauses every stream's reads until below LOW. */
+#define SESSION_OUT_HIGH (1024 * 1024)
+#define SESSION_OUT_LOW (256 * 1024)
+#define SESSION_IN_CAP (256 * 1024)
+/* Bytes one stream may read from its socket per callback: fairness. */
+#define STREAM_READ_BUDGET (4 * FRAME_MAX_PAYLOAD)
+
+enum stream_state { SS_OPENING, SS_OPEN, SS_DEAD };
+/* Local socket -> peer: open until the socket says EOF and FIN is sent. */
+enum stream_rd { RD_OPEN, RD_EOF };
+/* Peer -> local socket: open, FIN received but bytes still queued, shut. */
+enum stream_wr { WR_OPEN, WR_FIN_PENDING, WR_DONE };
+
+struct stream {
+	struct session *s;
+	uint32_t id;
+	int fd;
+	enum stream_state state;
+	enum stream_rd rd;
+	enum stream_wr wr;
+	unsigned reading : 1, writing : 1, paused : 1;
+	struct event *rev, *wev, *timer;
+	uint32_t send_credit; /* bytes we may still send the peer */
+	uint32_t recv_credit; /* bytes the peer may still send us */
+	uint32_t recv_window; /* what we grant in total */
+	uint32_t unacked;     /* written locally, not yet granted back */
+	struct evbuffer *pending; /* peer bytes the socket has not taken */
+	uint64_t bytes_in, bytes_out;
+	struct stream *hnext;
+	TAILQ_ENTRY(stream) link; /* paused or dead list */
+};
+
+TAILQ_HEAD(stream_list, stream);
+
+struct session {
+	struct event_base *base;
+	int fd;
+	char label[192];
+	struct session_params p;
+	const struct session_handler *h;
+	void *arg;
+	struct event *rev, *wev, *flush_ev, *reap_ev, *timer;
+	uint8_t *in;
+	size_t in_len;
+	struct evbuffer *out;
+	unsigned ready : 1, closing : 1, draining : 1, flush_pending : 1,
+	    writing : 1, congested : 1;
+	uint64_t last_rx_ms;
+	uint32_t next_id;
+	struct stream **buckets;
+	size_t nbuckets, nstreams;
+	struct stream_list paused;
+	struct stream_list dead;
+};
+
+/* session.c, for stream.c */
+struct stream *session_stream_find(struct session *s, uint32_t id);
+void session_stream_insert(struct session *s, struct stream *st);
+void session_stream_remove(struct session *s, struct stream *st);
+void session_want_flush(struct session *s);
+void session_want_reap(struct session *s);
+void session_protocol_error(struct session *s, const char *why);
+uint64_t mux_now_ms(void);
+
+/* stream.c, for session.c */
+struct stream *stream_new(struct session *s, uint32_t id, int fd,
+    enum stream_state state);
+void stream_start(struct stream *st, uint32_t peer_window);
+void stream_on_frame(struct stream *st, const struct frame *f);
+void stream_close(struct stream *st, const char *reason, int send_rst);
+void stream_resume(struct stream *st);
+void stream_free(struct stream *st);
+void stream_arm_open_timer(struct stream *st, uint32_t ms);
+
+#endif

@@ -1,0 +1,543 @@
+#include "mux/session.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "mux/mux-t.h"
+#include "util/log.h"
+
+/* Frames before authentication are small: HELLO, AUTH, AUTH_OK, ERROR. */
+#define HANDSHAKE_MAX_PAYLOAD 1024
+#define DRAIN_TIMEOUT_MS 2000
+#define IOV_MAX_FLUSH 64
+
+static void session_read_cb(evutil_socket_t fd, short what, void *arg);
+static void session_write_cb(evutil_socket_t fd, short what, void *arg);
+static void session_flush_cb(evutil_socket_t fd, short what, void *arg);
+static void session_reap_cb(evutil_socket_t fd, short what, void *arg);
+static void session_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void session_flush(struct session *s);
+
+uint64_t
+mux_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+timer_arm(struct event *ev, uint32_t ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	event_add(ev, &tv);
+}
+
+struct session *
+session_new(struct event_base *base, int fd, const char *label,
+    const struct session_params *p, const struct session_handler *h, void *arg)
+{
+	struct session *s = calloc(1, sizeof *s);
+	if (s == NULL)
+		return NULL;
+	s->base = base;
+	s->fd = fd;
+	s->p = *p;
+	s->h = h;
+	s->arg = arg;
+	s->next_id = p->initiator_parity ? 1 : 2;
+	s->nbuckets = 64;
+	s->buckets = calloc(s->nbuckets, sizeof *s->buckets);
+	s->in = malloc(SESSION_IN_CAP);
+	s->out = evbuffer_new();
+	s->rev = event_new(base, fd, EV_READ | EV_PERSIST, session_read_cb, s);
+	s->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, session_write_cb, s);
+	s->flush_ev = event_new(base, -1, 0, session_flush_cb, s);
+	s->reap_ev = event_new(base, -1, 0, session_reap_cb, s);
+	s->timer = event_new(base, -1, EV_PERSIST, session_timer_cb, s);
+	TAILQ_INIT(&s->paused);
+	TAILQ_INIT(&s->dead);
+	if (!s->buckets || !s->in || !s->out || !s->rev || !s->wev ||
+	    !s->flush_ev || !s->reap_ev || !s->timer) {
+		/* Nothing was added to the loop yet: free directly. */
+		s->fd = -1;
+		s->closing = 1;
+		session_reap_cb(-1, 0, s);
+		return NULL;
+	}
+	session_set_label(s, label);
+	s->last_rx_ms = mux_now_ms();
+	event_add(s->rev, NULL);
+	if (p->handshake_ms)
+		timer_arm(s->timer, p->handshake_ms);
+	return s;
+}
+
+void
+session_set_label(struct session *s, const char *label)
+{
+	snprintf(s->label, sizeof s->label, "%s", label);
+}
+
+const char *
+session_label(const struct session *s)
+{
+	return s->label;
+}
+
+int
+session_is_closing(const struct session *s)
+{
+	return s->closing;
+}
+
+size_t
+session_stream_count(const struct session *s)
+{
+	return s->nstreams;
+}
+
+void
+session_set_ready(struct session *s)
+{
+	s->ready = 1;
+	event_del(s->timer);
+	timer_arm(s->timer, s->p.heartbeat_ms);
+}
+
+/* ---- stream table: chained hash on the id, grows at load 1 ---- */
+
+static size_t
+bucket_of(const struct session *s, uint32_t id)
+{
+	return (id * 2654435761u) & (s->nbuckets - 1);
+}
+
+struct stream *
+session_stream_find(struct session *s, uint32_t id)
+{
+	for (struct stream *st = s->buckets[bucket_of(s, id)]; st; st = st->hnext)
+		if (st->id == id)
+			return st;
+	return NULL;
+}
+
+void
+session_stream_insert(struct session *s, struct stream *st)
+{
+	if (s->nstreams >= s->nbuckets) {
+		size_t nb = s->nbuckets * 2;
+		struct stream **b = calloc(nb, sizeof *b);
+		if (b != NULL) {
+			struct stream **old = s->buckets;
+			size_t on = s->nbuckets;
+			s->buckets = b;
+			s->nbuckets = nb;
+			for (size_t i = 0; i < on; i++) {
+				struct stream *x = old[i], *next;
+				for (; x; x = next) {
+					next = x->hnext;
+					size_t k = bucket_of(s, x->id);
+					x->hnext = b[k];
+					b[k] = x;
+				}
+			}
+			free(old);
+		}
+	}
+	size_t k = bucket_of(s, st->id);
+	st->hnext = s->buckets[k];
+	s->buckets[k] = st;
+	s->nstreams++;
+}
+
+void
+session_stream_remove(struct session *s, struct stream *st)
+{
+	struct stream **pp = &s->buckets[bucket_of(s, st->id)];
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == st) {
+			*pp = st->hnext;
+			s->nstreams--;
+			return;
+		}
+	}
+}
+
+/* ---- output ---- */
+
+void
+session_want_flush(struct session *s)
+{
+	if (s->closing || s->flush_pending || s->writing)
+		return;
+	s->flush_pending = 1;
+	event_active(s->flush_ev, EV_WRITE, 0);
+}
+
+void
+session_want_reap(struct session *s)
+{
+	event_active(s->reap_ev, EV_TIMEOUT, 0);
+}
+
+void
+session_send(struct session *s, enum frame_type type, uint32_t id,
+    const void *payload, size_t len)
+{
+	uint8_t hdr[FRAME_HEADER_LEN];
+	if (s->closing)
+		return;
+	frame_header_encode(hdr, type, 0, id, (uint32_t)len);
+	evbuffer_add(s->out, hdr, sizeof hdr);
+	if (len)
+		evbuffer_add(s->out, payload, len);
+	session_want_flush(s);
+}
+
+void
+session_send_error(struct session *s, enum frame_type type, uint32_t id,
+    uint16_t code, const char *text)
+{
+	uint8_t buf[MSG_MAX];
+	size_t n = msg_error_encode(buf, code, text);
+	session_send(s, type, id, buf, n);
+}
+
+static void
+session_uncongest(struct session *s)
+{
+	s->congested = 0;
+	struct stream *st;
+	while ((st = TAILQ_FIRST(&s->paused)) != NULL) {
+		TAILQ_REMOVE(&s->paused, st, link);
+		st->paused = 0;
+		stream_resume(st);
+		if (s->closing || s->congested)
+			return;
+	}
+}
+
+static void
+session_flush(struct session *s)
+{
+	while (!s->closing && evbuffer_get_length(s->out) > 0) {
+		struct evbuffer_iovec v[IOV_MAX_FLUSH];
+		struct iovec iov[IOV_MAX_FLUSH];
+		int n = evbuffer_peek(s->out, -1, NULL, v, IOV_MAX_FLUSH);
+		if (n > IOV_MAX_FLUSH)
+			n = IOV_MAX_FLUSH;
+		size_t total = 0;
+		for (int i = 0; i < n; i++) {
+			iov[i].iov_base = v[i].iov_base;
+			iov[i].iov_len = v[i].iov_len;
+			total += v[i].iov_len;
+		}
+		ssize_t w = writev(s->fd, iov, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			char why[128];
+			snprintf(why, sizeof why, "write: %s", strerror(errno));
+			session_close(s, why);
+			return;
+		}
+		evbuffer_drain(s->out, (size_t)w);
+		if ((size_t)w < total)
+			break;
+	}
+	if (s->closing)
+		return;
+	size_t left = evbuffer_get_length(s->out);
+	if (left > 0 && !s->writing) {
+		s->writing = 1;
+		event_add(s->wev, NULL);
+	} else if (left == 0 && s->writing) {
+		s->writing = 0;
+		event_del(s->wev);
+	}
+	if (left == 0 && s->draining) {
+		session_close(s, NULL);
+		return;
+	}
+	if (left >= SESSION_OUT_HIGH)
+		s->congested = 1;
+	else if (s->congested && left <= SESSION_OUT_LOW)
+		session_uncongest(s);
+}
+
+static void
+session_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	s->flush_pending = 0;
+	session_flush(s);
+}
+
+static void
+session_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	session_flush(arg);
+}
+
+/* ---- input ---- */
+
+void
+session_protocol_error(struct session *s, const char *why)
+{
+	char reason[160];
+	snprintf(reason, sizeof reason, "protocol error: %s", why);
+	session_send_error(s, FRAME_ERROR, 0, ERR_PROTOCOL, reason);
+	session_close_after_flush(s, reason);
+}
+
+static void
+session_dispatch(struct session *s, const struct frame *f)
+{
+	const char *why = NULL;
+	switch (f->type) {
+	case FRAME_DATA:
+	case FRAME_WINDOW:
+	case FRAME_FIN:
+	case FRAME_RST:
+	case FRAME_OPEN_OK:
+	case FRAME_OPEN_ERR: {
+		if (!s->ready) {
+			session_protocol_error(s, "stream frame before authentication");
+			return;
+		}
+		struct stream *st = session_stream_find(s, f->id);
+		if (st != NULL) {
+			stream_on_frame(st, f);
+		} else if (f->type == FRAME_OPEN_OK) {
+			/* We gave up on it (timeout): tell the peer to drop it. */
+			session_send_error(s, FRAME_RST, f->id, ERR_TIMEOUT, "stream gone");
+		}
+		/* Other frames for a closed stream are late arrivals: dropped. */
+		return;
+	}
+	case FRAME_PING:
+		if (!s->ready || f->len != 8) {
+			session_protocol_error(s, "bad PING");
+			return;
+		}
+		session_send(s, FRAME_PONG, 0, f->payload, f->len);
+		return;
+	case FRAME_PONG:
+		return;
+	default:
+		if (s->h->on_frame(s, f, s->arg, &why) != 0 && !s->closing)
+			session_protocol_error(s, why ? why : "unexpected frame");
+		return;
+	}
+}
+
+/* Decodes and dispatches every complete frame in the input buffer. */
+static void
+session_process(struct session *s)
+{
+	size_t off = 0;
+	size_t max = s->ready ? FRAME_MAX_PAYLOAD : HANDSHAKE_MAX_PAYLOAD;
+	while (!s->closing && !s->draining) {
+		struct frame f;
+		const char *why = NULL;
+		ssize_t r = frame_decode(s->in + off, s->in_len - off, max, &f, &why);
+		if (r < 0) {
+			session_protocol_error(s, why);
+			return;
+		}
+		if (r == 0)
+			break;
+		off += (size_t)r;
+		session_dispatch(s, &f);
+		max = s->ready ? FRAME_MAX_PAYLOAD : HANDSHAKE_MAX_PAYLOAD;
+	}
+	if (s->closing)
+		return;
+	if (off > 0) {
+		memmove(s->in, s->in + off, s->in_len - off);
+		s->in_len -= off;
+	}
+}
+
+static void
+session_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	for (int round = 0; round < 4 && !s->closing && !s->draining; round++) {
+		size_t space = SESSION_IN_CAP - s->in_len;
+		ssize_t n = read(s->fd, s->in + s->in_len, space);
+		if (n == 0) {
+			session_close(s, "connection closed by peer");
+			return;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			char why[128];
+			snprintf(why, sizeof why, "read: %s", strerror(errno));
+			session_close(s, why);
+			return;
+		}
+		s->in_len += (size_t)n;
+		s->last_rx_ms = mux_now_ms();
+		session_process(s);
+		if ((size_t)n < space)
+			return;
+	}
+}
+
+static void
+session_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	if (s->draining) {
+		session_close(s, NULL);
+		return;
+	}
+	if (!s->ready) {
+		session_close(s, "handshake timeout");
+		return;
+	}
+	uint64_t now = mux_now_ms();
+	if (now - s->last_rx_ms > 3ull * s->p.heartbeat_ms) {
+		session_close(s, "heartbeat timeout");
+		return;
+	}
+	uint8_t ping[8];
+	for (int i = 0; i < 8; i++)
+		ping[i] = (uint8_t)(now >> (56 - 8 * i));
+	session_send(s, FRAME_PING, 0, ping, sizeof ping);
+}
+
+/* ---- streams ---- */
+
+int
+session_open_stream(struct session *s, int fd, uint32_t tunnel_id,
+    const char *peer)
+{
+	if (s->closing || !s->ready)
+		return -1;
+	uint32_t id = s->next_id;
+	s->next_id += 2;
+	struct stream *st = stream_new(s, id, fd, SS_OPENING);
+	if (st == NULL)
+		return -1;
+	struct msg_open m = {.tunnel_id = tunnel_id, .window = st->recv_window};
+	snprintf(m.peer, sizeof m.peer, "%s", peer);
+	uint8_t buf[MSG_MAX];
+	size_t n = msg_open_encode(buf, &m);
+	session_send(s, FRAME_OPEN, id, buf, n);
+	stream_arm_open_timer(st, s->p.open_timeout_ms);
+	return 0;
+}
+
+void
+session_accept_stream(struct session *s, uint32_t id, int fd,
+    uint32_t peer_window)
+{
+	if (s->closing || session_stream_find(s, id) != NULL) {
+		close(fd);
+		return;
+	}
+	struct stream *st = stream_new(s, id, fd, SS_OPEN);
+	if (st == NULL) {
+		session_refuse_stream(s, id, ERR_INTERNAL, "out of memory");
+		return;
+	}
+	uint8_t buf[4];
+	msg_u32_encode(buf, st->recv_window);
+	session_send(s, FRAME_OPEN_OK, id, buf, sizeof buf);
+	stream_start(st, peer_window);
+}
+
+void
+session_refuse_stream(struct session *s, uint32_t id, uint16_t code,
+    const char *text)
+{
+	session_send_error(s, FRAME_OPEN_ERR, id, code, text);
+}
+
+/* ---- teardown ---- */
+
+static void
+session_close_streams(struct session *s)
+{
+	for (size_t i = 0; i < s->nbuckets; i++)
+		while (s->buckets[i] != NULL)
+			stream_close(s->buckets[i], "session closed", 0);
+}
+
+void
+session_close_after_flush(struct session *s, const char *reason)
+{
+	if (s->closing || s->draining)
+		return;
+	s->draining = 1;
+	event_del(s->rev);
+	session_close_streams(s);
+	/* The reason is reported now; the connection lives until flushed. */
+	s->h->on_close(s, reason, s->arg);
+	event_del(s->timer);
+	timer_arm(s->timer, DRAIN_TIMEOUT_MS);
+	session_flush(s);
+}
+
+void
+session_close(struct session *s, const char *reason)
+{
+	if (s->closing)
+		return;
+	int reported = s->draining;
+	s->closing = 1;
+	session_close_streams(s);
+	event_del(s->rev);
+	event_del(s->wev);
+	event_del(s->timer);
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	if (!reported)
+		s->h->on_close(s, reason ? reason : "closed", s->arg);
+	session_want_reap(s);
+}
+
+static void
+session_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	struct stream *st;
+	while ((st = TAILQ_FIRST(&s->dead)) != NULL) {
+		TAILQ_REMOVE(&s->dead, st, link);
+		stream_free(st);
+	}
+	if (!s->closing)
+		return;
+	if (s->rev)
+		event_free(s->rev);
+	if (s->wev)
+		event_free(s->wev);
+	if (s->flush_ev)
+		event_free(s->flush_ev);
+	if (s->reap_ev)
+		event_free(s->reap_ev);
+	if (s->timer)
+		event_free(s->timer);
+	if (s->out)
+		evbuffer_free(s->out);
+	free(s->in);
+	free(s->buckets);
+	free(s);
+}

@@ -1,0 +1,70 @@
+/*
+ * A session is one control connection: frames in and out, the streams
+ * multiplexed on it, per-stream flow control, heartbeats.
+ *
+ * The session handles stream frames (DATA, WINDOW, FIN, RST, OPEN_OK,
+ * OPEN_ERR) and PING/PONG itself and hands every other frame to its role
+ * through session_handler.on_frame. It never frees itself inside a caller's
+ * stack: session_close() marks it closed, closes its fds and streams, calls
+ * on_close once, and frees the memory from a deferred callback.
+ *
+ * Functions return 0 on success, -1 on error; errors on the connection close
+ * the session with a reason that on_close receives.
+ */
+#ifndef BURROW_SESSION_H
+#define BURROW_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/frame.h"
+#include "proto/msg.h"
+
+struct event_base;
+struct session;
+
+struct session_handler {
+	/* Return 0, or -1 with a static reason to close the session. */
+	int (*on_frame)(struct session *s, const struct frame *f, void *arg,
+	    const char **why);
+	/* Called once when the session closes; the session is freed later. */
+	void (*on_close)(struct session *s, const char *reason, void *arg);
+};
+
+struct session_params {
+	uint32_t window;         /* receive window we grant each stream */
+	uint32_t heartbeat_ms;   /* ping interval once ready */
+	uint32_t handshake_ms;   /* close if not ready by then; 0 = never */
+	uint32_t open_timeout_ms;
+	int initiator_parity;    /* 0: we open even stream ids, 1: odd */
+};
+
+struct session *session_new(struct event_base *base, int fd, const char *label,
+    const struct session_params *p, const struct session_handler *h, void *arg);
+void session_set_label(struct session *s, const char *label);
+const char *session_label(const struct session *s);
+/* Authenticated: stream frames are allowed and heartbeats start. */
+void session_set_ready(struct session *s);
+int session_is_closing(const struct session *s);
+size_t session_stream_count(const struct session *s);
+
+void session_send(struct session *s, enum frame_type type, uint32_t id,
+    const void *payload, size_t len);
+/* ERROR, REGISTER_ERR, OPEN_ERR, RST or GOAWAY with a code and a reason. */
+void session_send_error(struct session *s, enum frame_type type, uint32_t id,
+    uint16_t code, const char *text);
+
+void session_close(struct session *s, const char *reason);
+/* Stops reading, sends what is queued, then closes (at most 2 s later). */
+void session_close_after_flush(struct session *s, const char *reason);
+
+/* Server side: a user connection on a tunnel becomes a stream; sends OPEN. */
+int session_open_stream(struct session *s, int fd, uint32_t tunnel_id,
+    const char *peer);
+/* Client side: the answer to an OPEN. The session owns fd from here on. */
+void session_accept_stream(struct session *s, uint32_t id, int fd,
+    uint32_t peer_window);
+void session_refuse_stream(struct session *s, uint32_t id, uint16_t code,
+    const char *text);
+
+#endif

@@ -1,0 +1,390 @@
+/*
+ * One user connection inside a session: relays bytes between a local socket
+ * and the session with per-stream flow control and half-close.
+ *
+ * Local socket -> peer: read straight into the session's output buffer
+ * (evbuffer_reserve_space, a frame header in front), at most send_credit
+ * bytes, and stop reading when the credit is gone or the session's output is
+ * above its high mark. EOF becomes FIN.
+ * Peer -> local socket: write DATA payloads straight from the session's input
+ * buffer; what the socket does not take waits in `pending` (never more than
+ * the window we granted). Bytes the socket took are granted back with WINDOW
+ * once a quarter of the window has been consumed. FIN becomes shutdown(SHUT_WR)
+ * after `pending` is empty.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "mux/mux-t.h"
+#include "util/log.h"
+
+static void stream_read_cb(evutil_socket_t fd, short what, void *arg);
+static void stream_write_cb(evutil_socket_t fd, short what, void *arg);
+static void stream_timer_cb(evutil_socket_t fd, short what, void *arg);
+
+static const char *const rd_names[] = {"open", "eof"};
+static const char *const wr_names[] = {"open", "fin-pending", "shut"};
+
+struct stream *
+stream_new(struct session *s, uint32_t id, int fd, enum stream_state state)
+{
+	struct stream *st = calloc(1, sizeof *st);
+	if (st == NULL)
+		return NULL;
+	st->s = s;
+	st->id = id;
+	st->fd = fd;
+	st->state = state;
+	st->recv_window = s->p.window;
+	st->recv_credit = s->p.window;
+	st->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, stream_read_cb, st);
+	st->wev = event_new(s->base, fd, EV_WRITE | EV_PERSIST, stream_write_cb, st);
+	if (st->rev == NULL || st->wev == NULL) {
+		if (st->rev)
+			event_free(st->rev);
+		if (st->wev)
+			event_free(st->wev);
+		free(st);
+		return NULL;
+	}
+	session_stream_insert(s, st);
+	return st;
+}
+
+static void
+stream_reading(struct stream *st, int on)
+{
+	if (on && !st->reading)
+		event_add(st->rev, NULL);
+	else if (!on && st->reading)
+		event_del(st->rev);
+	st->reading = on ? 1 : 0;
+}
+
+static void
+stream_writing(struct stream *st, int on)
+{
+	if (on && !st->writing)
+		event_add(st->wev, NULL);
+	else if (!on && st->writing)
+		event_del(st->wev);
+	st->writing = on ? 1 : 0;
+}
+
+void
+stream_arm_open_timer(struct stream *st, uint32_t ms)
+{
+	st->timer = event_new(st->s->base, -1, 0, stream_timer_cb, st);
+	if (st->timer == NULL)
+		return;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	event_add(st->timer, &tv);
+}
+
+static void
+stream_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream *st = arg;
+	log_info("%s stream %u: open failed: no answer within %u ms",
+	    st->s->label, st->id, st->s->p.open_timeout_ms);
+	stream_close(st, "open timed out", 1);
+}
+
+void
+stream_start(struct stream *st, uint32_t peer_window)
+{
+	st->state = SS_OPEN;
+	st->send_credit = peer_window;
+	if (st->timer) {
+		event_free(st->timer);
+		st->timer = NULL;
+	}
+	stream_resume(st);
+}
+
+void
+stream_resume(struct stream *st)
+{
+	if (st->state == SS_OPEN && st->rd == RD_OPEN && st->send_credit > 0)
+		stream_reading(st, 1);
+}
+
+/* Stream done when both directions are finished. */
+static void
+stream_check_done(struct stream *st)
+{
+	if (st->rd == RD_EOF && st->wr == WR_DONE)
+		stream_close(st, "done", 0);
+}
+
+static void
+stream_fail_errno(struct stream *st, const char *op)
+{
+	char why[128];
+	snprintf(why, sizeof why, "%s: %s", op, strerror(errno));
+	stream_close(st, why, 1);
+}
+
+static void
+stream_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream *st = arg;
+	struct session *s = st->s;
+	size_t budget = STREAM_READ_BUDGET;
+
+	while (budget > 0) {
+		if (st->send_credit == 0) {
+			stream_reading(st, 0);
+			return;
+		}
+		if (s->congested) {
+			stream_reading(st, 0);
+			if (!st->paused) {
+				st->paused = 1;
+				TAILQ_INSERT_TAIL(&s->paused, st, link);
+			}
+			return;
+		}
+		size_t want = st->send_credit;
+		if (want > FRAME_MAX_PAYLOAD)
+			want = FRAME_MAX_PAYLOAD;
+		if (want > budget)
+			want = budget;
+		struct evbuffer_iovec v;
+		if (evbuffer_reserve_space(s->out, FRAME_HEADER_LEN + want, &v, 1) < 1) {
+			stream_close(st, "out of memory", 1);
+			return;
+		}
+		uint8_t *p = v.iov_base;
+		ssize_t n = read(st->fd, p + FRAME_HEADER_LEN, want);
+		if (n > 0) {
+			frame_header_encode(p, FRAME_DATA, 0, st->id, (uint32_t)n);
+			v.iov_len = FRAME_HEADER_LEN + (size_t)n;
+			evbuffer_commit_space(s->out, &v, 1);
+			st->send_credit -= (uint32_t)n;
+			st->bytes_out += (uint64_t)n;
+			budget -= (size_t)n;
+			if (evbuffer_get_length(s->out) >= SESSION_OUT_HIGH)
+				s->congested = 1;
+			session_want_flush(s);
+			if ((size_t)n < want)
+				return; /* the socket is most likely empty */
+			continue;
+		}
+		if (n == 0) {
+			log_debug("%s stream %u: read %s -> %s", s->label, st->id,
+			    rd_names[st->rd], rd_names[RD_EOF]);
+			st->rd = RD_EOF;
+			stream_reading(st, 0);
+			session_send(s, FRAME_FIN, st->id, NULL, 0);
+			stream_check_done(st);
+			return;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return;
+		stream_fail_errno(st, "read");
+		return;
+	}
+}
+
+/* The local socket took n more bytes: grant them back in batches. */
+static void
+stream_consumed(struct stream *st, size_t n)
+{
+	st->unacked += (uint32_t)n;
+	st->bytes_in += n;
+	if (st->unacked >= st->recv_window / 4) {
+		uint8_t buf[4];
+		msg_u32_encode(buf, st->unacked);
+		session_send(st->s, FRAME_WINDOW, st->id, buf, sizeof buf);
+		st->recv_credit += st->unacked;
+		st->unacked = 0;
+	}
+}
+
+static void
+stream_shut_write(struct stream *st)
+{
+	log_debug("%s stream %u: write %s -> %s", st->s->label, st->id,
+	    wr_names[st->wr], wr_names[WR_DONE]);
+	shutdown(st->fd, SHUT_WR);
+	st->wr = WR_DONE;
+	stream_check_done(st);
+}
+
+static void
+stream_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream *st = arg;
+	int n = evbuffer_write(st->pending, st->fd);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		stream_fail_errno(st, "write");
+		return;
+	}
+	stream_consumed(st, (size_t)n);
+	if (st->state == SS_DEAD)
+		return;
+	if (evbuffer_get_length(st->pending) == 0) {
+		stream_writing(st, 0);
+		if (st->wr == WR_FIN_PENDING)
+			stream_shut_write(st);
+	}
+}
+
+static void
+stream_data(struct stream *st, const struct frame *f)
+{
+	if (st->wr != WR_OPEN) {
+		session_protocol_error(st->s, "DATA after FIN");
+		return;
+	}
+	if (f->len > st->recv_credit) {
+		session_protocol_error(st->s, "flow control window exceeded");
+		return;
+	}
+	st->recv_credit -= f->len;
+	if (f->len == 0)
+		return;
+	if (st->pending == NULL || evbuffer_get_length(st->pending) == 0) {
+		ssize_t n = write(st->fd, f->payload, f->len);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+				stream_fail_errno(st, "write");
+				return;
+			}
+			n = 0;
+		}
+		if (n > 0)
+			stream_consumed(st, (size_t)n);
+		if ((size_t)n == f->len)
+			return;
+		if (st->pending == NULL && (st->pending = evbuffer_new()) == NULL) {
+			stream_close(st, "out of memory", 1);
+			return;
+		}
+		evbuffer_add(st->pending, f->payload + n, f->len - (size_t)n);
+		stream_writing(st, 1);
+		return;
+	}
+	evbuffer_add(st->pending, f->payload, f->len);
+}
+
+void
+stream_on_frame(struct stream *st, const struct frame *f)
+{
+	struct session *s = st->s;
+	const char *why = NULL;
+	uint32_t v;
+	struct msg_error e;
+
+	if (st->state == SS_OPENING && f->type != FRAME_OPEN_OK &&
+	    f->type != FRAME_OPEN_ERR && f->type != FRAME_RST) {
+		session_protocol_error(s, "frame on a stream not yet open");
+		return;
+	}
+	switch (f->type) {
+	case FRAME_DATA:
+		stream_data(st, f);
+		return;
+	case FRAME_WINDOW:
+		if (msg_u32_decode(f->payload, f->len, &v, &why) != 0 || v == 0 ||
+		    (uint64_t)st->send_credit + v > UINT32_MAX) {
+			session_protocol_error(s, "bad WINDOW");
+			return;
+		}
+		st->send_credit += v;
+		if (!st->paused)
+			stream_resume(st);
+		return;
+	case FRAME_FIN:
+		if (st->wr != WR_OPEN) {
+			session_protocol_error(s, "second FIN");
+			return;
+		}
+		if (st->pending && evbuffer_get_length(st->pending) > 0) {
+			log_debug("%s stream %u: write open -> fin-pending", s->label,
+			    st->id);
+			st->wr = WR_FIN_PENDING;
+		} else {
+			stream_shut_write(st);
+		}
+		return;
+	case FRAME_RST:
+		if (msg_error_decode(f->payload, f->len, &e, &why) != 0)
+			snprintf(e.text, sizeof e.text, "reset");
+		if (st->state == SS_OPENING)
+			log_info("%s stream %u: open failed: %s", s->label, st->id, e.text);
+		stream_close(st, "reset by peer", 0);
+		return;
+	case FRAME_OPEN_OK:
+		if (st->state != SS_OPENING ||
+		    msg_u32_decode(f->payload, f->len, &v, &why) != 0 || v == 0) {
+			session_protocol_error(s, "bad OPEN_OK");
+			return;
+		}
+		log_debug("%s stream %u: open", s->label, st->id);
+		stream_start(st, v);
+		return;
+	case FRAME_OPEN_ERR:
+		if (st->state != SS_OPENING ||
+		    msg_error_decode(f->payload, f->len, &e, &why) != 0) {
+			session_protocol_error(s, "bad OPEN_ERR");
+			return;
+		}
+		log_info("%s stream %u: open failed: %s", s->label, st->id, e.text);
+		stream_close(st, "open failed", 0);
+		return;
+	default:
+		session_protocol_error(s, "unexpected stream frame");
+		return;
+	}
+}
+
+void
+stream_close(struct stream *st, const char *reason, int send_rst)
+{
+	struct session *s = st->s;
+	if (st->state == SS_DEAD)
+		return;
+	if (send_rst)
+		session_send_error(s, FRAME_RST, st->id, ERR_NONE, reason);
+	log_debug("%s stream %u: closed: %s (in %llu, out %llu bytes)", s->label,
+	    st->id, reason, (unsigned long long)st->bytes_in,
+	    (unsigned long long)st->bytes_out);
+	st->state = SS_DEAD;
+	session_stream_remove(s, st);
+	if (st->paused) {
+		TAILQ_REMOVE(&s->paused, st, link);
+		st->paused = 0;
+	}
+	event_free(st->rev);
+	event_free(st->wev);
+	st->rev = st->wev = NULL;
+	if (st->timer) {
+		event_free(st->timer);
+		st->timer = NULL;
+	}
+	close(st->fd);
+	st->fd = -1;
+	TAILQ_INSERT_TAIL(&s->dead, st, link);
+	session_want_reap(s);
+}
+
+void
+stream_free(struct stream *st)
+{
+	if (st->pending)
+		evbuffer_free(st->pending);
+	free(st);
+}

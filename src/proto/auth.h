@@ -1,0 +1,30 @@
+/*
+ * Challenge-response authentication with a shared token. The token never
+ * crosses the wire: each side proves it knows the token with
+ *   client: HMAC-SHA256(token, "burrow-v1 client" || server_nonce || client_nonce)
+ *   server: HMAC-SHA256(token, "burrow-v1 server" || client_nonce || server_nonce)
+ * Both nonces are 32 random bytes, fresh per connection.
+ */
+#ifndef BURROW_AUTH_H
+#define BURROW_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/msg.h"
+
+enum auth_side { AUTH_CLIENT, AUTH_SERVER };
+
+/* Fills nonce with random bytes; returns 0 or -1 if the RNG failed. */
+int auth_nonce(uint8_t nonce[NONCE_LEN]);
+
+void auth_mac(enum auth_side side, const char *token,
+    const uint8_t client_nonce[NONCE_LEN], const uint8_t server_nonce[NONCE_LEN],
+    uint8_t mac[MAC_LEN]);
+
+/* Returns 1 if mac is side's proof for token, in constant time. */
+int auth_verify(enum auth_side side, const char *token,
+    const uint8_t client_nonce[NONCE_LEN], const uint8_t server_nonce[NONCE_LEN],
+    const uint8_t mac[MAC_LEN]);
+
+#endif

@@ -1,0 +1,113 @@
+/*
+ * Message codec: the payloads of the structured frame types. Pure functions.
+ *
+ * Encoders write into buf (at least MSG_MAX bytes) and return the length.
+ * Decoders return 0, or -1 with a static reason in *why; decoded strings are
+ * NUL-terminated, contain no NUL or control bytes, and fit their fields.
+ */
+#ifndef BURROW_MSG_H
+#define BURROW_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/addr.h"
+
+#define PROTO_MAGIC "BURROW"
+#define PROTO_MAGIC_LEN 6
+#define PROTO_VERSION 1
+#define NONCE_LEN 32
+#define MAC_LEN 32
+#define MSG_TEXT_MAX 512
+#define MSG_NAME_MAX 64
+#define MSG_MAX 1024
+
+/* Codes carried by ERROR, REGISTER_ERR, OPEN_ERR, RST and GOAWAY. */
+enum err_code {
+	ERR_NONE = 0,
+	ERR_PROTOCOL = 1,
+	ERR_VERSION = 2,
+	ERR_AUTH = 3,
+	ERR_TIMEOUT = 4,
+	ERR_DENIED = 5,
+	ERR_IN_USE = 6,
+	ERR_INVALID = 7,
+	ERR_UNREACHABLE = 8,
+	ERR_LIMIT = 9,
+	ERR_SHUTDOWN = 10,
+	ERR_INTERNAL = 11,
+};
+
+enum hello_role { HELLO_CONTROL = 0 };
+
+struct msg_hello {
+	uint16_t version;
+	uint8_t role;
+	uint8_t nonce[NONCE_LEN];
+};
+
+struct msg_auth_ok {
+	uint8_t mac[MAC_LEN];
+	uint32_t session_id;
+};
+
+/* ERROR, REGISTER_ERR, OPEN_ERR, RST, GOAWAY. */
+struct msg_error {
+	uint16_t code;
+	char text[MSG_TEXT_MAX + 1];
+};
+
+enum tunnel_kind { TUNNEL_TCP = 0 };
+
+#define REGISTER_HAS_BIND 0x01 /* the client named a bind address */
+
+struct msg_register {
+	uint8_t kind;
+	uint8_t flags;
+	uint16_t port;
+	char bind[ADDR_HOST_MAX];
+	char name[MSG_NAME_MAX + 1];
+};
+
+struct msg_register_ok {
+	char addr[ADDR_STR_MAX]; /* the address the server listens on */
+};
+
+struct msg_open {
+	uint32_t tunnel_id;
+	uint32_t window;
+	char peer[ADDR_STR_MAX];
+};
+
+size_t msg_hello_encode(uint8_t *buf, const struct msg_hello *m);
+int msg_hello_decode(const uint8_t *p, size_t n, struct msg_hello *m,
+    const char **why);
+
+size_t msg_auth_ok_encode(uint8_t *buf, const struct msg_auth_ok *m);
+int msg_auth_ok_decode(const uint8_t *p, size_t n, struct msg_auth_ok *m,
+    const char **why);
+
+size_t msg_error_encode(uint8_t *buf, uint16_t code, const char *text);
+int msg_error_decode(const uint8_t *p, size_t n, struct msg_error *m,
+    const char **why);
+
+size_t msg_register_encode(uint8_t *buf, const struct msg_register *m);
+int msg_register_decode(const uint8_t *p, size_t n, struct msg_register *m,
+    const char **why);
+
+size_t msg_register_ok_encode(uint8_t *buf, const struct msg_register_ok *m);
+int msg_register_ok_decode(const uint8_t *p, size_t n,
+    struct msg_register_ok *m, const char **why);
+
+size_t msg_open_encode(uint8_t *buf, const struct msg_open *m);
+int msg_open_decode(const uint8_t *p, size_t n, struct msg_open *m,
+    const char **why);
+
+/* OPEN_OK and WINDOW carry one u32: a window, or a credit increment. */
+size_t msg_u32_encode(uint8_t *buf, uint32_t v);
+int msg_u32_decode(const uint8_t *p, size_t n, uint32_t *v, const char **why);
+
+/* True if name is 1..MSG_NAME_MAX of [A-Za-z0-9._-]. */
+int msg_name_valid(const char *name);
+
+#endif

@@ -1,0 +1,451 @@
+#include "server/server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "config/config.h"
+#include "mux/session.h"
+#include "proto/auth.h"
+#include "transport/tcp.h"
+#include "util/log.h"
+
+#define ACCEPT_RETRY_MS 1000
+
+struct tunnel;
+
+enum client_state { CS_HELLO, CS_AUTH, CS_READY };
+
+/* One connected client: its session, handshake state and tunnels. */
+struct client_conn {
+	struct server *srv;
+	struct session *s;
+	uint32_t id;
+	char peer[ADDR_STR_MAX];
+	enum client_state state;
+	uint8_t client_nonce[NONCE_LEN];
+	uint8_t server_nonce[NONCE_LEN];
+	LIST_HEAD(, tunnel) tunnels;
+	LIST_ENTRY(client_conn) link;
+};
+
+/* A public listener registered by a client. */
+struct tunnel {
+	struct client_conn *cc;
+	uint32_t id; /* the client's request id, echoed in OPEN */
+	char name[MSG_NAME_MAX + 1];
+	char addr[ADDR_STR_MAX];
+	struct evconnlistener *lev;
+	struct event *retry;
+	LIST_ENTRY(tunnel) link;
+};
+
+struct server {
+	struct event_base *base;
+	const struct config *cfg;
+	struct evconnlistener *lev;
+	struct event *retry;
+	uint32_t next_id;
+	LIST_HEAD(, client_conn) clients;
+};
+
+static int server_on_frame(struct session *s, const struct frame *f, void *arg,
+    const char **why);
+static void server_on_close(struct session *s, const char *reason, void *arg);
+
+static const struct session_handler server_handler = {
+    .on_frame = server_on_frame,
+    .on_close = server_on_close,
+};
+
+/* ---- accepting: shared by the control listener and tunnel listeners ---- */
+
+/* On EMFILE/ENFILE stop accepting for a second instead of spinning. */
+static void
+listener_backoff(struct evconnlistener *lev, struct event *retry,
+    const char *what)
+{
+	int err = EVUTIL_SOCKET_ERROR();
+	log_warn("%s: accept: %s", what, evutil_socket_error_to_string(err));
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+		evconnlistener_disable(lev);
+		struct timeval tv = {ACCEPT_RETRY_MS / 1000, 0};
+		event_add(retry, &tv);
+	}
+}
+
+static void
+listener_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	evconnlistener_enable(arg);
+}
+
+/* ---- tunnels ---- */
+
+static void
+tunnel_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct tunnel *t = arg;
+	char peer[ADDR_STR_MAX];
+	sockaddr_format(sa, peer, sizeof peer);
+	tcp_tune(fd);
+	log_debug("%s: tunnel %s: connection from %s", session_label(t->cc->s),
+	    t->name, peer);
+	if (session_open_stream(t->cc->s, fd, t->id, peer) != 0)
+		close(fd);
+}
+
+static void
+tunnel_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct tunnel *t = arg;
+	char what[256];
+	snprintf(what, sizeof what, "%s: tunnel %s", session_label(t->cc->s), t->name);
+	listener_backoff(lev, t->retry, what);
+}
+
+static void
+tunnel_free(struct tunnel *t, int log_it)
+{
+	if (log_it)
+		log_info("%s: tunnel %s closed", session_label(t->cc->s), t->name);
+	LIST_REMOVE(t, link);
+	if (t->lev)
+		evconnlistener_free(t->lev);
+	if (t->retry)
+		event_free(t->retry);
+	free(t);
+}
+
+/* Where a tunnel listens, by GatewayPorts as in sshd_config(5). */
+static int
+tunnel_bind_host(const struct config *cfg, const struct msg_register *m,
+    int has_bind, char *host, size_t hostlen, const char **why)
+{
+	switch (cfg->gateway_ports) {
+	case GATEWAY_NO:
+		snprintf(host, hostlen, "127.0.0.1");
+		return 0;
+	case GATEWAY_YES:
+		snprintf(host, hostlen, "0.0.0.0");
+		return 0;
+	default:
+		if (!has_bind || strcmp(m->bind, "localhost") == 0)
+			snprintf(host, hostlen, "127.0.0.1");
+		else if (m->bind[0] == '\0' || strcmp(m->bind, "*") == 0)
+			snprintf(host, hostlen, "0.0.0.0");
+		else
+			snprintf(host, hostlen, "%s", m->bind);
+		(void)why;
+		return 0;
+	}
+}
+
+static void
+register_refuse(struct client_conn *cc, uint32_t id, const char *name,
+    uint16_t code, const char *text)
+{
+	log_warn("%s: tunnel %s: %s", session_label(cc->s), name, text);
+	session_send_error(cc->s, FRAME_REGISTER_ERR, id, code, text);
+}
+
+static int
+server_register(struct client_conn *cc, const struct frame *f, const char **why)
+{
+	const struct config *cfg = cc->srv->cfg;
+	struct msg_register m;
+	if (msg_register_decode(f->payload, f->len, &m, why) != 0)
+		return -1;
+	int has_bind = (m.flags & REGISTER_HAS_BIND) != 0;
+	struct tunnel *t;
+	LIST_FOREACH(t, &cc->tunnels, link) {
+		if (t->id == f->id || strcmp(t->name, m.name) == 0) {
+			register_refuse(cc, f->id, m.name, ERR_INVALID,
+			    "a tunnel with this name or id is already registered");
+			return 0;
+		}
+	}
+	if (m.port != 0 && !port_ranges_contains(&cfg->allow_ports, m.port)) {
+		char text[128];
+		snprintf(text, sizeof text, "port %u is not allowed by the server", m.port);
+		register_refuse(cc, f->id, m.name, ERR_DENIED, text);
+		return 0;
+	}
+	char host[ADDR_HOST_MAX], text[MSG_TEXT_MAX];
+	tunnel_bind_host(cfg, &m, has_bind, host, sizeof host, why);
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	if (sockaddr_from_numeric(host, m.port, &ss, &sl) != 0) {
+		snprintf(text, sizeof text, "bind address '%s' is not a numeric address",
+		    host);
+		register_refuse(cc, f->id, m.name, ERR_INVALID, text);
+		return 0;
+	}
+	int fd = tcp_listen((struct sockaddr *)&ss, sl, 511);
+	if (fd < 0) {
+		struct hostport hp;
+		char a[ADDR_STR_MAX];
+		snprintf(hp.host, sizeof hp.host, "%s", host);
+		hp.port = m.port;
+		hostport_format(&hp, a, sizeof a);
+		snprintf(text, sizeof text, "bind %s: %s", a, strerror(errno));
+		register_refuse(cc, f->id, m.name,
+		    errno == EADDRINUSE ? ERR_IN_USE : ERR_DENIED, text);
+		return 0;
+	}
+	t = calloc(1, sizeof *t);
+	if (t == NULL) {
+		close(fd);
+		register_refuse(cc, f->id, m.name, ERR_INTERNAL, "out of memory");
+		return 0;
+	}
+	t->cc = cc;
+	t->id = f->id;
+	snprintf(t->name, sizeof t->name, "%s", m.name);
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	sockaddr_format((struct sockaddr *)&ss, t->addr, sizeof t->addr);
+	t->lev = evconnlistener_new(cc->srv->base, tunnel_accept_cb, t,
+	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if (t->lev == NULL) {
+		close(fd);
+		free(t);
+		register_refuse(cc, f->id, m.name, ERR_INTERNAL, "cannot listen");
+		return 0;
+	}
+	t->retry = event_new(cc->srv->base, -1, 0, listener_retry_cb, t->lev);
+	evconnlistener_set_error_cb(t->lev, tunnel_error_cb);
+	LIST_INSERT_HEAD(&cc->tunnels, t, link);
+	log_info("%s: tunnel %s listening on %s", session_label(cc->s), t->name,
+	    t->addr);
+	struct msg_register_ok ok;
+	snprintf(ok.addr, sizeof ok.addr, "%s", t->addr);
+	uint8_t buf[MSG_MAX];
+	session_send(cc->s, FRAME_REGISTER_OK, f->id, buf,
+	    msg_register_ok_encode(buf, &ok));
+	return 0;
+}
+
+/* ---- handshake ---- */
+
+static int
+server_hello(struct client_conn *cc, const struct frame *f, const char **why)
+{
+	struct msg_hello h;
+	if (msg_hello_decode(f->payload, f->len, &h, why) != 0)
+		return -1;
+	if (h.version != PROTO_VERSION || h.role != HELLO_CONTROL) {
+		char text[128];
+		snprintf(text, sizeof text,
+		    "unsupported protocol version %u (this server speaks %u)",
+		    h.version, PROTO_VERSION);
+		log_warn("%s: %s", session_label(cc->s), text);
+		session_send_error(cc->s, FRAME_ERROR, 0, ERR_VERSION, text);
+		session_close_after_flush(cc->s, "version mismatch");
+		return 0;
+	}
+	memcpy(cc->client_nonce, h.nonce, NONCE_LEN);
+	if (auth_nonce(cc->server_nonce) != 0) {
+		*why = "no randomness";
+		return -1;
+	}
+	struct msg_hello reply = {.version = PROTO_VERSION, .role = HELLO_CONTROL};
+	memcpy(reply.nonce, cc->server_nonce, NONCE_LEN);
+	uint8_t buf[MSG_MAX];
+	session_send(cc->s, FRAME_HELLO, 0, buf, msg_hello_encode(buf, &reply));
+	cc->state = CS_AUTH;
+	return 0;
+}
+
+static int
+server_auth(struct client_conn *cc, const struct frame *f, const char **why)
+{
+	if (f->len != MAC_LEN) {
+		*why = "bad AUTH";
+		return -1;
+	}
+	if (!auth_verify(AUTH_CLIENT, cc->srv->cfg->token, cc->client_nonce,
+		cc->server_nonce, f->payload)) {
+		log_warn("%s: authentication failed", session_label(cc->s));
+		session_send_error(cc->s, FRAME_ERROR, 0, ERR_AUTH,
+		    "wrong token");
+		session_close_after_flush(cc->s, "authentication failed");
+		return 0;
+	}
+	struct msg_auth_ok ok = {.session_id = cc->id};
+	auth_mac(AUTH_SERVER, cc->srv->cfg->token, cc->client_nonce,
+	    cc->server_nonce, ok.mac);
+	uint8_t buf[MSG_MAX];
+	session_send(cc->s, FRAME_AUTH_OK, 0, buf, msg_auth_ok_encode(buf, &ok));
+	cc->state = CS_READY;
+	session_set_ready(cc->s);
+	log_info("%s: authenticated", session_label(cc->s));
+	return 0;
+}
+
+static int
+server_on_frame(struct session *s, const struct frame *f, void *arg,
+    const char **why)
+{
+	struct client_conn *cc = arg;
+	struct msg_error e;
+
+	switch (f->type) {
+	case FRAME_HELLO:
+		if (cc->state != CS_HELLO)
+			break;
+		return server_hello(cc, f, why);
+	case FRAME_AUTH:
+		if (cc->state != CS_AUTH)
+			break;
+		return server_auth(cc, f, why);
+	case FRAME_REGISTER:
+		if (cc->state != CS_READY)
+			break;
+		return server_register(cc, f, why);
+	case FRAME_ERROR:
+	case FRAME_GOAWAY:
+		if (msg_error_decode(f->payload, f->len, &e, why) != 0)
+			return -1;
+		log_info("%s: client says: %s", session_label(s), e.text);
+		session_close(s, f->type == FRAME_GOAWAY ? "client going away"
+							 : "client error");
+		return 0;
+	default:
+		break;
+	}
+	*why = cc->state == CS_READY ? "unexpected frame" : "expected handshake";
+	return -1;
+}
+
+static void
+server_on_close(struct session *s, const char *reason, void *arg)
+{
+	struct client_conn *cc = arg;
+	log_info("%s: closed: %s", session_label(s), reason);
+	while (!LIST_EMPTY(&cc->tunnels))
+		tunnel_free(LIST_FIRST(&cc->tunnels), 1);
+	LIST_REMOVE(cc, link);
+	free(cc);
+}
+
+/* ---- control listener ---- */
+
+static void
+control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct server *srv = arg;
+	struct client_conn *cc = calloc(1, sizeof *cc);
+	if (cc == NULL) {
+		close(fd);
+		return;
+	}
+	tcp_tune(fd);
+	cc->srv = srv;
+	cc->id = ++srv->next_id;
+	sockaddr_format(sa, cc->peer, sizeof cc->peer);
+	LIST_INIT(&cc->tunnels);
+	char label[ADDR_STR_MAX + 32];
+	snprintf(label, sizeof label, "session %u (%s)", cc->id, cc->peer);
+	struct session_params p = {
+	    .window = (uint32_t)srv->cfg->window,
+	    .heartbeat_ms = srv->cfg->heartbeat_ms,
+	    .handshake_ms = srv->cfg->handshake_timeout_ms,
+	    .open_timeout_ms = srv->cfg->open_timeout_ms,
+	    .initiator_parity = 0,
+	};
+	cc->s = session_new(srv->base, fd, label, &p, &server_handler, cc);
+	if (cc->s == NULL) {
+		close(fd);
+		free(cc);
+		return;
+	}
+	LIST_INSERT_HEAD(&srv->clients, cc, link);
+	log_info("%s: connected", label);
+}
+
+static void
+control_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct server *srv = arg;
+	listener_backoff(lev, srv->retry, "control listener");
+}
+
+struct server *
+server_new(struct event_base *base, const struct config *cfg)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+	struct addrinfo *ai = NULL;
+	char port[8], shown[ADDR_STR_MAX];
+	snprintf(port, sizeof port, "%u", cfg->listen.port);
+	hostport_format(&cfg->listen, shown, sizeof shown);
+	int rc = getaddrinfo(cfg->listen.host[0] ? cfg->listen.host : NULL, port,
+	    &hints, &ai);
+	if (rc != 0) {
+		log_error("listen %s: %s", shown, gai_strerror(rc));
+		return NULL;
+	}
+	int fd = tcp_listen(ai->ai_addr, ai->ai_addrlen, 511);
+	freeaddrinfo(ai);
+	if (fd < 0) {
+		log_error("listen %s: %s", shown, strerror(errno));
+		return NULL;
+	}
+	struct server *srv = calloc(1, sizeof *srv);
+	if (srv == NULL) {
+		close(fd);
+		return NULL;
+	}
+	srv->base = base;
+	srv->cfg = cfg;
+	LIST_INIT(&srv->clients);
+	srv->lev = evconnlistener_new(base, control_accept_cb, srv,
+	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if (srv->lev == NULL) {
+		close(fd);
+		free(srv);
+		return NULL;
+	}
+	srv->retry = event_new(base, -1, 0, listener_retry_cb, srv->lev);
+	evconnlistener_set_error_cb(srv->lev, control_error_cb);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	sockaddr_format((struct sockaddr *)&ss, shown, sizeof shown);
+	log_info("server listening on %s", shown);
+	return srv;
+}
+
+void
+server_shutdown(struct server *srv)
+{
+	if (srv->lev) {
+		evconnlistener_free(srv->lev);
+		srv->lev = NULL;
+	}
+	while (!LIST_EMPTY(&srv->clients)) {
+		struct client_conn *cc = LIST_FIRST(&srv->clients);
+		session_send_error(cc->s, FRAME_GOAWAY, 0, ERR_SHUTDOWN,
+		    "server shutting down");
+		/* on_close unlinks and frees cc. */
+		session_close_after_flush(cc->s, "server shutting down");
+	}
+}
+
+void
+server_free(struct server *srv)
+{
+	if (srv->lev)
+		evconnlistener_free(srv->lev);
+	if (srv->retry)
+		event_free(srv->retry);
+	free(srv);
+}

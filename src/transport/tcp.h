@@ -1,0 +1,21 @@
+/*
+ * Plain TCP sockets: non-blocking listen and connect, socket options.
+ * Functions return an fd or 0 on success, -1 with errno set on failure.
+ */
+#ifndef BURROW_TCP_H
+#define BURROW_TCP_H
+
+#include <sys/socket.h>
+
+/* A bound, listening, non-blocking socket with SO_REUSEADDR. */
+int tcp_listen(const struct sockaddr *sa, socklen_t len, int backlog);
+/* Starts a non-blocking connect; *in_progress is set when EINPROGRESS. */
+int tcp_connect_start(const struct sockaddr *sa, socklen_t len, int *in_progress);
+/* After the socket is writable: 0 if connected, else -1 with errno. */
+int tcp_connect_result(int fd);
+/* Non-blocking, close-on-exec, TCP_NODELAY. */
+void tcp_tune(int fd);
+/* Raises RLIMIT_NOFILE to the hard limit; returns the new soft limit. */
+long tcp_raise_nofile(void);
+
+#endif
