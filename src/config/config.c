@@ -399,10 +399,6 @@ hide_arg(char *s)
 		s[1 < n ? 1 : 0] = '\0';
 }
 
-struct flag_pass {
-	int want_config; /* first pass: only find -c and -h */
-};
-
 static enum config_result
 flags_apply(struct config *cfg, int argc, char **argv, int first_pass,
     const char **config_path, char **err)
@@ -574,6 +570,19 @@ config_usage(enum role role, FILE *out)
 		     "See docs/configuration.md.\n");
 }
 
+/* A Markdown table cell: '|' would end the cell. */
+static void
+md_cell(FILE *out, const char *s)
+{
+	fputs("| ", out);
+	for (; *s; s++) {
+		if (*s == '|')
+			fputc('\\', out);
+		fputc(*s, out);
+	}
+	fputc(' ', out);
+}
+
 void
 config_reference(FILE *out)
 {
@@ -592,8 +601,14 @@ config_reference(FILE *out)
 			snprintf(flag, sizeof flag, "`%s`", name);
 		const char *roles = o->roles == BOTH ? "both"
 				    : o->roles == ROLE_SERVER ? "server" : "client";
-		fprintf(out, "| `%s` | %s | %s | %s | %s | %s |\n",
-		    o->type == OT_CONFIG ? "-" : o->key, flag, roles,
-		    o->def ? o->def : "-", o->arg ? o->arg : "-", o->help);
+		char key[80];
+		snprintf(key, sizeof key, "`%s`", o->type == OT_CONFIG ? "-" : o->key);
+		md_cell(out, key);
+		md_cell(out, flag);
+		md_cell(out, roles);
+		md_cell(out, o->def ? o->def : "-");
+		md_cell(out, o->arg ? o->arg : "-");
+		md_cell(out, o->help);
+		fputs("|\n", out);
 	}
 }

@@ -17,6 +17,12 @@ struct evbuffer;
 #define SESSION_OUT_HIGH (1024 * 1024)
 #define SESSION_OUT_LOW (256 * 1024)
 #define SESSION_IN_CAP (256 * 1024)
+/*
+ * One read from a stream's socket becomes one DATA frame. Header + chunk +
+ * libevent's chain header fit a 64 KiB allocation; 64 KiB reads would make
+ * evbuffer allocate 128 KiB chains, half empty.
+ */
+#define STREAM_READ_CHUNK (60 * 1024)
 /* Bytes one stream may read from its socket per callback: fairness. */
 #define STREAM_READ_BUDGET (4 * FRAME_MAX_PAYLOAD)
 

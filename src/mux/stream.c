@@ -153,8 +153,8 @@ stream_read_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		size_t want = st->send_credit;
-		if (want > FRAME_MAX_PAYLOAD)
-			want = FRAME_MAX_PAYLOAD;
+		if (want > STREAM_READ_CHUNK)
+			want = STREAM_READ_CHUNK;
 		if (want > budget)
 			want = budget;
 		struct evbuffer_iovec v;
