@@ -10,7 +10,6 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
-#include <openssl/rand.h>
 
 #include "config/config.h"
 #include "mux/session.h"
@@ -361,7 +360,8 @@ client_backoff(struct client *c)
 	if (base > c->cfg->reconnect_max_ms)
 		base = c->cfg->reconnect_max_ms;
 	uint32_t r = 0;
-	RAND_bytes((unsigned char *)&r, sizeof r);
+	if (auth_random(&r, sizeof r) != 0)
+		r = 200;
 	/* Jitter: 80% to 120% of the step, so clients do not march in step. */
 	uint32_t delay = (uint32_t)((uint64_t)base * (800 + r % 401) / 1000);
 	c->backoff_ms = base >= c->cfg->reconnect_max_ms / 2 ? c->cfg->reconnect_max_ms

@@ -15,8 +15,13 @@
 
 enum auth_side { AUTH_CLIENT, AUTH_SERVER };
 
+/* Fills buf from the kernel's CSPRNG; returns 0 or -1. */
+int auth_random(void *buf, size_t len);
 /* Fills nonce with random bytes; returns 0 or -1 if the RNG failed. */
 int auth_nonce(uint8_t nonce[NONCE_LEN]);
+/* HMAC-SHA256 (RFC 2104). */
+void auth_hmac_sha256(const void *key, size_t keylen, const void *msg,
+    size_t len, uint8_t out[MAC_LEN]);
 
 void auth_mac(enum auth_side side, const char *token,
     const uint8_t client_nonce[NONCE_LEN], const uint8_t server_nonce[NONCE_LEN],
