@@ -14,6 +14,8 @@
 #include "config/config.h"
 #include "mux/session.h"
 #include "proto/auth.h"
+#include "relay/splice.h"
+#include "transport/framed.h"
 #include "transport/tcp.h"
 #include "util/log.h"
 
@@ -33,10 +35,12 @@ enum client_state {
 };
 
 struct client;
+struct data_conn;
 
 /* A pending dial to a tunnel's target for one OPEN. */
 struct dial {
 	struct client *c;
+	struct data_conn *dc; /* answer on this data connection, else the session */
 	uint32_t stream_id;
 	uint32_t peer_window;
 	size_t tunnel;
@@ -44,6 +48,24 @@ struct dial {
 	struct event *ev;
 	struct evdns_getaddrinfo_request *req;
 	LIST_ENTRY(dial) link;
+};
+
+enum dc_state { DC_CONNECTING, DC_HELLO, DC_AUTH, DC_IDLE, DC_DIALING };
+
+/*
+ * A dedicated data connection: the same handshake as the control session
+ * (role DATA, naming the session), then idle until the server sends one
+ * OPEN; after our OPEN_OK it carries the user connection's raw bytes.
+ */
+struct data_conn {
+	struct client *c;
+	enum dc_state state;
+	int fd;
+	struct event *ev;
+	struct frame_reader rd;
+	uint8_t client_nonce[NONCE_LEN];
+	uint8_t server_nonce[NONCE_LEN];
+	LIST_ENTRY(data_conn) link;
 };
 
 struct tunnel_state {
@@ -67,8 +89,18 @@ struct client {
 	char server_str[ADDR_STR_MAX];
 	struct tunnel_state *tunnels;
 	LIST_HEAD(, dial) dials;
+	LIST_HEAD(, data_conn) data_conns;
+	size_t ndata; /* connecting or idle: what the pool counts */
+	struct sockaddr_storage server_addr; /* where the session connected */
+	socklen_t server_addrlen;
+	uint32_t session_id;
+	int pool_announced;
+	struct relay_set *relays;
 	int exit_code;
 };
+
+static void pool_fill(struct client *c);
+static void dc_free(struct data_conn *dc);
 
 static void client_connect(struct client *c);
 static void client_backoff(struct client *c);
@@ -94,6 +126,8 @@ static void
 dial_free(struct dial *d)
 {
 	LIST_REMOVE(d, link);
+	if (d->dc)
+		dc_free(d->dc);
 	if (d->req)
 		evdns_getaddrinfo_cancel(d->req); /* calls back with CANCEL */
 	if (d->ev)
@@ -112,8 +146,13 @@ dial_fail(struct dial *d, const char *why)
 	hostport_format(&t->local, target, sizeof target);
 	snprintf(text, sizeof text, "dial %s: %s", target, why);
 	log_info("tunnel %s: stream %u: open failed: %s", t->name, d->stream_id, text);
-	if (c->s)
+	if (d->dc) {
+		uint8_t buf[MSG_MAX];
+		frame_write(d->dc->fd, FRAME_OPEN_ERR, d->stream_id, buf,
+		    msg_error_encode(buf, ERR_UNREACHABLE, text));
+	} else if (c->s) {
 		session_refuse_stream(c->s, d->stream_id, ERR_UNREACHABLE, text);
+	}
 	dial_free(d);
 }
 
@@ -132,7 +171,25 @@ dial_connect_cb(evutil_socket_t fd, short what, void *arg)
 	int sfd = d->fd;
 	d->fd = -1;
 	tcp_tune(sfd);
-	session_accept_stream(d->c->s, d->stream_id, sfd, d->peer_window);
+	if (d->dc == NULL) {
+		session_accept_stream(d->c->s, d->stream_id, sfd, d->peer_window);
+		dial_free(d);
+		return;
+	}
+	struct data_conn *dc = d->dc;
+	uint8_t ok[4];
+	if (frame_write(dc->fd, FRAME_OPEN_OK, d->stream_id, ok,
+		msg_u32_encode(ok, 1)) != 0) {
+		close(sfd);
+		dial_free(d);
+		return;
+	}
+	char label[MSG_NAME_MAX + 48];
+	snprintf(label, sizeof label, "tunnel %s: data %u",
+	    d->c->cfg->tunnels[d->tunnel].name, d->stream_id);
+	int dfd = dc->fd;
+	dc->fd = -1;
+	relay_new(d->c->relays, dfd, sfd, label);
 	dial_free(d);
 }
 
@@ -168,27 +225,44 @@ dial_resolved_cb(int err, struct evutil_addrinfo *ai, void *arg)
 	evutil_freeaddrinfo(ai);
 }
 
+/* Answers an OPEN that cannot even be dialled. */
+static void
+client_refuse(struct client *c, struct data_conn *dc, uint32_t id,
+    uint16_t code, const char *text)
+{
+	if (dc == NULL) {
+		session_refuse_stream(c->s, id, code, text);
+		return;
+	}
+	uint8_t buf[MSG_MAX];
+	frame_write(dc->fd, FRAME_OPEN_ERR, id, buf, msg_error_encode(buf, code, text));
+	dc_free(dc);
+}
+
+/* OPEN on the session (dc NULL) or on a data connection. */
 static int
-client_open(struct client *c, const struct frame *f, const char **why)
+client_open(struct client *c, struct data_conn *dc, const struct frame *f,
+    const char **why)
 {
 	struct msg_open m;
 	if (msg_open_decode(f->payload, f->len, &m, why) != 0)
 		return -1;
-	if (m.window == 0 || (f->id & 1) != 0) {
+	if (m.window == 0 || (dc == NULL && (f->id & 1) != 0)) {
 		*why = "bad OPEN";
 		return -1;
 	}
 	if (m.tunnel_id == 0 || m.tunnel_id > c->cfg->ntunnels ||
 	    !c->tunnels[m.tunnel_id - 1].registered) {
-		session_refuse_stream(c->s, f->id, ERR_INVALID, "no such tunnel");
+		client_refuse(c, dc, f->id, ERR_INVALID, "no such tunnel");
 		return 0;
 	}
 	struct dial *d = calloc(1, sizeof *d);
 	if (d == NULL) {
-		session_refuse_stream(c->s, f->id, ERR_INTERNAL, "out of memory");
+		client_refuse(c, dc, f->id, ERR_INTERNAL, "out of memory");
 		return 0;
 	}
 	d->c = c;
+	d->dc = dc;
 	d->stream_id = f->id;
 	d->peer_window = m.window;
 	d->tunnel = m.tunnel_id - 1;
@@ -213,6 +287,168 @@ client_open(struct client *c, const struct frame *f, const char **why)
 	if (req != NULL)
 		d->req = req;
 	return 0;
+}
+
+/* ---- dedicated data connections ---- */
+
+static void
+dc_free(struct data_conn *dc)
+{
+	struct client *c = dc->c;
+	LIST_REMOVE(dc, link);
+	if (dc->state != DC_DIALING)
+		c->ndata--;
+	if (dc->ev)
+		event_free(dc->ev);
+	if (dc->fd >= 0)
+		close(dc->fd);
+	free(dc);
+}
+
+static void
+dc_fail(struct data_conn *dc, const char *why)
+{
+	log_debug("data connection: %s", why);
+	dc_free(dc);
+}
+
+/* Says once per session when the whole pool is connected and idle. */
+static void
+client_pool_check(struct client *c)
+{
+	if (c->pool_announced)
+		return;
+	size_t idle = 0;
+	struct data_conn *dc;
+	LIST_FOREACH(dc, &c->data_conns, link)
+		if (dc->state == DC_IDLE)
+			idle++;
+	if (idle >= c->cfg->pool) {
+		c->pool_announced = 1;
+		log_info("session %u: %zu data connections ready", c->session_id, idle);
+	}
+}
+
+static void
+dc_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct data_conn *dc = arg;
+	struct client *c = dc->c;
+	struct frame f;
+	const char *why = NULL;
+	struct msg_hello h;
+	struct msg_auth_ok ok;
+
+	for (;;) {
+		int r = frame_reader_read(&dc->rd, dc->fd, &f, &why);
+		if (r == 0)
+			return;
+		if (r < 0) {
+			dc_fail(dc, why);
+			return;
+		}
+		switch (dc->state) {
+		case DC_HELLO: {
+			if (f.type != FRAME_HELLO ||
+			    msg_hello_decode(f.payload, f.len, &h, &why) != 0) {
+				dc_fail(dc, "bad HELLO");
+				return;
+			}
+			memcpy(dc->server_nonce, h.nonce, NONCE_LEN);
+			uint8_t buf[AUTH_DATA_LEN];
+			auth_mac(AUTH_CLIENT, c->cfg->token, dc->client_nonce,
+			    dc->server_nonce, buf);
+			msg_u32_encode(buf + MAC_LEN, c->session_id);
+			if (frame_write(dc->fd, FRAME_AUTH, 0, buf, sizeof buf) != 0) {
+				dc_fail(dc, "write AUTH");
+				return;
+			}
+			dc->state = DC_AUTH;
+			break;
+		}
+		case DC_AUTH:
+			if (f.type != FRAME_AUTH_OK ||
+			    msg_auth_ok_decode(f.payload, f.len, &ok, &why) != 0 ||
+			    !auth_verify(AUTH_SERVER, c->cfg->token, dc->client_nonce,
+				dc->server_nonce, ok.mac)) {
+				dc_fail(dc, "refused");
+				return;
+			}
+			dc->state = DC_IDLE;
+			client_pool_check(c);
+			break;
+		case DC_IDLE:
+			if (f.type != FRAME_OPEN) {
+				dc_fail(dc, "unexpected frame");
+				return;
+			}
+			/* This one is taken: the pool opens a replacement. */
+			dc->state = DC_DIALING;
+			c->ndata--;
+			event_free(dc->ev);
+			dc->ev = NULL;
+			if (client_open(c, dc, &f, &why) != 0)
+				dc_free(dc);
+			pool_fill(c);
+			return;
+		default:
+			dc_fail(dc, "unexpected state");
+			return;
+		}
+	}
+}
+
+static void
+dc_connected_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct data_conn *dc = arg;
+	if ((what & EV_TIMEOUT) || tcp_connect_result(dc->fd) != 0) {
+		dc_fail(dc, "connect failed");
+		return;
+	}
+	event_free(dc->ev);
+	dc->ev = NULL;
+	tcp_tune(dc->fd);
+	int one = 1;
+	setsockopt(dc->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+	struct msg_hello h = {.version = PROTO_VERSION, .role = HELLO_DATA};
+	if (auth_nonce(dc->client_nonce) != 0) {
+		dc_fail(dc, "no randomness");
+		return;
+	}
+	memcpy(h.nonce, dc->client_nonce, NONCE_LEN);
+	uint8_t buf[MSG_MAX];
+	if (frame_write(dc->fd, FRAME_HELLO, 0, buf, msg_hello_encode(buf, &h)) != 0) {
+		dc_fail(dc, "write HELLO");
+		return;
+	}
+	dc->state = DC_HELLO;
+	dc->ev = event_new(dc->c->base, dc->fd, EV_READ | EV_PERSIST, dc_read_cb, dc);
+	event_add(dc->ev, NULL);
+}
+
+/* Keeps cfg->pool data connections connecting or idle while the session is up. */
+static void
+pool_fill(struct client *c)
+{
+	while (c->state == C_READY && c->ndata < c->cfg->pool) {
+		struct data_conn *dc = calloc(1, sizeof *dc);
+		if (dc == NULL)
+			return;
+		dc->c = c;
+		dc->state = DC_CONNECTING;
+		LIST_INSERT_HEAD(&c->data_conns, dc, link);
+		c->ndata++;
+		int in_progress;
+		dc->fd = tcp_connect_start((struct sockaddr *)&c->server_addr,
+		    c->server_addrlen, &in_progress);
+		if (dc->fd < 0) {
+			dc_fail(dc, strerror(errno));
+			return;
+		}
+		dc->ev = event_new(c->base, dc->fd, EV_WRITE, dc_connected_cb, dc);
+		timer_arm(dc->ev, CONNECT_TIMEOUT_MS);
+	}
 }
 
 /* ---- registering tunnels ---- */
@@ -302,8 +538,10 @@ client_on_frame(struct session *s, const struct frame *f, void *arg,
 		session_set_label(s, label);
 		session_set_ready(s);
 		log_info("session %u: authenticated to %s", ok.session_id, c->server_str);
+		c->session_id = ok.session_id;
 		for (size_t i = 0; i < c->cfg->ntunnels; i++)
 			client_register(c, i);
+		pool_fill(c);
 		return 0;
 	case FRAME_ERROR:
 	case FRAME_GOAWAY:
@@ -328,7 +566,7 @@ client_on_frame(struct session *s, const struct frame *f, void *arg,
 	case FRAME_OPEN:
 		if (c->state != C_READY)
 			return -1;
-		return client_open(c, f, why);
+		return client_open(c, NULL, f, why);
 	default:
 		*why = "unexpected frame";
 		return -1;
@@ -342,6 +580,9 @@ client_on_close(struct session *s, const char *reason, void *arg)
 	c->s = NULL;
 	while (!LIST_EMPTY(&c->dials))
 		dial_free(LIST_FIRST(&c->dials));
+	while (!LIST_EMPTY(&c->data_conns))
+		dc_free(LIST_FIRST(&c->data_conns));
+	c->pool_announced = 0;
 	for (size_t i = 0; i < c->cfg->ntunnels; i++)
 		c->tunnels[i].registered = c->tunnels[i].retry = 0;
 	event_del(c->timer);
@@ -431,6 +672,8 @@ client_connect_addr(struct client *c, const struct sockaddr *sa, socklen_t len)
 {
 	int in_progress;
 	c->state = C_CONNECTING;
+	memcpy(&c->server_addr, sa, len);
+	c->server_addrlen = len;
 	c->fd = tcp_connect_start(sa, len, &in_progress);
 	if (c->fd < 0) {
 		client_connect_fail(c, strerror(errno));
@@ -502,12 +745,15 @@ client_new(struct event_base *base, const struct config *cfg)
 	c->fd = -1;
 	c->backoff_ms = BACKOFF_START_MS;
 	LIST_INIT(&c->dials);
+	LIST_INIT(&c->data_conns);
 	hostport_format(&cfg->server, c->server_str, sizeof c->server_str);
 	c->tunnels = calloc(cfg->ntunnels, sizeof *c->tunnels);
 	c->timer = event_new(base, -1, 0, client_timer_cb, c);
 	c->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
 	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-	if (c->tunnels == NULL || c->timer == NULL || c->dns == NULL) {
+	c->relays = relay_set_new(base);
+	if (c->tunnels == NULL || c->timer == NULL || c->dns == NULL ||
+	    c->relays == NULL) {
 		client_free(c);
 		return NULL;
 	}
@@ -548,6 +794,10 @@ client_shutdown(struct client *c)
 		evdns_base_free(c->dns, 0);
 		c->dns = NULL;
 	}
+	if (c->relays) {
+		relay_set_free(c->relays);
+		c->relays = NULL;
+	}
 }
 
 int
@@ -559,6 +809,8 @@ client_exit_code(const struct client *c)
 void
 client_free(struct client *c)
 {
+	if (c->relays)
+		relay_set_free(c->relays);
 	if (c->dns)
 		evdns_base_free(c->dns, 0);
 	if (c->timer)

@@ -19,6 +19,7 @@ enum opt_type {
 	OT_PORTS,    /* port ranges */
 	OT_DURATION, /* uint32 ms */
 	OT_SIZE,     /* uint64 bytes, within [min, max] */
+	OT_COUNT,    /* uint32, within [min, max] */
 	OT_LOGLEVEL,
 	OT_TUNNELS, /* YAML list; -R adds one spec */
 };
@@ -70,6 +71,9 @@ static const struct option_def options[] = {
     {"window", 0, BOTH, OT_SIZE, OFF(window), "2M", "SIZE",
 	"per-stream flow-control window: bytes in flight per stream", 65536,
 	64ull * 1024 * 1024},
+    {"pool", 0, ROLE_CLIENT, OT_COUNT, OFF(pool), "4", "N",
+	"dedicated data connections kept open; each user connection takes one and "
+	"its bytes then flow raw, spliced (0: multiplex every stream)", 0, 256},
     {"log_level", 0, BOTH, OT_LOGLEVEL, OFF(log_level), "info",
 	"error|warn|info|debug", "how much to log on stderr", 0, 0},
     {"help", 'h', BOTH, OT_HELP, 0, NULL, NULL, "show this help", 0, 0},
@@ -177,6 +181,15 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 			return -1;
 		}
 		*(uint64_t *)field = b;
+		return 0;
+	}
+	case OT_COUNT: {
+		uint64_t n;
+		if (size_parse(v, &n, why) != 0 || n < o->min || n > o->max) {
+			*why = "expected a number from 0 to 256";
+			return -1;
+		}
+		*(uint32_t *)field = (uint32_t)n;
 		return 0;
 	}
 	case OT_LOGLEVEL:

@@ -34,6 +34,7 @@ struct config {
 	uint32_t open_timeout_ms;
 	uint32_t reconnect_max_ms;
 	uint64_t window;
+	uint32_t pool;
 	enum log_level log_level;
 	struct tunnel_cfg *tunnels;
 	size_t ntunnels;

@@ -63,6 +63,7 @@ struct session {
 	struct event *rev, *wev, *flush_ev, *reap_ev, *timer;
 	uint8_t *in;
 	size_t in_len;
+	size_t in_used; /* bytes of `in` decoded so far in this pass */
 	struct evbuffer *out;
 	unsigned ready : 1, closing : 1, draining : 1, flush_pending : 1,
 	    writing : 1, congested : 1;

@@ -359,6 +359,7 @@ session_process(struct session *s)
 		if (r == 0)
 			break;
 		off += (size_t)r;
+		s->in_used = off;
 		session_dispatch(s, &f);
 		max = s->ready ? FRAME_MAX_PAYLOAD : HANDSHAKE_MAX_PAYLOAD;
 	}
@@ -368,6 +369,7 @@ session_process(struct session *s)
 		memmove(s->in, s->in + off, s->in_len - off);
 		s->in_len -= off;
 	}
+	s->in_used = 0;
 }
 
 static void
@@ -424,24 +426,24 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- streams ---- */
 
-int
+uint32_t
 session_open_stream(struct session *s, int fd, uint32_t tunnel_id,
     const char *peer)
 {
-	if (s->closing || !s->ready)
-		return -1;
+	if (s->closing || s->draining || !s->ready)
+		return 0;
 	uint32_t id = s->next_id;
 	s->next_id += 2;
 	struct stream *st = stream_new(s, id, fd, SS_OPENING);
 	if (st == NULL)
-		return -1;
+		return 0;
 	struct msg_open m = {.tunnel_id = tunnel_id, .window = st->recv_window};
 	snprintf(m.peer, sizeof m.peer, "%s", peer);
 	uint8_t buf[MSG_MAX];
 	size_t n = msg_open_encode(buf, &m);
 	session_send(s, FRAME_OPEN, id, buf, n);
 	stream_arm_open_timer(st, s->p.open_timeout_ms);
-	return 0;
+	return id;
 }
 
 void
@@ -512,6 +514,29 @@ session_close(struct session *s, const char *reason)
 	if (!reported)
 		s->h->on_close(s, reason ? reason : "closed", s->arg);
 	session_want_reap(s);
+}
+
+int
+session_detach(struct session *s)
+{
+	if (s->closing || s->draining)
+		return -1;
+	session_flush(s);
+	if (s->closing)
+		return -1;
+	if (s->in_len != s->in_used || evbuffer_get_length(s->out) != 0) {
+		session_close(s, "unexpected bytes after handshake");
+		return -1;
+	}
+	int fd = s->fd;
+	s->fd = -1;
+	s->closing = 1;
+	session_close_streams(s);
+	event_del(s->rev);
+	event_del(s->wev);
+	event_del(s->timer);
+	session_want_reap(s);
+	return fd;
 }
 
 static void

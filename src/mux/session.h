@@ -55,11 +55,22 @@ void session_send_error(struct session *s, enum frame_type type, uint32_t id,
     uint16_t code, const char *text);
 
 void session_close(struct session *s, const char *reason);
+/*
+ * For a connection that changes protocol after its handshake: sends what is
+ * queued, then ends the session without closing its socket or calling
+ * on_close, and returns the socket. If the queue cannot be sent at once or
+ * bytes beyond the current frame were already read, closes the session
+ * (on_close runs) and returns -1.
+ */
+int session_detach(struct session *s);
 /* Stops reading, sends what is queued, then closes (at most 2 s later). */
 void session_close_after_flush(struct session *s, const char *reason);
 
-/* Server side: a user connection on a tunnel becomes a stream; sends OPEN. */
-int session_open_stream(struct session *s, int fd, uint32_t tunnel_id,
+/*
+ * Server side: a user connection on a tunnel becomes a stream; sends OPEN.
+ * Returns the stream id, or 0 if the session cannot take it (fd not taken).
+ */
+uint32_t session_open_stream(struct session *s, int fd, uint32_t tunnel_id,
     const char *peer);
 /* Client side: the answer to an OPEN. The session owns fd from here on. */
 void session_accept_stream(struct session *s, uint32_t id, int fd,

@@ -38,7 +38,11 @@ enum err_code {
 	ERR_INTERNAL = 11,
 };
 
-enum hello_role { HELLO_CONTROL = 0 };
+/* A connection is the control session, or one dedicated data connection. */
+enum hello_role { HELLO_CONTROL = 0, HELLO_DATA = 1 };
+
+/* AUTH carries the MAC; on a data connection also the control session's id. */
+#define AUTH_DATA_LEN (MAC_LEN + 4)
 
 struct msg_hello {
 	uint16_t version;

@@ -14,12 +14,17 @@
 #include "config/config.h"
 #include "mux/session.h"
 #include "proto/auth.h"
+#include "relay/splice.h"
+#include "transport/framed.h"
 #include "transport/tcp.h"
 #include "util/log.h"
 
 #define ACCEPT_RETRY_MS 1000
+/* Idle dedicated data connections one client may park here. */
+#define POOL_MAX 64
 
 struct tunnel;
+struct pooled;
 
 enum client_state { CS_HELLO, CS_AUTH, CS_READY };
 
@@ -30,10 +35,31 @@ struct client_conn {
 	uint32_t id;
 	char peer[ADDR_STR_MAX];
 	enum client_state state;
+	int is_data; /* a dedicated data connection in its handshake */
 	uint8_t client_nonce[NONCE_LEN];
 	uint8_t server_nonce[NONCE_LEN];
 	LIST_HEAD(, tunnel) tunnels;
+	LIST_HEAD(, pooled) pool; /* idle data connections, authenticated */
+	size_t npool;
 	LIST_ENTRY(client_conn) link;
+};
+
+/* An idle dedicated data connection, waiting for a user connection. */
+struct pooled {
+	struct client_conn *cc;
+	int fd;
+	struct event *ev;
+	LIST_ENTRY(pooled) link;
+};
+
+/* A user connection sent down a data connection, waiting for OPEN_OK. */
+struct dedicated_open {
+	struct server *srv;
+	int user_fd, data_fd;
+	struct event *ev;
+	struct frame_reader rd;
+	char label[ADDR_STR_MAX + 96];
+	LIST_ENTRY(dedicated_open) link;
 };
 
 /* A public listener registered by a client. */
@@ -53,7 +79,10 @@ struct server {
 	struct evconnlistener *lev;
 	struct event *retry;
 	uint32_t next_id;
+	uint32_t next_dedicated;
 	LIST_HEAD(, client_conn) clients;
+	LIST_HEAD(, dedicated_open) opens;
+	struct relay_set *relays;
 };
 
 static int server_on_frame(struct session *s, const struct frame *f, void *arg,
@@ -87,6 +116,121 @@ listener_retry_cb(evutil_socket_t fd, short what, void *arg)
 	evconnlistener_enable(arg);
 }
 
+/* ---- dedicated data connections ---- */
+
+static void
+pooled_free(struct pooled *p)
+{
+	LIST_REMOVE(p, link);
+	p->cc->npool--;
+	event_free(p->ev);
+	if (p->fd >= 0)
+		close(p->fd);
+	free(p);
+}
+
+/* An idle data connection must stay silent: EOF or bytes end it. */
+static void
+pooled_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pooled *p = arg;
+	log_debug("%s: idle data connection closed", session_label(p->cc->s));
+	pooled_free(p);
+}
+
+static void
+dedicated_free(struct dedicated_open *o)
+{
+	LIST_REMOVE(o, link);
+	if (o->ev)
+		event_free(o->ev);
+	if (o->user_fd >= 0)
+		close(o->user_fd);
+	if (o->data_fd >= 0)
+		close(o->data_fd);
+	free(o);
+}
+
+static void
+dedicated_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dedicated_open *o = arg;
+	struct frame f;
+	const char *why = "no answer";
+	struct msg_error e;
+
+	if (what & EV_TIMEOUT) {
+		log_info("%s: open failed: no answer within %u ms", o->label,
+		    o->srv->cfg->open_timeout_ms);
+		dedicated_free(o);
+		return;
+	}
+	int r = frame_reader_read(&o->rd, o->data_fd, &f, &why);
+	if (r == 0)
+		return;
+	if (r < 0 || (f.type != FRAME_OPEN_OK && f.type != FRAME_OPEN_ERR)) {
+		log_info("%s: open failed: data connection: %s", o->label,
+		    r < 0 ? why : "unexpected frame");
+		dedicated_free(o);
+		return;
+	}
+	if (f.type == FRAME_OPEN_ERR) {
+		if (msg_error_decode(f.payload, f.len, &e, &why) != 0)
+			snprintf(e.text, sizeof e.text, "refused");
+		log_info("%s: open failed: %s", o->label, e.text);
+		dedicated_free(o);
+		return;
+	}
+	int user_fd = o->user_fd, data_fd = o->data_fd;
+	o->user_fd = o->data_fd = -1;
+	relay_new(o->srv->relays, user_fd, data_fd, o->label);
+	dedicated_free(o);
+}
+
+/*
+ * Sends a user connection down an idle data connection of the tunnel's
+ * client: one OPEN frame, then raw bytes both ways. Returns 0 if it did,
+ * -1 if the client has no usable data connection (the caller multiplexes).
+ */
+static int
+dedicated_open(struct tunnel *t, int user_fd, const char *peer)
+{
+	struct client_conn *cc = t->cc;
+	struct server *srv = cc->srv;
+	while (!LIST_EMPTY(&cc->pool)) {
+		struct pooled *p = LIST_FIRST(&cc->pool);
+		int data_fd = p->fd;
+		p->fd = -1;
+		pooled_free(p);
+		struct msg_open m = {.tunnel_id = t->id, .window = 1};
+		snprintf(m.peer, sizeof m.peer, "%s", peer);
+		uint8_t buf[MSG_MAX];
+		uint32_t id = ++srv->next_dedicated;
+		if (frame_write(data_fd, FRAME_OPEN, id, buf, msg_open_encode(buf, &m)) != 0) {
+			close(data_fd);
+			continue;
+		}
+		struct dedicated_open *o = calloc(1, sizeof *o);
+		if (o == NULL) {
+			close(data_fd);
+			return -1;
+		}
+		o->srv = srv;
+		o->user_fd = user_fd;
+		o->data_fd = data_fd;
+		snprintf(o->label, sizeof o->label, "%s data %u", session_label(cc->s), id);
+		LIST_INSERT_HEAD(&srv->opens, o, link);
+		o->ev = event_new(srv->base, data_fd, EV_READ | EV_PERSIST, dedicated_cb, o);
+		struct timeval tv = {srv->cfg->open_timeout_ms / 1000,
+		    (srv->cfg->open_timeout_ms % 1000) * 1000};
+		event_add(o->ev, &tv);
+		log_info("%s: opened from %s on tunnel %s (dedicated)", o->label, peer,
+		    t->name);
+		return 0;
+	}
+	return -1;
+}
+
 /* ---- tunnels ---- */
 
 static void
@@ -97,10 +241,17 @@ tunnel_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	char peer[ADDR_STR_MAX];
 	sockaddr_format(sa, peer, sizeof peer);
 	tcp_tune(fd);
-	log_debug("%s: tunnel %s: connection from %s", session_label(t->cc->s),
-	    t->name, peer);
-	if (session_open_stream(t->cc->s, fd, t->id, peer) != 0)
+	if (dedicated_open(t, fd, peer) == 0)
+		return;
+	uint32_t id = session_open_stream(t->cc->s, fd, t->id, peer);
+	if (id == 0) {
+		log_warn("%s: tunnel %s: connection from %s refused: session closing",
+		    session_label(t->cc->s), t->name, peer);
 		close(fd);
+		return;
+	}
+	log_info("%s stream %u: opened from %s on tunnel %s",
+	    session_label(t->cc->s), id, peer, t->name);
 }
 
 static void
@@ -241,7 +392,7 @@ server_hello(struct client_conn *cc, const struct frame *f, const char **why)
 	struct msg_hello h;
 	if (msg_hello_decode(f->payload, f->len, &h, why) != 0)
 		return -1;
-	if (h.version != PROTO_VERSION || h.role != HELLO_CONTROL) {
+	if (h.version != PROTO_VERSION || h.role > HELLO_DATA) {
 		char text[128];
 		snprintf(text, sizeof text,
 		    "unsupported protocol version %u (this server speaks %u)",
@@ -251,6 +402,11 @@ server_hello(struct client_conn *cc, const struct frame *f, const char **why)
 		session_close_after_flush(cc->s, "version mismatch");
 		return 0;
 	}
+	cc->is_data = h.role == HELLO_DATA;
+	if (cc->is_data)
+		log_debug("%s: data connection", session_label(cc->s));
+	else
+		log_info("%s: connected", session_label(cc->s));
 	memcpy(cc->client_nonce, h.nonce, NONCE_LEN);
 	if (auth_nonce(cc->server_nonce) != 0) {
 		*why = "no randomness";
@@ -264,10 +420,54 @@ server_hello(struct client_conn *cc, const struct frame *f, const char **why)
 	return 0;
 }
 
+/* A data connection joins the pool of the control session it names. */
+static int
+server_auth_data(struct client_conn *cc, const struct frame *f, const char **why)
+{
+	uint32_t sid = (uint32_t)f->payload[MAC_LEN] << 24 |
+	    (uint32_t)f->payload[MAC_LEN + 1] << 16 |
+	    (uint32_t)f->payload[MAC_LEN + 2] << 8 | f->payload[MAC_LEN + 3];
+	struct client_conn *owner;
+	LIST_FOREACH(owner, &cc->srv->clients, link)
+		if (owner->id == sid && owner->state == CS_READY && !owner->is_data)
+			break;
+	if (owner == NULL || owner->npool >= POOL_MAX) {
+		session_send_error(cc->s, FRAME_ERROR, 0, ERR_INVALID,
+		    owner ? "too many data connections" : "no such session");
+		session_close_after_flush(cc->s, "data connection refused");
+		return 0;
+	}
+	struct msg_auth_ok ok = {.session_id = sid};
+	auth_mac(AUTH_SERVER, cc->srv->cfg->token, cc->client_nonce,
+	    cc->server_nonce, ok.mac);
+	uint8_t buf[MSG_MAX];
+	session_send(cc->s, FRAME_AUTH_OK, 0, buf, msg_auth_ok_encode(buf, &ok));
+	/* AUTH_OK is a few bytes on an idle socket: flushed by the detach. */
+	int fd = session_detach(cc->s);
+	if (fd < 0)
+		return 0; /* the session closed, and on_close freed cc */
+	LIST_REMOVE(cc, link);
+	free(cc);
+	struct pooled *p = calloc(1, sizeof *p);
+	if (p == NULL) {
+		close(fd);
+		return 0;
+	}
+	p->cc = owner;
+	p->fd = fd;
+	p->ev = event_new(owner->srv->base, p->fd, EV_READ, pooled_read_cb, p);
+	event_add(p->ev, NULL);
+	LIST_INSERT_HEAD(&owner->pool, p, link);
+	owner->npool++;
+	log_debug("%s: data connection ready (%zu idle)", session_label(owner->s),
+	    owner->npool);
+	return 0;
+}
+
 static int
 server_auth(struct client_conn *cc, const struct frame *f, const char **why)
 {
-	if (f->len != MAC_LEN) {
+	if (f->len != (cc->is_data ? AUTH_DATA_LEN : MAC_LEN)) {
 		*why = "bad AUTH";
 		return -1;
 	}
@@ -279,6 +479,8 @@ server_auth(struct client_conn *cc, const struct frame *f, const char **why)
 		session_close_after_flush(cc->s, "authentication failed");
 		return 0;
 	}
+	if (cc->is_data)
+		return server_auth_data(cc, f, why);
 	struct msg_auth_ok ok = {.session_id = cc->id};
 	auth_mac(AUTH_SERVER, cc->srv->cfg->token, cc->client_nonce,
 	    cc->server_nonce, ok.mac);
@@ -332,6 +534,8 @@ server_on_close(struct session *s, const char *reason, void *arg)
 	log_info("%s: closed: %s", session_label(s), reason);
 	while (!LIST_EMPTY(&cc->tunnels))
 		tunnel_free(LIST_FIRST(&cc->tunnels), 1);
+	while (!LIST_EMPTY(&cc->pool))
+		pooled_free(LIST_FIRST(&cc->pool));
 	LIST_REMOVE(cc, link);
 	free(cc);
 }
@@ -353,6 +557,7 @@ control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	cc->id = ++srv->next_id;
 	sockaddr_format(sa, cc->peer, sizeof cc->peer);
 	LIST_INIT(&cc->tunnels);
+	LIST_INIT(&cc->pool);
 	char label[ADDR_STR_MAX + 32];
 	snprintf(label, sizeof label, "session %u (%s)", cc->id, cc->peer);
 	struct session_params p = {
@@ -369,7 +574,7 @@ control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		return;
 	}
 	LIST_INSERT_HEAD(&srv->clients, cc, link);
-	log_info("%s: connected", label);
+	log_debug("%s: accepted", label);
 }
 
 static void
@@ -407,6 +612,8 @@ server_new(struct event_base *base, const struct config *cfg)
 	srv->base = base;
 	srv->cfg = cfg;
 	LIST_INIT(&srv->clients);
+	LIST_INIT(&srv->opens);
+	srv->relays = relay_set_new(base);
 	srv->lev = evconnlistener_new(base, control_accept_cb, srv,
 	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
 	if (srv->lev == NULL) {
@@ -438,11 +645,19 @@ server_shutdown(struct server *srv)
 		/* on_close unlinks and frees cc. */
 		session_close_after_flush(cc->s, "server shutting down");
 	}
+	while (!LIST_EMPTY(&srv->opens))
+		dedicated_free(LIST_FIRST(&srv->opens));
+	if (srv->relays) {
+		relay_set_free(srv->relays);
+		srv->relays = NULL;
+	}
 }
 
 void
 server_free(struct server *srv)
 {
+	if (srv->relays)
+		relay_set_free(srv->relays);
 	if (srv->lev)
 		evconnlistener_free(srv->lev);
 	if (srv->retry)

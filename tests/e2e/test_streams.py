@@ -36,7 +36,7 @@ def test_50_concurrent_streams(burrow_server, burrow_client, echo):
 def test_small_window_many_streams(burrow_server, burrow_client, echo):
     """The smallest window (64K) still moves large streams intact."""
     srv = burrow_server("--window", "64K")
-    cli = burrow_client(srv, "-R", f"0:127.0.0.1:{echo.port}", "--window", "64K")
+    cli = burrow_client(srv, "-R", f"0:127.0.0.1:{echo.port}", "--window", "64K", "--pool", "0")
     port = cli.tunnel_port("r1")
     payloads = [os.urandom(random.randint(MB // 2, 2 * MB)) for _ in range(16)]
     with concurrent.futures.ThreadPoolExecutor(len(payloads)) as ex:
@@ -94,7 +94,7 @@ def test_stalled_reader_does_not_block_other_streams(burrow_server, burrow_clien
     stream's window; other streams on the same session keep flowing, and the
     stalled stream's data arrives intact once it is read."""
     srv = burrow_server()
-    cli = burrow_client(srv, "-R", f"0:127.0.0.1:{echo.port}")
+    cli = burrow_client(srv, "-R", f"0:127.0.0.1:{echo.port}", "--pool", "0")
     port = cli.tunnel_port("r1")
     block = os.urandom(MB)
     nchunks = 256  # 256 MB: far more than all kernel buffers on the path

@@ -1,0 +1,29 @@
+/*
+ * A relay moves raw bytes between two connected TCP sockets with splice(2)
+ * through pipes, without copying them through user space. Half-close is
+ * kept: EOF on one side becomes shutdown(SHUT_WR) on the other once the
+ * bytes before it are delivered; the relay ends when both directions are
+ * done, or at once on an error (both sockets are then closed).
+ *
+ * A direction holds a pipe only while bytes are moving: an idle relay costs
+ * its two sockets, and pipes return to a small cache for the next burst.
+ */
+#ifndef BURROW_SPLICE_H
+#define BURROW_SPLICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct relay;
+struct relay_set;
+
+/* All relays of a process; closes them all on relay_set_free. */
+struct relay_set *relay_set_new(struct event_base *base);
+void relay_set_free(struct relay_set *rs);
+size_t relay_set_count(const struct relay_set *rs);
+
+/* Takes ownership of both fds; NULL (fds closed) on failure. */
+struct relay *relay_new(struct relay_set *rs, int a, int b, const char *label);
+
+#endif
