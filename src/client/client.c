@@ -189,7 +189,7 @@ dial_connect_cb(evutil_socket_t fd, short what, void *arg)
 	    d->c->cfg->tunnels[d->tunnel].name, d->stream_id);
 	int dfd = dc->fd;
 	dc->fd = -1;
-	relay_new(d->c->relays, dfd, sfd, label);
+	relay_new(d->c->relays, dfd, sfd, d->c->session_id, label);
 	dial_free(d);
 }
 
@@ -583,6 +583,8 @@ client_on_close(struct session *s, const char *reason, void *arg)
 	while (!LIST_EMPTY(&c->data_conns))
 		dc_free(LIST_FIRST(&c->data_conns));
 	c->pool_announced = 0;
+	if (c->relays)
+		relay_set_close_owner(c->relays, c->session_id);
 	for (size_t i = 0; i < c->cfg->ntunnels; i++)
 		c->tunnels[i].registered = c->tunnels[i].retry = 0;
 	event_del(c->timer);

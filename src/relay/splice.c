@@ -36,6 +36,7 @@ struct direction {
 struct relay {
 	struct relay_set *rs;
 	char label[96];
+	uint32_t owner;
 	struct direction d[2];
 	int dead;
 	LIST_ENTRY(relay) link;
@@ -225,8 +226,19 @@ dir_cb(evutil_socket_t fd, short what, void *arg)
 	dir_pump(arg);
 }
 
+void
+relay_set_close_owner(struct relay_set *rs, uint32_t owner)
+{
+	struct relay *rl, *next;
+	for (rl = LIST_FIRST(&rs->relays); rl != NULL; rl = next) {
+		next = LIST_NEXT(rl, link);
+		if (rl->owner == owner)
+			relay_close(rl, "session closed");
+	}
+}
+
 struct relay *
-relay_new(struct relay_set *rs, int a, int b, const char *label)
+relay_new(struct relay_set *rs, int a, int b, uint32_t owner, const char *label)
 {
 	struct relay *rl = calloc(1, sizeof *rl);
 	if (rl == NULL) {
@@ -235,6 +247,7 @@ relay_new(struct relay_set *rs, int a, int b, const char *label)
 		return NULL;
 	}
 	rl->rs = rs;
+	rl->owner = owner;
 	snprintf(rl->label, sizeof rl->label, "%s", label);
 	for (int i = 0; i < 2; i++) {
 		struct direction *d = &rl->d[i];

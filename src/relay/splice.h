@@ -23,7 +23,13 @@ struct relay_set *relay_set_new(struct event_base *base);
 void relay_set_free(struct relay_set *rs);
 size_t relay_set_count(const struct relay_set *rs);
 
-/* Takes ownership of both fds; NULL (fds closed) on failure. */
-struct relay *relay_new(struct relay_set *rs, int a, int b, const char *label);
+/*
+ * Takes ownership of both fds; NULL (fds closed) on failure. `owner` tags
+ * the relay with the session it belongs to, for relay_set_close_owner.
+ */
+struct relay *relay_new(struct relay_set *rs, int a, int b, uint32_t owner,
+    const char *label);
+/* Closes every relay of a session that ended (its peer may be gone silently). */
+void relay_set_close_owner(struct relay_set *rs, uint32_t owner);
 
 #endif

@@ -56,6 +56,7 @@ struct pooled {
 struct dedicated_open {
 	struct server *srv;
 	int user_fd, data_fd;
+	uint32_t owner; /* the client_conn id */
 	struct event *ev;
 	struct frame_reader rd;
 	char label[ADDR_STR_MAX + 96];
@@ -183,7 +184,7 @@ dedicated_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	int user_fd = o->user_fd, data_fd = o->data_fd;
 	o->user_fd = o->data_fd = -1;
-	relay_new(o->srv->relays, user_fd, data_fd, o->label);
+	relay_new(o->srv->relays, user_fd, data_fd, o->owner, o->label);
 	dedicated_free(o);
 }
 
@@ -216,6 +217,7 @@ dedicated_open(struct tunnel *t, int user_fd, const char *peer)
 			return -1;
 		}
 		o->srv = srv;
+		o->owner = cc->id;
 		o->user_fd = user_fd;
 		o->data_fd = data_fd;
 		snprintf(o->label, sizeof o->label, "%s data %u", session_label(cc->s), id);
@@ -536,6 +538,16 @@ server_on_close(struct session *s, const char *reason, void *arg)
 		tunnel_free(LIST_FIRST(&cc->tunnels), 1);
 	while (!LIST_EMPTY(&cc->pool))
 		pooled_free(LIST_FIRST(&cc->pool));
+	if (!cc->is_data) {
+		struct dedicated_open *o, *next;
+		for (o = LIST_FIRST(&cc->srv->opens); o != NULL; o = next) {
+			next = LIST_NEXT(o, link);
+			if (o->owner == cc->id)
+				dedicated_free(o);
+		}
+		if (cc->srv->relays)
+			relay_set_close_owner(cc->srv->relays, cc->id);
+	}
 	LIST_REMOVE(cc, link);
 	free(cc);
 }
