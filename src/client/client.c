@@ -14,7 +14,7 @@
 #include "config/config.h"
 #include "mux/session.h"
 #include "proto/auth.h"
-#include "relay/splice.h"
+#include "relay/workers.h"
 #include "transport/framed.h"
 #include "transport/tcp.h"
 #include "util/log.h"
@@ -95,7 +95,7 @@ struct client {
 	socklen_t server_addrlen;
 	uint32_t session_id;
 	int pool_announced;
-	struct relay_set *relays;
+	struct relay_workers *relays;
 	int exit_code;
 };
 
@@ -189,7 +189,7 @@ dial_connect_cb(evutil_socket_t fd, short what, void *arg)
 	    d->c->cfg->tunnels[d->tunnel].name, d->stream_id);
 	int dfd = dc->fd;
 	dc->fd = -1;
-	relay_new(d->c->relays, dfd, sfd, d->c->session_id, label);
+	relay_workers_add(d->c->relays, dfd, sfd, d->c->session_id, label);
 	dial_free(d);
 }
 
@@ -584,7 +584,7 @@ client_on_close(struct session *s, const char *reason, void *arg)
 		dc_free(LIST_FIRST(&c->data_conns));
 	c->pool_announced = 0;
 	if (c->relays)
-		relay_set_close_owner(c->relays, c->session_id);
+		relay_workers_close_owner(c->relays, c->session_id);
 	for (size_t i = 0; i < c->cfg->ntunnels; i++)
 		c->tunnels[i].registered = c->tunnels[i].retry = 0;
 	event_del(c->timer);
@@ -753,7 +753,7 @@ client_new(struct event_base *base, const struct config *cfg)
 	c->timer = event_new(base, -1, 0, client_timer_cb, c);
 	c->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
 	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-	c->relays = relay_set_new(base);
+	c->relays = relay_workers_new(cfg->threads);
 	if (c->tunnels == NULL || c->timer == NULL || c->dns == NULL ||
 	    c->relays == NULL) {
 		client_free(c);
@@ -797,7 +797,7 @@ client_shutdown(struct client *c)
 		c->dns = NULL;
 	}
 	if (c->relays) {
-		relay_set_free(c->relays);
+		relay_workers_free(c->relays);
 		c->relays = NULL;
 	}
 }
@@ -812,7 +812,7 @@ void
 client_free(struct client *c)
 {
 	if (c->relays)
-		relay_set_free(c->relays);
+		relay_workers_free(c->relays);
 	if (c->dns)
 		evdns_base_free(c->dns, 0);
 	if (c->timer)

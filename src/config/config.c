@@ -71,9 +71,11 @@ static const struct option_def options[] = {
     {"window", 0, BOTH, OT_SIZE, OFF(window), "2M", "SIZE",
 	"per-stream flow-control window: bytes in flight per stream", 65536,
 	64ull * 1024 * 1024},
-    {"pool", 0, ROLE_CLIENT, OT_COUNT, OFF(pool), "4", "N",
+    {"pool", 0, ROLE_CLIENT, OT_COUNT, OFF(pool), "8", "N",
 	"dedicated data connections kept open; each user connection takes one and "
 	"its bytes then flow raw, spliced (0: multiplex every stream)", 0, 256},
+    {"threads", 0, BOTH, OT_COUNT, OFF(threads), "0", "N",
+	"relay threads for dedicated connections (0: one per CPU)", 0, 64},
     {"log_level", 0, BOTH, OT_LOGLEVEL, OFF(log_level), "info",
 	"error|warn|info|debug", "how much to log on stderr", 0, 0},
     {"help", 'h', BOTH, OT_HELP, 0, NULL, NULL, "show this help", 0, 0},
@@ -186,7 +188,7 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 	case OT_COUNT: {
 		uint64_t n;
 		if (size_parse(v, &n, why) != 0 || n < o->min || n > o->max) {
-			*why = "expected a number from 0 to 256";
+			*why = "number out of range";
 			return -1;
 		}
 		*(uint32_t *)field = (uint32_t)n;

@@ -14,7 +14,7 @@
 #include "config/config.h"
 #include "mux/session.h"
 #include "proto/auth.h"
-#include "relay/splice.h"
+#include "relay/workers.h"
 #include "transport/framed.h"
 #include "transport/tcp.h"
 #include "util/log.h"
@@ -83,7 +83,7 @@ struct server {
 	uint32_t next_dedicated;
 	LIST_HEAD(, client_conn) clients;
 	LIST_HEAD(, dedicated_open) opens;
-	struct relay_set *relays;
+	struct relay_workers *relays;
 };
 
 static int server_on_frame(struct session *s, const struct frame *f, void *arg,
@@ -184,7 +184,7 @@ dedicated_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	int user_fd = o->user_fd, data_fd = o->data_fd;
 	o->user_fd = o->data_fd = -1;
-	relay_new(o->srv->relays, user_fd, data_fd, o->owner, o->label);
+	relay_workers_add(o->srv->relays, user_fd, data_fd, o->owner, o->label);
 	dedicated_free(o);
 }
 
@@ -546,7 +546,7 @@ server_on_close(struct session *s, const char *reason, void *arg)
 				dedicated_free(o);
 		}
 		if (cc->srv->relays)
-			relay_set_close_owner(cc->srv->relays, cc->id);
+			relay_workers_close_owner(cc->srv->relays, cc->id);
 	}
 	LIST_REMOVE(cc, link);
 	free(cc);
@@ -625,7 +625,13 @@ server_new(struct event_base *base, const struct config *cfg)
 	srv->cfg = cfg;
 	LIST_INIT(&srv->clients);
 	LIST_INIT(&srv->opens);
-	srv->relays = relay_set_new(base);
+	srv->relays = relay_workers_new(cfg->threads);
+	if (srv->relays == NULL) {
+		log_error("cannot start relay threads");
+		close(fd);
+		free(srv);
+		return NULL;
+	}
 	srv->lev = evconnlistener_new(base, control_accept_cb, srv,
 	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
 	if (srv->lev == NULL) {
@@ -660,7 +666,7 @@ server_shutdown(struct server *srv)
 	while (!LIST_EMPTY(&srv->opens))
 		dedicated_free(LIST_FIRST(&srv->opens));
 	if (srv->relays) {
-		relay_set_free(srv->relays);
+		relay_workers_free(srv->relays);
 		srv->relays = NULL;
 	}
 }
@@ -669,7 +675,7 @@ void
 server_free(struct server *srv)
 {
 	if (srv->relays)
-		relay_set_free(srv->relays);
+		relay_workers_free(srv->relays);
 	if (srv->lev)
 		evconnlistener_free(srv->lev);
 	if (srv->retry)
