@@ -90,6 +90,8 @@ role_name(enum role role)
 	return role == ROLE_SERVER ? "server" : "client";
 }
 
+static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static char *
 xasprintf(const char *fmt, ...)
 {
