@@ -39,19 +39,20 @@ e2e-asan: asan
 	@BURROW_BIN=$(CURDIR)/build-asan/burrow $(PYTEST) -q tests/e2e
 
 # Each fuzz target for a few seconds over its seed corpus: a smoke test in `make test`.
-fuzz-smoke: fuzz-build
-	@for t in build-fuzz/fuzz_*; do \
-		c=tests/fuzz/corpus/$$(basename $$t); mkdir -p $$c; \
-		$$t -max_total_time=10 -print_final_stats=0 $$c >/dev/null 2>build-fuzz/$$(basename $$t).log \
-			|| { cat build-fuzz/$$(basename $$t).log; exit 1; }; \
-		echo "fuzz: $$(basename $$t) ok"; \
+# New inputs go to build-fuzz/corpus (the seeds in tests/fuzz/corpus stay as they are),
+# crash files to build-fuzz/.
+FUZZ_RUN = for s in tests/fuzz/fuzz_*.c; do n=$$(basename $$s .c); \
+		c=tests/fuzz/corpus/$$n; w=build-fuzz/corpus/$$n; mkdir -p $$c $$w; \
+		build-fuzz/$$n -max_total_time=$(1) -print_final_stats=0 -artifact_prefix=build-fuzz/ \
+			$$w $$c >build-fuzz/$$n.log 2>&1 || { tail -50 build-fuzz/$$n.log; exit 1; }; \
+		echo "fuzz: $$n ok ($(1) s)"; \
 	done
 
+fuzz-smoke: fuzz-build
+	@$(call FUZZ_RUN,10)
+
 fuzz: fuzz-build
-	@for t in build-fuzz/fuzz_*; do \
-		c=tests/fuzz/corpus/$$(basename $$t); mkdir -p $$c; \
-		$$t -max_total_time=$${FUZZ_SECONDS:-120} $$c; \
-	done
+	@$(call FUZZ_RUN,$${FUZZ_SECONDS:-120})
 
 test: deps
 	@$(MAKE) --no-print-directory unit e2e e2e-asan fuzz-smoke docs-check

@@ -188,8 +188,14 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 		return 0;
 	}
 	case OT_COUNT: {
-		uint64_t n;
-		if (size_parse(v, &n, why) != 0 || n < o->min || n > o->max) {
+		char *end;
+		errno = 0;
+		unsigned long n = strtoul(v, &end, 10);
+		if (*v < '0' || *v > '9' || *end != '\0' || errno != 0) {
+			*why = "expected a whole number";
+			return -1;
+		}
+		if (n < o->min || n > o->max) {
 			*why = "number out of range";
 			return -1;
 		}
@@ -369,6 +375,23 @@ config_file(struct config *cfg, const char *path, char **err)
 	int rc = yaml_apply(&y, cfg);
 	if (rc != 0)
 		*err = y.err;
+	if (rc == 0) {
+		/* A second document would be silently ignored: refuse it. */
+		yaml_document_t extra;
+		if (!yaml_parser_load(&parser, &extra)) {
+			*err = xasprintf("%s:%lu: %s", path,
+			    (unsigned long)parser.problem_mark.line + 1,
+			    parser.problem ? parser.problem : "YAML syntax error");
+			rc = -1;
+		} else {
+			if (yaml_document_get_root_node(&extra) != NULL) {
+				*err = xasprintf("%s:%lu: (top): only one YAML document is allowed",
+				    path, (unsigned long)extra.start_mark.line + 1);
+				rc = -1;
+			}
+			yaml_document_delete(&extra);
+		}
+	}
 	yaml_document_delete(&y.doc);
 	yaml_parser_delete(&parser);
 	fclose(f);

@@ -1,0 +1,152 @@
+/*
+ * libFuzzer target: the input is a byte stream from a peer. Frames are decoded
+ * one after another as the mux does; every payload goes through every message
+ * decoder, and what decodes must re-encode to the same bytes. The raw input
+ * also goes through the decoders directly. abort() on a broken contract.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/frame.h"
+#include "proto/msg.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void
+check(int cond)
+{
+	if (!cond)
+		abort();
+}
+
+/* Decoded strings are NUL-terminated inside their field and printable. */
+static void
+check_str(const char *s, size_t field)
+{
+	size_t len = strnlen(s, field);
+	check(len < field);
+	for (size_t i = 0; i < len; i++)
+		check((unsigned char)s[i] >= 0x20 && (unsigned char)s[i] != 0x7f);
+}
+
+static void
+same(const uint8_t *p, size_t n, const uint8_t *enc, size_t enclen)
+{
+	check(enclen == n);
+	check(enclen <= MSG_MAX);
+	check(memcmp(p, enc, n) == 0);
+}
+
+static void
+decode_all(const uint8_t *p, size_t n)
+{
+	uint8_t buf[MSG_MAX];
+	const char *why;
+
+	struct msg_hello h;
+	why = NULL;
+	if (msg_hello_decode(p, n, &h, &why) == 0)
+		same(p, n, buf, msg_hello_encode(buf, &h));
+	else
+		check(why != NULL);
+
+	struct msg_auth_ok a;
+	why = NULL;
+	if (msg_auth_ok_decode(p, n, &a, &why) == 0)
+		same(p, n, buf, msg_auth_ok_encode(buf, &a));
+	else
+		check(why != NULL);
+
+	struct msg_error e;
+	why = NULL;
+	if (msg_error_decode(p, n, &e, &why) == 0) {
+		check_str(e.text, sizeof e.text);
+		same(p, n, buf, msg_error_encode(buf, e.code, e.text));
+	} else {
+		check(why != NULL);
+	}
+
+	struct msg_register r;
+	why = NULL;
+	if (msg_register_decode(p, n, &r, &why) == 0) {
+		check_str(r.bind, sizeof r.bind);
+		check_str(r.name, sizeof r.name);
+		check(msg_name_valid(r.name));
+		check(r.kind == TUNNEL_TCP);
+		check((r.flags & ~REGISTER_HAS_BIND) == 0);
+		same(p, n, buf, msg_register_encode(buf, &r));
+	} else {
+		check(why != NULL);
+	}
+
+	struct msg_register_ok ro;
+	why = NULL;
+	if (msg_register_ok_decode(p, n, &ro, &why) == 0) {
+		check_str(ro.addr, sizeof ro.addr);
+		same(p, n, buf, msg_register_ok_encode(buf, &ro));
+	} else {
+		check(why != NULL);
+	}
+
+	struct msg_open o;
+	why = NULL;
+	if (msg_open_decode(p, n, &o, &why) == 0) {
+		check_str(o.peer, sizeof o.peer);
+		same(p, n, buf, msg_open_encode(buf, &o));
+	} else {
+		check(why != NULL);
+	}
+
+	uint32_t v;
+	why = NULL;
+	if (msg_u32_decode(p, n, &v, &why) == 0)
+		same(p, n, buf, msg_u32_encode(buf, v));
+	else
+		check(why != NULL);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	size_t off = 0;
+	for (;;) {
+		struct frame f;
+		const char *why = NULL;
+		ssize_t n = frame_decode(data + off, size - off, FRAME_MAX_PAYLOAD,
+		    &f, &why);
+		if (n < 0) {
+			check(why != NULL);
+			break;
+		}
+		if (n == 0) {
+			/* Needs more: only ever a prefix of a frame. */
+			check(size - off < FRAME_HEADER_LEN ||
+			    size - off < FRAME_HEADER_LEN + (size_t)(
+				(uint32_t)data[off + 8] << 24 | (uint32_t)data[off + 9] << 16 |
+				(uint32_t)data[off + 10] << 8 | data[off + 11]));
+			break;
+		}
+		check((size_t)n == FRAME_HEADER_LEN + f.len);
+		check((size_t)n <= size - off);
+		check(f.len <= FRAME_MAX_PAYLOAD);
+		check(f.type >= 1 && f.type <= FRAME_TYPE_MAX);
+		check(f.payload == data + off + FRAME_HEADER_LEN);
+		check(strcmp(frame_type_name(f.type), "UNKNOWN") != 0);
+
+		/* The header re-encodes to the bytes it came from. */
+		uint8_t hdr[FRAME_HEADER_LEN];
+		frame_header_encode(hdr, (enum frame_type)f.type, f.flags, f.id, f.len);
+		check(memcmp(hdr, data + off, FRAME_HEADER_LEN) == 0);
+
+		/* One byte short of the frame needs more. */
+		struct frame g;
+		check(frame_decode(data + off, (size_t)n - 1, FRAME_MAX_PAYLOAD, &g,
+			  &why) == 0);
+
+		decode_all(f.payload, f.len);
+		off += (size_t)n;
+	}
+	decode_all(data, size);
+	return 0;
+}

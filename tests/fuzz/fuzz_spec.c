@@ -1,0 +1,110 @@
+/*
+ * libFuzzer target: the small value languages of flags and config files, on a
+ * NUL-terminated copy of the input. abort() on a broken contract.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/spec.h"
+#include "util/addr.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void
+check(int cond)
+{
+	if (!cond)
+		abort();
+}
+
+static void
+check_hostport(const struct hostport *hp)
+{
+	check(strnlen(hp->host, sizeof hp->host) < sizeof hp->host);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *s = malloc(size + 1);
+	if (s == NULL)
+		return 0;
+	memcpy(s, data, size);
+	s[size] = '\0';
+	const char *why;
+
+	struct tunnel_cfg t;
+	why = NULL;
+	if (forward_spec_parse(s, &t, &why) == 0) {
+		check_hostport(&t.remote);
+		check_hostport(&t.local);
+		check(t.local.host[0] != '\0');
+		check(t.local.port != 0);
+	} else {
+		check(why != NULL);
+	}
+	why = NULL;
+	if (remote_parse(s, &t, &why) != 0)
+		check(why != NULL);
+	else
+		check_hostport(&t.remote);
+	why = NULL;
+	if (local_parse(s, &t, &why) == 0) {
+		check_hostport(&t.local);
+		check(t.local.port != 0 && t.local.host[0] != '\0');
+	} else {
+		check(why != NULL);
+	}
+
+	uint32_t ms;
+	why = NULL;
+	if (duration_parse(s, &ms, &why) != 0)
+		check(why != NULL);
+	uint64_t bytes;
+	why = NULL;
+	if (size_parse(s, &bytes, &why) != 0)
+		check(why != NULL);
+
+	struct port_ranges pr;
+	why = NULL;
+	if (port_ranges_parse(s, &pr, &why) == 0) {
+		check(pr.n >= 1 && pr.n <= PORT_RANGES_MAX);
+		for (int i = 0; i < pr.n; i++) {
+			check(pr.r[i].lo <= pr.r[i].hi);
+			check(port_ranges_contains(&pr, pr.r[i].lo));
+			check(port_ranges_contains(&pr, pr.r[i].hi));
+		}
+	} else {
+		check(why != NULL);
+	}
+
+	static const int defaults[] = {-1, 7700};
+	for (int d = 0; d < 2; d++) {
+		struct hostport hp, back;
+		why = NULL;
+		if (hostport_parse(s, defaults[d], &hp, &why) != 0) {
+			check(why != NULL);
+			continue;
+		}
+		check_hostport(&hp);
+		/* format then parse gives the same address (hosts with brackets inside aside). */
+		if (strpbrk(hp.host, "[]") == NULL) {
+			char out[ADDR_STR_MAX];
+			hostport_format(&hp, out, sizeof out);
+			why = NULL;
+			check(hostport_parse(out, -1, &back, &why) == 0);
+			check(strcmp(back.host, hp.host) == 0);
+			check(back.port == hp.port);
+		}
+		struct sockaddr_storage ss;
+		socklen_t len;
+		if (sockaddr_from_numeric(hp.host, hp.port, &ss, &len) == 0) {
+			char out[ADDR_STR_MAX];
+			sockaddr_format((struct sockaddr *)&ss, out, sizeof out);
+			check(out[0] != '?');
+		}
+	}
+	free(s);
+	return 0;
+}

@@ -1,0 +1,454 @@
+/* Unit tests for src/config/spec.c: forward specs, durations, sizes, ports. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config/spec.h"
+
+/* ---- forward specs (-R) ---- */
+
+static void
+test_forward_without_bind(void **state)
+{
+	struct tunnel_cfg t;
+	const char *why = NULL;
+	memset(&t, 0x55, sizeof t);
+	assert_int_equal(forward_spec_parse("8080:localhost:80", &t, &why), 0);
+	assert_false(t.remote_has_bind);
+	assert_string_equal(t.remote.host, "");
+	assert_int_equal(t.remote.port, 8080);
+	assert_string_equal(t.local.host, "localhost");
+	assert_int_equal(t.local.port, 80);
+}
+
+static void
+test_forward_with_bind(void **state)
+{
+	struct tunnel_cfg t;
+	const char *why = NULL;
+	assert_int_equal(forward_spec_parse("127.0.0.1:2222:10.0.0.5:22", &t, &why), 0);
+	assert_true(t.remote_has_bind);
+	assert_string_equal(t.remote.host, "127.0.0.1");
+	assert_int_equal(t.remote.port, 2222);
+	assert_string_equal(t.local.host, "10.0.0.5");
+	assert_int_equal(t.local.port, 22);
+}
+
+/* An empty bind address (":port:...") is a bind address, as in OpenSSH. */
+static void
+test_forward_empty_bind(void **state)
+{
+	struct tunnel_cfg t;
+	const char *why = NULL;
+	assert_int_equal(forward_spec_parse(":9000:h:1", &t, &why), 0);
+	assert_true(t.remote_has_bind);
+	assert_string_equal(t.remote.host, "");
+	assert_int_equal(t.remote.port, 9000);
+	assert_int_equal(forward_spec_parse("*:9000:h:1", &t, &why), 0);
+	assert_string_equal(t.remote.host, "*");
+}
+
+static void
+test_forward_ipv6(void **state)
+{
+	struct tunnel_cfg t;
+	const char *why = NULL;
+	assert_int_equal(forward_spec_parse("[::1]:2222:[fe80::1%eth0]:22", &t, &why), 0);
+	assert_true(t.remote_has_bind);
+	assert_string_equal(t.remote.host, "::1");
+	assert_int_equal(t.remote.port, 2222);
+	assert_string_equal(t.local.host, "fe80::1%eth0");
+	assert_int_equal(t.local.port, 22);
+
+	assert_int_equal(forward_spec_parse("8080:[2001:db8::7]:443", &t, &why), 0);
+	assert_false(t.remote_has_bind);
+	assert_int_equal(t.remote.port, 8080);
+	assert_string_equal(t.local.host, "2001:db8::7");
+	assert_int_equal(t.local.port, 443);
+}
+
+static void
+test_forward_port0_remote(void **state)
+{
+	struct tunnel_cfg t;
+	const char *why = NULL;
+	/* Remote port 0: the server picks a free port. */
+	assert_int_equal(forward_spec_parse("0:localhost:22", &t, &why), 0);
+	assert_int_equal(t.remote.port, 0);
+	assert_int_equal(forward_spec_parse("65535:localhost:65535", &t, &why), 0);
+	assert_int_equal(t.remote.port, 65535);
+	assert_int_equal(t.local.port, 65535);
+}
+
+struct bad_spec {
+	const char *s;
+	const char *why;
+};
+
+static void
+test_forward_rejections(void **state)
+{
+	static const struct bad_spec bad[] = {
+	    {"", "expected [bind_address:]port:host:hostport"},
+	    {"8080", "expected [bind_address:]port:host:hostport"},
+	    {"8080:localhost", "expected [bind_address:]port:host:hostport"},
+	    {"a:1:b:2:c", "too many ':'-separated fields"},
+	    {"8080:::1:22", "too many ':'-separated fields"},
+	    {"x:localhost:80", "port must be a number from 0 to 65535"},
+	    {"65536:localhost:80", "port must be a number from 0 to 65535"},
+	    {"-1:localhost:80", "port must be a number from 0 to 65535"},
+	    {"8080:localhost:", "port must be a number from 0 to 65535"},
+	    {"8080:localhost:http", "port must be a number from 0 to 65535"},
+	    {"8080:localhost:99999", "port must be a number from 0 to 65535"},
+	    {"8080:localhost:0", "target port must not be 0"},
+	    {"8080::80", "empty target host"},
+	    {"8080:[]:80", "empty target host"},
+	    {"[::1:8080:h:80", "missing ']'"},
+	    {"[::1]x:8080:h:80", "expected ':' after ']'"},
+	    {"8080:[::1]22", "expected ':' after ']'"},
+	    {" 8080:h:80", "port must be a number from 0 to 65535"},
+	    {"+80:h:80", "port must be a number from 0 to 65535"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct tunnel_cfg t;
+		const char *why = NULL;
+		if (forward_spec_parse(bad[i].s, &t, &why) != -1)
+			fail_msg("accepted '%s'", bad[i].s);
+		if (why == NULL || strcmp(why, bad[i].why) != 0)
+			fail_msg("'%s': got '%s', want '%s'", bad[i].s,
+			    why ? why : "(null)", bad[i].why);
+	}
+}
+
+static void
+test_forward_host_lengths(void **state)
+{
+	char host[ADDR_HOST_MAX + 1], spec[ADDR_HOST_MAX + 32];
+	struct tunnel_cfg t;
+	const char *why = NULL;
+
+	memset(host, 'h', ADDR_HOST_MAX - 1);
+	host[ADDR_HOST_MAX - 1] = '\0';
+	snprintf(spec, sizeof spec, "80:%s:22", host);
+	assert_int_equal(forward_spec_parse(spec, &t, &why), 0);
+	assert_string_equal(t.local.host, host);
+
+	memset(host, 'h', ADDR_HOST_MAX);
+	host[ADDR_HOST_MAX] = '\0';
+	snprintf(spec, sizeof spec, "80:%s:22", host);
+	assert_int_equal(forward_spec_parse(spec, &t, &why), -1);
+	assert_string_equal(why, "host name too long");
+
+	why = NULL;
+	snprintf(spec, sizeof spec, "[%s]:80:h:22", host);
+	assert_int_equal(forward_spec_parse(spec, &t, &why), -1);
+	assert_string_equal(why, "host name too long");
+}
+
+/* ---- remote: and local: ---- */
+
+static void
+test_remote_parse(void **state)
+{
+	struct tunnel_cfg t;
+	const char *why = NULL;
+	assert_int_equal(remote_parse("8022", &t, &why), 0);
+	assert_false(t.remote_has_bind);
+	assert_string_equal(t.remote.host, "");
+	assert_int_equal(t.remote.port, 8022);
+
+	assert_int_equal(remote_parse("0.0.0.0:8022", &t, &why), 0);
+	assert_true(t.remote_has_bind);
+	assert_string_equal(t.remote.host, "0.0.0.0");
+	assert_int_equal(t.remote.port, 8022);
+
+	assert_int_equal(remote_parse("[::]:8022", &t, &why), 0);
+	assert_true(t.remote_has_bind);
+	assert_string_equal(t.remote.host, "::");
+
+	assert_int_equal(remote_parse("a:b:1", &t, &why), -1);
+	assert_string_equal(why, "expected [bind_address:]port");
+	assert_int_equal(remote_parse("", &t, &why), -1);
+	assert_string_equal(why, "port must be a number from 0 to 65535");
+	assert_int_equal(remote_parse("host:", &t, &why), -1);
+	assert_string_equal(why, "port must be a number from 0 to 65535");
+	assert_int_equal(remote_parse("[::1]", &t, &why), -1);
+	assert_string_equal(why, "port must be a number from 0 to 65535");
+}
+
+static void
+test_local_parse(void **state)
+{
+	struct tunnel_cfg t;
+	const char *why = NULL;
+	assert_int_equal(local_parse("127.0.0.1:22", &t, &why), 0);
+	assert_string_equal(t.local.host, "127.0.0.1");
+	assert_int_equal(t.local.port, 22);
+	assert_int_equal(local_parse("[::1]:8080", &t, &why), 0);
+	assert_string_equal(t.local.host, "::1");
+	assert_int_equal(t.local.port, 8080);
+
+	assert_int_equal(local_parse(":22", &t, &why), -1);
+	assert_string_equal(why, "empty host");
+	assert_int_equal(local_parse("h:0", &t, &why), -1);
+	assert_string_equal(why, "port must not be 0");
+	assert_int_equal(local_parse("h", &t, &why), -1);
+	assert_string_equal(why, "expected host:port");
+	assert_int_equal(local_parse("::1:22", &t, &why), -1);
+	assert_non_null(strstr(why, "brackets"));
+}
+
+/* ---- durations ---- */
+
+static void
+test_duration_units(void **state)
+{
+	static const struct {
+		const char *s;
+		uint32_t ms;
+	} ok[] = {
+	    {"0", 0}, {"10", 10000}, {"10s", 10000}, {"500ms", 500},
+	    {"2m", 120000}, {"1h", 3600000}, {"0ms", 0}, {"007s", 7000},
+	    {"4294967295ms", UINT32_MAX}, {"4294967s", 4294967000u},
+	    {"71582m", 71582u * 60000u}, {"1193h", 1193u * 3600000u},
+	};
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		uint32_t ms = 12345;
+		const char *why = NULL;
+		if (duration_parse(ok[i].s, &ms, &why) != 0)
+			fail_msg("rejected '%s': %s", ok[i].s, why);
+		if (ms != ok[i].ms)
+			fail_msg("'%s': got %u, want %u", ok[i].s, ms, ok[i].ms);
+	}
+}
+
+static void
+test_duration_rejections(void **state)
+{
+	static const char *const bad[] = {
+	    "", "s", "ms", "-1s", "+1s", " 1s", "1 s", "1S", "1sec", "1d",
+	    "1.5s", "1ms5", "0x10", "10s ", "1e3",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		uint32_t ms = 777;
+		const char *why = NULL;
+		if (duration_parse(bad[i], &ms, &why) != -1)
+			fail_msg("accepted '%s'", bad[i]);
+		assert_string_equal(why, "expected a duration like 10s, 500ms or 2m");
+		assert_int_equal(ms, 777);
+	}
+}
+
+static void
+test_duration_overflow(void **state)
+{
+	static const char *const big[] = {
+	    "4294967296ms", "4294968s", "4294968", "71583m", "1194h",
+	    "18446744073709551615h", "18446744073709551616",
+	    "99999999999999999999999999999s",
+	};
+	for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+		uint32_t ms = 777;
+		const char *why = NULL;
+		if (duration_parse(big[i], &ms, &why) != -1)
+			fail_msg("accepted '%s' as %u ms", big[i], ms);
+		assert_non_null(why);
+		assert_int_equal(ms, 777);
+	}
+	const char *why = NULL;
+	uint32_t ms;
+	assert_int_equal(duration_parse("4294968s", &ms, &why), -1);
+	assert_string_equal(why, "duration too long");
+}
+
+/* ---- sizes ---- */
+
+static void
+test_size_units(void **state)
+{
+	static const struct {
+		const char *s;
+		uint64_t b;
+	} ok[] = {
+	    {"0", 0}, {"65536", 65536}, {"64K", 65536}, {"64k", 65536},
+	    {"2M", 2u << 20}, {"1G", 1ull << 30}, {"3G", 3ull << 30},
+	    {"18446744073709551615", UINT64_MAX},
+	    {"18014398509481983K", (18014398509481983ull) << 10},
+	};
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		uint64_t b = 1;
+		const char *why = NULL;
+		if (size_parse(ok[i].s, &b, &why) != 0)
+			fail_msg("rejected '%s': %s", ok[i].s, why);
+		if (b != ok[i].b)
+			fail_msg("'%s': got %llu", ok[i].s, (unsigned long long)b);
+	}
+}
+
+static void
+test_size_rejections(void **state)
+{
+	static const char *const bad[] = {
+	    "", "K", "-1", "+1K", " 1K", "1 K", "1KB", "1T", "1.5M", "1Ki", "0x10",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		uint64_t b = 5;
+		const char *why = NULL;
+		if (size_parse(bad[i], &b, &why) != -1)
+			fail_msg("accepted '%s'", bad[i]);
+		assert_string_equal(why, "expected a size like 65536, 256K or 2M");
+		assert_int_equal(b, 5);
+	}
+}
+
+static void
+test_size_overflow(void **state)
+{
+	uint64_t b = 5;
+	const char *why = NULL;
+	assert_int_equal(size_parse("18014398509481984K", &b, &why), -1);
+	assert_string_equal(why, "size too large");
+	assert_int_equal(size_parse("17179869184G", &b, &why), -1);
+	assert_string_equal(why, "size too large");
+	assert_int_equal(size_parse("17592186044416M", &b, &why), -1);
+	assert_string_equal(why, "size too large");
+	why = NULL;
+	assert_int_equal(size_parse("18446744073709551616", &b, &why), -1);
+	assert_non_null(why);
+	assert_int_equal(b, 5);
+}
+
+/* ---- port ranges ---- */
+
+static void
+test_port_ranges_parse(void **state)
+{
+	struct port_ranges pr;
+	const char *why = NULL;
+	assert_int_equal(port_ranges_parse("1024-65535,80,443", &pr, &why), 0);
+	assert_int_equal(pr.n, 3);
+	assert_int_equal(pr.r[0].lo, 1024);
+	assert_int_equal(pr.r[0].hi, 65535);
+	assert_int_equal(pr.r[1].lo, 80);
+	assert_int_equal(pr.r[1].hi, 80);
+	assert_int_equal(pr.r[2].lo, 443);
+
+	assert_true(port_ranges_contains(&pr, 80));
+	assert_true(port_ranges_contains(&pr, 443));
+	assert_true(port_ranges_contains(&pr, 1024));
+	assert_true(port_ranges_contains(&pr, 65535));
+	assert_false(port_ranges_contains(&pr, 81));
+	assert_false(port_ranges_contains(&pr, 1023));
+	assert_false(port_ranges_contains(&pr, 0));
+	assert_false(port_ranges_contains(&pr, 22));
+}
+
+static void
+test_port_ranges_spaces_and_edges(void **state)
+{
+	struct port_ranges pr;
+	const char *why = NULL;
+	assert_int_equal(port_ranges_parse(" 80 , 8000-8010 ", &pr, &why), 0);
+	assert_int_equal(pr.n, 2);
+	assert_int_equal(pr.r[1].lo, 8000);
+	assert_int_equal(pr.r[1].hi, 8010);
+	assert_true(port_ranges_contains(&pr, 8005));
+	assert_false(port_ranges_contains(&pr, 8011));
+
+	assert_int_equal(port_ranges_parse("0-65535", &pr, &why), 0);
+	assert_true(port_ranges_contains(&pr, 0));
+	assert_true(port_ranges_contains(&pr, 65535));
+
+	assert_int_equal(port_ranges_parse("5-5", &pr, &why), 0);
+	assert_true(port_ranges_contains(&pr, 5));
+	assert_false(port_ranges_contains(&pr, 4));
+	assert_false(port_ranges_contains(&pr, 6));
+
+	pr.n = 0;
+	assert_false(port_ranges_contains(&pr, 5));
+}
+
+static void
+test_port_ranges_rejections(void **state)
+{
+	static const struct bad_spec bad[] = {
+	    {"", "empty port list"},
+	    {"80,", "trailing ','"},
+	    {"10-5", "range start is above its end"},
+	    {"6-5", "range start is above its end"},
+	    {"65535-0", "range start is above its end"},
+	    {",80", "expected ports or ranges like 1024-65535,80"},
+	    {"80,,443", "expected ports or ranges like 1024-65535,80"},
+	    {" ", "expected ports or ranges like 1024-65535,80"},
+	    {"-", "expected ports or ranges like 1024-65535,80"},
+	    {"80-", "expected ports or ranges like 1024-65535,80"},
+	    {"-80", "expected ports or ranges like 1024-65535,80"},
+	    {"1-2-3", "expected ports or ranges like 1024-65535,80"},
+	    {"65536", "expected ports or ranges like 1024-65535,80"},
+	    {"1-65536", "expected ports or ranges like 1024-65535,80"},
+	    {"http", "expected ports or ranges like 1024-65535,80"},
+	    {"8 0", "expected ports or ranges like 1024-65535,80"},
+	    {"80;443", "expected ports or ranges like 1024-65535,80"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct port_ranges pr;
+		const char *why = NULL;
+		if (port_ranges_parse(bad[i].s, &pr, &why) != -1)
+			fail_msg("accepted '%s'", bad[i].s);
+		if (why == NULL || strcmp(why, bad[i].why) != 0)
+			fail_msg("'%s': got '%s', want '%s'", bad[i].s,
+			    why ? why : "(null)", bad[i].why);
+	}
+}
+
+static void
+test_port_ranges_max(void **state)
+{
+	char s[PORT_RANGES_MAX * 8 + 16] = "";
+	size_t off = 0;
+	for (int i = 0; i < PORT_RANGES_MAX; i++)
+		off += (size_t)snprintf(s + off, sizeof s - off, "%s%d",
+		    i ? "," : "", 1000 + i);
+	struct port_ranges pr;
+	const char *why = NULL;
+	assert_int_equal(port_ranges_parse(s, &pr, &why), 0);
+	assert_int_equal(pr.n, PORT_RANGES_MAX);
+	assert_true(port_ranges_contains(&pr, 1000 + PORT_RANGES_MAX - 1));
+
+	snprintf(s + off, sizeof s - off, ",9");
+	assert_int_equal(port_ranges_parse(s, &pr, &why), -1);
+	assert_string_equal(why, "too many port ranges");
+	assert_true(pr.n <= PORT_RANGES_MAX);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_forward_without_bind),
+	    cmocka_unit_test(test_forward_with_bind),
+	    cmocka_unit_test(test_forward_empty_bind),
+	    cmocka_unit_test(test_forward_ipv6),
+	    cmocka_unit_test(test_forward_port0_remote),
+	    cmocka_unit_test(test_forward_rejections),
+	    cmocka_unit_test(test_forward_host_lengths),
+	    cmocka_unit_test(test_remote_parse),
+	    cmocka_unit_test(test_local_parse),
+	    cmocka_unit_test(test_duration_units),
+	    cmocka_unit_test(test_duration_rejections),
+	    cmocka_unit_test(test_duration_overflow),
+	    cmocka_unit_test(test_size_units),
+	    cmocka_unit_test(test_size_rejections),
+	    cmocka_unit_test(test_size_overflow),
+	    cmocka_unit_test(test_port_ranges_parse),
+	    cmocka_unit_test(test_port_ranges_spaces_and_edges),
+	    cmocka_unit_test(test_port_ranges_rejections),
+	    cmocka_unit_test(test_port_ranges_max),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

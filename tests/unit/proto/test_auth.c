@@ -1,0 +1,193 @@
+/* Unit tests for src/proto/auth.c: HMAC-SHA256 challenge-response. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "proto/auth.h"
+
+struct nonces {
+	uint8_t c[NONCE_LEN], s[NONCE_LEN];
+};
+
+static void
+fill(struct nonces *n)
+{
+	for (int i = 0; i < NONCE_LEN; i++) {
+		n->c[i] = (uint8_t)(0x10 + i);
+		n->s[i] = (uint8_t)(0xa0 + i);
+	}
+}
+
+static void
+test_nonce_random(void **state)
+{
+	uint8_t a[NONCE_LEN], b[NONCE_LEN];
+	memset(a, 0, sizeof a);
+	memset(b, 0, sizeof b);
+	assert_int_equal(auth_nonce(a), 0);
+	assert_int_equal(auth_nonce(b), 0);
+	assert_memory_not_equal(a, b, NONCE_LEN);
+	static const uint8_t zero[NONCE_LEN];
+	assert_memory_not_equal(a, zero, NONCE_LEN);
+}
+
+/* The MAC is exactly the documented construction, for both sides. */
+static void
+test_mac_matches_spec(void **state)
+{
+	struct nonces n;
+	fill(&n);
+	const char *token = "s3cret-token";
+	uint8_t msg[16 + 2 * NONCE_LEN], want[MAC_LEN], got[MAC_LEN];
+	unsigned int len = MAC_LEN;
+
+	memcpy(msg, "burrow-v1 client", 16);
+	memcpy(msg + 16, n.s, NONCE_LEN);
+	memcpy(msg + 16 + NONCE_LEN, n.c, NONCE_LEN);
+	HMAC(EVP_sha256(), token, (int)strlen(token), msg, sizeof msg, want, &len);
+	auth_mac(AUTH_CLIENT, token, n.c, n.s, got);
+	assert_memory_equal(got, want, MAC_LEN);
+
+	memcpy(msg, "burrow-v1 server", 16);
+	memcpy(msg + 16, n.c, NONCE_LEN);
+	memcpy(msg + 16 + NONCE_LEN, n.s, NONCE_LEN);
+	HMAC(EVP_sha256(), token, (int)strlen(token), msg, sizeof msg, want, &len);
+	auth_mac(AUTH_SERVER, token, n.c, n.s, got);
+	assert_memory_equal(got, want, MAC_LEN);
+}
+
+static void
+test_verify_accepts_own_mac(void **state)
+{
+	struct nonces n;
+	fill(&n);
+	uint8_t mac[MAC_LEN];
+	auth_mac(AUTH_CLIENT, "tok", n.c, n.s, mac);
+	assert_true(auth_verify(AUTH_CLIENT, "tok", n.c, n.s, mac));
+	auth_mac(AUTH_SERVER, "tok", n.c, n.s, mac);
+	assert_true(auth_verify(AUTH_SERVER, "tok", n.c, n.s, mac));
+}
+
+static void
+test_deterministic(void **state)
+{
+	struct nonces n;
+	fill(&n);
+	uint8_t a[MAC_LEN], b[MAC_LEN];
+	auth_mac(AUTH_CLIENT, "tok", n.c, n.s, a);
+	auth_mac(AUTH_CLIENT, "tok", n.c, n.s, b);
+	assert_memory_equal(a, b, MAC_LEN);
+}
+
+static void
+test_wrong_token(void **state)
+{
+	struct nonces n;
+	fill(&n);
+	uint8_t mac[MAC_LEN];
+	auth_mac(AUTH_CLIENT, "right", n.c, n.s, mac);
+	assert_false(auth_verify(AUTH_CLIENT, "wrong", n.c, n.s, mac));
+	assert_false(auth_verify(AUTH_CLIENT, "righ", n.c, n.s, mac));
+	assert_false(auth_verify(AUTH_CLIENT, "right ", n.c, n.s, mac));
+	assert_false(auth_verify(AUTH_CLIENT, "", n.c, n.s, mac));
+}
+
+/* A MAC for one pair of nonces is no good for another: no replay. */
+static void
+test_swapped_and_changed_nonces(void **state)
+{
+	struct nonces n;
+	fill(&n);
+	uint8_t mac[MAC_LEN];
+	auth_mac(AUTH_CLIENT, "tok", n.c, n.s, mac);
+	assert_false(auth_verify(AUTH_CLIENT, "tok", n.s, n.c, mac));
+
+	auth_mac(AUTH_SERVER, "tok", n.c, n.s, mac);
+	assert_false(auth_verify(AUTH_SERVER, "tok", n.s, n.c, mac));
+
+	for (int i = 0; i < NONCE_LEN; i += 7) {
+		struct nonces m = n;
+		m.s[i] ^= 1;
+		auth_mac(AUTH_CLIENT, "tok", n.c, n.s, mac);
+		assert_false(auth_verify(AUTH_CLIENT, "tok", m.c, m.s, mac));
+		m = n;
+		m.c[i] ^= 0x80;
+		assert_false(auth_verify(AUTH_CLIENT, "tok", m.c, m.s, mac));
+	}
+}
+
+/* The server cannot reflect the client's proof back, nor the other way round. */
+static void
+test_wrong_side(void **state)
+{
+	struct nonces n;
+	fill(&n);
+	uint8_t cmac[MAC_LEN], smac[MAC_LEN];
+	auth_mac(AUTH_CLIENT, "tok", n.c, n.s, cmac);
+	auth_mac(AUTH_SERVER, "tok", n.c, n.s, smac);
+	assert_memory_not_equal(cmac, smac, MAC_LEN);
+	assert_false(auth_verify(AUTH_SERVER, "tok", n.c, n.s, cmac));
+	assert_false(auth_verify(AUTH_CLIENT, "tok", n.c, n.s, smac));
+
+	/* Even with equal nonces, where the concatenations coincide. */
+	uint8_t same[NONCE_LEN];
+	memset(same, 0x42, sizeof same);
+	auth_mac(AUTH_CLIENT, "tok", same, same, cmac);
+	assert_false(auth_verify(AUTH_SERVER, "tok", same, same, cmac));
+}
+
+static void
+test_any_bit_flip_fails(void **state)
+{
+	struct nonces n;
+	fill(&n);
+	uint8_t mac[MAC_LEN];
+	auth_mac(AUTH_SERVER, "tok", n.c, n.s, mac);
+	for (int i = 0; i < MAC_LEN * 8; i++) {
+		mac[i / 8] ^= (uint8_t)(1u << (i % 8));
+		assert_false(auth_verify(AUTH_SERVER, "tok", n.c, n.s, mac));
+		mac[i / 8] ^= (uint8_t)(1u << (i % 8));
+	}
+	assert_true(auth_verify(AUTH_SERVER, "tok", n.c, n.s, mac));
+}
+
+/* Tokens longer than a SHA-256 block are hashed by HMAC; they still work and differ. */
+static void
+test_long_token(void **state)
+{
+	char a[300], b[300];
+	memset(a, 'k', sizeof a - 1);
+	a[sizeof a - 1] = '\0';
+	memcpy(b, a, sizeof b);
+	b[250] = 'j';
+	struct nonces n;
+	fill(&n);
+	uint8_t mac[MAC_LEN];
+	auth_mac(AUTH_CLIENT, a, n.c, n.s, mac);
+	assert_true(auth_verify(AUTH_CLIENT, a, n.c, n.s, mac));
+	assert_false(auth_verify(AUTH_CLIENT, b, n.c, n.s, mac));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_nonce_random),
+	    cmocka_unit_test(test_mac_matches_spec),
+	    cmocka_unit_test(test_verify_accepts_own_mac),
+	    cmocka_unit_test(test_deterministic),
+	    cmocka_unit_test(test_wrong_token),
+	    cmocka_unit_test(test_swapped_and_changed_nonces),
+	    cmocka_unit_test(test_wrong_side),
+	    cmocka_unit_test(test_any_bit_flip_fails),
+	    cmocka_unit_test(test_long_token),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,551 @@
+/* Unit tests for src/proto/msg.c: payload encoders and decoders. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proto/msg.h"
+
+/* ---- HELLO ---- */
+
+static void
+test_hello_round_trip(void **state)
+{
+	struct msg_hello in = {.version = PROTO_VERSION, .role = HELLO_CONTROL};
+	for (int i = 0; i < NONCE_LEN; i++)
+		in.nonce[i] = (uint8_t)(i * 7 + 1);
+	uint8_t buf[MSG_MAX];
+	size_t n = msg_hello_encode(buf, &in);
+	assert_int_equal(n, PROTO_MAGIC_LEN + 2 + 1 + NONCE_LEN);
+	assert_memory_equal(buf, "BURROW", 6);
+	assert_int_equal(buf[6], 0);
+	assert_int_equal(buf[7], PROTO_VERSION);
+
+	struct msg_hello out;
+	const char *why = NULL;
+	memset(&out, 0xee, sizeof out);
+	assert_int_equal(msg_hello_decode(buf, n, &out, &why), 0);
+	assert_int_equal(out.version, PROTO_VERSION);
+	assert_int_equal(out.role, HELLO_CONTROL);
+	assert_memory_equal(out.nonce, in.nonce, NONCE_LEN);
+}
+
+static void
+test_hello_version_big_endian(void **state)
+{
+	struct msg_hello in = {.version = 0x1234, .role = 9};
+	uint8_t buf[MSG_MAX];
+	size_t n = msg_hello_encode(buf, &in);
+	assert_int_equal(buf[6], 0x12);
+	assert_int_equal(buf[7], 0x34);
+	assert_int_equal(buf[8], 9);
+	struct msg_hello out;
+	const char *why = NULL;
+	assert_int_equal(msg_hello_decode(buf, n, &out, &why), 0);
+	assert_int_equal(out.version, 0x1234);
+	assert_int_equal(out.role, 9);
+}
+
+static void
+test_hello_bad_magic(void **state)
+{
+	struct msg_hello in = {.version = PROTO_VERSION};
+	uint8_t buf[MSG_MAX];
+	size_t n = msg_hello_encode(buf, &in);
+	for (int i = 0; i < PROTO_MAGIC_LEN; i++) {
+		struct msg_hello out;
+		const char *why = NULL;
+		buf[i] ^= 0x20;
+		assert_int_equal(msg_hello_decode(buf, n, &out, &why), -1);
+		assert_string_equal(why, "bad magic");
+		buf[i] ^= 0x20;
+	}
+	/* HTTP on the control port. */
+	const char *http = "GET / HTTP/1.1\r\nHost: x\r\n\r\n0123456789abcdef";
+	struct msg_hello out;
+	const char *why = NULL;
+	assert_int_equal(msg_hello_decode((const uint8_t *)http, strlen(http), &out,
+			     &why), -1);
+	assert_string_equal(why, "bad magic");
+}
+
+static void
+test_hello_truncated_and_trailing(void **state)
+{
+	struct msg_hello in = {.version = PROTO_VERSION};
+	uint8_t buf[MSG_MAX];
+	size_t n = msg_hello_encode(buf, &in);
+	for (size_t k = 0; k < n; k++) {
+		struct msg_hello out;
+		const char *why = NULL;
+		assert_int_equal(msg_hello_decode(buf, k, &out, &why), -1);
+		assert_non_null(why);
+	}
+	struct msg_hello out;
+	const char *why = NULL;
+	buf[n] = 0;
+	assert_int_equal(msg_hello_decode(buf, n + 1, &out, &why), -1);
+	assert_string_equal(why, "trailing bytes in message");
+}
+
+/* ---- AUTH_OK ---- */
+
+static void
+test_auth_ok_round_trip(void **state)
+{
+	struct msg_auth_ok in = {.session_id = 0x01020304};
+	for (int i = 0; i < MAC_LEN; i++)
+		in.mac[i] = (uint8_t)(0xff - i);
+	uint8_t buf[MSG_MAX];
+	size_t n = msg_auth_ok_encode(buf, &in);
+	assert_int_equal(n, MAC_LEN + 4);
+	assert_int_equal(buf[MAC_LEN], 0x01);
+	assert_int_equal(buf[MAC_LEN + 3], 0x04);
+	struct msg_auth_ok out;
+	const char *why = NULL;
+	assert_int_equal(msg_auth_ok_decode(buf, n, &out, &why), 0);
+	assert_memory_equal(out.mac, in.mac, MAC_LEN);
+	assert_int_equal(out.session_id, 0x01020304);
+
+	assert_int_equal(msg_auth_ok_decode(buf, n - 1, &out, &why), -1);
+	assert_string_equal(why, "malformed message");
+	why = NULL;
+	assert_int_equal(msg_auth_ok_decode(buf, n + 1, &out, &why), -1);
+	assert_string_equal(why, "trailing bytes in message");
+}
+
+/* ---- ERROR ---- */
+
+static void
+test_error_round_trip(void **state)
+{
+	uint8_t buf[MSG_MAX];
+	size_t n = msg_error_encode(buf, ERR_AUTH, "bad token");
+	assert_int_equal(n, 2 + 2 + 9);
+	struct msg_error out;
+	const char *why = NULL;
+	assert_int_equal(msg_error_decode(buf, n, &out, &why), 0);
+	assert_int_equal(out.code, ERR_AUTH);
+	assert_string_equal(out.text, "bad token");
+}
+
+static void
+test_error_null_and_empty_text(void **state)
+{
+	uint8_t buf[MSG_MAX];
+	struct msg_error out;
+	const char *why = NULL;
+	size_t n = msg_error_encode(buf, ERR_SHUTDOWN, NULL);
+	assert_int_equal(n, 4);
+	assert_int_equal(msg_error_decode(buf, n, &out, &why), 0);
+	assert_int_equal(out.code, ERR_SHUTDOWN);
+	assert_string_equal(out.text, "");
+}
+
+/* The encoder cuts long text and replaces control bytes; the decoder takes it back. */
+static void
+test_error_encoder_sanitises(void **state)
+{
+	char text[MSG_TEXT_MAX + 100];
+	memset(text, 'a', sizeof text - 1);
+	text[sizeof text - 1] = '\0';
+	text[3] = '\n';
+	text[4] = 0x7f;
+	text[5] = 0x1b;
+	uint8_t buf[MSG_MAX];
+	size_t n = msg_error_encode(buf, ERR_INTERNAL, text);
+	assert_true(n <= MSG_MAX);
+	assert_int_equal(n, 4 + MSG_TEXT_MAX);
+	struct msg_error out;
+	const char *why = NULL;
+	assert_int_equal(msg_error_decode(buf, n, &out, &why), 0);
+	assert_int_equal(strlen(out.text), MSG_TEXT_MAX);
+	assert_memory_equal(out.text, "aaa???aa", 8);
+}
+
+static void
+test_error_rejects_control_bytes(void **state)
+{
+	static const uint8_t bad[] = {0x00, 0x01, '\n', '\r', 0x1f, 0x7f};
+	for (size_t i = 0; i < sizeof bad; i++) {
+		uint8_t buf[] = {0, 1, 0, 3, 'a', 'b', 'c'};
+		buf[5] = bad[i];
+		struct msg_error out;
+		const char *why = NULL;
+		assert_int_equal(msg_error_decode(buf, sizeof buf, &out, &why), -1);
+		assert_string_equal(why, "malformed message");
+	}
+	/* Bytes >= 0x80 (UTF-8) are allowed. */
+	uint8_t utf8[] = {0, 1, 0, 2, 0xc3, 0xa9};
+	struct msg_error out;
+	const char *why = NULL;
+	assert_int_equal(msg_error_decode(utf8, sizeof utf8, &out, &why), 0);
+	assert_string_equal(out.text, "\xc3\xa9");
+}
+
+static void
+test_error_too_long_text(void **state)
+{
+	uint8_t buf[4 + MSG_TEXT_MAX + 1];
+	struct msg_error out;
+	const char *why = NULL;
+	buf[0] = 0;
+	buf[1] = 1;
+	memset(buf + 4, 'x', MSG_TEXT_MAX + 1);
+	/* MSG_TEXT_MAX fits. */
+	buf[2] = MSG_TEXT_MAX >> 8;
+	buf[3] = MSG_TEXT_MAX & 0xff;
+	assert_int_equal(msg_error_decode(buf, 4 + MSG_TEXT_MAX, &out, &why), 0);
+	/* One more does not. */
+	buf[2] = (MSG_TEXT_MAX + 1) >> 8;
+	buf[3] = (MSG_TEXT_MAX + 1) & 0xff;
+	assert_int_equal(msg_error_decode(buf, sizeof buf, &out, &why), -1);
+	assert_string_equal(why, "malformed message");
+}
+
+static void
+test_error_length_beyond_buffer(void **state)
+{
+	/* Claims 10 bytes of text, has 3. */
+	uint8_t buf[] = {0, 1, 0, 10, 'a', 'b', 'c'};
+	struct msg_error out;
+	const char *why = NULL;
+	assert_int_equal(msg_error_decode(buf, sizeof buf, &out, &why), -1);
+	assert_string_equal(why, "malformed message");
+	/* Claims 0xffff. */
+	uint8_t big[] = {0, 1, 0xff, 0xff, 'a'};
+	why = NULL;
+	assert_int_equal(msg_error_decode(big, sizeof big, &out, &why), -1);
+	assert_string_equal(why, "malformed message");
+	/* Only a code. */
+	why = NULL;
+	assert_int_equal(msg_error_decode(buf, 2, &out, &why), -1);
+	assert_non_null(why);
+	/* Trailing byte after the text. */
+	uint8_t trail[] = {0, 1, 0, 1, 'a', 'b'};
+	why = NULL;
+	assert_int_equal(msg_error_decode(trail, sizeof trail, &out, &why), -1);
+	assert_string_equal(why, "trailing bytes in message");
+}
+
+/* ---- REGISTER ---- */
+
+static void
+test_register_round_trip(void **state)
+{
+	struct msg_register in = {
+	    .kind = TUNNEL_TCP, .flags = REGISTER_HAS_BIND, .port = 8022,
+	    .bind = "::1", .name = "ssh-box_1.a"};
+	uint8_t buf[MSG_MAX];
+	size_t n = msg_register_encode(buf, &in);
+	assert_int_equal(n, 4 + 2 + 3 + 2 + strlen(in.name));
+	struct msg_register out;
+	const char *why = NULL;
+	memset(&out, 0x55, sizeof out);
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), 0);
+	assert_int_equal(out.kind, TUNNEL_TCP);
+	assert_int_equal(out.flags, REGISTER_HAS_BIND);
+	assert_int_equal(out.port, 8022);
+	assert_string_equal(out.bind, "::1");
+	assert_string_equal(out.name, "ssh-box_1.a");
+}
+
+static void
+test_register_empty_bind_port0(void **state)
+{
+	struct msg_register in = {.kind = TUNNEL_TCP, .port = 0, .name = "r1"};
+	uint8_t buf[MSG_MAX];
+	size_t n = msg_register_encode(buf, &in);
+	struct msg_register out;
+	const char *why = NULL;
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), 0);
+	assert_int_equal(out.port, 0);
+	assert_int_equal(out.flags, 0);
+	assert_string_equal(out.bind, "");
+	assert_string_equal(out.name, "r1");
+}
+
+static void
+test_register_longest_fields(void **state)
+{
+	struct msg_register in = {.kind = TUNNEL_TCP, .port = 65535};
+	memset(in.bind, 'b', ADDR_HOST_MAX - 1);
+	in.bind[ADDR_HOST_MAX - 1] = '\0';
+	memset(in.name, 'n', MSG_NAME_MAX);
+	in.name[MSG_NAME_MAX] = '\0';
+	uint8_t buf[MSG_MAX];
+	size_t n = msg_register_encode(buf, &in);
+	assert_true(n <= MSG_MAX);
+	struct msg_register out;
+	const char *why = NULL;
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), 0);
+	assert_string_equal(out.bind, in.bind);
+	assert_string_equal(out.name, in.name);
+	assert_int_equal(out.port, 65535);
+}
+
+/* Builds a REGISTER payload by hand so that every field can be wrong. */
+static size_t
+reg_raw(uint8_t *buf, uint8_t kind, uint8_t flags, const char *bind,
+    size_t bindlen, const char *name, size_t namelen)
+{
+	uint8_t *p = buf;
+	*p++ = kind;
+	*p++ = flags;
+	*p++ = 0x1f;
+	*p++ = 0x90;
+	*p++ = (uint8_t)(bindlen >> 8);
+	*p++ = (uint8_t)bindlen;
+	memcpy(p, bind, bindlen);
+	p += bindlen;
+	*p++ = (uint8_t)(namelen >> 8);
+	*p++ = (uint8_t)namelen;
+	memcpy(p, name, namelen);
+	p += namelen;
+	return (size_t)(p - buf);
+}
+
+static void
+test_register_rejections(void **state)
+{
+	uint8_t buf[2048];
+	struct msg_register out;
+	const char *why;
+	size_t n;
+
+	n = reg_raw(buf, TUNNEL_TCP, 0, "", 0, "ok", 2);
+	why = NULL;
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), 0);
+	assert_int_equal(out.port, 8080);
+
+	n = reg_raw(buf, 1, 0, "", 0, "ok", 2);
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
+	assert_string_equal(why, "unknown tunnel kind");
+
+	n = reg_raw(buf, TUNNEL_TCP, 0x02, "", 0, "ok", 2);
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
+	assert_string_equal(why, "unknown REGISTER flags");
+	n = reg_raw(buf, TUNNEL_TCP, 0x80 | REGISTER_HAS_BIND, "", 0, "ok", 2);
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
+	assert_string_equal(why, "unknown REGISTER flags");
+
+	/* Empty name. */
+	n = reg_raw(buf, TUNNEL_TCP, 0, "", 0, "", 0);
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
+	assert_string_equal(why, "bad tunnel name");
+
+	/* Printable but not a name character. */
+	n = reg_raw(buf, TUNNEL_TCP, 0, "", 0, "a b", 3);
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
+	assert_string_equal(why, "bad tunnel name");
+	n = reg_raw(buf, TUNNEL_TCP, 0, "", 0, "../x", 4);
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
+	assert_string_equal(why, "bad tunnel name");
+
+	/* Control byte in name or bind. */
+	n = reg_raw(buf, TUNNEL_TCP, 0, "", 0, "a\nb", 3);
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
+	assert_string_equal(why, "malformed message");
+	n = reg_raw(buf, TUNNEL_TCP, 0, "1.2\0.4", 6, "ok", 2);
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
+	assert_string_equal(why, "malformed message");
+
+	/* Name of MSG_NAME_MAX + 1. */
+	char longname[MSG_NAME_MAX + 1];
+	memset(longname, 'n', sizeof longname);
+	n = reg_raw(buf, TUNNEL_TCP, 0, "", 0, longname, sizeof longname);
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
+	assert_string_equal(why, "malformed message");
+
+	/* Bind of ADDR_HOST_MAX. */
+	char longbind[ADDR_HOST_MAX];
+	memset(longbind, 'b', sizeof longbind);
+	n = reg_raw(buf, TUNNEL_TCP, REGISTER_HAS_BIND, longbind, sizeof longbind,
+	    "ok", 2);
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
+	assert_string_equal(why, "malformed message");
+
+	/* Trailing byte. */
+	n = reg_raw(buf, TUNNEL_TCP, 0, "", 0, "ok", 2);
+	buf[n] = 'x';
+	assert_int_equal(msg_register_decode(buf, n + 1, &out, &why), -1);
+	assert_string_equal(why, "trailing bytes in message");
+
+	/* Every truncation. */
+	n = reg_raw(buf, TUNNEL_TCP, 0, "lo", 2, "ok", 2);
+	for (size_t k = 0; k < n; k++) {
+		why = NULL;
+		assert_int_equal(msg_register_decode(buf, k, &out, &why), -1);
+		assert_non_null(why);
+	}
+}
+
+/* ---- REGISTER_OK ---- */
+
+static void
+test_register_ok_round_trip(void **state)
+{
+	struct msg_register_ok in = {.addr = "[::1]:40123"};
+	uint8_t buf[MSG_MAX];
+	size_t n = msg_register_ok_encode(buf, &in);
+	assert_int_equal(n, 2 + strlen(in.addr));
+	struct msg_register_ok out;
+	const char *why = NULL;
+	assert_int_equal(msg_register_ok_decode(buf, n, &out, &why), 0);
+	assert_string_equal(out.addr, "[::1]:40123");
+
+	assert_int_equal(msg_register_ok_decode(buf, n - 1, &out, &why), -1);
+	assert_string_equal(why, "malformed message");
+	buf[n] = 'z';
+	assert_int_equal(msg_register_ok_decode(buf, n + 1, &out, &why), -1);
+	assert_string_equal(why, "trailing bytes in message");
+	assert_int_equal(msg_register_ok_decode(buf, 0, &out, &why), -1);
+}
+
+static void
+test_register_ok_longest(void **state)
+{
+	struct msg_register_ok in;
+	memset(in.addr, 'a', ADDR_STR_MAX - 1);
+	in.addr[ADDR_STR_MAX - 1] = '\0';
+	uint8_t buf[MSG_MAX];
+	size_t n = msg_register_ok_encode(buf, &in);
+	struct msg_register_ok out;
+	const char *why = NULL;
+	assert_int_equal(msg_register_ok_decode(buf, n, &out, &why), 0);
+	assert_string_equal(out.addr, in.addr);
+
+	/* One longer than the field on the wire. */
+	uint8_t raw[2 + ADDR_STR_MAX];
+	raw[0] = ADDR_STR_MAX >> 8;
+	raw[1] = ADDR_STR_MAX & 0xff;
+	memset(raw + 2, 'a', ADDR_STR_MAX);
+	assert_int_equal(msg_register_ok_decode(raw, sizeof raw, &out, &why), -1);
+	assert_string_equal(why, "malformed message");
+}
+
+/* ---- OPEN ---- */
+
+static void
+test_open_round_trip(void **state)
+{
+	struct msg_open in = {.tunnel_id = 0xa0b0c0d0, .window = 2 * 1024 * 1024,
+	    .peer = "203.0.113.9:51234"};
+	uint8_t buf[MSG_MAX];
+	size_t n = msg_open_encode(buf, &in);
+	assert_int_equal(n, 4 + 4 + 2 + strlen(in.peer));
+	assert_int_equal(buf[0], 0xa0);
+	struct msg_open out;
+	const char *why = NULL;
+	assert_int_equal(msg_open_decode(buf, n, &out, &why), 0);
+	assert_true(out.tunnel_id == 0xa0b0c0d0);
+	assert_int_equal(out.window, 2 * 1024 * 1024);
+	assert_string_equal(out.peer, in.peer);
+
+	for (size_t k = 0; k < n; k++) {
+		why = NULL;
+		assert_int_equal(msg_open_decode(buf, k, &out, &why), -1);
+		assert_non_null(why);
+	}
+	buf[n] = 0;
+	assert_int_equal(msg_open_decode(buf, n + 1, &out, &why), -1);
+	assert_string_equal(why, "trailing bytes in message");
+}
+
+static void
+test_open_control_in_peer(void **state)
+{
+	uint8_t buf[] = {0, 0, 0, 1, 0, 1, 0, 0, 0, 3, '1', 0x07, '2'};
+	struct msg_open out;
+	const char *why = NULL;
+	assert_int_equal(msg_open_decode(buf, sizeof buf, &out, &why), -1);
+	assert_string_equal(why, "malformed message");
+}
+
+/* ---- u32 ---- */
+
+static void
+test_u32(void **state)
+{
+	static const uint32_t vals[] = {0, 1, 0x10000, 0x7fffffff, UINT32_MAX};
+	for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+		uint8_t buf[8];
+		uint32_t v = 12345;
+		const char *why = NULL;
+		assert_int_equal(msg_u32_encode(buf, vals[i]), 4);
+		assert_int_equal(buf[0], (uint8_t)(vals[i] >> 24));
+		assert_int_equal(buf[3], (uint8_t)vals[i]);
+		assert_int_equal(msg_u32_decode(buf, 4, &v, &why), 0);
+		assert_true(v == vals[i]);
+	}
+	uint8_t buf[5] = {0};
+	uint32_t v;
+	const char *why = NULL;
+	for (size_t k = 0; k < 4; k++) {
+		why = NULL;
+		assert_int_equal(msg_u32_decode(buf, k, &v, &why), -1);
+		assert_string_equal(why, "malformed message");
+	}
+	assert_int_equal(msg_u32_decode(buf, 5, &v, &why), -1);
+	assert_string_equal(why, "trailing bytes in message");
+}
+
+/* ---- names ---- */
+
+static void
+test_name_valid(void **state)
+{
+	assert_true(msg_name_valid("a"));
+	assert_true(msg_name_valid("web"));
+	assert_true(msg_name_valid("Ssh-2_box.local"));
+	assert_true(msg_name_valid("0"));
+	char name[MSG_NAME_MAX + 2];
+	memset(name, 'x', MSG_NAME_MAX);
+	name[MSG_NAME_MAX] = '\0';
+	assert_true(msg_name_valid(name));
+	name[MSG_NAME_MAX] = 'x';
+	name[MSG_NAME_MAX + 1] = '\0';
+	assert_false(msg_name_valid(name));
+
+	assert_false(msg_name_valid(""));
+	assert_false(msg_name_valid("a b"));
+	assert_false(msg_name_valid("a/b"));
+	assert_false(msg_name_valid("a:b"));
+	assert_false(msg_name_valid("tab\t"));
+	assert_false(msg_name_valid("caf\xc3\xa9"));
+	assert_false(msg_name_valid("x\x7f"));
+	assert_false(msg_name_valid("%s"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_hello_round_trip),
+	    cmocka_unit_test(test_hello_version_big_endian),
+	    cmocka_unit_test(test_hello_bad_magic),
+	    cmocka_unit_test(test_hello_truncated_and_trailing),
+	    cmocka_unit_test(test_auth_ok_round_trip),
+	    cmocka_unit_test(test_error_round_trip),
+	    cmocka_unit_test(test_error_null_and_empty_text),
+	    cmocka_unit_test(test_error_encoder_sanitises),
+	    cmocka_unit_test(test_error_rejects_control_bytes),
+	    cmocka_unit_test(test_error_too_long_text),
+	    cmocka_unit_test(test_error_length_beyond_buffer),
+	    cmocka_unit_test(test_register_round_trip),
+	    cmocka_unit_test(test_register_empty_bind_port0),
+	    cmocka_unit_test(test_register_longest_fields),
+	    cmocka_unit_test(test_register_rejections),
+	    cmocka_unit_test(test_register_ok_round_trip),
+	    cmocka_unit_test(test_register_ok_longest),
+	    cmocka_unit_test(test_open_round_trip),
+	    cmocka_unit_test(test_open_control_in_peer),
+	    cmocka_unit_test(test_u32),
+	    cmocka_unit_test(test_name_valid),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
