@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "mux/flow.h"
 #include "mux/session.h"
 
 struct event;
@@ -41,10 +42,7 @@ struct stream {
 	enum stream_wr wr;
 	unsigned reading : 1, writing : 1, paused : 1;
 	struct event *rev, *wev, *timer;
-	uint32_t send_credit; /* bytes we may still send the peer */
-	uint32_t recv_credit; /* bytes the peer may still send us */
-	uint32_t recv_window; /* what we grant in total */
-	uint32_t unacked;     /* written locally, not yet granted back */
+	struct flow flow;
 	struct evbuffer *pending; /* peer bytes the socket has not taken */
 	uint64_t bytes_in, bytes_out;
 	struct stream *hnext;

@@ -437,7 +437,7 @@ session_open_stream(struct session *s, int fd, uint32_t tunnel_id,
 	struct stream *st = stream_new(s, id, fd, SS_OPENING);
 	if (st == NULL)
 		return 0;
-	struct msg_open m = {.tunnel_id = tunnel_id, .window = st->recv_window};
+	struct msg_open m = {.tunnel_id = tunnel_id, .window = st->flow.recv_window};
 	snprintf(m.peer, sizeof m.peer, "%s", peer);
 	uint8_t buf[MSG_MAX];
 	size_t n = msg_open_encode(buf, &m);
@@ -460,7 +460,7 @@ session_accept_stream(struct session *s, uint32_t id, int fd,
 		return;
 	}
 	uint8_t buf[4];
-	msg_u32_encode(buf, st->recv_window);
+	msg_u32_encode(buf, st->flow.recv_window);
 	session_send(s, FRAME_OPEN_OK, id, buf, sizeof buf);
 	stream_start(st, peer_window);
 }

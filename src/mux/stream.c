@@ -42,8 +42,7 @@ stream_new(struct session *s, uint32_t id, int fd, enum stream_state state)
 	st->id = id;
 	st->fd = fd;
 	st->state = state;
-	st->recv_window = s->p.window;
-	st->recv_credit = s->p.window;
+	flow_init(&st->flow, s->p.window, 0);
 	st->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, stream_read_cb, st);
 	st->wev = event_new(s->base, fd, EV_WRITE | EV_PERSIST, stream_write_cb, st);
 	if (st->rev == NULL || st->wev == NULL) {
@@ -101,7 +100,7 @@ void
 stream_start(struct stream *st, uint32_t peer_window)
 {
 	st->state = SS_OPEN;
-	st->send_credit = peer_window;
+	st->flow.send_credit = peer_window;
 	if (st->timer) {
 		event_free(st->timer);
 		st->timer = NULL;
@@ -112,7 +111,7 @@ stream_start(struct stream *st, uint32_t peer_window)
 void
 stream_resume(struct stream *st)
 {
-	if (st->state == SS_OPEN && st->rd == RD_OPEN && st->send_credit > 0)
+	if (st->state == SS_OPEN && st->rd == RD_OPEN && st->flow.send_credit > 0)
 		stream_reading(st, 1);
 }
 
@@ -140,7 +139,8 @@ stream_read_cb(evutil_socket_t fd, short what, void *arg)
 	size_t budget = STREAM_READ_BUDGET;
 
 	while (budget > 0) {
-		if (st->send_credit == 0) {
+		size_t want = flow_allowance(&st->flow, STREAM_READ_CHUNK);
+		if (want == 0) {
 			stream_reading(st, 0);
 			return;
 		}
@@ -152,9 +152,6 @@ stream_read_cb(evutil_socket_t fd, short what, void *arg)
 			}
 			return;
 		}
-		size_t want = st->send_credit;
-		if (want > STREAM_READ_CHUNK)
-			want = STREAM_READ_CHUNK;
 		if (want > budget)
 			want = budget;
 		struct evbuffer_iovec v;
@@ -168,7 +165,7 @@ stream_read_cb(evutil_socket_t fd, short what, void *arg)
 			frame_header_encode(p, FRAME_DATA, 0, st->id, (uint32_t)n);
 			v.iov_len = FRAME_HEADER_LEN + (size_t)n;
 			evbuffer_commit_space(s->out, &v, 1);
-			st->send_credit -= (uint32_t)n;
+			flow_sent(&st->flow, (size_t)n);
 			st->bytes_out += (uint64_t)n;
 			budget -= (size_t)n;
 			if (evbuffer_get_length(s->out) >= SESSION_OUT_HIGH)
@@ -200,14 +197,12 @@ stream_read_cb(evutil_socket_t fd, short what, void *arg)
 static void
 stream_consumed(struct stream *st, size_t n)
 {
-	st->unacked += (uint32_t)n;
 	st->bytes_in += n;
-	if (st->unacked >= st->recv_window / 4) {
+	uint32_t grant = flow_consumed(&st->flow, n);
+	if (grant > 0) {
 		uint8_t buf[4];
-		msg_u32_encode(buf, st->unacked);
+		msg_u32_encode(buf, grant);
 		session_send(st->s, FRAME_WINDOW, st->id, buf, sizeof buf);
-		st->recv_credit += st->unacked;
-		st->unacked = 0;
 	}
 }
 
@@ -249,11 +244,10 @@ stream_data(struct stream *st, const struct frame *f)
 		session_protocol_error(st->s, "DATA after FIN");
 		return;
 	}
-	if (f->len > st->recv_credit) {
+	if (flow_on_data(&st->flow, f->len) != 0) {
 		session_protocol_error(st->s, "flow control window exceeded");
 		return;
 	}
-	st->recv_credit -= f->len;
 	if (f->len == 0)
 		return;
 	if (st->pending == NULL || evbuffer_get_length(st->pending) == 0) {
@@ -298,12 +292,11 @@ stream_on_frame(struct stream *st, const struct frame *f)
 		stream_data(st, f);
 		return;
 	case FRAME_WINDOW:
-		if (msg_u32_decode(f->payload, f->len, &v, &why) != 0 || v == 0 ||
-		    (uint64_t)st->send_credit + v > UINT32_MAX) {
+		if (msg_u32_decode(f->payload, f->len, &v, &why) != 0 ||
+		    flow_on_window(&st->flow, v) != 0) {
 			session_protocol_error(s, "bad WINDOW");
 			return;
 		}
-		st->send_credit += v;
 		if (!st->paused)
 			stream_resume(st);
 		return;
