@@ -4,7 +4,7 @@ WERROR  ?= OFF
 PYTEST  := /usr/bin/python3 -m pytest
 CMAKE_FLAGS := -DBURROW_WERROR=$(WERROR)
 
-.PHONY: all build asan fuzz-build deps run test unit e2e e2e-asan fuzz fuzz-smoke bench bench-quick docs clean
+.PHONY: all build asan fuzz-build deps bench-deps run test unit e2e e2e-asan fuzz fuzz-smoke bench bench-quick docs clean
 
 all: build
 
@@ -58,10 +58,13 @@ test: deps
 	@$(MAKE) --no-print-directory unit e2e e2e-asan fuzz-smoke docs-check
 	@echo "make test: all passed"
 
-bench: deps build
+bench-deps:
+	@scripts/deps.sh bench
+
+bench: bench-deps build
 	@bench/bench.sh
 
-bench-quick: deps build
+bench-quick: bench-deps build
 	@bench/bench.sh --quick
 
 # docs/configuration.md's option table is generated from the option table in the code.
