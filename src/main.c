@@ -26,7 +26,7 @@ usage(FILE *out)
 	    "  burrow server --help, burrow client --help list every option.\n\n"
 	    "example:\n"
 	    "  export BURROW_TOKEN=$(openssl rand -hex 16)\n"
-	    "  burrow server                                   # on the public host\n"
+	    "  burrow server --gateway-ports yes               # on the public host\n"
 	    "  burrow client -s relay.example.com -R 2222:127.0.0.1:22\n"
 	    "  ssh -p 2222 relay.example.com                   # reaches the inside sshd\n",
 	    BURROW_VERSION);

@@ -350,7 +350,8 @@ dc_read_cb(evutil_socket_t fd, short what, void *arg)
 		switch (dc->state) {
 		case DC_HELLO: {
 			if (f.type != FRAME_HELLO ||
-			    msg_hello_decode(f.payload, f.len, &h, &why) != 0) {
+			    msg_hello_decode(f.payload, f.len, &h, &why) != 0 ||
+			    h.version != PROTO_VERSION || h.role != HELLO_DATA) {
 				dc_fail(dc, "bad HELLO");
 				return;
 			}
@@ -512,6 +513,14 @@ client_on_frame(struct session *s, const struct frame *f, void *arg,
 	case FRAME_HELLO: {
 		if (c->state != C_HANDSHAKE || msg_hello_decode(f->payload, f->len, &h, why) != 0)
 			return -1;
+		if (h.version != PROTO_VERSION || h.role != HELLO_CONTROL) {
+			log_error("server speaks protocol version %u, this client %u",
+			    h.version, PROTO_VERSION);
+			c->exit_code = 1;
+			client_shutdown(c);
+			event_base_loopexit(c->base, NULL);
+			return 0;
+		}
 		memcpy(c->server_nonce, h.nonce, NONCE_LEN);
 		uint8_t mac[MAC_LEN];
 		auth_mac(AUTH_CLIENT, c->cfg->token, c->client_nonce, c->server_nonce, mac);

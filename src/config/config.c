@@ -429,14 +429,17 @@ option_by_flag(const char *arg, enum role role, const char **value)
 	return NULL;
 }
 
-/* Overwrites a secret in argv so that ps shows "x". */
+/*
+ * Overwrites a secret in argv so that ps shows "x" (and NULs where the rest
+ * was). It is visible there until this runs: prefer BURROW_TOKEN or a file.
+ */
 static void
 hide_arg(char *s)
 {
 	size_t n = strlen(s);
-	memset(s, 'x', n);
+	memset(s, 0, n);
 	if (n > 0)
-		s[1 < n ? 1 : 0] = '\0';
+		s[0] = 'x';
 }
 
 static enum config_result

@@ -405,16 +405,23 @@ server_hello(struct client_conn *cc, const struct frame *f, const char **why)
 		return 0;
 	}
 	cc->is_data = h.role == HELLO_DATA;
-	if (cc->is_data)
-		log_debug("%s: data connection", session_label(cc->s));
-	else
-		log_info("%s: connected", session_label(cc->s));
+	char label[ADDR_STR_MAX + 32];
+	if (cc->is_data) {
+		snprintf(label, sizeof label, "data connection (%s)", cc->peer);
+		session_set_label(cc->s, label);
+		log_debug("%s: connected", label);
+	} else {
+		cc->id = ++cc->srv->next_id;
+		snprintf(label, sizeof label, "session %u (%s)", cc->id, cc->peer);
+		session_set_label(cc->s, label);
+		log_info("%s: connected", label);
+	}
 	memcpy(cc->client_nonce, h.nonce, NONCE_LEN);
 	if (auth_nonce(cc->server_nonce) != 0) {
 		*why = "no randomness";
 		return -1;
 	}
-	struct msg_hello reply = {.version = PROTO_VERSION, .role = HELLO_CONTROL};
+	struct msg_hello reply = {.version = PROTO_VERSION, .role = h.role};
 	memcpy(reply.nonce, cc->server_nonce, NONCE_LEN);
 	uint8_t buf[MSG_MAX];
 	session_send(cc->s, FRAME_HELLO, 0, buf, msg_hello_encode(buf, &reply));
@@ -431,7 +438,7 @@ server_auth_data(struct client_conn *cc, const struct frame *f, const char **why
 	    (uint32_t)f->payload[MAC_LEN + 2] << 8 | f->payload[MAC_LEN + 3];
 	struct client_conn *owner;
 	LIST_FOREACH(owner, &cc->srv->clients, link)
-		if (owner->id == sid && owner->state == CS_READY && !owner->is_data)
+		if (owner->id == sid && sid != 0 && owner->state == CS_READY && !owner->is_data)
 			break;
 	if (owner == NULL || owner->npool >= POOL_MAX) {
 		session_send_error(cc->s, FRAME_ERROR, 0, ERR_INVALID,
@@ -566,12 +573,12 @@ control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	}
 	tcp_tune(fd);
 	cc->srv = srv;
-	cc->id = ++srv->next_id;
 	sockaddr_format(sa, cc->peer, sizeof cc->peer);
 	LIST_INIT(&cc->tunnels);
 	LIST_INIT(&cc->pool);
+	/* The id and the label's noun wait for HELLO: session or data connection. */
 	char label[ADDR_STR_MAX + 32];
-	snprintf(label, sizeof label, "session %u (%s)", cc->id, cc->peer);
+	snprintf(label, sizeof label, "connection (%s)", cc->peer);
 	struct session_params p = {
 	    .window = (uint32_t)srv->cfg->window,
 	    .heartbeat_ms = srv->cfg->heartbeat_ms,
