@@ -410,7 +410,8 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (!s->ready) {
-		session_close(s, "handshake timeout");
+		session_send_error(s, FRAME_ERROR, 0, ERR_TIMEOUT, "handshake timeout");
+		session_close_after_flush(s, "handshake timeout");
 		return;
 	}
 	uint64_t now = mux_now_ms();
