@@ -459,7 +459,8 @@ client_register(struct client *c, size_t i)
 {
 	const struct tunnel_cfg *t = &c->cfg->tunnels[i];
 	struct msg_register m = {.kind = TUNNEL_TCP, .port = t->remote.port,
-	    .flags = t->remote_has_bind ? REGISTER_HAS_BIND : 0};
+	    .flags = (t->remote_has_bind ? REGISTER_HAS_BIND : 0) |
+		(t->mux_only ? REGISTER_MUX_ONLY : 0)};
 	snprintf(m.bind, sizeof m.bind, "%s", t->remote.host);
 	snprintf(m.name, sizeof m.name, "%s", t->name);
 	uint8_t buf[MSG_MAX];

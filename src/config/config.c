@@ -296,8 +296,16 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 			if (local_parse(vs, t, &why) != 0)
 				return yerr(y, v, full, why);
 			have_local = 1;
+		} else if (strcmp(ks, "data_path") == 0) {
+			if (strcmp(vs, "mux") == 0)
+				t->mux_only = 1;
+			else if (strcmp(vs, "auto") == 0)
+				t->mux_only = 0;
+			else
+				return yerr(y, v, full, "expected auto or mux");
 		} else {
-			return yerr(y, k, full, "unknown key (expected name, remote, local)");
+			return yerr(y, k, full,
+			    "unknown key (expected name, remote, local, data_path)");
 		}
 	}
 	if (!have_remote)

@@ -16,6 +16,7 @@ struct tunnel_cfg {
 	char name[MSG_NAME_MAX + 1];
 	struct hostport remote; /* bind address on the server and port */
 	int remote_has_bind;    /* the spec named a bind address */
+	int mux_only;           /* data_path: mux: never a dedicated connection */
 	struct hostport local;  /* what the client dials */
 };
 

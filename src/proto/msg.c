@@ -228,7 +228,7 @@ msg_register_decode(const uint8_t *p, size_t n, struct msg_register *m,
 	rd_str(&r, m->name, sizeof m->name);
 	if (rd_end(&r, why) != 0)
 		return -1;
-	if (m->flags & ~REGISTER_HAS_BIND) {
+	if (m->flags & ~(REGISTER_HAS_BIND | REGISTER_MUX_ONLY)) {
 		*why = "unknown REGISTER flags";
 		return -1;
 	}

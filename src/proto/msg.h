@@ -64,6 +64,7 @@ struct msg_error {
 enum tunnel_kind { TUNNEL_TCP = 0 };
 
 #define REGISTER_HAS_BIND 0x01 /* the client named a bind address */
+#define REGISTER_MUX_ONLY 0x02 /* never use a dedicated data connection */
 
 struct msg_register {
 	uint8_t kind;

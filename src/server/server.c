@@ -69,6 +69,7 @@ struct tunnel {
 	uint32_t id; /* the client's request id, echoed in OPEN */
 	char name[MSG_NAME_MAX + 1];
 	char addr[ADDR_STR_MAX];
+	int mux_only;
 	struct evconnlistener *lev;
 	struct event *retry;
 	LIST_ENTRY(tunnel) link;
@@ -243,7 +244,7 @@ tunnel_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	char peer[ADDR_STR_MAX];
 	sockaddr_format(sa, peer, sizeof peer);
 	tcp_tune(fd);
-	if (dedicated_open(t, fd, peer) == 0)
+	if (!t->mux_only && dedicated_open(t, fd, peer) == 0)
 		return;
 	uint32_t id = session_open_stream(t->cc->s, fd, t->id, peer);
 	if (id == 0) {
@@ -362,6 +363,7 @@ server_register(struct client_conn *cc, const struct frame *f, const char **why)
 	}
 	t->cc = cc;
 	t->id = f->id;
+	t->mux_only = (m.flags & REGISTER_MUX_ONLY) != 0;
 	snprintf(t->name, sizeof t->name, "%s", m.name);
 	getsockname(fd, (struct sockaddr *)&ss, &sl);
 	sockaddr_format((struct sockaddr *)&ss, t->addr, sizeof t->addr);

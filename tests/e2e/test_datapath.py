@@ -64,3 +64,30 @@ def test_dedicated_target_refused(burrow_server, burrow_client):
         except ConnectionResetError:
             pass
     cli.wait_log(r"open failed: dial 127\.0\.0\.1:\d+: Connection refused")
+
+
+def test_tunnel_data_path_mux(burrow_server, burrow_client, echo, tmp_path):
+    """data_path: mux keeps a tunnel on multiplexed streams even with a full pool."""
+    srv = burrow_server()
+    cfg = tmp_path / "client.yaml"
+    cfg.write_text(
+        "server: 127.0.0.1:%d\n"
+        "pool: 2\n"
+        "tunnels:\n"
+        "  - name: muxed\n"
+        "    remote: 0\n"
+        "    local: 127.0.0.1:%d\n"
+        "    data_path: mux\n"
+        "  - name: fast\n"
+        "    remote: 0\n"
+        "    local: 127.0.0.1:%d\n" % (srv.port, echo.port, echo.port))
+    cli = burrow_client(srv, "-c", str(cfg))
+    muxed = cli.tunnel_port("muxed")
+    fast = cli.tunnel_port("fast")
+    cli.wait_log(r"session \d+: 2 data connections ready")
+    data = os.urandom(100000)
+    assert sha(roundtrip("127.0.0.1", muxed, data)) == sha(data)
+    srv.wait_log(r"stream \d+: opened from \S+ on tunnel muxed$")
+    assert srv.find(r"on tunnel muxed \(dedicated\)") is None
+    assert sha(roundtrip("127.0.0.1", fast, data)) == sha(data)
+    srv.wait_log(r"opened from \S+ on tunnel fast \(dedicated\)")

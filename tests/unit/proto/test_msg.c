@@ -326,7 +326,7 @@ test_register_rejections(void **state)
 	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
 	assert_string_equal(why, "unknown tunnel kind");
 
-	n = reg_raw(buf, TUNNEL_TCP, 0x02, "", 0, "ok", 2);
+	n = reg_raw(buf, TUNNEL_TCP, 0x04, "", 0, "ok", 2);
 	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
 	assert_string_equal(why, "unknown REGISTER flags");
 	n = reg_raw(buf, TUNNEL_TCP, 0x80 | REGISTER_HAS_BIND, "", 0, "ok", 2);
