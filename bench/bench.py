@@ -4,14 +4,16 @@
 Compares, on loopback only: direct, burrow (server + client), ssh -R (own sshd) and socat (one hop).
 Python 3 standard library only.  Run through bench/bench.sh (or `make bench`).
 
-    bench/bench.sh            full run  (iperf3 5 s x 3 runs, median; sockperf 3 s)
-    bench/bench.sh --quick    short run (iperf3 2 s x 1 run; sockperf 2 s)
+    bench/bench.sh            full run  (iperf3 5 s x 3 runs, median; sockperf 3 s; wrk 3 s x 3; churn 60 s;
+                              callgrind), about 6 minutes
+    bench/bench.sh --quick    short run (iperf3 2 s x 1 run; sockperf 2 s; wrk 2 s x 1; churn 10 s; no callgrind)
 
 Prints one table: absolute numbers, ratios against direct and against ssh -R, MET / NOT MET for the
 targets, and a list of anomalies.  See bench/README.md.
 
-Options: --bin PATH (default $BURROW_BIN or build/burrow), --json FILE (raw results),
-         --only burrow,ssh,socat (peers to run; direct always runs), --keep-tmp.
+Options: --bin PATH (default $BURROW_BIN or build/burrow), --json FILE (raw results, targets, anomalies),
+         --only burrow,mux,ssh,socat,callgrind (what to run; direct always runs), --callgrind / --no-callgrind,
+         --keep-tmp.
 Env:     BURROW_SERVER_ARGS / BURROW_CLIENT_ARGS: extra flags for the burrow server / client
          (e.g. BURROW_CLIENT_ARGS="--window 4M").
 """
@@ -38,8 +40,15 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 TOKEN = "bench-" + os.urandom(8).hex()
 NCONN = 1000
+NCONN_BIG = 10000
+WRK_CONNS = 50
+CALLGRIND_MB = 100
+CALLGRIND_RUNS = 3
 
 ANOMALIES = []      # things that went wrong, printed at the end
+NOTES = []          # observations that are not failures
+TARGETS = []        # [{"target", "status": MET / NOT MET / n/a, "measured"}], filled by report()
+T0 = time.time()
 STARTED = []        # Popen objects we started (cleaned up at exit)
 
 
@@ -276,6 +285,24 @@ def nfds(pids):
     return n
 
 
+def fd_kinds(pids):
+    """{"socket": n, "pipe": n, ...} over the fds of pids."""
+    kinds = {}
+    for pid in pids:
+        try:
+            names = os.listdir("/proc/%d/fd" % pid)
+        except OSError:
+            continue
+        for fd in names:
+            try:
+                t = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            k = t.split(":", 1)[0] if ":[" in t else ("anon" if t.startswith("anon_inode") else "file")
+            kinds[k] = kinds.get(k, 0) + 1
+    return kinds
+
+
 def rss_kb(pids, field="VmRSS"):
     total = 0
     for pid in pids:
@@ -444,6 +471,9 @@ def echo_server(port):
                         sel.register(c, selectors.EVENT_READ)
                 except (BlockingIOError, InterruptedError):
                     pass
+                except OSError as e:     # EMFILE: say so (the bench reports it) and back off
+                    print("accept: %s" % e, flush=True)
+                    time.sleep(0.05)
                 continue
             c = key.fileobj
             try:
@@ -461,6 +491,192 @@ def echo_server(port):
             except OSError:
                 sel.unregister(c)
                 c.close()
+
+
+def wrk(port, secs, conns=WRK_CONNS, threads=2, timeout_pad=20):
+    """wrk -H 'Connection: close': every request on a new connection (open, GET a small file, close)."""
+    argv = ["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % secs, "--timeout", "5s",
+            "-H", "Connection: close", "http://127.0.0.1:%d/%s" % (port, NGINX_FILE)]
+    try:
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=secs + timeout_pad)
+    except subprocess.TimeoutExpired:
+        return None, "wrk hung (> %d s)" % (secs + timeout_pad)
+    return parse_wrk((r.stdout + r.stderr).decode(errors="replace"), r.returncode)
+
+
+def parse_wrk(out, rc):
+    rps = re.search(r"Requests/sec:\s*([\d.]+)", out)
+    n = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)
+    if not (rps and n):
+        return None, "wrk rc=%s, unparsable: %s" % (rc, out[-300:])
+    res = {"rps": float(rps.group(1)), "requests": int(n.group(1)), "errors": 0, "error_detail": ""}
+    se = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if se:
+        res["errors"] += sum(int(x) for x in se.groups())
+        res["error_detail"] = se.group(0)
+    nx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if nx:
+        res["errors"] += int(nx.group(1))
+        res["error_detail"] += " " + nx.group(0)
+    return res, None
+
+
+def sink_server():
+    """A thread in the bench process: accepts connections, reads them to EOF, counts the bytes."""
+    import threading
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)
+    st = {"port": ls.getsockname()[1], "bytes": 0, "done": threading.Event()}
+
+    def serve():
+        buf = bytearray(1 << 20)
+        while True:
+            c, _ = ls.accept()
+            n = 0
+            while True:
+                k = c.recv_into(buf)
+                if not k:
+                    break
+                n += k
+            c.close()
+            st["bytes"] = n
+            st["done"].set()
+    threading.Thread(target=serve, daemon=True).start()
+    return st
+
+
+def callgrind_totals(path):
+    """Total Ir from a callgrind output file ('totals:' line, else 'summary:')."""
+    tot = summ = None
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("totals:"):
+                    tot = int(line.split()[1])
+                elif line.startswith("summary:"):
+                    summ = int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return tot if tot is not None else summ
+
+
+def run_callgrind(cfg, svc, res, label, extra):
+    """Both burrow processes under callgrind: total Ir of each for a connection that moves 0 bytes (start-up,
+    pool, one open, shutdown: the baseline) and for one that moves CALLGRIND_MB MB; the difference is the relay."""
+    if not shutil.which("valgrind"):
+        anomaly("callgrind: valgrind not installed")
+        return
+    r = res.setdefault("callgrind", {}).setdefault(label, {"mb": CALLGRIND_MB, "client_args": list(extra)})
+    base = callgrind_once(cfg, label, extra, 0)
+    if base is None:
+        return
+    r["base"] = base
+    runs = []
+    for i in range(CALLGRIND_RUNS):
+        one = callgrind_once(cfg, label, extra, CALLGRIND_MB)
+        if one is None:
+            return
+        runs.append(one)
+        log("callgrind %s run %d: %d MB in %.1f s; Ir server %s, client %s"
+            % (label, i + 1, CALLGRIND_MB, one.get("secs") or 0, one.get("server"), one.get("client")))
+    r["runs"] = runs
+    good = [x for x in runs if x.get("total") is not None]
+    if not good:
+        return
+    # the run with the median total: its server and client figures, and the spread over the runs
+    med = sorted(good, key=lambda x: x["total"])[(len(good) - 1) // 2]
+    r["run"] = med
+    r["ir_min"], r["ir_max"] = min(x["total"] for x in good), max(x["total"] for x in good)
+    for role in ("server", "client", "total"):
+        if med.get(role) is not None and base.get(role) is not None:
+            r["ir_" + role] = med[role]
+            r["net_" + role] = med[role] - base[role]
+    r["secs"] = med.get("secs")
+    log("callgrind %s: median total Ir %s (runs %s); baseline (0 bytes) server %s, client %s"
+        % (label, med["total"], [x["total"] for x in good], base.get("server"), base.get("client")))
+
+
+def callgrind_once(cfg, label, extra, mb):
+    sink = SERVICES["sink"]
+    sink["done"].clear()
+    tag = "%s-%dmb" % (label.replace(" ", "-"), mb)
+    outs = {role: os.path.join(cfg.tmp, "callgrind-%s-%s.out" % (tag, role)) for role in ("server", "client")}
+    wrap = {role: ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + outs[role],
+                   "--log-file=" + os.path.join(cfg.tmp, "valgrind-%s-%s.log" % (tag, role))]
+            for role in ("server", "client")}
+    one = {}
+    try:
+        b = Burrow({"sink": sink["port"]}, cfg.tmp, cfg.bin, name="callgrind-" + tag, extra=extra,
+                   services=("sink",), wrap_server=wrap["server"], wrap_client=wrap["client"], timeout=60.0)
+    except Exception as e:
+        anomaly("callgrind %s: burrow under valgrind did not start: %s" % (tag, e))
+        for p in list(STARTED):
+            if p.argv[0] == "valgrind":
+                stop(p, grace=10)
+        return None
+    try:
+        chunk = b"\0" * (1 << 20)
+        s = socket.create_connection(("127.0.0.1", b.ports["sink"]), timeout=120)
+        t1 = time.time()
+        for _ in range(mb):
+            s.sendall(chunk)
+        s.shutdown(socket.SHUT_WR)
+        if not sink["done"].wait(300):
+            anomaly("callgrind %s: sink did not see EOF within 300 s" % tag)
+        one["secs"] = time.time() - t1
+        s.close()
+        one["bytes"] = sink["bytes"]
+        if sink["bytes"] != mb << 20:
+            anomaly("callgrind %s: sink got %d bytes, sent %d" % (tag, sink["bytes"], mb << 20))
+    except OSError as e:
+        anomaly("callgrind %s: transfer failed: %s" % (tag, e))
+    finally:
+        b.stop(grace=60)
+    for role in ("server", "client"):
+        one[role] = callgrind_totals(outs[role])
+        if one[role] is None:
+            anomaly("callgrind %s %s: no totals in %s" % (tag, role, outs[role]))
+    if one["server"] is not None and one["client"] is not None:
+        one["total"] = one["server"] + one["client"]
+    return one
+
+
+NGINX_FILE = "small.html"
+
+
+def start_nginx(cfg):
+    d = os.path.join(cfg.tmp, "nginx")
+    os.makedirs(os.path.join(d, "www"))
+    for x in (cfg.tmp, d, os.path.join(d, "www")):
+        os.chmod(x, 0o755)        # nginx workers run as nobody when started as root
+    with open(os.path.join(d, "www", NGINX_FILE), "w") as f:
+        f.write("<html><body>" + "burrow bench " * 8 + "</body></html>\n")   # about 130 bytes
+    port = free_port()
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write("""worker_processes 1;
+pid %(d)s/nginx.pid;
+error_log %(d)s/error.log warn;
+worker_rlimit_nofile 8192;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path %(d)s/body;
+    proxy_temp_path %(d)s/proxy;
+    fastcgi_temp_path %(d)s/fastcgi;
+    uwsgi_temp_path %(d)s/uwsgi;
+    scgi_temp_path %(d)s/scgi;
+    server {
+        listen 127.0.0.1:%(port)d backlog=4096;
+        root %(d)s/www;
+    }
+}
+""" % {"d": d, "port": port})
+    p = spawn(["/usr/sbin/nginx", "-c", conf, "-p", d, "-g", "daemon off;"], os.path.join(d, "nginx.out"))
+    wait_listen(port, proc=p)
+    return port
 
 
 # --------------------------------------------------------------------------- peers
@@ -508,30 +724,43 @@ class Socat:
 class Burrow:
     name = "burrow"
 
-    def __init__(self, svc, tmp, binpath):
+    def __init__(self, svc, tmp, binpath, name="burrow", extra=(), services=("iperf", "sockperf", "echo", "nginx"),
+                 wrap_server=None, wrap_client=None, timeout=10.0):
+        """extra: flags for both sides' variant (e.g. client --pool 0); wrap_*: argv prefix (valgrind)."""
         if not (os.path.isfile(binpath) and os.access(binpath, os.X_OK)):
             raise RuntimeError("binary %s not found" % binpath)
+        self.name = name
+        self.client = None
         env = {"BURROW_TOKEN": TOKEN}
         sargs = shlex.split(os.environ.get("BURROW_SERVER_ARGS", ""))
-        cargs = shlex.split(os.environ.get("BURROW_CLIENT_ARGS", ""))
-        self.server = spawn([binpath, "server", "-l", "127.0.0.1:0"] + sargs,
-                            os.path.join(tmp, "burrow-server.log"), env)
-        m = wait_log(self.server, r"server listening on [\d.]+:(\d+)")
+        cargs = shlex.split(os.environ.get("BURROW_CLIENT_ARGS", "")) + list(extra)
+        tag = name.replace(" ", "-")
+        self.server = spawn((wrap_server or []) + [binpath, "server", "-l", "127.0.0.1:0"] + sargs,
+                            os.path.join(tmp, "%s-server.log" % tag), env)
+        m = wait_log(self.server, r"server listening on [\d.]+:(\d+)", timeout)
         sport = int(m.group(1))
-        self.client = None
-        order = ["iperf", "sockperf", "echo"]
-        argv = [binpath, "client", "-s", "127.0.0.1:%d" % sport]
+        order = [k for k in services if k in svc]
+        argv = (wrap_client or []) + [binpath, "client", "-s", "127.0.0.1:%d" % sport]
         for k in order:
             argv += ["-R", "0:127.0.0.1:%d" % svc[k]]
-        self.client = spawn(argv + cargs, os.path.join(tmp, "burrow-client.log"), env)
+        self.client = spawn(argv + cargs, os.path.join(tmp, "%s-client.log" % tag), env)
         self.ports = {}
         for n, k in enumerate(order, 1):
-            m = wait_log(self.client, r"tunnel r%d: listening on (\S+):(\d+) ->" % n)
+            m = wait_log(self.client, r"tunnel r%d: listening on (\S+):(\d+) ->" % n, timeout)
             self.ports[k] = int(m.group(2))
-            wait_listen(self.ports[k], proc=self.server)
+            wait_listen(self.ports[k], proc=self.server, timeout=timeout)
+        if "--pool" not in cargs or cargs[cargs.index("--pool") + 1] != "0":
+            # the default path: wait for the pool of dedicated data connections
+            try:
+                wait_log(self.client, r"data connections ready", timeout)
+            except RuntimeError as e:
+                anomaly("%s: pool not ready: %s" % (name, str(e).splitlines()[0]))
 
     def cpu_pids(self):
         return [self.server.pid, self.client.pid]
+
+    def procs_with_logs(self):
+        return [self.server, self.client]
 
     def mem_pids(self):
         return {"server": [self.server.pid], "client": [self.client.pid]}
@@ -539,16 +768,16 @@ class Burrow:
     def check_alive(self, when):
         for role, p in (("server", self.server), ("client", self.client)):
             if p.poll() is not None:
-                anomaly("burrow %s exited (rc=%s) during %s\n%s" % (role, p.returncode, when, tail(p.logpath)))
+                anomaly("%s %s exited (rc=%s) during %s\n%s" % (self.name, role, p.returncode, when, tail(p.logpath)))
                 return False
         return True
 
-    def stop(self):
+    def stop(self, grace=3.0):
         for role, p in (("client", self.client), ("server", self.server)):
             if p is None:
                 continue
             alive = p.poll() is None
-            rc = stop(p)
+            rc = stop(p, grace)
             try:
                 with open(p.logpath, "rb") as f:
                     lines = f.read().decode(errors="replace").splitlines()
@@ -556,12 +785,12 @@ class Burrow:
                 lines = []
             bad = [l for l in lines if re.search(r"Z (warn|error)\b", l) or "open failed" in l]
             if bad:
-                anomaly("burrow %s logged %d warn/error lines (of %d), first: \n%s" % (
-                    role, len(bad), len(lines), "\n".join("    | " + l for l in bad[:5])))
+                anomaly("%s %s logged %d warn/error lines (of %d), first: \n%s" % (
+                    self.name, role, len(bad), len(lines), "\n".join("    | " + l for l in bad[:5])))
             if alive and rc not in (0, None):
-                anomaly("burrow %s: exit code %s after SIGTERM (contract: 0)\n%s" % (role, rc, tail(p.logpath)))
+                anomaly("%s %s: exit code %s after SIGTERM (contract: 0)\n%s" % (self.name, role, rc, tail(p.logpath)))
             elif alive and rc is None:
-                anomaly("burrow %s did not exit on SIGTERM within 3 s" % role)
+                anomaly("%s %s did not exit on SIGTERM within 3 s" % (self.name, role))
 
 
 class SshR:
@@ -592,16 +821,17 @@ class SshR:
                 "UseDNS no", "LogLevel INFO", ""]))
         self.sshd = spawn(["/usr/sbin/sshd", "-D", "-e", "-f", cfg], os.path.join(d, "sshd.log"))
         wait_listen(sshd_port, proc=self.sshd)
-        self.ports = {k: free_port() for k in ("iperf", "sockperf", "echo")}
+        fwd = [k for k in ("iperf", "sockperf", "echo", "nginx") if k in svc]
+        self.ports = {k: free_port() for k in fwd}
         argv = ["ssh", "-N", "-F", "/dev/null"]
-        for k in ("iperf", "sockperf", "echo"):
+        for k in fwd:
             argv += ["-R", "%d:127.0.0.1:%d" % (self.ports[k], svc[k])]
         argv += ["-p", str(sshd_port), "-i", os.path.join(d, "user_key"),
                  "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                  "-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
                  "root@127.0.0.1"]
         self.ssh = spawn(argv, os.path.join(d, "ssh.log"))
-        for k in ("iperf", "sockperf", "echo"):
+        for k in fwd:
             wait_listen(self.ports[k], timeout=15, proc=self.ssh)
         # the negotiated cipher is the client's first choice (both sides use the stock lists)
         g = subprocess.run(["ssh", "-G", "-F", "/dev/null", "root@127.0.0.1"], capture_output=True,
@@ -631,6 +861,7 @@ def measure_peer(peer, cfg, res):
     if hasattr(peer, "mem_pids"):
         r["rss_idle"] = {k: rss_kb(v) for k, v in peer.mem_pids().items()}
         r["fds_idle"] = {k: nfds(v) for k, v in peer.mem_pids().items()}
+        r["fd_kinds_idle"] = {k: fd_kinds(v) for k, v in peer.mem_pids().items()}
         r["rss_idle_anon"] = {k: rss_kb(v, "RssAnon") for k, v in peer.mem_pids().items()}
         r["rss_idle_file"] = {k: rss_kb(v, "RssFile") for k, v in peer.mem_pids().items()}
         r["smaps_idle"] = {k: smaps_summary(v[0]) for k, v in peer.mem_pids().items() if len(v) == 1}
@@ -677,29 +908,173 @@ def measure_peer(peer, cfg, res):
     if not alive("sockperf"):
         return
 
-    # memory under 1000 connections
-    if hasattr(peer, "mem_pids") and "echo" in peer.ports:
-        t = time.time()
-        socks, ok, errs = open_many(peer.ports["echo"], NCONN)
-        r["conn_ok"] = ok
-        r["conn_secs"] = time.time() - t
-        if ok != NCONN:
-            anomaly("%s: only %d/%d connections echoed (%s)" % (name, ok, NCONN, errs))
-        time.sleep(0.2)   # let the peer finish bookkeeping for the last echoes
-        r["rss_conn"] = {k: rss_kb(v) for k, v in peer.mem_pids().items()}
-        r["fds_conn"] = {k: nfds(v) for k, v in peer.mem_pids().items()}
-        log("%-7s %d/%d connections echoed in %.2f s; RSS %s KB" % (name, ok, NCONN, r["conn_secs"], r["rss_conn"]))
-        for s in socks:
-            s.close()
-        # wait until the peer has released them, then RSS after close
-        time.sleep(1.0)
-        r["rss_after"] = {k: rss_kb(v) for k, v in peer.mem_pids().items()}
-        r["fds_after"] = {k: nfds(v) for k, v in peer.mem_pids().items()}
-        for k in r["fds_after"]:
-            if r["fds_after"][k] > r["fds_idle"][k] + 10:
-                anomaly("%s %s: %d fds open 1 s after closing the %d connections (idle: %d): leak or slow close"
-                        % (name, k, r["fds_after"][k], NCONN, r["fds_idle"][k]))
-        alive("1000 connections")
+    # connections per second: wrk, Connection: close, to nginx through the path
+    if "nginx" in peer.ports and getattr(peer, "cps_test", True):
+        measure_cps(peer, cfg, r)
+        if not alive("wrk"):
+            return
+
+    # churn: RSS before and after connections opened and closed at a high rate (wrk, Connection: close)
+    if getattr(peer, "churn_test", False) and "nginx" in peer.ports:
+        measure_churn(peer, cfg, r)
+        if not alive("churn"):
+            return
+
+    # memory under 1000 and 10000 connections
+    if hasattr(peer, "mem_pids") and "echo" in peer.ports and getattr(peer, "conn_tests", True):
+        measure_conns(peer, cfg, r, getattr(peer, "big_test", False))
+        alive("%d connections" % NCONN)
+
+
+def settle_fds(peer, idle, secs):
+    """Wait up to secs for the fds of the peer's processes to come back near idle."""
+    end = time.time() + secs
+    while time.time() < end:
+        if all(nfds(v) <= idle[k] + 10 for k, v in peer.mem_pids().items()):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def measure_cps(peer, cfg, r):
+    name = peer.name
+    vals, errs, reqs = [], 0, 0
+    roots = peer.cpu_pids()
+    t0 = cpu_ticks(roots) if roots else 0
+    for run in range(cfg.runs):
+        out, err = wrk(peer.ports["nginx"], cfg.cps_secs)
+        if err:
+            anomaly("%s wrk run %d: %s" % (name, run + 1, err))
+            continue
+        vals.append(out["rps"])
+        reqs += out["requests"]
+        errs += out["errors"]
+        if out["errors"]:
+            anomaly("%s wrk run %d: %d errors of %d requests (%s)" % (name, run + 1, out["errors"],
+                                                                     out["requests"], out["error_detail"].strip()))
+        log("%-7s wrk Connection: close, %d conns: %.0f requests/s" % (name, WRK_CONNS, out["rps"]))
+    r["cps"] = statistics.median(vals) if vals else None
+    r["cps_runs"] = vals
+    r["cps_errors"] = errs
+    if roots and reqs:
+        r["cps_cpu_ms_per_1k"] = (cpu_ticks(roots) - t0) / CLK_TCK * 1000 / (reqs / 1000)
+
+
+def measure_churn(peer, cfg, r):
+    name = peer.name
+    pids = peer.mem_pids()
+    time.sleep(0.5)
+    r["rss_churn_before"] = {k: rss_kb(v) for k, v in pids.items()}
+    r["fds_churn_before"] = {k: nfds(v) for k, v in pids.items()}
+    argv = ["wrk", "-t2", "-c%d" % WRK_CONNS, "-d%ds" % cfg.churn_secs, "--timeout", "5s",
+            "-H", "Connection: close", "http://127.0.0.1:%d/%s" % (peer.ports["nginx"], NGINX_FILE)]
+    log("%-7s churn: wrk Connection: close for %d s, RSS sampled every %.0f s"
+        % (name, cfg.churn_secs, cfg.churn_secs / 10))
+    w = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    STARTED.append(w)
+    w.argv, w.logpath = argv, None
+    samples = []
+    t0 = time.time()
+    while w.poll() is None and time.time() - t0 < cfg.churn_secs + 30:
+        time.sleep(cfg.churn_secs / 10)
+        samples.append((round(time.time() - t0, 1), {k: rss_kb(v) for k, v in pids.items()}))
+    try:
+        out = w.communicate(timeout=30)[0].decode(errors="replace")
+    except subprocess.TimeoutExpired:
+        stop(w)
+        out = ""
+    if w in STARTED:
+        STARTED.remove(w)
+    res, err = parse_wrk(out, w.returncode)
+    if err:
+        anomaly("%s churn: %s" % (name, err))
+    else:
+        r["churn_requests"], r["churn_rps"], r["churn_errors"] = res["requests"], res["rps"], res["errors"]
+        if res["errors"]:
+            anomaly("%s churn: %d errors of %d requests (%s)" % (name, res["errors"], res["requests"],
+                                                                res["error_detail"].strip()))
+    if not settle_fds(peer, r["fds_churn_before"], 10):
+        anomaly("%s: fds not back to their level before churn 10 s after it" % name)
+    time.sleep(0.5)
+    r["churn_secs"] = cfg.churn_secs
+    r["rss_churn_samples"] = samples
+    r["rss_churn_after"] = {k: rss_kb(v) for k, v in pids.items()}
+    r["fds_churn_after"] = {k: nfds(v) for k, v in pids.items()}
+    log("%-7s churn: %s requests; RSS before %s, after %s KB" % (name, r.get("churn_requests"),
+                                                                 r["rss_churn_before"], r["rss_churn_after"]))
+
+
+def emfile_in_logs(peer):
+    hits = []
+    for p in getattr(peer, "procs_with_logs", lambda: [])() + [SERVICES.get("echo_proc")]:
+        if p is None or not p.logpath:
+            continue
+        try:
+            with open(p.logpath, "rb") as f:
+                if re.search(rb"Too many open files|EMFILE", f.read()):
+                    hits.append(os.path.basename(p.logpath))
+        except OSError:
+            pass
+    return hits
+
+
+def measure_conns(peer, cfg, r, big):
+    name = peer.name
+    t = time.time()
+    socks, ok, errs = open_many(peer.ports["echo"], NCONN)
+    r["conn_ok"] = ok
+    r["conn_secs"] = time.time() - t
+    if ok != NCONN:
+        anomaly("%s: only %d/%d connections echoed (%s)" % (name, ok, NCONN, errs))
+    time.sleep(0.2)   # let the peer finish bookkeeping for the last echoes
+    r["rss_conn"] = {k: rss_kb(v) for k, v in peer.mem_pids().items()}
+    r["fds_conn"] = {k: nfds(v) for k, v in peer.mem_pids().items()}
+    log("%-7s %d/%d connections echoed in %.2f s; RSS %s KB" % (name, ok, NCONN, r["conn_secs"], r["rss_conn"]))
+    if big:
+        need = NCONN_BIG + 200
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if soft < need:
+            r["big_skipped"] = ("RLIMIT_NOFILE of the bench is %d (hard limit), %d connections need %d fds in "
+                                "the bench alone" % (soft, NCONN_BIG, need))
+            anomaly("%s: %d-connection test skipped: %s" % (name, NCONN_BIG, r["big_skipped"]))
+        else:
+            t = time.time()
+            more, ok2, errs2 = open_many(peer.ports["echo"], NCONN_BIG - NCONN, timeout=120)
+            socks += more
+            r["big_ok"] = ok + ok2
+            r["big_secs"] = time.time() - t
+            r["big_errors"] = errs2
+            if r["big_ok"] != NCONN_BIG:
+                hits = emfile_in_logs(peer)
+                r["big_limit"] = ("Too many open files in %s (RLIMIT_NOFILE hard %d)"
+                                  % (", ".join(hits), resource.getrlimit(resource.RLIMIT_NOFILE)[1])) if hits else None
+                anomaly("%s: only %d/%d connections echoed (%s)%s" % (
+                    name, r["big_ok"], NCONN_BIG, errs2, "; limit: " + r["big_limit"] if r["big_limit"] else ""))
+            time.sleep(0.5)
+            r["rss_big"] = {k: rss_kb(v) for k, v in peer.mem_pids().items()}
+            r["fds_big"] = {k: nfds(v) for k, v in peer.mem_pids().items()}
+            log("%-7s %d/%d connections echoed (%d more in %.2f s); RSS %s KB"
+                % (name, r["big_ok"], NCONN_BIG, NCONN_BIG - NCONN, r["big_secs"], r["rss_big"]))
+    n = len(socks)
+    for s in socks:
+        s.close()
+    # wait until the peer has released them, then RSS after close
+    settle_fds(peer, r["fds_idle"], 10 if n > NCONN else 1)
+    time.sleep(1.0)
+    r["rss_after"] = {k: rss_kb(v) for k, v in peer.mem_pids().items()}
+    r["fds_after"] = {k: nfds(v) for k, v in peer.mem_pids().items()}
+    r["fd_kinds_after"] = {k: fd_kinds(v) for k, v in peer.mem_pids().items()}
+    for k in r["fds_after"]:
+        ki, ka = r["fd_kinds_idle"].get(k, {}), r["fd_kinds_after"][k]
+        extra = {t: ka.get(t, 0) - ki.get(t, 0) for t in set(ka) | set(ki) if ka.get(t, 0) != ki.get(t, 0)}
+        if r["fds_after"][k] > r["fds_idle"][k] + 10 and set(extra) == {"pipe"} and extra["pipe"] <= 64:
+            NOTES.append("%s %s: %d more pipe fds 1 s after closing the %d connections than idle (%d -> %d): "
+                         "a pipe cache (bounded here), not sockets" % (name, k, extra["pipe"], n, ki.get("pipe", 0),
+                                                                       ka.get("pipe", 0)))
+        elif r["fds_after"][k] > r["fds_idle"][k] + 10:
+            anomaly("%s %s: %d fds open 1 s after closing the %d connections (idle: %d): leak, cache or slow close;"
+                    " by kind idle %s, after %s" % (name, k, r["fds_after"][k], n, r["fds_idle"][k],
+                                                     r["fd_kinds_idle"].get(k), r["fd_kinds_after"][k]))
 
 
 SERVICES = {}
@@ -724,8 +1099,21 @@ def start_services(cfg):
     SERVICES["echo"] = free_port()
     p = spawn(["/usr/bin/python3", os.path.abspath(__file__), "--echo-server", str(SERVICES["echo"])],
               os.path.join(cfg.tmp, "echo-server.log"))
+    SERVICES["echo_proc"] = p
     wait_listen(SERVICES["echo"], proc=p)
-    return {k: SERVICES[k] for k in ("iperf", "sockperf", "echo")}
+    keys = ["iperf", "sockperf", "echo"]
+    if not shutil.which("wrk"):
+        anomaly("wrk not installed: no connections-per-second figures")
+    elif not os.path.exists("/usr/sbin/nginx"):
+        anomaly("nginx not installed: no connections-per-second figures")
+    else:
+        try:
+            SERVICES["nginx"] = start_nginx(cfg)
+            keys.append("nginx")
+        except Exception as e:
+            anomaly("nginx did not start: %s" % e)
+    SERVICES["sink"] = sink_server()
+    return {k: SERVICES[k] for k in keys}
 
 
 # --------------------------------------------------------------------------- report
@@ -740,18 +1128,31 @@ def ratio(a, b):
     return a / b
 
 
+def target(L, text, ok, measured):
+    st = "n/a" if ok is None else ("MET" if ok else "NOT MET")
+    TARGETS.append({"target": text, "status": st, "measured": measured})
+    L.append("  %-58s : %-7s (%s)" % (text, st, measured))
+
+
 def report(res, cfg):
+    del TARGETS[:]
     L = []
-    peers = ["direct", "burrow", "ssh -R", "socat"]
+    peers = ["direct", "burrow", "mux", "ssh -R", "socat"]
     g = lambda p, k: res.get(p, {}).get(k)
     L.append("")
-    L.append("burrow bench (%s): loopback, %d vCPU, kernel %s, iperf3 %ds x %d run%s (median), sockperf %ds, 64 B"
-             % ("quick" if cfg.quick else "full", os.cpu_count(), os.uname().release, cfg.secs, cfg.runs,
-                "" if cfg.runs == 1 else "s", cfg.lat_secs))
-    L.append("load average at start %s, at end %s (other work on the machine makes numbers noisy)"
-             % (res.get("_load_start", "?"), open("/proc/loadavg").read().split()[0]))
+    L.append("burrow bench (%s, %s): loopback, %d vCPU, kernel %s, iperf3 %ds x %d run%s (median), sockperf %ds, 64 B, "
+             "wrk %ds x %d, churn %ds, %.0f s in all"
+             % ("quick" if cfg.quick else "full", res.get("_date", "?"), os.cpu_count(), os.uname().release,
+                cfg.secs, cfg.runs, "" if cfg.runs == 1 else "s", cfg.lat_secs, cfg.cps_secs, cfg.runs,
+                cfg.churn_secs, res.get("_secs", 0)))
+    L.append("load average at start %s, at end %s (other work on the machine makes numbers noisy); "
+             "RLIMIT_NOFILE %s" % (res.get("_load_start", "?"), res.get("_load_end", "?"),
+                                   "/".join(str(x) for x in res.get("_nofile", []))))
+    L.append("burrow = default -R tunnel (client --pool 8: dedicated data connections, spliced); "
+             "mux = client --pool 0 (every stream multiplexed on the control connection)")
     if res.get("burrow", {}).get("version"):
-        L.append("binary: %s (%s, built %s)%s" % (cfg.bin, res["burrow"]["version"], res["burrow"].get("mtime", "?"),
+        L.append("binary: %s (%s, built %s, sha256 %s..., copied at start; tree %s)%s" % (
+                 cfg.bin_orig, res["burrow"]["version"], res["burrow"].get("mtime", "?"), res["burrow"].get("sha256_12"), cfg.git,
                  "  extra args: server %r client %r" % (os.environ.get("BURROW_SERVER_ARGS", ""),
                                                        os.environ.get("BURROW_CLIENT_ARGS", ""))
                  if os.environ.get("BURROW_SERVER_ARGS") or os.environ.get("BURROW_CLIENT_ARGS") else ""))
@@ -759,15 +1160,17 @@ def report(res, cfg):
         L.append("ssh -R: %s, cipher %s" % (res["ssh -R"].get("version", ""), res["ssh -R"]["cipher"]))
     L.append("")
     L.append("THROUGHPUT (iperf3, receiver Gbit/s)")
-    L.append("%-8s %9s %9s %9s %9s %9s %9s   %s" % ("path", "P1", "P8", "P1/dir", "P8/dir", "P1/ssh", "P8/ssh", "P1 runs"))
+    L.append("%-8s %9s %9s %9s %9s %9s %9s %8s   %s" % ("path", "P1", "P8", "P1/dir", "P8/dir", "P1/ssh", "P8/ssh",
+                                                       "P8/P1", "P1 runs | P8 runs"))
     for p in peers:
         a, b = g(p, "tput_p1"), g(p, "tput_p8")
         da, db = g("direct", "tput_p1"), g("direct", "tput_p8")
         sa, sb = g("ssh -R", "tput_p1"), g("ssh -R", "tput_p8")
-        runs = " ".join("%.2f" % (x / 1e9) for x in (g(p, "tput_p1_runs") or []))
-        L.append("%-8s %9s %9s %9s %9s %9s %9s   %s" % (
+        runs = " ".join("%.2f" % (x / 1e9) for x in (g(p, "tput_p1_runs") or [])) + " | " + \
+            " ".join("%.2f" % (x / 1e9) for x in (g(p, "tput_p8_runs") or []))
+        L.append("%-8s %9s %9s %9s %9s %9s %9s %8s   %s" % (
             p, fmt(a and a / 1e9), fmt(b and b / 1e9), fmt(ratio(a, da), "%.2fx"), fmt(ratio(b, db), "%.2fx"),
-            fmt(ratio(a, sa), "%.2fx"), fmt(ratio(b, sb), "%.2fx"), runs or "-"))
+            fmt(ratio(a, sa), "%.2fx"), fmt(ratio(b, sb), "%.2fx"), fmt(ratio(b, a), "%.2fx"), runs))
     L.append("")
     L.append("LATENCY (sockperf ping-pong TCP, usec one-way = RTT/2; +x = added over direct)")
     L.append("%-8s %8s %8s %8s %9s %9s %9s %12s" % ("path", "avg", "p50", "p99", "+avg", "+p50", "+p99", "+avg vs ssh"))
@@ -784,10 +1187,22 @@ def report(res, cfg):
             p, l["avg"], l["p50"], l["p99"], fmt(add["avg"], "%+.1f"), fmt(add["p50"], "%+.1f"),
             fmt(add["p99"], "%+.1f"), "-" if p == "direct" else fmt(ratio(add["avg"], sadd), "%.2fx")))
     L.append("")
+    L.append("CONNECTIONS PER SECOND (wrk -t2 -c%d -H 'Connection: close' to nginx, %s B file: open, GET, close; "
+             "median of %d x %d s)" % (WRK_CONNS, "~130", cfg.runs, cfg.cps_secs))
+    L.append("%-8s %10s %8s %8s %8s %14s   %s" % ("path", "req/s", "vs dir", "vs ssh", "errors", "CPU ms/1k conn",
+                                                "runs"))
+    for p in ("direct", "burrow", "mux", "ssh -R"):
+        c = g(p, "cps")
+        L.append("%-8s %10s %8s %8s %8s %14s   %s" % (
+            p, fmt(c, "%.0f"), fmt(ratio(c, g("direct", "cps")), "%.2fx"), fmt(ratio(c, g("ssh -R", "cps")), "%.2fx"),
+            fmt(g(p, "cps_errors"), "%d"), fmt(g(p, "cps_cpu_ms_per_1k"), "%.0f"),
+            " ".join("%.0f" % x for x in (g(p, "cps_runs") or [])) or "-"))
+    L.append("")
     L.append("CPU during single-stream throughput (user+sys of the relay processes / GB moved)")
     L.append("%-8s %12s %10s %9s %12s   %s" % ("path", "CPU s per GB", "CPU s", "vs ssh", "minflt/GB", "processes"))
-    procs = {"burrow": ("server", "client"), "ssh -R": ("sshd (all)", "ssh"), "socat": ("socat+children",)}
-    for p in ("burrow", "ssh -R", "socat"):
+    procs = {"burrow": ("server", "client"), "mux": ("server", "client"), "ssh -R": ("sshd (all)", "ssh"),
+             "socat": ("socat+children",)}
+    for p in ("burrow", "mux", "ssh -R", "socat"):
         each = g(p, "cpu_s_each") or []
         split = " + ".join("%s %.2f s" % (n, c) for n, c in zip(procs[p], each)) if each else "/".join(procs[p])
         L.append("%-8s %12s %10s %9s %12s   %s" % (
@@ -795,45 +1210,135 @@ def report(res, cfg):
             fmt(ratio(g(p, "cpu_s_per_gb"), g("ssh -R", "cpu_s_per_gb")), "%.2fx"),
             fmt(g(p, "minflt_per_gb"), "%.0f"), split))
     L.append("")
-    L.append("MEMORY (VmRSS KB; %d = %d concurrent echoed connections through the tunnel)" % (NCONN, NCONN))
-    L.append("%-8s %-7s %9s %9s %11s %9s %9s   %s" % ("path", "process", "idle", "@%d" % NCONN, "KB/conn", "after",
-                                                      "conns ok", "fds idle/@%d/after" % NCONN))
-    for p, roles in (("burrow", ("server", "client")), ("ssh -R", ("sshd", "ssh"))):
-        ri, rc, ra = g(p, "rss_idle") or {}, g(p, "rss_conn") or {}, g(p, "rss_after") or {}
-        fi, fc, fa = g(p, "fds_idle") or {}, g(p, "fds_conn") or {}, g(p, "fds_after") or {}
-        rows = list(roles) + ["total"]
-        for role in rows:
+    L.append("MEMORY (VmRSS KB; @N = N concurrent connections through the tunnel to an echo service, each echoed; "
+             "KB/conn = (RSS@N - idle) / N, per process = per side)")
+    L.append("%-8s %-7s %8s %8s %8s %8s %9s %8s %9s   %s" % (
+        "path", "process", "idle", "@%d" % NCONN, "KB/conn", "@%d" % NCONN_BIG, "KB/conn", "after", "conns ok",
+        "fds idle/@%d/@%d/after" % (NCONN, NCONN_BIG)))
+    for p, roles in (("burrow", ("server", "client")), ("mux", ("server", "client")), ("ssh -R", ("sshd", "ssh"))):
+        ri, rc, rb, ra = (g(p, "rss_idle") or {}), (g(p, "rss_conn") or {}), (g(p, "rss_big") or {}), \
+            (g(p, "rss_after") or {})
+        if not ri:
+            continue
+        fi, fc, fb, fa = g(p, "fds_idle") or {}, g(p, "fds_conn") or {}, g(p, "fds_big") or {}, g(p, "fds_after") or {}
+        for role in list(roles) + ["total"]:
             if role == "total":
-                i = sum(ri.values()) if ri else None
-                c = sum(rc.values()) if rc else None
-                a = sum(ra.values()) if ra else None
+                i, c, b, a = [sum(x.values()) if x else None for x in (ri, rc, rb, ra)]
             else:
-                i, c, a = ri.get(role), rc.get(role), ra.get(role)
+                i, c, b, a = ri.get(role), rc.get(role), rb.get(role), ra.get(role)
             per = (c - i) / NCONN if (c is not None and i is not None) else None
-            fdcol = ("%s/%s/%s" % (fi.get(role, "-"), fc.get(role, "-"), fa.get(role, "-"))) if role != "total" else ""
-            L.append("%-8s %-7s %9s %9s %11s %9s %9s   %s" % (
-                p, role, fmt(i, "%d"), fmt(c, "%d"), fmt(per, "%.2f"), fmt(a, "%d"),
-                fmt(g(p, "conn_ok"), "%d") if role == "total" else "", fdcol))
+            perb = (b - i) / g(p, "big_ok") if (b is not None and i is not None and g(p, "big_ok")) else None
+            fdcol = ("%s/%s/%s/%s" % (fi.get(role, "-"), fc.get(role, "-"), fb.get(role, "-"), fa.get(role, "-"))) \
+                if role != "total" else ""
+            okcol = ""
+            if role == "total" and g(p, "conn_ok") is not None:
+                okcol = "%d" % g(p, "conn_ok") + ("/%d" % g(p, "big_ok") if g(p, "big_ok") is not None else "")
+            L.append("%-8s %-7s %8s %8s %8s %8s %9s %8s %9s   %s" % (
+                p, role, fmt(i, "%d"), fmt(c, "%d"), fmt(per, "%.2f"), fmt(b, "%d"), fmt(perb, "%.2f"),
+                fmt(a, "%d"), okcol, fdcol))
+    if g("burrow", "big_skipped"):
+        L.append("  %d connections: skipped: %s" % (NCONN_BIG, g("burrow", "big_skipped")))
+    if g("burrow", "big_limit"):
+        L.append("  %d connections: limited: %s" % (NCONN_BIG, g("burrow", "big_limit")))
+    if g("burrow", "rss_churn_before"):
+        L.append("")
+        L.append("CHURN (burrow default: wrk -c%d Connection: close through the tunnel for %d s; %s requests, %s req/s, "
+                 "%s errors; RSS KB)" % (WRK_CONNS, g("burrow", "churn_secs"), fmt(g("burrow", "churn_requests"), "%d"),
+                                         fmt(g("burrow", "churn_rps"), "%.0f"), fmt(g("burrow", "churn_errors"), "%d")))
+        bef, aft = g("burrow", "rss_churn_before"), g("burrow", "rss_churn_after") or {}
+        for role in ("server", "client"):
+            samp = " ".join("%d" % s[1].get(role, 0) for s in (g("burrow", "rss_churn_samples") or []))
+            L.append("  %-7s idle %6s  before %6s  after %6s  (%s)   during: %s" % (
+                role, fmt((g("burrow", "rss_idle") or {}).get(role), "%d"), fmt(bef.get(role), "%d"),
+                fmt(aft.get(role), "%d"), fmt(ratio(aft.get(role), bef.get(role)) and
+                                             (ratio(aft.get(role), bef.get(role)) - 1) * 100, "%+.1f%%"), samp))
+        L.append("  (before = after the throughput, latency and connections-per-second tests; idle = before any traffic)")
+    cg = res.get("callgrind")
+    if cg:
+        L.append("")
+        L.append("CALLGRIND (instructions executed in user space, Ir, both processes under valgrind --tool=callgrind: "
+                 "one connection moving %d MB through the tunnel, median of %d runs (min-max of the total); "
+                 "baseline = same with 0 bytes: start-up, pool, one open, shutdown; net = total - baseline)"
+                 % (CALLGRIND_MB, CALLGRIND_RUNS))
+        L.append("%-8s %15s %15s %15s %15s %15s %8s %6s   %s" % ("path", "server Ir", "client Ir", "total Ir",
+                                                                 "baseline total", "net total", "Ir/byte", "secs",
+                                                                 "total min-max"))
+        big = lambda v: "n/a" if v is None else "{:,}".format(v)
+        for label in ("default", "mux"):
+            c = cg.get(label) or {}
+            net = c.get("net_total")
+            L.append("%-8s %15s %15s %15s %15s %15s %8s %6s   %s-%s" % (
+                label, big(c.get("ir_server")), big(c.get("ir_client")), big(c.get("ir_total")),
+                big((c.get("base") or {}).get("total")), big(net),
+                fmt(net and net / (CALLGRIND_MB << 20), "%.3f"), fmt(c.get("secs"), "%.1f"),
+                big(c.get("ir_min")), big(c.get("ir_max"))))
+
     L.append("")
-    L.append("TARGETS")
-    br, sr = g("burrow", "tput_p1"), g("ssh -R", "tput_p1")
-    rr = ratio(br, sr)
-    L.append("  burrow single-stream throughput >= 2x ssh -R : %s (%s)" % (
-        "n/a" if rr is None else ("MET" if rr >= 2 else "NOT MET"), fmt(rr, "%.2fx")))
+    L.append("TARGETS (issue 4; issue 3 at the end)")
+    d1, d8 = g("direct", "tput_p1"), g("direct", "tput_p8")
+    b1, b8, s1 = g("burrow", "tput_p1"), g("burrow", "tput_p8"), g("ssh -R", "tput_p1")
+    m1, m8 = g("mux", "tput_p1"), g("mux", "tput_p8")
+    rd, rs = ratio(b1, d1), ratio(b1, s1)
+    target(L, "default -R single stream >= 0.55x direct", rd and rd >= 0.55,
+           "%s: %s vs %s Gbit/s" % (fmt(rd, "%.2fx"), fmt(b1 and b1 / 1e9), fmt(d1 and d1 / 1e9)))
+    target(L, "default -R single stream >= 3x ssh -R", rs and rs >= 3,
+           "%s: ssh -R %s Gbit/s" % (fmt(rs, "%.2fx"), fmt(s1 and s1 / 1e9)))
+    rm = ratio(m1, d1)
+    target(L, "mux single stream >= 0.40x direct", rm and rm >= 0.40,
+           "%s: %s Gbit/s" % (fmt(rm, "%.2fx"), fmt(m1 and m1 / 1e9)))
+    for lab, a, b in (("default", b1, b8), ("mux", m1, m8)):
+        rr = ratio(b, a)
+        target(L, "%s: 8 streams no worse than single" % lab, rr and rr >= 1.0,
+               "P8 %s vs P1 %s Gbit/s = %s" % (fmt(b and b / 1e9), fmt(a and a / 1e9), fmt(rr, "%.2fx")))
+    cb, cm = g("burrow", "cpu_s_per_gb"), g("mux", "cpu_s_per_gb")
+    target(L, "CPU per GB, both processes, dedicated (default) < 0.8 s", cb and cb < 0.8, fmt(cb, "%.3f s"))
+    target(L, "CPU per GB, both processes, mux < 1.5 s", cm and cm < 1.5,
+           "%s (socat, one hop: %s)" % (fmt(cm, "%.3f s"), fmt(g("socat", "cpu_s_per_gb"), "%.3f s")))
+    for lab in ("burrow", "mux"):
+        l = g(lab, "lat")
+        add = (l["p50"] - dl["p50"]) if (l and dl) else None
+        target(L, "p50 latency added over direct < 40 us (%s)" % ("default" if lab == "burrow" else lab),
+               add is not None and add < 40, "%s us; p99 added %s us" % (
+                   fmt(add, "%+.1f"), fmt((l["p99"] - dl["p99"]) if (l and dl) else None, "%+.1f")))
     ri = g("burrow", "rss_idle") or {}
+    target(L, "idle RSS < 4 MB per process", (max(ri.values()) < 4096) if ri else None,
+           "server %s KB, client %s KB" % (ri.get("server", "n/a"), ri.get("client", "n/a")))
+    rb, rc = g("burrow", "rss_big") or {}, g("burrow", "rss_conn") or {}
+    if rb and g("burrow", "big_ok"):
+        per = {k: (rb[k] - ri[k]) / g("burrow", "big_ok") for k in rb}
+        n = NCONN_BIG
+    elif rc:
+        per = {k: (rc[k] - ri[k]) / NCONN for k in rc}
+        n = NCONN
+    else:
+        per, n = {}, 0
+    target(L, "< 8 KB per open connection per side", (max(per.values()) < 8) if per else None,
+           "@%d: server %s, client %s KB/conn" % (n, fmt(per.get("server"), "%.2f"), fmt(per.get("client"), "%.2f")))
+    bef, aft = g("burrow", "rss_churn_before") or {}, g("burrow", "rss_churn_after") or {}
+    growth = {k: (aft[k] - bef[k]) / bef[k] * 100 for k in aft if bef.get(k)}
+    target(L, "RSS after churn within 10%% of before (%d s churn)" % cfg.churn_secs,
+           (max(abs(x) for x in growth.values()) <= 10) if growth else None,
+           ", ".join("%s %d -> %d KB (%+.1f%%)" % (k, bef[k], aft[k], growth[k]) for k in sorted(growth)) or "n/a")
+    bo = g("burrow", "big_ok")
+    target(L, "%d connections without error" % NCONN_BIG, None if bo is None else bo == NCONN_BIG,
+           ("%d/%d echoed" % (bo, NCONN_BIG) if bo is not None else (g("burrow", "big_skipped") or "not run"))
+           + ("; " + g("burrow", "big_limit") if g("burrow", "big_limit") else ""))
+    target(L, "issue 3: default single stream >= 2x ssh -R", rs and rs >= 2, fmt(rs, "%.2fx"))
+    target(L, "issue 3: idle RSS < 4 MB per process", (max(ri.values()) < 4096) if ri else None,
+           "server %s KB, client %s KB" % (ri.get("server", "n/a"), ri.get("client", "n/a")))
     if ri:
-        worst = max(ri.values())
         ra, rf = g("burrow", "rss_idle_anon") or {}, g("burrow", "rss_idle_file") or {}
-        L.append("  idle RSS < 4 MB per process                  : %s (server %d KB, client %d KB;"
-                 " anon+file: server %d+%d, client %d+%d)" % (
-                     "MET" if worst < 4096 else "NOT MET", ri.get("server", 0), ri.get("client", 0),
-                     ra.get("server", 0), rf.get("server", 0), ra.get("client", 0), rf.get("client", 0)))
+        L.append("      idle RSS anon+file: server %d+%d, client %d+%d KB" % (
+            ra.get("server", 0), rf.get("server", 0), ra.get("client", 0), rf.get("client", 0)))
         for role, sm in sorted((g("burrow", "smaps_idle") or {}).items()):
             if sm:
                 L.append("      idle %s: Pss %d KB; largest RSS: %s" % (
                     role, sm["pss"], ", ".join("%s %d KB" % (n, kb) for n, kb in sm["top"])))
-    else:
-        L.append("  idle RSS < 4 MB per process                  : n/a")
+    if NOTES:
+        L.append("")
+        L.append("NOTES")
+        for a in NOTES:
+            L.append("  - " + a)
     if ANOMALIES:
         L.append("")
         L.append("ANOMALIES")
@@ -847,7 +1352,10 @@ def main():
     ap.add_argument("--quick", action="store_true", help="short run: 2 s x 1 iperf3 run, 2 s sockperf")
     ap.add_argument("--bin", default=os.environ.get("BURROW_BIN", "build/burrow"))
     ap.add_argument("--json", help="also write the raw results to this file")
-    ap.add_argument("--only", default="burrow,ssh,socat", help="peers to run besides direct")
+    ap.add_argument("--only", default="burrow,mux,ssh,socat", help="peers to run besides direct")
+    ap.add_argument("--callgrind", dest="callgrind", action="store_true", default=None,
+                    help="callgrind Ir of moving %d MB through the relay (default: on, off with --quick)" % CALLGRIND_MB)
+    ap.add_argument("--no-callgrind", dest="callgrind", action="store_false")
     ap.add_argument("--keep-tmp", action="store_true")
     ap.add_argument("--echo-server", type=int, help=argparse.SUPPRESS)
     cfg = ap.parse_args()
@@ -857,6 +1365,9 @@ def main():
     if not os.path.isabs(cfg.bin):
         cfg.bin = os.path.join(REPO, cfg.bin)
     cfg.secs, cfg.runs, cfg.lat_secs = (2, 1, 2) if cfg.quick else (5, 3, 3)
+    cfg.cps_secs, cfg.churn_secs = (2, 10) if cfg.quick else (3, 60)
+    if cfg.callgrind is None:
+        cfg.callgrind = not cfg.quick
     only = set(x.strip() for x in cfg.only.split(","))
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -864,12 +1375,29 @@ def main():
     signal.signal(signal.SIGHUP, on_signal)
     atexit.register(cleanup)
     nofile = raise_nofile()
-    if nofile < 3 * NCONN + 1000:
-        log("RLIMIT_NOFILE is %d: the %d-connection test may fail" % (nofile, NCONN))
+    if nofile < NCONN_BIG + 200:
+        log("RLIMIT_NOFILE is %d: the %d-connection test will be skipped" % (nofile, NCONN_BIG))
     cfg.tmp = tempfile.mkdtemp(prefix="burrow-bench-")
     if not cfg.keep_tmp:
         atexit.register(shutil.rmtree, cfg.tmp, True)
     log("tmp dir %s, RLIMIT_NOFILE %d" % (cfg.tmp, nofile))
+    # run a private copy: a rebuild of the binary during the run must not mix two builds in one table
+    cfg.bin_orig, cfg.bin_mtime, cfg.bin_sha = cfg.bin, None, None
+    if os.path.isfile(cfg.bin):
+        import hashlib
+        cfg.bin_mtime = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(cfg.bin)))
+        with open(cfg.bin, "rb") as f:
+            cfg.bin_sha = hashlib.sha256(f.read()).hexdigest()[:12]
+        cfg.bin = os.path.join(cfg.tmp, "burrow")
+        shutil.copy2(cfg.bin_orig, cfg.bin)
+    try:
+        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              timeout=5).stdout.decode().strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "src", "CMakeLists.txt", "Makefile"],
+                               capture_output=True, timeout=5).stdout.decode().strip()
+        cfg.git = head + (" + uncommitted changes in src/" if dirty else "")
+    except Exception:
+        cfg.git = "?"
 
     for tool in ("iperf3", "sockperf"):
         if not shutil.which(tool):
@@ -880,6 +1408,8 @@ def main():
     plan = [("direct", lambda: Direct(svc, cfg.tmp))]
     if "burrow" in only:
         plan.append(("burrow", lambda: Burrow(svc, cfg.tmp, cfg.bin)))
+    if "mux" in only:
+        plan.append(("mux", lambda: Burrow(svc, cfg.tmp, cfg.bin, name="mux", extra=["--pool", "0"])))
     if "ssh" in only:
         plan.append(("ssh -R", lambda: SshR(svc, cfg.tmp)))
     if "socat" in only:
@@ -896,10 +1426,15 @@ def main():
                     stop(p)
             continue
         if name == "burrow":
+            peer.churn_test = peer.big_test = True
+        if name == "mux":
+            peer.conn_tests = False
+        if name == "burrow":
             try:
                 res.setdefault(name, {})["version"] = subprocess.run(
                     [cfg.bin, "--version"], capture_output=True, timeout=5).stdout.decode().strip()
-                res[name]["mtime"] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(cfg.bin)))
+                res[name]["mtime"] = cfg.bin_mtime
+                res[name]["sha256_12"] = cfg.bin_sha
             except Exception:
                 pass
         if name == "ssh -R":
@@ -912,10 +1447,26 @@ def main():
         finally:
             peer.stop()
 
+    if cfg.callgrind and ("burrow" in only or "callgrind" in only):
+        log("=== callgrind (%d MB through the tunnel, both burrow processes under valgrind)" % CALLGRIND_MB)
+        for label, extra in (("default", []), ("mux", ["--pool", "0"])):
+            try:
+                run_callgrind(cfg, svc, res, label, extra)
+            except Exception as e:
+                anomaly("callgrind %s failed: %r" % (label, e))
+    res["_load_end"] = open("/proc/loadavg").read().split()[0]
+    res["_nofile"] = list(resource.getrlimit(resource.RLIMIT_NOFILE))
+    res["_date"] = time.strftime("%Y-%m-%d %H:%M:%S %z")
+    res["_secs"] = time.time() - T0
     print(report(res, cfg), flush=True)
     if cfg.json:
         with open(cfg.json, "w") as f:
-            json.dump({"results": res, "anomalies": ANOMALIES, "quick": cfg.quick}, f, indent=2)
+            json.dump({"results": res, "targets": TARGETS, "anomalies": ANOMALIES, "notes": NOTES, "quick": cfg.quick,
+                       "config": {"iperf_secs": cfg.secs, "runs": cfg.runs, "sockperf_secs": cfg.lat_secs,
+                                  "wrk_secs": cfg.cps_secs, "wrk_conns": WRK_CONNS, "churn_secs": cfg.churn_secs,
+                                  "nconn": NCONN, "nconn_big": NCONN_BIG, "callgrind_mb": CALLGRIND_MB, "callgrind_runs": CALLGRIND_RUNS,
+                                  "bin": cfg.bin_orig, "bin_mtime": cfg.bin_mtime, "bin_sha256_12": cfg.bin_sha, "git": cfg.git,
+                                  "only": cfg.only}}, f, indent=2)
     return 0
 
 
