@@ -74,7 +74,7 @@ decode_all(const uint8_t *p, size_t n)
 		check_str(r.name, sizeof r.name);
 		check(msg_name_valid(r.name));
 		check(r.kind == TUNNEL_TCP);
-		check((r.flags & ~REGISTER_HAS_BIND) == 0);
+		check((r.flags & ~(REGISTER_HAS_BIND | REGISTER_MUX_ONLY)) == 0);
 		same(p, n, buf, msg_register_encode(buf, &r));
 	} else {
 		check(why != NULL);
