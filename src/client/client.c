@@ -17,6 +17,7 @@
 #include "relay/workers.h"
 #include "transport/framed.h"
 #include "transport/tcp.h"
+#include "util/evtime.h"
 #include "util/log.h"
 
 #define BACKOFF_START_MS 1000
@@ -100,6 +101,8 @@ struct client {
 };
 
 static void pool_fill(struct client *c);
+static size_t client_hello(uint8_t *buf, enum hello_role role,
+    uint8_t nonce[NONCE_LEN]);
 static void dc_free(struct data_conn *dc);
 
 static void client_connect(struct client *c);
@@ -113,12 +116,6 @@ static const struct session_handler client_handler = {
     .on_close = client_on_close,
 };
 
-static void
-timer_arm(struct event *ev, uint32_t ms)
-{
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-	event_add(ev, &tv);
-}
 
 /* ---- dialling targets ---- */
 
@@ -207,7 +204,7 @@ dial_start(struct dial *d, const struct sockaddr *sa, socklen_t len)
 		dial_fail(d, "out of memory");
 		return;
 	}
-	timer_arm(d->ev, d->c->cfg->open_timeout_ms);
+	event_add_ms(d->ev, d->c->cfg->open_timeout_ms);
 }
 
 static void
@@ -412,14 +409,9 @@ dc_connected_cb(evutil_socket_t fd, short what, void *arg)
 	tcp_tune(dc->fd);
 	int one = 1;
 	setsockopt(dc->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-	struct msg_hello h = {.version = PROTO_VERSION, .role = HELLO_DATA};
-	if (auth_nonce(dc->client_nonce) != 0) {
-		dc_fail(dc, "no randomness");
-		return;
-	}
-	memcpy(h.nonce, dc->client_nonce, NONCE_LEN);
 	uint8_t buf[MSG_MAX];
-	if (frame_write(dc->fd, FRAME_HELLO, 0, buf, msg_hello_encode(buf, &h)) != 0) {
+	size_t n = client_hello(buf, HELLO_DATA, dc->client_nonce);
+	if (n == 0 || frame_write(dc->fd, FRAME_HELLO, 0, buf, n) != 0) {
 		dc_fail(dc, "write HELLO");
 		return;
 	}
@@ -448,7 +440,7 @@ pool_fill(struct client *c)
 			return;
 		}
 		dc->ev = event_new(c->base, dc->fd, EV_WRITE, dc_connected_cb, dc);
-		timer_arm(dc->ev, CONNECT_TIMEOUT_MS);
+		event_add_ms(dc->ev, CONNECT_TIMEOUT_MS);
 	}
 }
 
@@ -495,11 +487,31 @@ client_register_result(struct client *c, const struct frame *f)
 	if (e.code == ERR_IN_USE) {
 		c->tunnels[i].retry = 1;
 		if (!evtimer_pending(c->timer, NULL))
-			timer_arm(c->timer, REGISTER_RETRY_MS);
+			event_add_ms(c->timer, REGISTER_RETRY_MS);
 	}
 }
 
 /* ---- handshake and frames ---- */
+
+/* The server refused us (token, version): stop for good and exit 1. */
+static void
+client_refused(struct client *c)
+{
+	c->exit_code = 1;
+	client_shutdown(c);
+	event_base_loopexit(c->base, NULL);
+}
+
+/* A HELLO with a fresh nonce for a new connection; returns its length. */
+static size_t
+client_hello(uint8_t *buf, enum hello_role role, uint8_t nonce[NONCE_LEN])
+{
+	struct msg_hello h = {.version = PROTO_VERSION, .role = (uint8_t)role};
+	if (auth_nonce(nonce) != 0)
+		return 0;
+	memcpy(h.nonce, nonce, NONCE_LEN);
+	return msg_hello_encode(buf, &h);
+}
 
 static int
 client_on_frame(struct session *s, const struct frame *f, void *arg,
@@ -517,9 +529,7 @@ client_on_frame(struct session *s, const struct frame *f, void *arg,
 		if (h.version != PROTO_VERSION || h.role != HELLO_CONTROL) {
 			log_error("server speaks protocol version %u, this client %u",
 			    h.version, PROTO_VERSION);
-			c->exit_code = 1;
-			client_shutdown(c);
-			event_base_loopexit(c->base, NULL);
+			client_refused(c);
 			return 0;
 		}
 		memcpy(c->server_nonce, h.nonce, NONCE_LEN);
@@ -536,9 +546,7 @@ client_on_frame(struct session *s, const struct frame *f, void *arg,
 			c->server_nonce, ok.mac)) {
 			log_error("authentication failed: the server did not prove it "
 				  "knows the token");
-			c->exit_code = 1;
-			client_shutdown(c);
-			event_base_loopexit(c->base, NULL);
+			client_refused(c);
 			return 0;
 		}
 		c->state = C_READY;
@@ -559,9 +567,7 @@ client_on_frame(struct session *s, const struct frame *f, void *arg,
 			return -1;
 		if (e.code == ERR_AUTH || e.code == ERR_VERSION) {
 			log_error("authentication failed: %s", e.text);
-			c->exit_code = 1;
-			client_shutdown(c);
-			event_base_loopexit(c->base, NULL);
+			client_refused(c);
 			return 0;
 		}
 		log_warn("server says: %s", e.text);
@@ -621,7 +627,7 @@ client_backoff(struct client *c)
 							    : base * 2;
 	c->state = C_BACKOFF;
 	log_info("reconnecting in %.1f s", delay / 1000.0);
-	timer_arm(c->timer, delay);
+	event_add_ms(c->timer, delay);
 }
 
 static void
@@ -669,14 +675,13 @@ client_connected_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	c->fd = -1;
 	c->state = C_HANDSHAKE;
-	if (auth_nonce(c->client_nonce) != 0) {
+	uint8_t buf[MSG_MAX];
+	size_t n = client_hello(buf, HELLO_CONTROL, c->client_nonce);
+	if (n == 0) {
 		session_close(c->s, "no randomness");
 		return;
 	}
-	struct msg_hello h = {.version = PROTO_VERSION, .role = HELLO_CONTROL};
-	memcpy(h.nonce, c->client_nonce, NONCE_LEN);
-	uint8_t buf[MSG_MAX];
-	session_send(c->s, FRAME_HELLO, 0, buf, msg_hello_encode(buf, &h));
+	session_send(c->s, FRAME_HELLO, 0, buf, n);
 }
 
 static void
@@ -692,7 +697,7 @@ client_connect_addr(struct client *c, const struct sockaddr *sa, socklen_t len)
 		return;
 	}
 	c->conn_ev = event_new(c->base, c->fd, EV_WRITE, client_connected_cb, c);
-	timer_arm(c->conn_ev, CONNECT_TIMEOUT_MS);
+	event_add_ms(c->conn_ev, CONNECT_TIMEOUT_MS);
 }
 
 static void

@@ -12,6 +12,7 @@
 #include <event2/event.h>
 
 #include "mux/mux-t.h"
+#include "util/evtime.h"
 #include "util/log.h"
 
 /* Frames before authentication are small: HELLO, AUTH, AUTH_OK, ERROR. */
@@ -34,12 +35,6 @@ mux_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void
-timer_arm(struct event *ev, uint32_t ms)
-{
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-	event_add(ev, &tv);
-}
 
 struct session *
 session_new(struct event_base *base, int fd, const char *label,
@@ -77,7 +72,7 @@ session_new(struct event_base *base, int fd, const char *label,
 	s->last_rx_ms = mux_now_ms();
 	event_add(s->rev, NULL);
 	if (p->handshake_ms)
-		timer_arm(s->timer, p->handshake_ms);
+		event_add_ms(s->timer, p->handshake_ms);
 	return s;
 }
 
@@ -110,7 +105,7 @@ session_set_ready(struct session *s)
 {
 	s->ready = 1;
 	event_del(s->timer);
-	timer_arm(s->timer, s->p.heartbeat_ms);
+	event_add_ms(s->timer, s->p.heartbeat_ms);
 }
 
 /* ---- stream table: chained hash on the id, grows at load 1 ---- */
@@ -494,7 +489,7 @@ session_close_after_flush(struct session *s, const char *reason)
 	/* The reason is reported now; the connection lives until flushed. */
 	s->h->on_close(s, reason, s->arg);
 	event_del(s->timer);
-	timer_arm(s->timer, DRAIN_TIMEOUT_MS);
+	event_add_ms(s->timer, DRAIN_TIMEOUT_MS);
 	session_flush(s);
 }
 

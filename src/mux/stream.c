@@ -23,6 +23,7 @@
 #include <event2/event.h>
 
 #include "mux/mux-t.h"
+#include "util/evtime.h"
 #include "util/log.h"
 
 static void stream_read_cb(evutil_socket_t fd, short what, void *arg);
@@ -83,8 +84,7 @@ stream_arm_open_timer(struct stream *st, uint32_t ms)
 	st->timer = event_new(st->s->base, -1, 0, stream_timer_cb, st);
 	if (st->timer == NULL)
 		return;
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-	event_add(st->timer, &tv);
+	event_add_ms(st->timer, ms);
 }
 
 static void

@@ -17,6 +17,7 @@
 #include "relay/workers.h"
 #include "transport/framed.h"
 #include "transport/tcp.h"
+#include "util/evtime.h"
 #include "util/log.h"
 
 #define ACCEPT_RETRY_MS 1000
@@ -107,8 +108,7 @@ listener_backoff(struct evconnlistener *lev, struct event *retry,
 	log_warn("%s: accept: %s", what, evutil_socket_error_to_string(err));
 	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
 		evconnlistener_disable(lev);
-		struct timeval tv = {ACCEPT_RETRY_MS / 1000, 0};
-		event_add(retry, &tv);
+		event_add_ms(retry, ACCEPT_RETRY_MS);
 	}
 }
 
@@ -224,9 +224,7 @@ dedicated_open(struct tunnel *t, int user_fd, const char *peer)
 		snprintf(o->label, sizeof o->label, "%s data %u", session_label(cc->s), id);
 		LIST_INSERT_HEAD(&srv->opens, o, link);
 		o->ev = event_new(srv->base, data_fd, EV_READ | EV_PERSIST, dedicated_cb, o);
-		struct timeval tv = {srv->cfg->open_timeout_ms / 1000,
-		    (srv->cfg->open_timeout_ms % 1000) * 1000};
-		event_add(o->ev, &tv);
+		event_add_ms(o->ev, srv->cfg->open_timeout_ms);
 		log_info("%s: opened from %s on tunnel %s (dedicated)", o->label, peer,
 		    t->name);
 		return 0;
@@ -431,6 +429,17 @@ server_hello(struct client_conn *cc, const struct frame *f, const char **why)
 	return 0;
 }
 
+/* Proves to the client that we know the token too. */
+static void
+server_send_auth_ok(struct client_conn *cc, uint32_t session_id)
+{
+	struct msg_auth_ok ok = {.session_id = session_id};
+	auth_mac(AUTH_SERVER, cc->srv->cfg->token, cc->client_nonce,
+	    cc->server_nonce, ok.mac);
+	uint8_t buf[MSG_MAX];
+	session_send(cc->s, FRAME_AUTH_OK, 0, buf, msg_auth_ok_encode(buf, &ok));
+}
+
 /* A data connection joins the pool of the control session it names. */
 static int
 server_auth_data(struct client_conn *cc, const struct frame *f, const char **why)
@@ -448,11 +457,7 @@ server_auth_data(struct client_conn *cc, const struct frame *f, const char **why
 		session_close_after_flush(cc->s, "data connection refused");
 		return 0;
 	}
-	struct msg_auth_ok ok = {.session_id = sid};
-	auth_mac(AUTH_SERVER, cc->srv->cfg->token, cc->client_nonce,
-	    cc->server_nonce, ok.mac);
-	uint8_t buf[MSG_MAX];
-	session_send(cc->s, FRAME_AUTH_OK, 0, buf, msg_auth_ok_encode(buf, &ok));
+	server_send_auth_ok(cc, sid);
 	/* AUTH_OK is a few bytes on an idle socket: flushed by the detach. */
 	int fd = session_detach(cc->s);
 	if (fd < 0)
@@ -492,11 +497,7 @@ server_auth(struct client_conn *cc, const struct frame *f, const char **why)
 	}
 	if (cc->is_data)
 		return server_auth_data(cc, f, why);
-	struct msg_auth_ok ok = {.session_id = cc->id};
-	auth_mac(AUTH_SERVER, cc->srv->cfg->token, cc->client_nonce,
-	    cc->server_nonce, ok.mac);
-	uint8_t buf[MSG_MAX];
-	session_send(cc->s, FRAME_AUTH_OK, 0, buf, msg_auth_ok_encode(buf, &ok));
+	server_send_auth_ok(cc, cc->id);
 	cc->state = CS_READY;
 	session_set_ready(cc->s);
 	log_info("%s: authenticated", session_label(cc->s));
