@@ -4,8 +4,8 @@
 Compares, on loopback only: direct, burrow (server + client), ssh -R (own sshd) and socat (one hop).
 Python 3 standard library only.  Run through bench/bench.sh (or `make bench`).
 
-    bench/bench.sh            full run  (iperf3 5 s x 3 runs, median; sockperf 3 s; wrk 3 s x 3; churn 60 s;
-                              callgrind), about 6 minutes
+    bench/bench.sh            full run  (iperf3 5 s x 3 runs, median; sockperf 3 s; wrk 3 s x 3; churn 300 s;
+                              callgrind), about 10 minutes
     bench/bench.sh --quick    short run (iperf3 2 s x 1 run; sockperf 2 s; wrk 2 s x 1; churn 10 s; no callgrind)
 
 Prints one table: absolute numbers, ratios against direct and against ssh -R, MET / NOT MET for the
@@ -13,7 +13,7 @@ targets, and a list of anomalies.  See bench/README.md.
 
 Options: --bin PATH (default $BURROW_BIN or build/burrow), --json FILE (raw results, targets, anomalies),
          --only burrow,mux,ssh,socat,callgrind (what to run; direct always runs), --callgrind / --no-callgrind,
-         --keep-tmp.
+         --keep-tmp, --churn SECS (churn duration; default 300, 10 with --quick).
 Env:     BURROW_SERVER_ARGS / BURROW_CLIENT_ARGS: extra flags for the burrow server / client
          (e.g. BURROW_CLIENT_ARGS="--window 4M").
 """
@@ -1357,6 +1357,7 @@ def main():
                     help="callgrind Ir of moving %d MB through the relay (default: on, off with --quick)" % CALLGRIND_MB)
     ap.add_argument("--no-callgrind", dest="callgrind", action="store_false")
     ap.add_argument("--keep-tmp", action="store_true")
+    ap.add_argument("--churn", type=int, help="seconds of churn (default 300, 10 with --quick)")
     ap.add_argument("--echo-server", type=int, help=argparse.SUPPRESS)
     cfg = ap.parse_args()
     if cfg.echo_server:
@@ -1365,7 +1366,9 @@ def main():
     if not os.path.isabs(cfg.bin):
         cfg.bin = os.path.join(REPO, cfg.bin)
     cfg.secs, cfg.runs, cfg.lat_secs = (2, 1, 2) if cfg.quick else (5, 3, 3)
-    cfg.cps_secs, cfg.churn_secs = (2, 10) if cfg.quick else (3, 60)
+    cfg.cps_secs, cfg.churn_secs = (2, 10) if cfg.quick else (3, 300)
+    if cfg.churn:
+        cfg.churn_secs = cfg.churn
     if cfg.callgrind is None:
         cfg.callgrind = not cfg.quick
     only = set(x.strip() for x in cfg.only.split(","))

@@ -41,7 +41,6 @@ struct data_conn;
 /* A pending dial to a tunnel's target for one OPEN. */
 struct dial {
 	struct client *c;
-	struct data_conn *dc; /* answer on this data connection, else the session */
 	uint32_t stream_id;
 	uint32_t peer_window;
 	size_t tunnel;
@@ -51,12 +50,13 @@ struct dial {
 	LIST_ENTRY(dial) link;
 };
 
-enum dc_state { DC_CONNECTING, DC_HELLO, DC_AUTH, DC_IDLE, DC_DIALING };
+enum dc_state { DC_CONNECTING, DC_HELLO, DC_AUTH, DC_IDLE };
 
 /*
  * A dedicated data connection: the same handshake as the control session
- * (role DATA, naming the session), then idle until the server sends one
- * OPEN; after our OPEN_OK it carries the user connection's raw bytes.
+ * (role DATA, naming the session), then idle until the server sends
+ * ADOPT(stream); once the stream has moved it carries that stream's raw
+ * bytes.
  */
 struct data_conn {
 	struct client *c;
@@ -110,10 +110,13 @@ static void client_backoff(struct client *c);
 static int client_on_frame(struct session *s, const struct frame *f, void *arg,
     const char **why);
 static void client_on_close(struct session *s, const char *reason, void *arg);
+static void client_on_moved(struct session *s, uint32_t stream_id,
+    uint32_t tunnel_id, int local_fd, int data_fd, uint64_t bytes, void *arg);
 
 static const struct session_handler client_handler = {
     .on_frame = client_on_frame,
     .on_close = client_on_close,
+    .on_moved = client_on_moved,
 };
 
 
@@ -123,8 +126,6 @@ static void
 dial_free(struct dial *d)
 {
 	LIST_REMOVE(d, link);
-	if (d->dc)
-		dc_free(d->dc);
 	if (d->req)
 		evdns_getaddrinfo_cancel(d->req); /* calls back with CANCEL */
 	if (d->ev)
@@ -143,13 +144,8 @@ dial_fail(struct dial *d, const char *why)
 	hostport_format(&t->local, target, sizeof target);
 	snprintf(text, sizeof text, "dial %s: %s", target, why);
 	log_info("tunnel %s: stream %u: open failed: %s", t->name, d->stream_id, text);
-	if (d->dc) {
-		uint8_t buf[MSG_MAX];
-		frame_write(d->dc->fd, FRAME_OPEN_ERR, d->stream_id, buf,
-		    msg_error_encode(buf, ERR_UNREACHABLE, text));
-	} else if (c->s) {
+	if (c->s)
 		session_refuse_stream(c->s, d->stream_id, ERR_UNREACHABLE, text);
-	}
 	dial_free(d);
 }
 
@@ -168,25 +164,8 @@ dial_connect_cb(evutil_socket_t fd, short what, void *arg)
 	int sfd = d->fd;
 	d->fd = -1;
 	tcp_tune(sfd);
-	if (d->dc == NULL) {
-		session_accept_stream(d->c->s, d->stream_id, sfd, d->peer_window);
-		dial_free(d);
-		return;
-	}
-	struct data_conn *dc = d->dc;
-	uint8_t ok[4];
-	if (frame_write(dc->fd, FRAME_OPEN_OK, d->stream_id, ok,
-		msg_u32_encode(ok, 1)) != 0) {
-		close(sfd);
-		dial_free(d);
-		return;
-	}
-	char label[MSG_NAME_MAX + 48];
-	snprintf(label, sizeof label, "tunnel %s: data %u",
-	    d->c->cfg->tunnels[d->tunnel].name, d->stream_id);
-	int dfd = dc->fd;
-	dc->fd = -1;
-	relay_workers_add(d->c->relays, dfd, sfd, d->c->session_id, label);
+	session_accept_stream(d->c->s, d->stream_id, sfd, (uint32_t)d->tunnel + 1,
+	    d->peer_window);
 	dial_free(d);
 }
 
@@ -222,44 +201,28 @@ dial_resolved_cb(int err, struct evutil_addrinfo *ai, void *arg)
 	evutil_freeaddrinfo(ai);
 }
 
-/* Answers an OPEN that cannot even be dialled. */
-static void
-client_refuse(struct client *c, struct data_conn *dc, uint32_t id,
-    uint16_t code, const char *text)
-{
-	if (dc == NULL) {
-		session_refuse_stream(c->s, id, code, text);
-		return;
-	}
-	uint8_t buf[MSG_MAX];
-	frame_write(dc->fd, FRAME_OPEN_ERR, id, buf, msg_error_encode(buf, code, text));
-	dc_free(dc);
-}
-
-/* OPEN on the session (dc NULL) or on a data connection. */
+/* OPEN: dial the tunnel's target; the stream starts when it answers. */
 static int
-client_open(struct client *c, struct data_conn *dc, const struct frame *f,
-    const char **why)
+client_open(struct client *c, const struct frame *f, const char **why)
 {
 	struct msg_open m;
 	if (msg_open_decode(f->payload, f->len, &m, why) != 0)
 		return -1;
-	if (m.window == 0 || (dc == NULL && (f->id & 1) != 0)) {
+	if (m.window == 0 || (f->id & 1) != 0) {
 		*why = "bad OPEN";
 		return -1;
 	}
 	if (m.tunnel_id == 0 || m.tunnel_id > c->cfg->ntunnels ||
 	    !c->tunnels[m.tunnel_id - 1].registered) {
-		client_refuse(c, dc, f->id, ERR_INVALID, "no such tunnel");
+		session_refuse_stream(c->s, f->id, ERR_INVALID, "no such tunnel");
 		return 0;
 	}
 	struct dial *d = calloc(1, sizeof *d);
 	if (d == NULL) {
-		client_refuse(c, dc, f->id, ERR_INTERNAL, "out of memory");
+		session_refuse_stream(c->s, f->id, ERR_INTERNAL, "out of memory");
 		return 0;
 	}
 	d->c = c;
-	d->dc = dc;
 	d->stream_id = f->id;
 	d->peer_window = m.window;
 	d->tunnel = m.tunnel_id - 1;
@@ -293,8 +256,7 @@ dc_free(struct data_conn *dc)
 {
 	struct client *c = dc->c;
 	LIST_REMOVE(dc, link);
-	if (dc->state != DC_DIALING)
-		c->ndata--;
+	c->ndata--;
 	if (dc->ev)
 		event_free(dc->ev);
 	if (dc->fd >= 0)
@@ -375,20 +337,23 @@ dc_read_cb(evutil_socket_t fd, short what, void *arg)
 			dc->state = DC_IDLE;
 			client_pool_check(c);
 			break;
-		case DC_IDLE:
-			if (f.type != FRAME_OPEN) {
+		case DC_IDLE: {
+			if (f.type != FRAME_ADOPT) {
 				dc_fail(dc, "unexpected frame");
 				return;
 			}
 			/* This one is taken: the pool opens a replacement. */
-			dc->state = DC_DIALING;
-			c->ndata--;
-			event_free(dc->ev);
-			dc->ev = NULL;
-			if (client_open(c, dc, &f, &why) != 0)
-				dc_free(dc);
+			int dfd = dc->fd;
+			dc->fd = -1;
+			dc_free(dc);
+			if (c->s == NULL || session_stream_adopt(c->s, f.id, dfd) != 0) {
+				log_debug("data connection: ADOPT for unknown stream %u",
+				    f.id);
+				close(dfd);
+			}
 			pool_fill(c);
 			return;
+		}
 		default:
 			dc_fail(dc, "unexpected state");
 			return;
@@ -582,11 +547,24 @@ client_on_frame(struct session *s, const struct frame *f, void *arg,
 	case FRAME_OPEN:
 		if (c->state != C_READY)
 			return -1;
-		return client_open(c, NULL, f, why);
+		return client_open(c, f, why);
 	default:
 		*why = "unexpected frame";
 		return -1;
 	}
+}
+
+static void
+client_on_moved(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
+    int local_fd, int data_fd, uint64_t bytes, void *arg)
+{
+	struct client *c = arg;
+	char label[MSG_NAME_MAX + 48];
+	snprintf(label, sizeof label, "tunnel %s: stream %u",
+	    c->cfg->tunnels[tunnel_id - 1].name, stream_id);
+	log_debug("%s: moved to a dedicated connection after %llu bytes", label,
+	    (unsigned long long)bytes);
+	relay_workers_add(c->relays, data_fd, local_fd, c->session_id, label);
 }
 
 static void

@@ -72,8 +72,13 @@ static const struct option_def options[] = {
 	"per-stream flow-control window: bytes in flight per stream", 65536,
 	64ull * 1024 * 1024},
     {"pool", 0, ROLE_CLIENT, OT_COUNT, OFF(pool), "8", "N",
-	"dedicated data connections kept open; each user connection takes one and "
-	"its bytes then flow raw, spliced (0: multiplex every stream)", 0, 256},
+	"dedicated data connections kept open; a stream that carries more than "
+	"the server's dedicated_after takes one and its bytes then flow raw, "
+	"spliced (0: multiplex every stream)", 0, 256},
+    {"dedicated_after", 0, ROLE_SERVER, OT_SIZE, OFF(dedicated_after), "256K",
+	"SIZE", "a stream moves from the control connection to an idle dedicated "
+	"data connection once it has carried this many bytes (0: on its first bytes)",
+	0, 1ull << 40},
     {"threads", 0, BOTH, OT_COUNT, OFF(threads), "0", "N",
 	"relay threads for dedicated connections (0: one per CPU)", 0, 64},
     {"log_level", 0, BOTH, OT_LOGLEVEL, OFF(log_level), "info",

@@ -35,6 +35,7 @@ struct config {
 	uint32_t reconnect_max_ms;
 	uint64_t window;
 	uint32_t pool;
+	uint64_t dedicated_after;
 	uint32_t threads;
 	enum log_level log_level;
 	struct tunnel_cfg *tunnels;

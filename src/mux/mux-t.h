@@ -33,14 +33,25 @@ enum stream_rd { RD_OPEN, RD_EOF };
 /* Peer -> local socket: open, FIN received but bytes still queued, shut. */
 enum stream_wr { WR_OPEN, WR_FIN_PENDING, WR_DONE };
 
+/*
+ * Moving a stream to a dedicated data connection (docs/protocol.md): each
+ * side stops reading its socket and sends MOVED after its last DATA; once
+ * it has the data connection (adopt_fd), the peer's MOVED, and has written
+ * every byte the peer sent, the stream hands both fds to on_moved.
+ */
 struct stream {
 	struct session *s;
 	uint32_t id;
+	uint32_t tunnel_id;
 	int fd;
+	int adopt_fd; /* the data connection this stream moves to, or -1 */
 	enum stream_state state;
 	enum stream_rd rd;
 	enum stream_wr wr;
 	unsigned reading : 1, writing : 1, paused : 1;
+	unsigned moving : 1;     /* we sent MOVED: no more DATA or FIN from us */
+	unsigned peer_moved : 1; /* the peer sent MOVED */
+	uint64_t promote_at;     /* bytes at which to ask handler->promote */
 	struct event *rev, *wev, *timer;
 	struct flow flow;
 	struct evbuffer *pending; /* peer bytes the socket has not taken */
@@ -84,7 +95,8 @@ uint64_t mux_now_ms(void);
 
 /* stream.c, for session.c */
 struct stream *stream_new(struct session *s, uint32_t id, int fd,
-    enum stream_state state);
+    uint32_t tunnel_id, enum stream_state state);
+int stream_adopt(struct stream *st, int data_fd);
 void stream_start(struct stream *st, uint32_t peer_window);
 void stream_on_frame(struct stream *st, const struct frame *f);
 void stream_close(struct stream *st, const char *reason, int send_rst);

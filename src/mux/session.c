@@ -306,7 +306,8 @@ session_dispatch(struct session *s, const struct frame *f)
 	case FRAME_FIN:
 	case FRAME_RST:
 	case FRAME_OPEN_OK:
-	case FRAME_OPEN_ERR: {
+	case FRAME_OPEN_ERR:
+	case FRAME_MOVED: {
 		if (!s->ready) {
 			session_protocol_error(s, "stream frame before authentication");
 			return;
@@ -430,7 +431,7 @@ session_open_stream(struct session *s, int fd, uint32_t tunnel_id,
 		return 0;
 	uint32_t id = s->next_id;
 	s->next_id += 2;
-	struct stream *st = stream_new(s, id, fd, SS_OPENING);
+	struct stream *st = stream_new(s, id, fd, tunnel_id, SS_OPENING);
 	if (st == NULL)
 		return 0;
 	struct msg_open m = {.tunnel_id = tunnel_id, .window = st->flow.recv_window};
@@ -444,13 +445,13 @@ session_open_stream(struct session *s, int fd, uint32_t tunnel_id,
 
 void
 session_accept_stream(struct session *s, uint32_t id, int fd,
-    uint32_t peer_window)
+    uint32_t tunnel_id, uint32_t peer_window)
 {
 	if (s->closing || session_stream_find(s, id) != NULL) {
 		close(fd);
 		return;
 	}
-	struct stream *st = stream_new(s, id, fd, SS_OPEN);
+	struct stream *st = stream_new(s, id, fd, tunnel_id, SS_OPEN);
 	if (st == NULL) {
 		session_refuse_stream(s, id, ERR_INTERNAL, "out of memory");
 		return;
@@ -459,6 +460,13 @@ session_accept_stream(struct session *s, uint32_t id, int fd,
 	msg_u32_encode(buf, st->flow.recv_window);
 	session_send(s, FRAME_OPEN_OK, id, buf, sizeof buf);
 	stream_start(st, peer_window);
+}
+
+int
+session_stream_adopt(struct session *s, uint32_t id, int data_fd)
+{
+	struct stream *st = s->closing ? NULL : session_stream_find(s, id);
+	return st == NULL ? -1 : stream_adopt(st, data_fd);
 }
 
 void

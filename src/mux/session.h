@@ -29,6 +29,21 @@ struct session_handler {
 	    const char **why);
 	/* Called once when the session closes; the session is freed later. */
 	void (*on_close)(struct session *s, const char *reason, void *arg);
+	/*
+	 * Server only (NULL on the client): a stream has carried
+	 * promote_after bytes. Return the fd of an idle data connection on
+	 * which ADOPT(stream_id) was sent, or -1 to stay multiplexed (asked
+	 * again after as many bytes more).
+	 */
+	int (*promote)(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
+	    void *arg);
+	/*
+	 * A stream finished moving: every byte sent on the session has been
+	 * delivered, and from now on local_fd and data_fd are relayed raw. The
+	 * role owns both fds.
+	 */
+	void (*on_moved)(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
+	    int local_fd, int data_fd, uint64_t bytes, void *arg);
 };
 
 struct session_params {
@@ -36,6 +51,7 @@ struct session_params {
 	uint32_t heartbeat_ms;   /* ping interval once ready */
 	uint32_t handshake_ms;   /* close if not ready by then; 0 = never */
 	uint32_t open_timeout_ms;
+	uint64_t promote_after;  /* bytes before handler->promote is asked */
 	int initiator_parity;    /* 0: we open even stream ids, 1: odd */
 };
 
@@ -74,7 +90,12 @@ uint32_t session_open_stream(struct session *s, int fd, uint32_t tunnel_id,
     const char *peer);
 /* Client side: the answer to an OPEN. The session owns fd from here on. */
 void session_accept_stream(struct session *s, uint32_t id, int fd,
-    uint32_t peer_window);
+    uint32_t tunnel_id, uint32_t peer_window);
+/*
+ * Client side: ADOPT(id) arrived on data connection data_fd. Returns 0 and
+ * owns data_fd, or -1 if there is no such stream (the caller closes it).
+ */
+int session_stream_adopt(struct session *s, uint32_t id, int data_fd);
 void session_refuse_stream(struct session *s, uint32_t id, uint16_t code,
     const char *text);
 

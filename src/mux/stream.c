@@ -29,20 +29,26 @@
 static void stream_read_cb(evutil_socket_t fd, short what, void *arg);
 static void stream_write_cb(evutil_socket_t fd, short what, void *arg);
 static void stream_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void stream_maybe_promote(struct stream *st);
+static void stream_try_move(struct stream *st);
 
 static const char *const rd_names[] = {"open", "eof"};
 static const char *const wr_names[] = {"open", "fin-pending", "shut"};
 
 struct stream *
-stream_new(struct session *s, uint32_t id, int fd, enum stream_state state)
+stream_new(struct session *s, uint32_t id, int fd, uint32_t tunnel_id,
+    enum stream_state state)
 {
 	struct stream *st = calloc(1, sizeof *st);
 	if (st == NULL)
 		return NULL;
 	st->s = s;
 	st->id = id;
+	st->tunnel_id = tunnel_id;
 	st->fd = fd;
+	st->adopt_fd = -1;
 	st->state = state;
+	st->promote_at = s->p.promote_after;
 	flow_init(&st->flow, s->p.window, 0);
 	st->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, stream_read_cb, st);
 	st->wev = event_new(s->base, fd, EV_WRITE | EV_PERSIST, stream_write_cb, st);
@@ -111,7 +117,8 @@ stream_start(struct stream *st, uint32_t peer_window)
 void
 stream_resume(struct stream *st)
 {
-	if (st->state == SS_OPEN && st->rd == RD_OPEN && st->flow.send_credit > 0)
+	if (st->state == SS_OPEN && st->rd == RD_OPEN && !st->moving &&
+	    st->flow.send_credit > 0)
 		stream_reading(st, 1);
 }
 
@@ -171,6 +178,9 @@ stream_read_cb(evutil_socket_t fd, short what, void *arg)
 			if (evbuffer_get_length(s->out) >= SESSION_OUT_HIGH)
 				s->congested = 1;
 			session_want_flush(s);
+			stream_maybe_promote(st);
+			if (st->moving)
+				return;
 			if ((size_t)n < want)
 				return; /* the socket is most likely empty */
 			continue;
@@ -234,14 +244,82 @@ stream_write_cb(evutil_socket_t fd, short what, void *arg)
 		stream_writing(st, 0);
 		if (st->wr == WR_FIN_PENDING)
 			stream_shut_write(st);
+		stream_try_move(st);
 	}
+}
+
+/*
+ * Server side: a stream that has carried promote_after bytes, one way at
+ * least still open, asks the role for a data connection to move to. A
+ * direction already finished stays finished: the relay's first read there
+ * sees EOF again and shuts the other side, which is already shut.
+ */
+static void
+stream_maybe_promote(struct stream *st)
+{
+	struct session *s = st->s;
+	if (s->h->promote == NULL || st->moving || st->state != SS_OPEN ||
+	    (st->rd != RD_OPEN && st->wr != WR_OPEN) ||
+	    st->bytes_in + st->bytes_out < st->promote_at)
+		return;
+	st->promote_at = st->bytes_in + st->bytes_out +
+	    (s->p.promote_after > 0 ? s->p.promote_after : STREAM_READ_CHUNK);
+	int fd = s->h->promote(s, st->id, st->tunnel_id, s->arg);
+	if (fd >= 0 && stream_adopt(st, fd) != 0)
+		close(fd);
+}
+
+/* Stop reading our socket and tell the peer: MOVED follows our last DATA. */
+static void
+stream_start_move(struct stream *st)
+{
+	struct session *s = st->s;
+	if (st->moving)
+		return;
+	st->moving = 1;
+	stream_reading(st, 0);
+	if (st->paused) {
+		TAILQ_REMOVE(&s->paused, st, link);
+		st->paused = 0;
+	}
+	log_debug("%s stream %u: moving", s->label, st->id);
+	session_send(s, FRAME_MOVED, st->id, NULL, 0);
+}
+
+/* Hands the stream over once every byte the peer multiplexed is written. */
+static void
+stream_try_move(struct stream *st)
+{
+	struct session *s = st->s;
+	if (st->state != SS_OPEN || !st->moving || !st->peer_moved ||
+	    st->adopt_fd < 0 || st->wr == WR_FIN_PENDING ||
+	    (st->pending != NULL && evbuffer_get_length(st->pending) > 0))
+		return;
+	int local_fd = st->fd, data_fd = st->adopt_fd;
+	uint32_t id = st->id, tunnel_id = st->tunnel_id;
+	uint64_t bytes = st->bytes_in + st->bytes_out;
+	st->fd = st->adopt_fd = -1;
+	stream_close(st, "moved to a dedicated connection", 0);
+	s->h->on_moved(s, id, tunnel_id, local_fd, data_fd, bytes, s->arg);
+}
+
+int
+stream_adopt(struct stream *st, int data_fd)
+{
+	if (st->state != SS_OPEN || st->adopt_fd >= 0)
+		return -1;
+	st->adopt_fd = data_fd;
+	stream_start_move(st);
+	stream_try_move(st);
+	return 0;
 }
 
 static void
 stream_data(struct stream *st, const struct frame *f)
 {
-	if (st->wr != WR_OPEN) {
-		session_protocol_error(st->s, "DATA after FIN");
+	if (st->wr != WR_OPEN || st->peer_moved) {
+		session_protocol_error(st->s, st->peer_moved ? "DATA after MOVED"
+							     : "DATA after FIN");
 		return;
 	}
 	if (flow_on_data(&st->flow, f->len) != 0) {
@@ -290,6 +368,17 @@ stream_on_frame(struct stream *st, const struct frame *f)
 	switch (f->type) {
 	case FRAME_DATA:
 		stream_data(st, f);
+		if (st->state == SS_OPEN)
+			stream_maybe_promote(st);
+		return;
+	case FRAME_MOVED:
+		if (st->state != SS_OPEN || st->peer_moved) {
+			session_protocol_error(s, "unexpected MOVED");
+			return;
+		}
+		st->peer_moved = 1;
+		stream_start_move(st);
+		stream_try_move(st);
 		return;
 	case FRAME_WINDOW:
 		if (msg_u32_decode(f->payload, f->len, &v, &why) != 0 ||
@@ -301,8 +390,9 @@ stream_on_frame(struct stream *st, const struct frame *f)
 			stream_resume(st);
 		return;
 	case FRAME_FIN:
-		if (st->wr != WR_OPEN) {
-			session_protocol_error(s, "second FIN");
+		if (st->wr != WR_OPEN || st->peer_moved) {
+			session_protocol_error(s, st->peer_moved ? "FIN after MOVED"
+							     : "second FIN");
 			return;
 		}
 		if (st->pending && evbuffer_get_length(st->pending) > 0) {
@@ -368,8 +458,11 @@ stream_close(struct stream *st, const char *reason, int send_rst)
 		event_free(st->timer);
 		st->timer = NULL;
 	}
-	close(st->fd);
-	st->fd = -1;
+	if (st->fd >= 0)
+		close(st->fd);
+	if (st->adopt_fd >= 0)
+		close(st->adopt_fd);
+	st->fd = st->adopt_fd = -1;
 	TAILQ_INSERT_TAIL(&s->dead, st, link);
 	session_want_reap(s);
 }

@@ -18,6 +18,8 @@ static const char *const type_names[] = {
     [FRAME_PING] = "PING",
     [FRAME_PONG] = "PONG",
     [FRAME_GOAWAY] = "GOAWAY",
+    [FRAME_ADOPT] = "ADOPT",
+    [FRAME_MOVED] = "MOVED",
 };
 
 static uint32_t

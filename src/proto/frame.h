@@ -39,7 +39,9 @@ enum frame_type {
 	FRAME_PING = 15,
 	FRAME_PONG = 16,
 	FRAME_GOAWAY = 17,
-	FRAME_TYPE_MAX = FRAME_GOAWAY
+	FRAME_ADOPT = 18,
+	FRAME_MOVED = 19,
+	FRAME_TYPE_MAX = FRAME_MOVED
 };
 
 struct frame {

@@ -15,7 +15,7 @@
 
 #define PROTO_MAGIC "BURROW"
 #define PROTO_MAGIC_LEN 6
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2
 #define NONCE_LEN 32
 #define MAC_LEN 32
 #define MSG_TEXT_MAX 512

@@ -45,23 +45,12 @@ struct client_conn {
 	LIST_ENTRY(client_conn) link;
 };
 
-/* An idle dedicated data connection, waiting for a user connection. */
+/* An idle dedicated data connection, waiting for a stream to carry. */
 struct pooled {
 	struct client_conn *cc;
 	int fd;
 	struct event *ev;
 	LIST_ENTRY(pooled) link;
-};
-
-/* A user connection sent down a data connection, waiting for OPEN_OK. */
-struct dedicated_open {
-	struct server *srv;
-	int user_fd, data_fd;
-	uint32_t owner; /* the client_conn id */
-	struct event *ev;
-	struct frame_reader rd;
-	char label[ADDR_STR_MAX + 96];
-	LIST_ENTRY(dedicated_open) link;
 };
 
 /* A public listener registered by a client. */
@@ -82,19 +71,23 @@ struct server {
 	struct evconnlistener *lev;
 	struct event *retry;
 	uint32_t next_id;
-	uint32_t next_dedicated;
 	LIST_HEAD(, client_conn) clients;
-	LIST_HEAD(, dedicated_open) opens;
 	struct relay_workers *relays;
 };
 
 static int server_on_frame(struct session *s, const struct frame *f, void *arg,
     const char **why);
 static void server_on_close(struct session *s, const char *reason, void *arg);
+static int server_promote(struct session *s, uint32_t stream_id,
+    uint32_t tunnel_id, void *arg);
+static void server_on_moved(struct session *s, uint32_t stream_id,
+    uint32_t tunnel_id, int user_fd, int data_fd, uint64_t bytes, void *arg);
 
 static const struct session_handler server_handler = {
     .on_frame = server_on_frame,
     .on_close = server_on_close,
+    .promote = server_promote,
+    .on_moved = server_on_moved,
 };
 
 /* ---- accepting: shared by the control listener and tunnel listeners ---- */
@@ -140,96 +133,43 @@ pooled_read_cb(evutil_socket_t fd, short what, void *arg)
 	pooled_free(p);
 }
 
-static void
-dedicated_free(struct dedicated_open *o)
-{
-	LIST_REMOVE(o, link);
-	if (o->ev)
-		event_free(o->ev);
-	if (o->user_fd >= 0)
-		close(o->user_fd);
-	if (o->data_fd >= 0)
-		close(o->data_fd);
-	free(o);
-}
-
-static void
-dedicated_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct dedicated_open *o = arg;
-	struct frame f;
-	const char *why = "no answer";
-	struct msg_error e;
-
-	if (what & EV_TIMEOUT) {
-		log_info("%s: open failed: no answer within %u ms", o->label,
-		    o->srv->cfg->open_timeout_ms);
-		dedicated_free(o);
-		return;
-	}
-	int r = frame_reader_read(&o->rd, o->data_fd, &f, &why);
-	if (r == 0)
-		return;
-	if (r < 0 || (f.type != FRAME_OPEN_OK && f.type != FRAME_OPEN_ERR)) {
-		log_info("%s: open failed: data connection: %s", o->label,
-		    r < 0 ? why : "unexpected frame");
-		dedicated_free(o);
-		return;
-	}
-	if (f.type == FRAME_OPEN_ERR) {
-		if (msg_error_decode(f.payload, f.len, &e, &why) != 0)
-			snprintf(e.text, sizeof e.text, "refused");
-		log_info("%s: open failed: %s", o->label, e.text);
-		dedicated_free(o);
-		return;
-	}
-	int user_fd = o->user_fd, data_fd = o->data_fd;
-	o->user_fd = o->data_fd = -1;
-	relay_workers_add(o->srv->relays, user_fd, data_fd, o->owner, o->label);
-	dedicated_free(o);
-}
-
 /*
- * Sends a user connection down an idle data connection of the tunnel's
- * client: one OPEN frame, then raw bytes both ways. Returns 0 if it did,
- * -1 if the client has no usable data connection (the caller multiplexes).
+ * A stream of this client has carried dedicated_after bytes: move it to an
+ * idle data connection of the same client, announced there with ADOPT.
  */
 static int
-dedicated_open(struct tunnel *t, int user_fd, const char *peer)
+server_promote(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
+    void *arg)
 {
-	struct client_conn *cc = t->cc;
-	struct server *srv = cc->srv;
+	struct client_conn *cc = arg;
+	struct tunnel *t;
+	LIST_FOREACH(t, &cc->tunnels, link)
+		if (t->id == tunnel_id)
+			break;
+	if (t == NULL || t->mux_only)
+		return -1;
 	while (!LIST_EMPTY(&cc->pool)) {
 		struct pooled *p = LIST_FIRST(&cc->pool);
 		int data_fd = p->fd;
 		p->fd = -1;
 		pooled_free(p);
-		struct msg_open m = {.tunnel_id = t->id, .window = 1};
-		snprintf(m.peer, sizeof m.peer, "%s", peer);
-		uint8_t buf[MSG_MAX];
-		uint32_t id = ++srv->next_dedicated;
-		if (frame_write(data_fd, FRAME_OPEN, id, buf, msg_open_encode(buf, &m)) != 0) {
-			close(data_fd);
-			continue;
-		}
-		struct dedicated_open *o = calloc(1, sizeof *o);
-		if (o == NULL) {
-			close(data_fd);
-			return -1;
-		}
-		o->srv = srv;
-		o->owner = cc->id;
-		o->user_fd = user_fd;
-		o->data_fd = data_fd;
-		snprintf(o->label, sizeof o->label, "%s data %u", session_label(cc->s), id);
-		LIST_INSERT_HEAD(&srv->opens, o, link);
-		o->ev = event_new(srv->base, data_fd, EV_READ | EV_PERSIST, dedicated_cb, o);
-		event_add_ms(o->ev, srv->cfg->open_timeout_ms);
-		log_info("%s: opened from %s on tunnel %s (dedicated)", o->label, peer,
-		    t->name);
-		return 0;
+		if (frame_write(data_fd, FRAME_ADOPT, stream_id, NULL, 0) == 0)
+			return data_fd;
+		close(data_fd);
 	}
 	return -1;
+}
+
+static void
+server_on_moved(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
+    int user_fd, int data_fd, uint64_t bytes, void *arg)
+{
+	struct client_conn *cc = arg;
+	char label[ADDR_STR_MAX + 96];
+	snprintf(label, sizeof label, "%s stream %u", session_label(s), stream_id);
+	log_info("%s: moved to a dedicated connection after %llu bytes", label,
+	    (unsigned long long)bytes);
+	relay_workers_add(cc->srv->relays, user_fd, data_fd, cc->id, label);
 }
 
 /* ---- tunnels ---- */
@@ -242,8 +182,6 @@ tunnel_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	char peer[ADDR_STR_MAX];
 	sockaddr_format(sa, peer, sizeof peer);
 	tcp_tune(fd);
-	if (!t->mux_only && dedicated_open(t, fd, peer) == 0)
-		return;
 	uint32_t id = session_open_stream(t->cc->s, fd, t->id, peer);
 	if (id == 0) {
 		log_warn("%s: tunnel %s: connection from %s refused: session closing",
@@ -548,16 +486,8 @@ server_on_close(struct session *s, const char *reason, void *arg)
 		tunnel_free(LIST_FIRST(&cc->tunnels), 1);
 	while (!LIST_EMPTY(&cc->pool))
 		pooled_free(LIST_FIRST(&cc->pool));
-	if (!cc->is_data) {
-		struct dedicated_open *o, *next;
-		for (o = LIST_FIRST(&cc->srv->opens); o != NULL; o = next) {
-			next = LIST_NEXT(o, link);
-			if (o->owner == cc->id)
-				dedicated_free(o);
-		}
-		if (cc->srv->relays)
-			relay_workers_close_owner(cc->srv->relays, cc->id);
-	}
+	if (!cc->is_data && cc->srv->relays)
+		relay_workers_close_owner(cc->srv->relays, cc->id);
 	LIST_REMOVE(cc, link);
 	free(cc);
 }
@@ -587,6 +517,7 @@ control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	    .heartbeat_ms = srv->cfg->heartbeat_ms,
 	    .handshake_ms = srv->cfg->handshake_timeout_ms,
 	    .open_timeout_ms = srv->cfg->open_timeout_ms,
+	    .promote_after = srv->cfg->dedicated_after,
 	    .initiator_parity = 0,
 	};
 	cc->s = session_new(srv->base, fd, label, &p, &server_handler, cc);
@@ -634,7 +565,6 @@ server_new(struct event_base *base, const struct config *cfg)
 	srv->base = base;
 	srv->cfg = cfg;
 	LIST_INIT(&srv->clients);
-	LIST_INIT(&srv->opens);
 	srv->relays = relay_workers_new(cfg->threads);
 	if (srv->relays == NULL) {
 		log_error("cannot start relay threads");
@@ -673,8 +603,6 @@ server_shutdown(struct server *srv)
 		/* on_close unlinks and frees cc. */
 		session_close_after_flush(cc->s, "server shutting down");
 	}
-	while (!LIST_EMPTY(&srv->opens))
-		dedicated_free(LIST_FIRST(&srv->opens));
 	if (srv->relays) {
 		relay_workers_free(srv->relays);
 		srv->relays = NULL;

@@ -57,7 +57,8 @@ frame_write(int fd, enum frame_type type, uint32_t id, const void *payload,
 	if (len > MSG_MAX)
 		return -1;
 	frame_header_encode(buf, type, 0, id, (uint32_t)len);
-	memcpy(buf + FRAME_HEADER_LEN, payload, len);
+	if (len > 0)
+		memcpy(buf + FRAME_HEADER_LEN, payload, len);
 	ssize_t n;
 	do
 		n = write(fd, buf, FRAME_HEADER_LEN + len);

@@ -11,6 +11,8 @@ Services:
   banner  sends a banner, shuts down its write side, then reads until EOF and
           records the SHA-256 and length of what it read (half-close in the
           other direction).
+  source  sends SOURCE (4 MiB of random bytes, the same for the whole run),
+          shuts down its write side, then reads until EOF (a download).
 Stdlib only.
 """
 
@@ -22,13 +24,14 @@ import sys
 import threading
 
 BANNER = b"burrow-e2e banner\n" * 100
+SOURCE = os.urandom(4 * 1024 * 1024)
 
 
 class Service:
     """A threaded TCP server. `records` collects (len, sha256hex) in banner mode."""
 
     def __init__(self, mode="echo", host="127.0.0.1", port=0):
-        if mode not in ("echo", "sha", "banner"):
+        if mode not in ("echo", "sha", "banner", "source"):
             raise ValueError(mode)
         self.mode = mode
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -80,6 +83,11 @@ class Service:
                     h.update(data)
                 conn.sendall(h.hexdigest().encode() + b"\n")
                 conn.shutdown(socket.SHUT_WR)
+            elif self.mode == "source":
+                conn.sendall(SOURCE)
+                conn.shutdown(socket.SHUT_WR)
+                while conn.recv(65536):
+                    pass
             elif self.mode == "banner":
                 conn.sendall(BANNER)
                 conn.shutdown(socket.SHUT_WR)
