@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/dns.h>
@@ -24,6 +25,9 @@
 #define CONNECT_TIMEOUT_MS 10000
 #define HANDSHAKE_TIMEOUT_MS 10000
 #define REGISTER_RETRY_MS 5000
+/* A target's resolved addresses are reused for this long (no TTL in evdns' getaddrinfo). */
+#define TARGET_CACHE_MS 30000
+#define TARGET_ADDRS_MAX 4
 
 enum client_state {
 	C_IDLE,
@@ -44,10 +48,26 @@ struct dial {
 	uint32_t stream_id;
 	uint32_t peer_window;
 	size_t tunnel;
+	size_t next;  /* the target address this dial tries */
+	int resolving; /* on its target's waiting list */
 	int fd;
 	struct event *ev;
-	struct evdns_getaddrinfo_request *req;
 	LIST_ENTRY(dial) link;
+	LIST_ENTRY(dial) wlink;
+};
+
+/*
+ * A tunnel's local target, resolved once and shared by every OPEN until it
+ * expires or a dial to every address failed; dials that arrive during a
+ * lookup wait on it instead of starting their own.
+ */
+struct target {
+	struct sockaddr_storage addr[TARGET_ADDRS_MAX];
+	socklen_t len[TARGET_ADDRS_MAX];
+	size_t naddr;
+	uint64_t expires_ms; /* UINT64_MAX: a numeric address */
+	struct evdns_getaddrinfo_request *req;
+	LIST_HEAD(, dial) waiting;
 };
 
 enum dc_state { DC_CONNECTING, DC_HELLO, DC_AUTH, DC_IDLE };
@@ -70,8 +90,11 @@ struct data_conn {
 };
 
 struct tunnel_state {
+	struct client *c;
+	size_t index;
 	int registered;
 	int retry; /* registration failed with a port in use: try again */
+	struct target target;
 };
 
 struct client {
@@ -122,12 +145,20 @@ static const struct session_handler client_handler = {
 
 /* ---- dialling targets ---- */
 
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void
 dial_free(struct dial *d)
 {
 	LIST_REMOVE(d, link);
-	if (d->req)
-		evdns_getaddrinfo_cancel(d->req); /* calls back with CANCEL */
+	if (d->resolving)
+		LIST_REMOVE(d, wlink);
 	if (d->ev)
 		event_free(d->ev);
 	if (d->fd >= 0)
@@ -149,6 +180,8 @@ dial_fail(struct dial *d, const char *why)
 	dial_free(d);
 }
 
+static void dial_start(struct dial *d);
+
 static void
 dial_connect_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -158,7 +191,21 @@ dial_connect_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (tcp_connect_result(d->fd) != 0) {
-		dial_fail(d, strerror(errno));
+		struct target *tg = &d->c->tunnels[d->tunnel].target;
+		int err = errno;
+		if (d->next + 1 < tg->naddr) {
+			/* Try the next address the name resolved to. */
+			event_free(d->ev);
+			d->ev = NULL;
+			close(d->fd);
+			d->fd = -1;
+			d->next++;
+			dial_start(d);
+			return;
+		}
+		if (tg->expires_ms != UINT64_MAX)
+			tg->expires_ms = 0; /* every address failed: look it up again */
+		dial_fail(d, strerror(err));
 		return;
 	}
 	int sfd = d->fd;
@@ -170,10 +217,12 @@ dial_connect_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-dial_start(struct dial *d, const struct sockaddr *sa, socklen_t len)
+dial_start(struct dial *d)
 {
+	struct target *tg = &d->c->tunnels[d->tunnel].target;
 	int in_progress;
-	d->fd = tcp_connect_start(sa, len, &in_progress);
+	d->fd = tcp_connect_start((struct sockaddr *)&tg->addr[d->next],
+	    tg->len[d->next], &in_progress);
 	if (d->fd < 0) {
 		dial_fail(d, strerror(errno));
 		return;
@@ -187,18 +236,93 @@ dial_start(struct dial *d, const struct sockaddr *sa, socklen_t len)
 }
 
 static void
-dial_resolved_cb(int err, struct evutil_addrinfo *ai, void *arg)
+target_resolved_cb(int err, struct evutil_addrinfo *ai, void *arg)
 {
-	struct dial *d = arg;
+	struct tunnel_state *ts = arg;
+	struct target *tg = &ts->target;
+	const struct tunnel_cfg *t = &ts->c->cfg->tunnels[ts->index];
+	tg->req = NULL;
 	if (err == EVUTIL_EAI_CANCEL)
-		return; /* dial_free is running */
-	d->req = NULL;
-	if (err != 0) {
-		dial_fail(d, evutil_gai_strerror(err));
+		return; /* shutting down: no dial waits */
+	tg->naddr = 0;
+	for (struct evutil_addrinfo *a = ai; a && tg->naddr < TARGET_ADDRS_MAX;
+	     a = a->ai_next) {
+		if (a->ai_addrlen > sizeof tg->addr[0])
+			continue;
+		memcpy(&tg->addr[tg->naddr], a->ai_addr, a->ai_addrlen);
+		tg->len[tg->naddr++] = (socklen_t)a->ai_addrlen;
+	}
+	if (ai)
+		evutil_freeaddrinfo(ai);
+	const char *why = err ? evutil_gai_strerror(err) : "no address";
+	if (tg->naddr > 0) {
+		char first[ADDR_STR_MAX];
+		sockaddr_format((struct sockaddr *)&tg->addr[0], first, sizeof first);
+		log_debug("tunnel %s: %s resolved to %s (%zu address%s, kept %u s)",
+		    t->name, t->local.host, first, tg->naddr,
+		    tg->naddr == 1 ? "" : "es", TARGET_CACHE_MS / 1000);
+		tg->expires_ms = now_ms() + TARGET_CACHE_MS;
+	}
+	struct dial *d;
+	while ((d = LIST_FIRST(&tg->waiting)) != NULL) {
+		LIST_REMOVE(d, wlink);
+		d->resolving = 0;
+		if (tg->naddr == 0)
+			dial_fail(d, why);
+		else
+			dial_start(d);
+	}
+}
+
+/* Dials now if the target's addresses are known, else waits for one lookup. */
+static void
+dial_target(struct dial *d)
+{
+	struct client *c = d->c;
+	struct tunnel_state *ts = &c->tunnels[d->tunnel];
+	struct target *tg = &ts->target;
+	if (tg->naddr > 0 && tg->expires_ms > now_ms()) {
+		dial_start(d);
 		return;
 	}
-	dial_start(d, ai->ai_addr, ai->ai_addrlen);
-	evutil_freeaddrinfo(ai);
+	d->resolving = 1;
+	LIST_INSERT_HEAD(&tg->waiting, d, wlink);
+	if (tg->req != NULL)
+		return;
+	const struct tunnel_cfg *t = &c->cfg->tunnels[d->tunnel];
+	struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC,
+	    .ai_socktype = SOCK_STREAM, .ai_flags = EVUTIL_AI_ADDRCONFIG};
+	char port[8];
+	snprintf(port, sizeof port, "%u", t->local.port);
+	/* NULL: the callback already ran (it may have freed d). */
+	tg->req = evdns_getaddrinfo(c->dns, t->local.host, port, &hints,
+	    target_resolved_cb, ts);
+}
+
+/* Numeric targets never need a lookup. */
+static void
+targets_init(struct client *c)
+{
+	for (size_t i = 0; i < c->cfg->ntunnels; i++) {
+		struct tunnel_state *ts = &c->tunnels[i];
+		const struct tunnel_cfg *t = &c->cfg->tunnels[i];
+		ts->c = c;
+		ts->index = i;
+		LIST_INIT(&ts->target.waiting);
+		if (sockaddr_from_numeric(t->local.host, t->local.port,
+			&ts->target.addr[0], &ts->target.len[0]) == 0) {
+			ts->target.naddr = 1;
+			ts->target.expires_ms = UINT64_MAX;
+		}
+	}
+}
+
+static void
+targets_cancel(struct client *c)
+{
+	for (size_t i = 0; c->tunnels && i < c->cfg->ntunnels; i++)
+		if (c->tunnels[i].target.req)
+			evdns_getaddrinfo_cancel(c->tunnels[i].target.req);
 }
 
 /* OPEN: dial the tunnel's target; the stream starts when it answers. */
@@ -228,24 +352,9 @@ client_open(struct client *c, const struct frame *f, const char **why)
 	d->tunnel = m.tunnel_id - 1;
 	d->fd = -1;
 	LIST_INSERT_HEAD(&c->dials, d, link);
-	const struct tunnel_cfg *t = &c->cfg->tunnels[d->tunnel];
-	log_debug("tunnel %s: stream %u: from %s", t->name, f->id, m.peer);
-
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	if (sockaddr_from_numeric(t->local.host, t->local.port, &ss, &sl) == 0) {
-		dial_start(d, (struct sockaddr *)&ss, sl);
-		return 0;
-	}
-	struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC,
-	    .ai_socktype = SOCK_STREAM, .ai_flags = EVUTIL_AI_ADDRCONFIG};
-	char port[8];
-	snprintf(port, sizeof port, "%u", t->local.port);
-	struct evdns_getaddrinfo_request *req = evdns_getaddrinfo(c->dns,
-	    t->local.host, port, &hints, dial_resolved_cb, d);
-	/* NULL: the callback already ran (and may have freed d). */
-	if (req != NULL)
-		d->req = req;
+	log_debug("tunnel %s: stream %u: from %s", c->cfg->tunnels[d->tunnel].name,
+	    f->id, m.peer);
+	dial_target(d);
 	return 0;
 }
 
@@ -752,6 +861,7 @@ client_new(struct event_base *base, const struct config *cfg)
 		client_free(c);
 		return NULL;
 	}
+	targets_init(c);
 	return c;
 }
 
@@ -786,6 +896,7 @@ client_shutdown(struct client *c)
 		session_close_after_flush(c->s, "shutting down");
 	}
 	if (c->dns) {
+		targets_cancel(c);
 		evdns_base_free(c->dns, 0);
 		c->dns = NULL;
 	}
@@ -806,8 +917,10 @@ client_free(struct client *c)
 {
 	if (c->relays)
 		relay_workers_free(c->relays);
-	if (c->dns)
+	if (c->dns) {
+		targets_cancel(c);
 		evdns_base_free(c->dns, 0);
+	}
 	if (c->timer)
 		event_free(c->timer);
 	free(c->tunnels);

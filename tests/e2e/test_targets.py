@@ -1,0 +1,50 @@
+"""Tunnel targets given by name: resolved once and reused (no lookup per
+connection), every address the name has is tried in turn."""
+
+import os
+import shutil
+
+import pytest
+
+from conftest import Proc, _burrow_env, roundtrip, sha
+
+
+def test_hostname_target_resolved_once(burrow_server, burrow_client, echo):
+    """20 connections to a target named `localhost` (which /etc/hosts maps to
+    ::1 and/or 127.0.0.1; the echo service listens on 127.0.0.1 only): all
+    work, and the client looked the name up once."""
+    srv = burrow_server()
+    cli = burrow_client(srv, "-R", f"0:localhost:{echo.port}", "--log-level", "debug")
+    port = cli.tunnel_port("r1")
+    for i in range(20):
+        data = os.urandom(2000 + i)
+        assert sha(roundtrip("127.0.0.1", port, data)) == sha(data)
+    assert len(cli.text().split("localhost resolved to")) - 1 == 1
+    assert cli.find(r"open failed") is None
+
+
+def test_every_address_of_a_name_is_tried(burrow_server, burrow_bin, token, echo, tmp_path):
+    """A name with two addresses, the first refusing (nothing listens on
+    127.0.0.2): each connection falls back to the second. The client runs in
+    a private mount namespace whose /etc/hosts says so (unshare -m); the
+    network is the host's loopback."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare for a private /etc/hosts")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.2 twoaddr\n127.0.0.1 twoaddr\n")
+    srv = burrow_server()
+    script = ('mount --bind "$0" /etc/hosts && exec "$@"')
+    argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, str(hosts),
+            burrow_bin, "client", "--server", f"127.0.0.1:{srv.port}",
+            "-R", f"0:twoaddr:{echo.port}", "--log-level", "debug"]
+    cli = Proc("client-hosts", argv, _burrow_env(token, True))
+    try:
+        port = cli.tunnel_port("r1")
+        for i in range(5):
+            data = os.urandom(3000 + i)
+            assert sha(roundtrip("127.0.0.1", port, data)) == sha(data)
+        cli.wait_log(r"twoaddr resolved to 127\.0\.0\.2:\d+ \(2 addresses")
+        assert len(cli.text().split("twoaddr resolved to")) - 1 == 1
+        assert cli.find(r"open failed") is None
+    finally:
+        cli.stop()
