@@ -87,16 +87,24 @@ stream_writing(struct stream *st, int on)
 void
 stream_arm_open_timer(struct stream *st, uint32_t ms)
 {
-	st->timer = event_new(st->s->base, -1, 0, stream_timer_cb, st);
 	if (st->timer == NULL)
-		return;
-	event_add_ms(st->timer, ms);
+		st->timer = event_new(st->s->base, -1, 0, stream_timer_cb, st);
+	if (st->timer != NULL)
+		event_add_ms(st->timer, ms);
 }
 
+/* Opening: the peer never answered OPEN. Moving: the move never completed
+ * (a data connection broke before ADOPT was read, or no MOVED came back). */
 static void
 stream_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct stream *st = arg;
+	if (st->moving) {
+		log_info("%s stream %u: move failed: not completed within %u ms",
+		    st->s->label, st->id, st->s->p.open_timeout_ms);
+		stream_close(st, "move timed out", 1);
+		return;
+	}
 	log_info("%s stream %u: open failed: no answer within %u ms",
 	    st->s->label, st->id, st->s->p.open_timeout_ms);
 	stream_close(st, "open timed out", 1);
@@ -284,6 +292,7 @@ stream_start_move(struct stream *st)
 	}
 	log_debug("%s stream %u: moving", s->label, st->id);
 	session_send(s, FRAME_MOVED, st->id, NULL, 0);
+	stream_arm_open_timer(st, s->p.open_timeout_ms);
 }
 
 /* Hands the stream over once every byte the peer multiplexed is written. */
