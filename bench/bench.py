@@ -1148,8 +1148,8 @@ def report(res, cfg):
     L.append("load average at start %s, at end %s (other work on the machine makes numbers noisy); "
              "RLIMIT_NOFILE %s" % (res.get("_load_start", "?"), res.get("_load_end", "?"),
                                    "/".join(str(x) for x in res.get("_nofile", []))))
-    L.append("burrow = default -R tunnel (client --pool 8: dedicated data connections, spliced); "
-             "mux = client --pool 0 (every stream multiplexed on the control connection)")
+    L.append("burrow = default -R tunnel (streams start multiplexed; after 256K one moves to one of the client's "
+             "8 dedicated data connections, spliced); mux = client --pool 0 (every stream stays multiplexed)")
     if res.get("burrow", {}).get("version"):
         L.append("binary: %s (%s, built %s, sha256 %s..., copied at start; tree %s)%s" % (
                  cfg.bin_orig, res["burrow"]["version"], res["burrow"].get("mtime", "?"), res["burrow"].get("sha256_12"), cfg.git,
