@@ -210,7 +210,6 @@ dial_connect_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	int sfd = d->fd;
 	d->fd = -1;
-	tcp_tune(sfd);
 	session_accept_stream(d->c->s, d->stream_id, sfd, (uint32_t)d->tunnel + 1,
 	    d->peer_window);
 	dial_free(d);
@@ -480,7 +479,6 @@ dc_connected_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	event_free(dc->ev);
 	dc->ev = NULL;
-	tcp_tune(dc->fd);
 	int one = 1;
 	setsockopt(dc->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
 	uint8_t buf[MSG_MAX];
@@ -745,7 +743,6 @@ client_connected_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	event_free(c->conn_ev);
 	c->conn_ev = NULL;
-	tcp_tune(c->fd);
 	struct session_params p = {
 	    .window = (uint32_t)c->cfg->window,
 	    .heartbeat_ms = c->cfg->heartbeat_ms,

@@ -181,7 +181,7 @@ tunnel_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	struct tunnel *t = arg;
 	char peer[ADDR_STR_MAX];
 	sockaddr_format(sa, peer, sizeof peer);
-	tcp_tune(fd);
+	tcp_nodelay(fd);
 	uint32_t id = session_open_stream(t->cc->s, fd, t->id, peer);
 	if (id == 0) {
 		log_warn("%s: tunnel %s: connection from %s refused: session closing",
@@ -304,7 +304,7 @@ server_register(struct client_conn *cc, const struct frame *f, const char **why)
 	getsockname(fd, (struct sockaddr *)&ss, &sl);
 	sockaddr_format((struct sockaddr *)&ss, t->addr, sizeof t->addr);
 	t->lev = evconnlistener_new(cc->srv->base, tunnel_accept_cb, t,
-	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (t->lev == NULL) {
 		close(fd);
 		free(t);
@@ -504,7 +504,7 @@ control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
-	tcp_tune(fd);
+	tcp_nodelay(fd);
 	cc->srv = srv;
 	sockaddr_format(sa, cc->peer, sizeof cc->peer);
 	LIST_INIT(&cc->tunnels);
@@ -573,7 +573,7 @@ server_new(struct event_base *base, const struct config *cfg)
 		return NULL;
 	}
 	srv->lev = evconnlistener_new(base, control_accept_cb, srv,
-	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (srv->lev == NULL) {
 		close(fd);
 		free(srv);

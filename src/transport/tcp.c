@@ -1,20 +1,15 @@
 #include "transport/tcp.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 void
-tcp_tune(int fd)
+tcp_nodelay(int fd)
 {
 	int one = 1;
-	int fl = fcntl(fd, F_GETFL);
-	if (fl >= 0)
-		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
@@ -43,8 +38,7 @@ tcp_connect_start(const struct sockaddr *sa, socklen_t len, int *in_progress)
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	tcp_nodelay(fd);
 	*in_progress = 0;
 	if (connect(fd, sa, len) != 0) {
 		if (errno != EINPROGRESS) {

@@ -9,12 +9,19 @@
 
 /* A bound, listening, non-blocking socket with SO_REUSEADDR. */
 int tcp_listen(const struct sockaddr *sa, socklen_t len, int backlog);
-/* Starts a non-blocking connect; *in_progress is set when EINPROGRESS. */
+/*
+ * Starts a non-blocking connect on a non-blocking, close-on-exec socket with
+ * TCP_NODELAY; *in_progress is set when EINPROGRESS.
+ */
 int tcp_connect_start(const struct sockaddr *sa, socklen_t len, int *in_progress);
 /* After the socket is writable: 0 if connected, else -1 with errno. */
 int tcp_connect_result(int fd);
-/* Non-blocking, close-on-exec, TCP_NODELAY. */
-void tcp_tune(int fd);
+/*
+ * TCP_NODELAY: relayed bytes go out as they come. Accepted sockets are
+ * already non-blocking and close-on-exec (evconnlistener's accept4 with
+ * LEV_OPT_CLOSE_ON_EXEC), connected ones from tcp_connect_start.
+ */
+void tcp_nodelay(int fd);
 /* Raises RLIMIT_NOFILE to the hard limit; returns the new soft limit. */
 long tcp_raise_nofile(void);
 
