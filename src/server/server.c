@@ -334,9 +334,12 @@ server_hello(struct client_conn *cc, const struct frame *f, const char **why)
 		return -1;
 	if (h.version != PROTO_VERSION || h.role > HELLO_DATA) {
 		char text[128];
-		snprintf(text, sizeof text,
-		    "unsupported protocol version %u (this server speaks %u)",
-		    h.version, PROTO_VERSION);
+		if (h.version != PROTO_VERSION)
+			snprintf(text, sizeof text,
+			    "unsupported protocol version %u (this server speaks %u)",
+			    h.version, PROTO_VERSION);
+		else
+			snprintf(text, sizeof text, "unknown connection role %u", h.role);
 		log_warn("%s: %s", session_label(cc->s), text);
 		session_send_error(cc->s, FRAME_ERROR, 0, ERR_VERSION, text);
 		session_close_after_flush(cc->s, "version mismatch");
