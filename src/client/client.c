@@ -22,9 +22,9 @@
 #include "util/log.h"
 
 #define BACKOFF_START_MS 1000
-#define CONNECT_TIMEOUT_MS 10000
-#define HANDSHAKE_TIMEOUT_MS 10000
 #define REGISTER_RETRY_MS 5000
+/* A data connection that failed is replaced after this long, not at once. */
+#define POOL_RETRY_MS 1000
 /* A target's resolved addresses are reused for this long (no TTL in evdns' getaddrinfo). */
 #define TARGET_CACHE_MS 30000
 #define TARGET_ADDRS_MAX 4
@@ -105,7 +105,7 @@ struct client {
 	struct session *s;
 	int fd; /* while connecting */
 	struct event *conn_ev;
-	struct event *timer; /* backoff, register retry */
+	struct event *timer; /* backoff; when ready: register retry, pool refill */
 	struct evdns_getaddrinfo_request *req;
 	uint32_t backoff_ms;
 	uint8_t client_nonce[NONCE_LEN];
@@ -375,8 +375,11 @@ dc_free(struct data_conn *dc)
 static void
 dc_fail(struct data_conn *dc, const char *why)
 {
+	struct client *c = dc->c;
 	log_debug("data connection: %s", why);
 	dc_free(dc);
+	if (c->state == C_READY && !evtimer_pending(c->timer, NULL))
+		event_add_ms(c->timer, POOL_RETRY_MS);
 }
 
 /* Says once per session when the whole pool is connected and idle. */
@@ -406,6 +409,10 @@ dc_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct msg_hello h;
 	struct msg_auth_ok ok;
 
+	if (what & EV_TIMEOUT) {
+		dc_fail(dc, "handshake timed out");
+		return;
+	}
 	for (;;) {
 		int r = frame_reader_read(&dc->rd, dc->fd, &f, &why);
 		if (r == 0)
@@ -443,6 +450,9 @@ dc_read_cb(evutil_socket_t fd, short what, void *arg)
 				return;
 			}
 			dc->state = DC_IDLE;
+			/* Idle for as long as it takes: no timeout from here on. */
+			event_del(dc->ev);
+			event_add(dc->ev, NULL);
 			client_pool_check(c);
 			break;
 		case DC_IDLE: {
@@ -489,7 +499,7 @@ dc_connected_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	dc->state = DC_HELLO;
 	dc->ev = event_new(dc->c->base, dc->fd, EV_READ | EV_PERSIST, dc_read_cb, dc);
-	event_add(dc->ev, NULL);
+	event_add_ms(dc->ev, dc->c->cfg->handshake_timeout_ms);
 }
 
 /* Keeps cfg->pool data connections connecting or idle while the session is up. */
@@ -512,7 +522,7 @@ pool_fill(struct client *c)
 			return;
 		}
 		dc->ev = event_new(c->base, dc->fd, EV_WRITE, dc_connected_cb, dc);
-		event_add_ms(dc->ev, CONNECT_TIMEOUT_MS);
+		event_add_ms(dc->ev, c->cfg->handshake_timeout_ms);
 	}
 }
 
@@ -746,7 +756,7 @@ client_connected_cb(evutil_socket_t fd, short what, void *arg)
 	struct session_params p = {
 	    .window = (uint32_t)c->cfg->window,
 	    .heartbeat_ms = c->cfg->heartbeat_ms,
-	    .handshake_ms = HANDSHAKE_TIMEOUT_MS,
+	    .handshake_ms = c->cfg->handshake_timeout_ms,
 	    .open_timeout_ms = c->cfg->open_timeout_ms,
 	    .initiator_parity = 1,
 	};
@@ -781,7 +791,7 @@ client_connect_addr(struct client *c, const struct sockaddr *sa, socklen_t len)
 		return;
 	}
 	c->conn_ev = event_new(c->base, c->fd, EV_WRITE, client_connected_cb, c);
-	event_add_ms(c->conn_ev, CONNECT_TIMEOUT_MS);
+	event_add_ms(c->conn_ev, c->cfg->handshake_timeout_ms);
 }
 
 static void
@@ -832,6 +842,7 @@ client_timer_cb(evutil_socket_t fd, short what, void *arg)
 		for (size_t i = 0; i < c->cfg->ntunnels; i++)
 			if (c->tunnels[i].retry)
 				client_register(c, i);
+		pool_fill(c);
 	}
 }
 

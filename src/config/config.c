@@ -60,9 +60,11 @@ static const struct option_def options[] = {
 	"LIST", "ports clients may claim, like 1024-65535,80 (0 = any free port is always allowed)", 0, 0},
     {"heartbeat", 0, BOTH, OT_DURATION, OFF(heartbeat_ms), "10s", "DURATION",
 	"ping interval; a peer silent for three intervals is dead", 50, 3600000},
-    {"handshake_timeout", 0, ROLE_SERVER, OT_DURATION,
+    {"handshake_timeout", 0, BOTH, OT_DURATION,
 	OFF(handshake_timeout_ms), "10s", "DURATION",
-	"drop connections that have not authenticated by then", 100, 600000},
+	"server: drop connections that have not authenticated by then; client: "
+	"give up connecting and authenticating to the server after this long", 100,
+	600000},
     {"open_timeout", 0, BOTH, OT_DURATION, OFF(open_timeout_ms), "5s",
 	"DURATION", "give up on a stream whose target does not answer", 100, 600000},
     {"reconnect_max", 0, ROLE_CLIENT, OT_DURATION, OFF(reconnect_max_ms),
@@ -74,7 +76,7 @@ static const struct option_def options[] = {
     {"pool", 0, ROLE_CLIENT, OT_COUNT, OFF(pool), "8", "N",
 	"dedicated data connections kept open; a stream that carries more than "
 	"the server's dedicated_after takes one and its bytes then flow raw, "
-	"spliced (0: multiplex every stream)", 0, 256},
+	"spliced (0: multiplex every stream)", 0, 64},
     {"dedicated_after", 0, ROLE_SERVER, OT_SIZE, OFF(dedicated_after), "256K",
 	"SIZE", "a stream moves from the control connection to an idle dedicated "
 	"data connection once it has carried this many bytes (0: on its first bytes)",
@@ -135,6 +137,43 @@ secret_set(char **slot, const char *value)
 }
 
 /* Sets one option from text. Returns 0 or -1 with *why. */
+
+/* A bound as the user writes it: 64K, 1024G, 50ms, 10m, 1h, 64. */
+static void
+bound_format(enum opt_type t, uint64_t v, char *out, size_t len)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t unit;
+	} sizes[] = {{"G", 1ull << 30}, {"M", 1ull << 20}, {"K", 1ull << 10}},
+	  times[] = {{"h", 3600000}, {"m", 60000}, {"s", 1000}};
+	const char *ms = t == OT_DURATION ? "ms" : "";
+	if (t == OT_SIZE || t == OT_DURATION) {
+		const size_t n = 3;
+		for (size_t i = 0; i < n && v > 0; i++) {
+			uint64_t u = t == OT_SIZE ? sizes[i].unit : times[i].unit;
+			if (v % u == 0) {
+				snprintf(out, len, "%llu%s", (unsigned long long)(v / u),
+				    t == OT_SIZE ? sizes[i].suffix : times[i].suffix);
+				return;
+			}
+		}
+	}
+	snprintf(out, len, "%llu%s", (unsigned long long)v, ms);
+}
+
+/* "size out of range (64K to 64M)": the reason with the option's bounds. */
+static const char *
+range_why(const struct option_def *o, const char *what)
+{
+	static char why[96];
+	char lo[32], hi[32];
+	bound_format(o->type, o->min, lo, sizeof lo);
+	bound_format(o->type, o->max, hi, sizeof hi);
+	snprintf(why, sizeof why, "%s out of range (%s to %s)", what, lo, hi);
+	return why;
+}
+
 static int
 opt_set(const struct option_def *o, struct config *cfg, const char *v,
     const char **why)
@@ -175,7 +214,7 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 		if (duration_parse(v, &ms, why) != 0)
 			return -1;
 		if (ms < o->min || ms > o->max) {
-			*why = "duration out of range";
+			*why = range_why(o, "duration");
 			return -1;
 		}
 		*(uint32_t *)field = ms;
@@ -186,7 +225,7 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 		if (size_parse(v, &b, why) != 0)
 			return -1;
 		if (b < o->min || b > o->max) {
-			*why = "size out of range (64K to 64M)";
+			*why = range_why(o, "size");
 			return -1;
 		}
 		*(uint64_t *)field = b;
@@ -201,7 +240,7 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 			return -1;
 		}
 		if (n < o->min || n > o->max) {
-			*why = "number out of range";
+			*why = range_why(o, "number");
 			return -1;
 		}
 		*(uint32_t *)field = (uint32_t)n;
@@ -339,9 +378,14 @@ yaml_apply(struct yctx *y, struct config *cfg)
 			return yerr(y, k, "(top)", "keys must be plain words");
 		const struct option_def *o = option_by_key(ks, cfg->role);
 		if (o == NULL) {
+			enum role other = cfg->role == ROLE_SERVER ? ROLE_CLIENT : ROLE_SERVER;
 			char why[128];
-			snprintf(why, sizeof why, "unknown key for burrow %s",
-			    role_name(cfg->role));
+			if (option_by_key(ks, other) != NULL)
+				snprintf(why, sizeof why, "a key of burrow %s, not burrow %s",
+				    role_name(other), role_name(cfg->role));
+			else
+				snprintf(why, sizeof why, "unknown key for burrow %s",
+				    role_name(cfg->role));
 			return yerr(y, k, ks, why);
 		}
 		if (o->type == OT_TUNNELS) {
@@ -470,8 +514,15 @@ flags_apply(struct config *cfg, int argc, char **argv, int first_pass,
 		}
 		const struct option_def *o = option_by_flag(arg, cfg->role, &value);
 		if (o == NULL) {
-			*err = xasprintf("burrow %s: unknown option '%s' (see burrow %s --help)",
-			    rn, arg, rn);
+			enum role other = cfg->role == ROLE_SERVER ? ROLE_CLIENT : ROLE_SERVER;
+			if (option_by_flag(arg, other, &value) != NULL)
+				*err = xasprintf("burrow %s: '%s' is an option of burrow %s "
+						 "(see burrow %s --help)",
+				    rn, arg, role_name(other), rn);
+			else
+				*err = xasprintf("burrow %s: unknown option '%s' (see burrow %s "
+						 "--help)",
+				    rn, arg, rn);
 			return CONFIG_ERROR;
 		}
 		char name[64];

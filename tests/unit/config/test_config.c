@@ -227,18 +227,25 @@ test_counts(void **state)
 	assert_int_equal(cfg.threads, 64);
 	config_free(&cfg);
 	assert_int_equal(load(&cfg, ROLE_CLIENT, &err, "-t", "x", "-s", "h", "-R",
-			     "1:h:1", "--pool", "256", NULL), CONFIG_OK);
-	assert_int_equal(cfg.pool, 256);
+			     "1:h:1", "--pool", "64", NULL), CONFIG_OK);
+	assert_int_equal(cfg.pool, 64);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, ROLE_SERVER, &err, "-t", "x", "--dedicated-after", "0",
+			     NULL), CONFIG_OK);
+	assert_int_equal(cfg.dedicated_after, 0);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, ROLE_SERVER, &err, "-t", "x", NULL), CONFIG_OK);
+	assert_int_equal(cfg.dedicated_after, 256 * 1024);
 	config_free(&cfg);
 
-	assert_int_equal(load(&cfg, ROLE_CLIENT, &err, "-t", "x", "--pool", "257", NULL),
+	assert_int_equal(load(&cfg, ROLE_CLIENT, &err, "-t", "x", "--pool", "65", NULL),
 	    CONFIG_ERROR);
-	assert_string_equal(err, "burrow client: --pool '257': number out of range");
+	assert_string_equal(err, "burrow client: --pool '65': number out of range (0 to 64)");
 	free(err);
 	config_free(&cfg);
 	assert_int_equal(load(&cfg, ROLE_SERVER, &err, "-t", "x", "--threads", "65", NULL),
 	    CONFIG_ERROR);
-	assert_string_equal(err, "burrow server: --threads '65': number out of range");
+	assert_string_equal(err, "burrow server: --threads '65': number out of range (0 to 64)");
 	free(err);
 	config_free(&cfg);
 	assert_int_equal(load(&cfg, ROLE_SERVER, &err, "-t", "x", "--threads", "-1", NULL),
@@ -249,7 +256,7 @@ test_counts(void **state)
 	/* pool is a client setting. */
 	assert_int_equal(load(&cfg, ROLE_SERVER, &err, "-t", "x", "--pool", "1", NULL),
 	    CONFIG_ERROR);
-	assert_non_null(strstr(err, "unknown option '--pool'"));
+	assert_non_null(strstr(err, "'--pool' is an option of burrow client"));
 	free(err);
 	config_free(&cfg);
 
@@ -322,11 +329,17 @@ test_flag_errors(void **state)
 	    {ROLE_SERVER, "--heartbeat", "1x",
 		"burrow server: --heartbeat '1x': expected a duration like 10s, 500ms or 2m"},
 	    {ROLE_SERVER, "--heartbeat", "10ms",
-		"burrow server: --heartbeat '10ms': duration out of range"},
+		"burrow server: --heartbeat '10ms': duration out of range (50ms to 1h)"},
 	    {ROLE_SERVER, "--window", "1K",
 		"burrow server: --window '1K': size out of range (64K to 64M)"},
 	    {ROLE_SERVER, "--window", "65M",
 		"burrow server: --window '65M': size out of range (64K to 64M)"},
+	    {ROLE_SERVER, "--dedicated-after", "1025G",
+		"burrow server: --dedicated-after '1025G': size out of range (0 to 1024G)"},
+	    {ROLE_CLIENT, "--dedicated-after", "1M",
+		"burrow client: '--dedicated-after' is an option of burrow server (see burrow client --help)"},
+	    {ROLE_SERVER, "--open-timeout", "11m",
+		"burrow server: --open-timeout '11m': duration out of range (100ms to 10m)"},
 	    {ROLE_SERVER, "--gateway-ports", "maybe",
 		"burrow server: --gateway-ports 'maybe': expected no, yes or clientspecified"},
 	    {ROLE_SERVER, "--log-level", "trace",
@@ -344,11 +357,11 @@ test_flag_errors(void **state)
 	    {ROLE_SERVER, "--heartbeat", NULL, "burrow server: --heartbeat needs a value (DURATION)"},
 	    {ROLE_CLIENT, "-R", NULL, "burrow client: -R needs a value (SPEC)"},
 	    /* Options of the other role are unknown. */
-	    {ROLE_SERVER, "-R", "1:h:1", "burrow server: unknown option '-R' (see burrow server --help)"},
-	    {ROLE_SERVER, "--server", "h", "burrow server: unknown option '--server' (see burrow server --help)"},
-	    {ROLE_CLIENT, "--listen", "h:1", "burrow client: unknown option '--listen' (see burrow client --help)"},
+	    {ROLE_SERVER, "-R", "1:h:1", "burrow server: '-R' is an option of burrow client (see burrow server --help)"},
+	    {ROLE_SERVER, "--server", "h", "burrow server: '--server' is an option of burrow client (see burrow server --help)"},
+	    {ROLE_CLIENT, "--listen", "h:1", "burrow client: '--listen' is an option of burrow server (see burrow client --help)"},
 	    {ROLE_CLIENT, "--gateway-ports", "yes",
-		"burrow client: unknown option '--gateway-ports' (see burrow client --help)"},
+		"burrow client: '--gateway-ports' is an option of burrow server (see burrow client --help)"},
 	    /* -R is the only spelling of tunnels on the command line; underscores are not flags. */
 	    {ROLE_CLIENT, "--tunnels", "1:h:1", "burrow client: unknown option '--tunnels' (see burrow client --help)"},
 	    {ROLE_SERVER, "--log_level", "info", "burrow server: unknown option '--log_level' (see burrow server --help)"},
@@ -648,7 +661,7 @@ test_file_errors(void **state)
 	    {ROLE_SERVER, "token: t\n\n\nheartbeat: 1x\n",
 		"4: heartbeat: expected a duration like 10s, 500ms or 2m"},
 	    {ROLE_SERVER, "heartbeat: 1h1\n", "1: heartbeat: "},
-	    {ROLE_SERVER, "heartbeat: 2h\n", "1: heartbeat: duration out of range"},
+	    {ROLE_SERVER, "heartbeat: 2h\n", "1: heartbeat: duration out of range (50ms to 1h)"},
 	    {ROLE_SERVER, "window: 1G\n", "1: window: size out of range (64K to 64M)"},
 	    {ROLE_SERVER, "gateway_ports: true\n",
 		"1: gateway_ports: expected no, yes or clientspecified"},
@@ -658,11 +671,11 @@ test_file_errors(void **state)
 	    {ROLE_SERVER, "listen: a:b:c\n", "1: listen: IPv6 addresses must be in brackets"},
 	    {ROLE_SERVER, "heartbeat: [1, 2]\n", "1: heartbeat: expected a single value"},
 	    {ROLE_SERVER, "heartbeat:\n  a: 1\n", "2: heartbeat: expected a single value"},
-	    /* Keys of the other role, and flag-only keys, are unknown. */
-	    {ROLE_SERVER, "tunnels: []\n", "1: tunnels: unknown key for burrow server"},
-	    {ROLE_SERVER, "server: h\n", "1: server: unknown key for burrow server"},
-	    {ROLE_CLIENT, "listen: h:1\n", "1: listen: unknown key for burrow client"},
-	    {ROLE_CLIENT, "allow_ports: 80\n", "1: allow_ports: unknown key for burrow client"},
+	    /* Keys of the other role say so; flag-only keys are unknown. */
+	    {ROLE_SERVER, "tunnels: []\n", "1: tunnels: a key of burrow client, not burrow server"},
+	    {ROLE_SERVER, "server: h\n", "1: server: a key of burrow client, not burrow server"},
+	    {ROLE_CLIENT, "listen: h:1\n", "1: listen: a key of burrow server, not burrow client"},
+	    {ROLE_CLIENT, "allow_ports: 80\n", "1: allow_ports: a key of burrow server, not burrow client"},
 	    {ROLE_SERVER, "config: other.yaml\n", "1: config: unknown key for burrow server"},
 	    {ROLE_SERVER, "help: yes\n", "1: help: unknown key for burrow server"},
 	    {ROLE_SERVER, "log-level: info\n", "1: log-level: unknown key for burrow server"},
