@@ -79,7 +79,9 @@ static const struct option_def options[] = {
 	"spliced (0: multiplex every stream)", 0, 64},
     {"dedicated_after", 0, ROLE_SERVER, OT_SIZE, OFF(dedicated_after), "256K",
 	"SIZE", "a stream moves from the control connection to an idle dedicated "
-	"data connection once it has carried this many bytes (0: on its first bytes)",
+	"data connection once it has carried this many bytes in bulk: reads of 16K "
+	"or more (or of SIZE, if smaller) count, small request/response chatter "
+	"does not (0: on its first bytes)",
 	0, 1ull << 40},
     {"threads", 0, BOTH, OT_COUNT, OFF(threads), "0", "N",
 	"relay threads for dedicated connections (0: one per CPU)", 0, 64},

@@ -24,6 +24,13 @@ struct evbuffer;
  * evbuffer allocate 128 KiB chains, half empty.
  */
 #define STREAM_READ_CHUNK (60 * 1024)
+/*
+ * Only reads (and DATA frames) of at least this many bytes, or of
+ * promote_after if smaller, count toward moving a stream: bulk transfers
+ * fill big reads, request/response chatter does not, and stays multiplexed,
+ * where its latency is lowest.
+ */
+#define STREAM_BULK_READ (16 * 1024)
 /* Bytes one stream may read from its socket per callback: fairness. */
 #define STREAM_READ_BUDGET (4 * FRAME_MAX_PAYLOAD)
 
@@ -51,7 +58,8 @@ struct stream {
 	unsigned reading : 1, writing : 1, paused : 1;
 	unsigned moving : 1;     /* we sent MOVED: no more DATA or FIN from us */
 	unsigned peer_moved : 1; /* the peer sent MOVED */
-	uint64_t promote_at;     /* bytes at which to ask handler->promote */
+	uint64_t bulk_bytes;     /* bytes that came in big reads or frames */
+	uint64_t promote_at;     /* bulk_bytes at which to ask handler->promote */
 	struct event *rev, *wev, *timer;
 	struct flow flow;
 	struct evbuffer *pending; /* peer bytes the socket has not taken */

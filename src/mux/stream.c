@@ -29,7 +29,7 @@
 static void stream_read_cb(evutil_socket_t fd, short what, void *arg);
 static void stream_write_cb(evutil_socket_t fd, short what, void *arg);
 static void stream_timer_cb(evutil_socket_t fd, short what, void *arg);
-static void stream_maybe_promote(struct stream *st);
+static void stream_maybe_promote(struct stream *st, size_t n);
 static void stream_try_move(struct stream *st);
 
 static const char *const rd_names[] = {"open", "eof"};
@@ -186,7 +186,7 @@ stream_read_cb(evutil_socket_t fd, short what, void *arg)
 			if (evbuffer_get_length(s->out) >= SESSION_OUT_HIGH)
 				s->congested = 1;
 			session_want_flush(s);
-			stream_maybe_promote(st);
+			stream_maybe_promote(st, (size_t)n);
 			if (st->moving)
 				return;
 			if ((size_t)n < want)
@@ -257,21 +257,26 @@ stream_write_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Server side: a stream that has carried promote_after bytes, one way at
- * least still open, asks the role for a data connection to move to. A
- * direction already finished stays finished: the relay's first read there
- * sees EOF again and shuts the other side, which is already shut.
+ * Server side: n bytes were just read from the socket or arrived in one
+ * DATA frame. A stream that has carried promote_after bytes in big reads
+ * (STREAM_BULK_READ), one way at least still open, asks the role for a data
+ * connection to move to. A direction already finished stays finished: the
+ * relay's first read there sees EOF again and shuts the other side, which
+ * is already shut.
  */
 static void
-stream_maybe_promote(struct stream *st)
+stream_maybe_promote(struct stream *st, size_t n)
 {
 	struct session *s = st->s;
-	if (s->h->promote == NULL || st->moving || st->state != SS_OPEN ||
-	    (st->rd != RD_OPEN && st->wr != WR_OPEN) ||
-	    st->bytes_in + st->bytes_out < st->promote_at)
+	uint64_t after = s->p.promote_after;
+	if (s->h->promote == NULL || st->moving)
 		return;
-	st->promote_at = st->bytes_in + st->bytes_out +
-	    (s->p.promote_after > 0 ? s->p.promote_after : STREAM_READ_CHUNK);
+	if (n >= STREAM_BULK_READ || n >= after)
+		st->bulk_bytes += n;
+	if (st->state != SS_OPEN || (st->rd != RD_OPEN && st->wr != WR_OPEN) ||
+	    st->bulk_bytes < st->promote_at)
+		return;
+	st->promote_at = st->bulk_bytes + (after > 0 ? after : STREAM_READ_CHUNK);
 	int fd = s->h->promote(s, st->id, st->tunnel_id, s->arg);
 	if (fd >= 0 && stream_adopt(st, fd) != 0)
 		close(fd);
@@ -378,7 +383,7 @@ stream_on_frame(struct stream *st, const struct frame *f)
 	case FRAME_DATA:
 		stream_data(st, f);
 		if (st->state == SS_OPEN)
-			stream_maybe_promote(st);
+			stream_maybe_promote(st, f->len);
 		return;
 	case FRAME_MOVED:
 		if (st->state != SS_OPEN || st->peer_moved) {

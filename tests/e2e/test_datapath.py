@@ -172,3 +172,30 @@ def test_tunnel_data_path_mux(burrow_server, burrow_client, echo, tmp_path):
     m = srv.wait_log(MOVED)
     assert m.group(1) != muxed_id
     assert len(srv.text().split("moved to a dedicated connection")) - 1 == 1
+
+
+def test_chatter_stays_multiplexed_bulk_moves(burrow_server, burrow_client, echo):
+    """Small request/response exchanges never move the stream, however many
+    bytes they add up to; a bulk send on the same connection then does."""
+    srv = burrow_server("--dedicated-after", "64K")
+    cli = burrow_client(srv, "-R", f"0:127.0.0.1:{echo.port}", "--pool", "1")
+    port = cli.tunnel_port("r1")
+    cli.wait_log(r"session \d+: 1 data connections ready")
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+        msg = b"x" * 100
+        for _ in range(1500):              # 150 KB each way, 100 bytes at a time
+            s.sendall(msg)
+            got = b""
+            while len(got) < len(msg):
+                got += s.recv(len(msg) - len(got))
+            assert got == msg
+        assert srv.find(r"moved to a dedicated connection") is None
+        bulk = os.urandom(2 * MB)
+        t = threading.Thread(target=s.sendall, args=(bulk,))
+        t.start()
+        got = bytearray()
+        while len(got) < len(bulk):
+            got += s.recv(262144)
+        t.join(20)
+        assert bytes(got) == bulk
+    srv.wait_log(MOVED)

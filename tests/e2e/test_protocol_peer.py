@@ -300,25 +300,29 @@ def test_mux_only_tunnel_never_moves(start):
 
 def test_move_asked_again_after_dedicated_after_more_bytes(start):
     """With no idle data connection the stream stays multiplexed, and the
-    server asks again only after another dedicated_after bytes."""
+    server asks again only after another dedicated_after bytes. Only reads of
+    at least min(16 KiB, dedicated_after) bytes count: small ones are chatter."""
     ctx = start("--dedicated-after", "100")
     peer = ctx.control()
     addr = peer.register("again")
     user, op = open_stream(ctx, peer, addr)
-    user.sendall(b"a" * 150)             # asked at 150: no data connection
+    user.sendall(b"a" * 150)             # counted 150: asked, no data connection
     assert peer.recv_data(op.id, 150) == b"a" * 150
     assert peer.barrier() == []
     d = ctx.data(peer.session_id)
-    user.sendall(b"b" * 90)              # 240 < 150 + 100: not asked
+    user.sendall(b"b" * 90)              # a read below 100: not counted
     assert peer.recv_data(op.id, 90) == b"b" * 90
     assert peer.barrier() == []          # no MOVED
-    user.sendall(b"c" * 20)              # 260: asked, moves
+    user.sendall(b"c" * 99)              # not counted either
+    assert peer.recv_data(op.id, 99) == b"c" * 99
+    assert peer.barrier() == []          # no MOVED
+    user.sendall(b"d" * 100)             # counted 250 >= 150 + 100: asked, moves
     mux, _moved = peer.recv_until(op.id, wire.MOVED)
-    assert mux == b"c" * 20
+    assert mux == b"d" * 100
     d.expect(wire.ADOPT, op.id)
     peer.send_moved(op.id)
     m = ctx.srv.wait_log(ctx.label(peer) + " " + MOVED_LINE % op.id)
-    assert int(m.group(1)) == 260
+    assert int(m.group(1)) == 439        # every byte the stream carried
 
 
 # --------------------------------------------------------------------------
