@@ -335,6 +335,14 @@ client_open(struct client *c, const struct frame *f, const char **why)
 		*why = "bad OPEN";
 		return -1;
 	}
+	struct dial *p;
+	LIST_FOREACH(p, &c->dials, link)
+		if (p->stream_id == f->id)
+			break;
+	if (p != NULL || session_has_stream(c->s, f->id)) {
+		*why = "OPEN for a stream id in use";
+		return -1;
+	}
 	if (m.tunnel_id == 0 || m.tunnel_id > c->cfg->ntunnels ||
 	    !c->tunnels[m.tunnel_id - 1].registered) {
 		session_refuse_stream(c->s, f->id, ERR_INVALID, "no such tunnel");

@@ -100,6 +100,12 @@ session_stream_count(const struct session *s)
 	return s->nstreams;
 }
 
+int
+session_has_stream(struct session *s, uint32_t id)
+{
+	return session_stream_find(s, id) != NULL;
+}
+
 void
 session_set_ready(struct session *s)
 {
@@ -429,8 +435,15 @@ session_open_stream(struct session *s, int fd, uint32_t tunnel_id,
 {
 	if (s->closing || s->draining || !s->ready)
 		return 0;
-	uint32_t id = s->next_id;
-	s->next_id += 2;
+	/*
+	 * Ids wrap after 2^31 streams (about 2.5 days at 10,000 connections/s):
+	 * skip 0 and any id a long-lived stream still holds.
+	 */
+	uint32_t id;
+	do {
+		id = s->next_id;
+		s->next_id += 2;
+	} while (id == 0 || session_stream_find(s, id) != NULL);
 	struct stream *st = stream_new(s, id, fd, tunnel_id, SS_OPENING);
 	if (st == NULL)
 		return 0;
