@@ -245,8 +245,10 @@ def wait_log(proc, regex, timeout=10.0):
 
 # --------------------------------------------------------------------------- /proc readings
 
-def cpu_ticks(roots):
-    """utime+stime of roots and live descendants, plus cutime+cstime of the roots (reaped children)."""
+def stat_sum(roots, own, reaped):
+    """Sum of /proc/PID/stat fields (0 = the field after the command name) over roots and their live
+    descendants: `own` for every process, `reaped` (the cumulative counts of waited-for children) for
+    the roots only."""
     total = 0
     for pid in tree(roots):
         try:
@@ -255,24 +257,20 @@ def cpu_ticks(roots):
         except OSError:
             continue
         fields = s[s.rindex(")") + 2:].split()
-        total += int(fields[11]) + int(fields[12])          # utime, stime
+        total += sum(int(fields[i]) for i in own)
         if pid in roots:
-            total += int(fields[13]) + int(fields[14])      # cutime, cstime
+            total += sum(int(fields[i]) for i in reaped)
     return total
+
+
+def cpu_ticks(roots):
+    """utime+stime of roots and live descendants, plus cutime+cstime of the roots (reaped children)."""
+    return stat_sum(roots, (11, 12), (13, 14))
 
 
 def minflt(roots):
     """minor page faults of roots and live descendants (+ reaped children of the roots)."""
-    total = 0
-    for pid in tree(roots):
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                s = f.read()
-        except OSError:
-            continue
-        fields = s[s.rindex(")") + 2:].split()
-        total += int(fields[7]) + (int(fields[8]) if pid in roots else 0)
-    return total
+    return stat_sum(roots, (7,), (8,))
 
 
 def nfds(pids):

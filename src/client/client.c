@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/dns.h>
@@ -145,14 +144,6 @@ static const struct session_handler client_handler = {
 
 /* ---- dialling targets ---- */
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void
 dial_free(struct dial *d)
 {
@@ -260,7 +251,7 @@ target_resolved_cb(int err, struct evutil_addrinfo *ai, void *arg)
 		log_debug("tunnel %s: %s resolved to %s (%zu address%s, kept %u s)",
 		    t->name, t->local.host, first, tg->naddr,
 		    tg->naddr == 1 ? "" : "es", TARGET_CACHE_MS / 1000);
-		tg->expires_ms = now_ms() + TARGET_CACHE_MS;
+		tg->expires_ms = mono_ms() + TARGET_CACHE_MS;
 	}
 	struct dial *d;
 	while ((d = LIST_FIRST(&tg->waiting)) != NULL) {
@@ -280,7 +271,8 @@ dial_target(struct dial *d)
 	struct client *c = d->c;
 	struct tunnel_state *ts = &c->tunnels[d->tunnel];
 	struct target *tg = &ts->target;
-	if (tg->naddr > 0 && tg->expires_ms > now_ms()) {
+	if (tg->naddr > 0 &&
+	    (tg->expires_ms == UINT64_MAX || tg->expires_ms > mono_ms())) {
 		dial_start(d);
 		return;
 	}
@@ -333,14 +325,6 @@ client_open(struct client *c, const struct frame *f, const char **why)
 		return -1;
 	if (m.window == 0 || (f->id & 1) != 0) {
 		*why = "bad OPEN";
-		return -1;
-	}
-	struct dial *p;
-	LIST_FOREACH(p, &c->dials, link)
-		if (p->stream_id == f->id)
-			break;
-	if (p != NULL || session_has_stream(c->s, f->id)) {
-		*why = "OPEN for a stream id in use";
 		return -1;
 	}
 	if (m.tunnel_id == 0 || m.tunnel_id > c->cfg->ntunnels ||

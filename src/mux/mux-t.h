@@ -99,7 +99,6 @@ void session_stream_remove(struct session *s, struct stream *st);
 void session_want_flush(struct session *s);
 void session_want_reap(struct session *s);
 void session_protocol_error(struct session *s, const char *why);
-uint64_t mux_now_ms(void);
 
 /* stream.c, for session.c */
 struct stream *stream_new(struct session *s, uint32_t id, int fd,
@@ -110,6 +109,7 @@ void stream_on_frame(struct stream *st, const struct frame *f);
 void stream_close(struct stream *st, const char *reason, int send_rst);
 void stream_resume(struct stream *st);
 void stream_free(struct stream *st);
-void stream_arm_open_timer(struct stream *st, uint32_t ms);
+/* open_timeout for an OPEN's answer, or for a move to complete. */
+void stream_arm_timer(struct stream *st);
 
 #endif

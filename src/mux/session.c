@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -27,13 +26,6 @@ static void session_reap_cb(evutil_socket_t fd, short what, void *arg);
 static void session_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void session_flush(struct session *s);
 
-uint64_t
-mux_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 
 struct session *
@@ -69,7 +61,7 @@ session_new(struct event_base *base, int fd, const char *label,
 		return NULL;
 	}
 	session_set_label(s, label);
-	s->last_rx_ms = mux_now_ms();
+	s->last_rx_ms = mono_ms();
 	event_add(s->rev, NULL);
 	if (p->handshake_ms)
 		event_add_ms(s->timer, p->handshake_ms);
@@ -98,12 +90,6 @@ size_t
 session_stream_count(const struct session *s)
 {
 	return s->nstreams;
-}
-
-int
-session_has_stream(struct session *s, uint32_t id)
-{
-	return session_stream_find(s, id) != NULL;
 }
 
 void
@@ -396,7 +382,7 @@ session_read_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		s->in_len += (size_t)n;
-		s->last_rx_ms = mux_now_ms();
+		s->last_rx_ms = mono_ms();
 		session_process(s);
 		if ((size_t)n < space)
 			return;
@@ -416,7 +402,7 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 		session_close_after_flush(s, "handshake timeout");
 		return;
 	}
-	uint64_t now = mux_now_ms();
+	uint64_t now = mono_ms();
 	if (now - s->last_rx_ms > 3ull * s->p.heartbeat_ms) {
 		session_close(s, "heartbeat timeout");
 		return;
@@ -452,7 +438,7 @@ session_open_stream(struct session *s, int fd, uint32_t tunnel_id,
 	uint8_t buf[MSG_MAX];
 	size_t n = msg_open_encode(buf, &m);
 	session_send(s, FRAME_OPEN, id, buf, n);
-	stream_arm_open_timer(st, s->p.open_timeout_ms);
+	stream_arm_timer(st);
 	return id;
 }
 
@@ -460,8 +446,14 @@ void
 session_accept_stream(struct session *s, uint32_t id, int fd,
     uint32_t tunnel_id, uint32_t peer_window)
 {
-	if (s->closing || session_stream_find(s, id) != NULL) {
+	if (s->closing) {
 		close(fd);
+		return;
+	}
+	if (session_stream_find(s, id) != NULL) {
+		/* The server opened an id it already uses: its bug, its session. */
+		close(fd);
+		session_protocol_error(s, "OPEN for a stream id in use");
 		return;
 	}
 	struct stream *st = stream_new(s, id, fd, tunnel_id, SS_OPEN);

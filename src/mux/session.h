@@ -63,8 +63,6 @@ const char *session_label(const struct session *s);
 void session_set_ready(struct session *s);
 int session_is_closing(const struct session *s);
 size_t session_stream_count(const struct session *s);
-/* A stream with this id is open (or opening) on the session. */
-int session_has_stream(struct session *s, uint32_t id);
 
 void session_send(struct session *s, enum frame_type type, uint32_t id,
     const void *payload, size_t len);

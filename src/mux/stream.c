@@ -85,12 +85,12 @@ stream_writing(struct stream *st, int on)
 }
 
 void
-stream_arm_open_timer(struct stream *st, uint32_t ms)
+stream_arm_timer(struct stream *st)
 {
 	if (st->timer == NULL)
 		st->timer = event_new(st->s->base, -1, 0, stream_timer_cb, st);
 	if (st->timer != NULL)
-		event_add_ms(st->timer, ms);
+		event_add_ms(st->timer, st->s->p.open_timeout_ms);
 }
 
 /* Opening: the peer never answered OPEN. Moving: the move never completed
@@ -297,7 +297,7 @@ stream_start_move(struct stream *st)
 	}
 	log_debug("%s stream %u: moving", s->label, st->id);
 	session_send(s, FRAME_MOVED, st->id, NULL, 0);
-	stream_arm_open_timer(st, s->p.open_timeout_ms);
+	stream_arm_timer(st);
 }
 
 /* Hands the stream over once every byte the peer multiplexed is written. */

@@ -20,29 +20,12 @@ MOVED = r"stream (\d+): moved to a dedicated connection after (\d+) bytes"
 
 def upload_sha(port, data):
     """Send data, half-close, return the sha service's answer."""
-    with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
-        s.sendall(data)
-        s.shutdown(socket.SHUT_WR)
-        got = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            got += chunk
-    return got.decode().strip()
+    return roundtrip("127.0.0.1", port, data, timeout=20).decode().strip()
 
 
 def download(port):
-    """Read until EOF from the source service, then close."""
-    with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
-        s.shutdown(socket.SHUT_WR)
-        got = bytearray()
-        while True:
-            chunk = s.recv(262144)
-            if not chunk:
-                break
-            got += chunk
-    return bytes(got)
+    """Half-close at once and read until EOF (the source service)."""
+    return roundtrip("127.0.0.1", port, b"", timeout=20)
 
 
 @pytest.mark.parametrize("pool,moves", [("0", False), ("2", True)])
