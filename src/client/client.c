@@ -10,6 +10,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
+#include <openssl/crypto.h>
 
 #include "config/config.h"
 #include "mux/session.h"
@@ -117,6 +118,7 @@ struct client {
 	struct sockaddr_storage server_addr; /* where the session connected */
 	socklen_t server_addrlen;
 	uint32_t session_id;
+	uint8_t session_key[MAC_LEN]; /* keys the data connections' proofs */
 	int pool_announced;
 	struct relay_workers *relays;
 	int exit_code;
@@ -199,11 +201,17 @@ dial_connect_cb(evutil_socket_t fd, short what, void *arg)
 		dial_fail(d, strerror(err));
 		return;
 	}
+	/*
+	 * The dial is done before the session hears of it: accepting may close
+	 * the session (an id already in use), and on_close frees every dial.
+	 */
+	struct session *s = d->c->s;
+	uint32_t id = d->stream_id, tunnel_id = (uint32_t)d->tunnel + 1;
+	uint32_t window = d->peer_window;
 	int sfd = d->fd;
 	d->fd = -1;
-	session_accept_stream(d->c->s, d->stream_id, sfd, (uint32_t)d->tunnel + 1,
-	    d->peer_window);
 	dial_free(d);
+	session_accept_stream(s, id, sfd, tunnel_id, window);
 }
 
 static void
@@ -423,8 +431,8 @@ dc_read_cb(evutil_socket_t fd, short what, void *arg)
 			}
 			memcpy(dc->server_nonce, h.nonce, NONCE_LEN);
 			uint8_t buf[AUTH_DATA_LEN];
-			auth_mac(AUTH_CLIENT, c->cfg->token, dc->client_nonce,
-			    dc->server_nonce, buf);
+			auth_mac_key(AUTH_CLIENT, c->session_key, MAC_LEN,
+			    dc->client_nonce, dc->server_nonce, buf);
 			msg_u32_encode(buf + MAC_LEN, c->session_id);
 			if (frame_write(dc->fd, FRAME_AUTH, 0, buf, sizeof buf) != 0) {
 				dc_fail(dc, "write AUTH");
@@ -436,8 +444,9 @@ dc_read_cb(evutil_socket_t fd, short what, void *arg)
 		case DC_AUTH:
 			if (f.type != FRAME_AUTH_OK ||
 			    msg_auth_ok_decode(f.payload, f.len, &ok, &why) != 0 ||
-			    !auth_verify(AUTH_SERVER, c->cfg->token, dc->client_nonce,
-				dc->server_nonce, ok.mac)) {
+			    ok.session_id != c->session_id ||
+			    !auth_verify_key(AUTH_SERVER, c->session_key, MAC_LEN,
+				dc->client_nonce, dc->server_nonce, ok.mac)) {
 				dc_fail(dc, "refused");
 				return;
 			}
@@ -625,6 +634,8 @@ client_on_frame(struct session *s, const struct frame *f, void *arg,
 		}
 		c->state = C_READY;
 		c->backoff_ms = BACKOFF_START_MS;
+		auth_session_key(c->cfg->token, c->client_nonce, c->server_nonce,
+		    c->session_key);
 		char label[64];
 		snprintf(label, sizeof label, "session %u", ok.session_id);
 		session_set_label(s, label);
@@ -686,6 +697,7 @@ client_on_close(struct session *s, const char *reason, void *arg)
 	while (!LIST_EMPTY(&c->data_conns))
 		dc_free(LIST_FIRST(&c->data_conns));
 	c->pool_announced = 0;
+	OPENSSL_cleanse(c->session_key, sizeof c->session_key);
 	if (c->relays)
 		relay_workers_close_owner(c->relays, c->session_id);
 	for (size_t i = 0; i < c->cfg->ntunnels; i++)

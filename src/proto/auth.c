@@ -70,7 +70,7 @@ auth_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t len,
 }
 
 void
-auth_mac(enum auth_side side, const char *token,
+auth_mac_key(enum auth_side side, const void *key, size_t keylen,
     const uint8_t client_nonce[NONCE_LEN], const uint8_t server_nonce[NONCE_LEN],
     uint8_t mac[MAC_LEN])
 {
@@ -85,8 +85,28 @@ auth_mac(enum auth_side side, const char *token,
 	memcpy(msg, label, off);
 	memcpy(msg + off, first, NONCE_LEN);
 	memcpy(msg + off + NONCE_LEN, second, NONCE_LEN);
-	auth_hmac_sha256(token, strlen(token), msg, sizeof msg, mac);
+	auth_hmac_sha256(key, keylen, msg, sizeof msg, mac);
 	OPENSSL_cleanse(msg, sizeof msg);
+}
+
+int
+auth_verify_key(enum auth_side side, const void *key, size_t keylen,
+    const uint8_t client_nonce[NONCE_LEN], const uint8_t server_nonce[NONCE_LEN],
+    const uint8_t mac[MAC_LEN])
+{
+	uint8_t want[MAC_LEN];
+	auth_mac_key(side, key, keylen, client_nonce, server_nonce, want);
+	int ok = CRYPTO_memcmp(want, mac, MAC_LEN) == 0;
+	OPENSSL_cleanse(want, sizeof want);
+	return ok;
+}
+
+void
+auth_mac(enum auth_side side, const char *token,
+    const uint8_t client_nonce[NONCE_LEN], const uint8_t server_nonce[NONCE_LEN],
+    uint8_t mac[MAC_LEN])
+{
+	auth_mac_key(side, token, strlen(token), client_nonce, server_nonce, mac);
 }
 
 int
@@ -94,9 +114,19 @@ auth_verify(enum auth_side side, const char *token,
     const uint8_t client_nonce[NONCE_LEN], const uint8_t server_nonce[NONCE_LEN],
     const uint8_t mac[MAC_LEN])
 {
-	uint8_t want[MAC_LEN];
-	auth_mac(side, token, client_nonce, server_nonce, want);
-	int ok = CRYPTO_memcmp(want, mac, MAC_LEN) == 0;
-	OPENSSL_cleanse(want, sizeof want);
-	return ok;
+	return auth_verify_key(side, token, strlen(token), client_nonce,
+	    server_nonce, mac);
+}
+
+void
+auth_session_key(const char *token, const uint8_t client_nonce[NONCE_LEN],
+    const uint8_t server_nonce[NONCE_LEN], uint8_t key[MAC_LEN])
+{
+	static const char label[] = "burrow-v3 session key";
+	uint8_t msg[sizeof label - 1 + 2 * NONCE_LEN];
+	memcpy(msg, label, sizeof label - 1);
+	memcpy(msg + sizeof label - 1, client_nonce, NONCE_LEN);
+	memcpy(msg + sizeof label - 1 + NONCE_LEN, server_nonce, NONCE_LEN);
+	auth_hmac_sha256(token, strlen(token), msg, sizeof msg, key);
+	OPENSSL_cleanse(msg, sizeof msg);
 }

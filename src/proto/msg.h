@@ -15,7 +15,7 @@
 
 #define PROTO_MAGIC "BURROW"
 #define PROTO_MAGIC_LEN 6
-#define PROTO_VERSION 2
+#define PROTO_VERSION 3
 #define NONCE_LEN 32
 #define MAC_LEN 32
 #define MSG_TEXT_MAX 512
@@ -41,7 +41,8 @@ enum err_code {
 /* A connection is the control session, or one dedicated data connection. */
 enum hello_role { HELLO_CONTROL = 0, HELLO_DATA = 1 };
 
-/* AUTH carries the MAC; on a data connection also the control session's id. */
+/* AUTH carries the MAC; on a data connection also the control session's id
+ * (the MAC there is keyed by that session's key, proto/auth.h). */
 #define AUTH_DATA_LEN (MAC_LEN + 4)
 
 struct msg_hello {

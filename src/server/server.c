@@ -10,6 +10,7 @@
 
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <openssl/crypto.h>
 
 #include "config/config.h"
 #include "mux/session.h"
@@ -39,6 +40,7 @@ struct client_conn {
 	int is_data; /* a dedicated data connection in its handshake */
 	uint8_t client_nonce[NONCE_LEN];
 	uint8_t server_nonce[NONCE_LEN];
+	uint8_t session_key[MAC_LEN]; /* control: keys its data connections' proofs */
 	LIST_HEAD(, tunnel) tunnels;
 	LIST_HEAD(, pooled) pool; /* idle data connections, authenticated */
 	size_t npool;
@@ -70,7 +72,6 @@ struct server {
 	const struct config *cfg;
 	struct evconnlistener *lev;
 	struct event *retry;
-	uint32_t next_id;
 	LIST_HEAD(, client_conn) clients;
 	struct relay_workers *relays;
 };
@@ -89,6 +90,15 @@ static const struct session_handler server_handler = {
     .promote = server_promote,
     .on_moved = server_on_moved,
 };
+
+/* The one place a client_conn is freed; its tunnels and pool are gone. */
+static void
+client_conn_free(struct client_conn *cc)
+{
+	LIST_REMOVE(cc, link);
+	OPENSSL_cleanse(cc->session_key, sizeof cc->session_key);
+	free(cc);
+}
 
 /* ---- accepting: shared by the control listener and tunnel listeners ---- */
 
@@ -326,6 +336,31 @@ server_register(struct client_conn *cc, const struct frame *f, const char **why)
 
 /* ---- handshake ---- */
 
+/*
+ * Session ids are random, never 0 and never one a live session holds: an id
+ * tells nothing about other sessions, and naming one is useless without its
+ * session key anyway.
+ */
+static int
+server_new_session_id(struct server *srv, uint32_t *id)
+{
+	for (;;) {
+		uint32_t r;
+		if (auth_random(&r, sizeof r) != 0)
+			return -1;
+		if (r == 0)
+			continue;
+		struct client_conn *cc;
+		LIST_FOREACH(cc, &srv->clients, link)
+			if (cc->id == r)
+				break;
+		if (cc == NULL) {
+			*id = r;
+			return 0;
+		}
+	}
+}
+
 static int
 server_hello(struct client_conn *cc, const struct frame *f, const char **why)
 {
@@ -352,7 +387,10 @@ server_hello(struct client_conn *cc, const struct frame *f, const char **why)
 		session_set_label(cc->s, label);
 		log_debug("%s: connected", label);
 	} else {
-		cc->id = ++cc->srv->next_id;
+		if (server_new_session_id(cc->srv, &cc->id) != 0) {
+			*why = "no randomness";
+			return -1;
+		}
 		snprintf(label, sizeof label, "session %u (%s)", cc->id, cc->peer);
 		session_set_label(cc->s, label);
 		log_info("%s: connected", label);
@@ -370,41 +408,61 @@ server_hello(struct client_conn *cc, const struct frame *f, const char **why)
 	return 0;
 }
 
-/* Proves to the client that we know the token too. */
+/* Proves to the client that we know its key too: the token, or the session key. */
 static void
-server_send_auth_ok(struct client_conn *cc, uint32_t session_id)
+server_send_auth_ok(struct client_conn *cc, uint32_t session_id,
+    const void *key, size_t keylen)
 {
 	struct msg_auth_ok ok = {.session_id = session_id};
-	auth_mac(AUTH_SERVER, cc->srv->cfg->token, cc->client_nonce,
-	    cc->server_nonce, ok.mac);
+	auth_mac_key(AUTH_SERVER, key, keylen, cc->client_nonce, cc->server_nonce,
+	    ok.mac);
 	uint8_t buf[MSG_MAX];
 	session_send(cc->s, FRAME_AUTH_OK, 0, buf, msg_auth_ok_encode(buf, &ok));
 }
 
-/* A data connection joins the pool of the control session it names. */
+/* Wrong credentials: say so, close. */
+static void
+server_auth_failed(struct client_conn *cc, uint16_t code, const char *text)
+{
+	log_warn("%s: authentication failed: %s", session_label(cc->s), text);
+	session_send_error(cc->s, FRAME_ERROR, 0, code, text);
+	session_close_after_flush(cc->s, "authentication failed");
+}
+
+/*
+ * A data connection joins the pool of the control session it names, if its
+ * proof is keyed by that session's key.
+ */
 static int
 server_auth_data(struct client_conn *cc, const struct frame *f, const char **why)
 {
-	uint32_t sid = (uint32_t)f->payload[MAC_LEN] << 24 |
-	    (uint32_t)f->payload[MAC_LEN + 1] << 16 |
-	    (uint32_t)f->payload[MAC_LEN + 2] << 8 | f->payload[MAC_LEN + 3];
+	uint32_t sid;
+	msg_u32_decode(f->payload + MAC_LEN, 4, &sid, why);
 	struct client_conn *owner;
 	LIST_FOREACH(owner, &cc->srv->clients, link)
 		if (owner->id == sid && sid != 0 && owner->state == CS_READY && !owner->is_data)
 			break;
-	if (owner == NULL || owner->npool >= POOL_MAX) {
+	if (owner == NULL) {
+		server_auth_failed(cc, ERR_INVALID, "no such session");
+		return 0;
+	}
+	if (!auth_verify_key(AUTH_CLIENT, owner->session_key, MAC_LEN,
+		cc->client_nonce, cc->server_nonce, f->payload)) {
+		server_auth_failed(cc, ERR_AUTH, "wrong session key");
+		return 0;
+	}
+	if (owner->npool >= POOL_MAX) {
 		session_send_error(cc->s, FRAME_ERROR, 0, ERR_INVALID,
-		    owner ? "too many data connections" : "no such session");
+		    "too many data connections");
 		session_close_after_flush(cc->s, "data connection refused");
 		return 0;
 	}
-	server_send_auth_ok(cc, sid);
+	server_send_auth_ok(cc, sid, owner->session_key, MAC_LEN);
 	/* AUTH_OK is a few bytes on an idle socket: flushed by the detach. */
 	int fd = session_detach(cc->s);
 	if (fd < 0)
 		return 0; /* the session closed, and on_close freed cc */
-	LIST_REMOVE(cc, link);
-	free(cc);
+	client_conn_free(cc);
 	struct pooled *p = calloc(1, sizeof *p);
 	if (p == NULL) {
 		close(fd);
@@ -424,21 +482,20 @@ server_auth_data(struct client_conn *cc, const struct frame *f, const char **why
 static int
 server_auth(struct client_conn *cc, const struct frame *f, const char **why)
 {
+	const char *token = cc->srv->cfg->token;
 	if (f->len != (cc->is_data ? AUTH_DATA_LEN : MAC_LEN)) {
 		*why = "bad AUTH";
 		return -1;
 	}
-	if (!auth_verify(AUTH_CLIENT, cc->srv->cfg->token, cc->client_nonce,
-		cc->server_nonce, f->payload)) {
-		log_warn("%s: authentication failed", session_label(cc->s));
-		session_send_error(cc->s, FRAME_ERROR, 0, ERR_AUTH,
-		    "wrong token");
-		session_close_after_flush(cc->s, "authentication failed");
-		return 0;
-	}
 	if (cc->is_data)
 		return server_auth_data(cc, f, why);
-	server_send_auth_ok(cc, cc->id);
+	if (!auth_verify(AUTH_CLIENT, token, cc->client_nonce, cc->server_nonce,
+		f->payload)) {
+		server_auth_failed(cc, ERR_AUTH, "wrong token");
+		return 0;
+	}
+	auth_session_key(token, cc->client_nonce, cc->server_nonce, cc->session_key);
+	server_send_auth_ok(cc, cc->id, token, strlen(token));
 	cc->state = CS_READY;
 	session_set_ready(cc->s);
 	log_info("%s: authenticated", session_label(cc->s));
@@ -491,8 +548,7 @@ server_on_close(struct session *s, const char *reason, void *arg)
 		pooled_free(LIST_FIRST(&cc->pool));
 	if (!cc->is_data && cc->srv->relays)
 		relay_workers_close_owner(cc->srv->relays, cc->id);
-	LIST_REMOVE(cc, link);
-	free(cc);
+	client_conn_free(cc);
 }
 
 /* ---- control listener ---- */

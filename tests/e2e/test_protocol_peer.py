@@ -45,14 +45,16 @@ class Ctx:
         self.srv = srv
         self.token = token
         self.conns = conns
+        self.keys = {}  # session id -> session key
 
     def control(self):
         p = Peer.control("127.0.0.1", self.srv.port, self.token)
         self.conns.append(p)
+        self.keys[p.session_id] = p.session_key
         return p
 
     def data(self, session_id):
-        p = Peer.data("127.0.0.1", self.srv.port, self.token, session_id)
+        p = Peer.data("127.0.0.1", self.srv.port, self.keys[session_id], session_id)
         self.conns.append(p)
         return p
 
@@ -132,13 +134,13 @@ def assert_protocol_error(ctx, peer, why):
 
 
 def assert_server_alive(ctx, old_peer, old_addr=None):
-    """A new client authenticates (next session id), registers and gets an OPEN.
+    """A new client authenticates (a new random session id), registers and gets an OPEN.
 
     old_peer: the last session before (None: there was none)."""
     if old_addr is not None:
         wait_refused(*old_addr)
     p = ctx.control()
-    assert p.session_id == (old_peer.session_id + 1 if old_peer else 1)
+    assert p.session_id != 0 and (old_peer is None or p.session_id != old_peer.session_id)
     addr = p.register("again")
     user, op = open_stream(ctx, p, addr)
     assert op.id == 2
@@ -156,7 +158,7 @@ def test_peer_sanity_handshake_register_open_data(start):
     OPEN_ERR, and the stream ids are even and grow by 2."""
     ctx = start()
     peer = ctx.control()
-    assert peer.session_id == 1
+    assert peer.session_id != 0
     ctx.srv.wait_log(ctx.label(peer) + r": authenticated$")
 
     addr = peer.register("sanity")
@@ -209,7 +211,7 @@ def test_peer_wrong_token_gets_error_3(start):
                                              r"text='wrong token'"):
         p.handshake(ctx.token + "x")
     assert p.expect_closed() == []
-    ctx.srv.wait_log(r"session 1 \(127\.0\.0\.1:%d\): authentication failed" % p.local_port)
+    ctx.srv.wait_log(r"session \d+ \(127\.0\.0\.1:%d\): authentication failed" % p.local_port)
 
 
 # --------------------------------------------------------------------------
@@ -725,7 +727,7 @@ def test_idle_data_connection_that_talks_is_closed(start, what):
         bad.client_nonce = b"\x01" * 32
         bad.send_frame(wire.HELLO, 0, wire.hello_payload(wire.ROLE_DATA, bad.client_nonce))
         _v, _r, snonce = wire.parse_hello(bad.expect(wire.HELLO).payload)
-        proof = wire.client_proof(ctx.token, bad.client_nonce, snonce)
+        proof = wire.client_proof(peer.session_key, bad.client_nonce, snonce)
         bad.send_raw(wire.encode_frame(wire.AUTH, 0, proof + wire.u32(peer.session_id)) + b"!")
         frames = bad.expect_closed()
         assert [f.type for f in frames] in ([], [wire.AUTH_OK])
@@ -759,7 +761,7 @@ def test_idle_data_connection_that_talks_is_closed(start, what):
 @pytest.mark.parametrize("sid", ["unknown", "zero", "closed"])
 def test_data_connection_for_unknown_session_is_refused(start, sid):
     """AUTH on a data connection naming no live session: ERROR code 7
-    'no such session', and the connection is closed."""
+    'no such session', and the connection is closed (a failed login)."""
     ctx = start()
     peer = ctx.control()
     if sid == "closed":
@@ -774,7 +776,7 @@ def test_data_connection_for_unknown_session_is_refused(start, sid):
                                              r"text='no such session'"):
         p.handshake(ctx.token, wire.ROLE_DATA, session_id=n)
     assert p.expect_closed() == []
-    ctx.srv.wait_log(r"data connection \(127\.0\.0\.1:%d\): closed: data connection refused$"
+    ctx.srv.wait_log(r"data connection \(127\.0\.0\.1:%d\): closed: authentication failed$"
                      % p.local_port)
 
 
@@ -790,7 +792,7 @@ def test_at_most_64_idle_data_connections(start):
     ctx.conns.append(p)
     with pytest.raises(AssertionError, match=r"expected AUTH_OK, got ERROR.*code=7 "
                                              r"text='too many data connections'"):
-        p.handshake(ctx.token, wire.ROLE_DATA, session_id=peer.session_id)
+        p.handshake(peer.session_key, wire.ROLE_DATA, session_id=peer.session_id)
     assert p.expect_closed() == []
     # The most recent one is taken first.
     user, op, mux = start_move(ctx, peer, pool[-1], addr, b"z")

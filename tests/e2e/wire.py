@@ -1,4 +1,4 @@
-"""A minimal burrow protocol peer (version 2), stdlib only, for the e2e tests.
+"""A minimal burrow protocol peer (version 3), stdlib only, for the e2e tests.
 
 It plays the burrow *client* against a real `burrow server`, one blocking
 socket per connection, so tests can break protocol rules that the real client
@@ -8,7 +8,9 @@ src/proto/auth.c (see docs/protocol.md):
     frame header  type u8 | flags u8 | 0 u16 | id u32 | len u32   (big-endian)
     HELLO         "BURROW" | version u16 | role u8 | nonce[32]
     AUTH          HMAC-SHA256(token, "burrow-v1 client" | server_nonce | client_nonce)
-                  (+ session_id u32 on a data connection)
+                  (on a data connection keyed by the session key, + session_id u32)
+    session key   HMAC-SHA256(token, "burrow-v3 session key" | client_nonce | server_nonce)
+                  of the control connection's handshake
     AUTH_OK       HMAC-SHA256(token, "burrow-v1 server" | client_nonce | server_nonce)
                   | session_id u32
     str           u16 length | bytes
@@ -57,7 +59,7 @@ NAMES = {v: k for k, v in dict(
 # Error codes (src/proto/msg.h).
 ERR_NONE = 0
 ERR_PROTOCOL = 1
-ERR_VERSION = 2
+ERR_VERSION = 3
 ERR_AUTH = 3
 ERR_TIMEOUT = 4
 ERR_DENIED = 5
@@ -72,7 +74,7 @@ REGISTER_HAS_BIND = 0x01
 REGISTER_MUX_ONLY = 0x02
 
 MAGIC = b"BURROW"
-VERSION = 2
+VERSION = 3
 NONCE_LEN = 32
 MAC_LEN = 32
 HEADER = struct.Struct(">BBHII")
@@ -82,6 +84,7 @@ HANDSHAKE_MAX_PAYLOAD = 1024
 
 CLIENT_LABEL = b"burrow-v1 client"
 SERVER_LABEL = b"burrow-v1 server"
+SESSION_KEY_LABEL = b"burrow-v3 session key"
 
 DEFAULT_TIMEOUT = float(os.environ.get("BURROW_E2E_TIMEOUT", "10"))
 
@@ -204,6 +207,12 @@ def server_proof(token, client_nonce, server_nonce):
     return hmac.new(_key(token), SERVER_LABEL + client_nonce + server_nonce, hashlib.sha256).digest()
 
 
+def session_key(token, client_nonce, server_nonce):
+    """The key of a control session's data-connection proofs (src/proto/auth.c)."""
+    return hmac.new(_key(token), SESSION_KEY_LABEL + client_nonce + server_nonce,
+                    hashlib.sha256).digest()
+
+
 def parse_auth_ok(payload):
     r = Reader(payload)
     mac, sid = r.take(MAC_LEN), r.u32()
@@ -287,10 +296,12 @@ class Peer:
         return p
 
     @classmethod
-    def data(cls, host, port, token, session_id, **kw):
-        """Connects and authenticates a data connection of session_id."""
+    def data(cls, host, port, key, session_id, **kw):
+        """Connects and authenticates a data connection of session_id.
+
+        key is that session's key (a control Peer's .session_key)."""
         p = cls(host, port, **kw)
-        p.handshake(token, ROLE_DATA, session_id=session_id)
+        p.handshake(key, ROLE_DATA, session_id=session_id)
         return p
 
     def close(self):
@@ -414,7 +425,10 @@ class Peer:
 
     # -- handshake --------------------------------------------------------
     def handshake(self, token, role=ROLE_CONTROL, session_id=None, version=VERSION):
-        """HELLO, AUTH, AUTH_OK; verifies the server's proof. Returns the session id."""
+        """HELLO, AUTH, AUTH_OK; verifies the server's proof. Returns the session id.
+
+        token is the token on a control connection and the session key on a
+        data connection. A control connection sets .session_key."""
         self.role = role
         self.client_nonce = os.urandom(NONCE_LEN)
         self.send_frame(HELLO, 0, hello_payload(role, self.client_nonce, version))
@@ -440,6 +454,8 @@ class Peer:
             raise AssertionError("the server's proof in AUTH_OK is wrong")
         if role == ROLE_DATA:
             assert sid == session_id, f"AUTH_OK on a data connection names session {sid}"
+        else:
+            self.session_key = session_key(token, self.client_nonce, self.server_nonce)
         self.session_id = sid
         self.authenticated = True
         return sid

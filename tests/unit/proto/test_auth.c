@@ -175,6 +175,36 @@ test_long_token(void **state)
 	assert_false(auth_verify(AUTH_CLIENT, b, n.c, n.s, mac));
 }
 
+/* The session key is the documented construction; data proofs keyed by it
+ * differ from token proofs and from another session's key. */
+static void
+test_session_key(void **state)
+{
+	struct nonces n, m;
+	fill(&n);
+	fill(&m);
+	m.s[0] ^= 1;
+	const char *token = "s3cret-token";
+	uint8_t msg[21 + 2 * NONCE_LEN], want[MAC_LEN], key[MAC_LEN], other[MAC_LEN];
+	unsigned int len = MAC_LEN;
+	memcpy(msg, "burrow-v3 session key", 21);
+	memcpy(msg + 21, n.c, NONCE_LEN);
+	memcpy(msg + 21 + NONCE_LEN, n.s, NONCE_LEN);
+	HMAC(EVP_sha256(), token, (int)strlen(token), msg, sizeof msg, want, &len);
+	auth_session_key(token, n.c, n.s, key);
+	assert_memory_equal(key, want, MAC_LEN);
+	auth_session_key(token, m.c, m.s, other);
+	assert_memory_not_equal(key, other, MAC_LEN);
+
+	uint8_t mac[MAC_LEN], tmac[MAC_LEN];
+	auth_mac_key(AUTH_CLIENT, key, sizeof key, n.c, n.s, mac);
+	assert_true(auth_verify_key(AUTH_CLIENT, key, sizeof key, n.c, n.s, mac));
+	assert_false(auth_verify_key(AUTH_CLIENT, other, sizeof other, n.c, n.s, mac));
+	assert_false(auth_verify(AUTH_CLIENT, token, n.c, n.s, mac));
+	auth_mac(AUTH_CLIENT, token, n.c, n.s, tmac);
+	assert_false(auth_verify_key(AUTH_CLIENT, key, sizeof key, n.c, n.s, tmac));
+}
+
 int
 main(void)
 {
@@ -188,6 +218,7 @@ main(void)
 	    cmocka_unit_test(test_wrong_side),
 	    cmocka_unit_test(test_any_bit_flip_fails),
 	    cmocka_unit_test(test_long_token),
+	    cmocka_unit_test(test_session_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
