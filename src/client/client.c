@@ -113,6 +113,8 @@ struct client {
 	char server_str[ADDR_STR_MAX];
 	struct tunnel_state *tunnels;
 	LIST_HEAD(, dial) dials;
+	size_t ndials;
+	struct log_limit lim_open;
 	LIST_HEAD(, data_conn) data_conns;
 	size_t ndata; /* connecting or idle: what the pool counts */
 	struct sockaddr_storage server_addr; /* where the session connected */
@@ -150,6 +152,7 @@ static void
 dial_free(struct dial *d)
 {
 	LIST_REMOVE(d, link);
+	d->c->ndials--;
 	if (d->resolving)
 		LIST_REMOVE(d, wlink);
 	if (d->ev)
@@ -340,6 +343,14 @@ client_open(struct client *c, const struct frame *f, const char **why)
 		session_refuse_stream(c->s, f->id, ERR_INVALID, "no such tunnel");
 		return 0;
 	}
+	if (session_stream_count(c->s) + c->ndials >= c->cfg->max_streams) {
+		char text[64];
+		snprintf(text, sizeof text, "too many streams (max_streams %u)",
+		    c->cfg->max_streams);
+		log_limited(&c->lim_open, LOG_WARN, "stream %u: refused: %s", f->id, text);
+		session_refuse_stream(c->s, f->id, ERR_LIMIT, text);
+		return 0;
+	}
 	struct dial *d = calloc(1, sizeof *d);
 	if (d == NULL) {
 		session_refuse_stream(c->s, f->id, ERR_INTERNAL, "out of memory");
@@ -351,6 +362,7 @@ client_open(struct client *c, const struct frame *f, const char **why)
 	d->tunnel = m.tunnel_id - 1;
 	d->fd = -1;
 	LIST_INSERT_HEAD(&c->dials, d, link);
+	c->ndials++;
 	log_debug("tunnel %s: stream %u: from %s", c->cfg->tunnels[d->tunnel].name,
 	    f->id, m.peer);
 	dial_target(d);
@@ -684,7 +696,7 @@ client_on_moved(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
 	    c->cfg->tunnels[tunnel_id - 1].name, stream_id);
 	log_debug("%s: moved to a dedicated connection after %llu bytes", label,
 	    (unsigned long long)bytes);
-	relay_workers_add(c->relays, data_fd, local_fd, c->session_id, label);
+	relay_workers_add(c->relays, data_fd, local_fd, c->session_id, NULL, label);
 }
 
 static void

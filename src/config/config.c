@@ -85,6 +85,21 @@ static const struct option_def options[] = {
 	0, 1ull << 40},
     {"threads", 0, BOTH, OT_COUNT, OFF(threads), "0", "N",
 	"relay threads for dedicated connections (0: one per CPU)", 0, 64},
+    {"max_tunnels", 0, ROLE_SERVER, OT_COUNT, OFF(max_tunnels), "64", "N",
+	"tunnels one client session may register", 1, 65536},
+    {"max_streams", 0, BOTH, OT_COUNT, OFF(max_streams), "16384", "N",
+	"multiplexed streams per session, open or opening (client: and targets "
+	"being dialed); a user connection beyond it is refused", 1, 1048576},
+    {"max_conns", 0, ROLE_SERVER, OT_COUNT, OFF(max_conns), "16384", "N",
+	"user connections per tunnel, multiplexed or moved; more are refused", 1,
+	1048576},
+    {"max_unauthenticated", 0, ROLE_SERVER, OT_COUNT, OFF(max_unauthenticated),
+	"1024", "N", "connections still in their handshake; when full, the oldest "
+	"one is closed to make room", 1, 1048576},
+    {"max_unauthenticated_per_source", 0, ROLE_SERVER, OT_COUNT,
+	OFF(max_unauthenticated_per_source), "64", "N",
+	"connections in their handshake from one IPv4 address or IPv6 /64; more "
+	"are refused", 1, 1048576},
     {"log_level", 0, BOTH, OT_LOGLEVEL, OFF(log_level), "info",
 	"error|warn|info|debug", "how much to log on stderr", 0, 0},
     {"help", 'h', BOTH, OT_HELP, 0, NULL, NULL, "show this help", 0, 0},

@@ -37,6 +37,11 @@ struct config {
 	uint32_t pool;
 	uint64_t dedicated_after;
 	uint32_t threads;
+	uint32_t max_tunnels;     /* per session */
+	uint32_t max_streams;     /* per session */
+	uint32_t max_conns;       /* per tunnel */
+	uint32_t max_unauthenticated;
+	uint32_t max_unauthenticated_per_source;
 	enum log_level log_level;
 	struct tunnel_cfg *tunnels;
 	size_t ntunnels;

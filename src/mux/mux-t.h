@@ -18,6 +18,13 @@ struct evbuffer;
 #define SESSION_OUT_HIGH (1024 * 1024)
 #define SESSION_OUT_LOW (256 * 1024)
 #define SESSION_IN_CAP (256 * 1024)
+/* Before authentication: one handshake frame (payload <= 1024) fits twice. */
+#define SESSION_IN_HANDSHAKE (2 * 1024 + 2 * 12)
+/*
+ * Output above this is a peer that does not read (DATA stops at HIGH; only
+ * replies such as PONG, WINDOW and RST can pile up): the session closes.
+ */
+#define SESSION_OUT_MAX (8 * 1024 * 1024)
 /*
  * One read from a stream's socket becomes one DATA frame. Header + chunk +
  * libevent's chain header fit a 64 KiB allocation; 64 KiB reads would make
@@ -58,6 +65,7 @@ struct stream {
 	unsigned reading : 1, writing : 1, paused : 1;
 	unsigned moving : 1;     /* we sent MOVED: no more DATA or FIN from us */
 	unsigned peer_moved : 1; /* the peer sent MOVED */
+	unsigned handed_over : 1; /* closed because on_moved took its fds */
 	uint64_t bulk_bytes;     /* bytes that came in big reads or frames */
 	uint64_t promote_at;     /* bulk_bytes at which to ask handler->promote */
 	struct event *rev, *wev, *timer;
@@ -79,6 +87,7 @@ struct session {
 	void *arg;
 	struct event *rev, *wev, *flush_ev, *reap_ev, *timer;
 	uint8_t *in;
+	size_t in_cap;  /* SESSION_IN_HANDSHAKE until ready, then SESSION_IN_CAP */
 	size_t in_len;
 	size_t in_used; /* bytes of `in` decoded so far in this pass */
 	struct evbuffer *out;

@@ -43,7 +43,8 @@ session_new(struct event_base *base, int fd, const char *label,
 	s->next_id = p->initiator_parity ? 1 : 2;
 	s->nbuckets = 64;
 	s->buckets = calloc(s->nbuckets, sizeof *s->buckets);
-	s->in = malloc(SESSION_IN_CAP);
+	s->in_cap = SESSION_IN_HANDSHAKE;
+	s->in = malloc(s->in_cap);
 	s->out = evbuffer_new();
 	s->rev = event_new(base, fd, EV_READ | EV_PERSIST, session_read_cb, s);
 	s->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, session_write_cb, s);
@@ -257,6 +258,10 @@ session_flush(struct session *s)
 		session_close(s, NULL);
 		return;
 	}
+	if (left > SESSION_OUT_MAX) {
+		session_close(s, "peer is not reading (output queue over 8 MiB)");
+		return;
+	}
 	if (left >= SESSION_OUT_HIGH)
 		s->congested = 1;
 	else if (s->congested && left <= SESSION_OUT_LOW)
@@ -322,6 +327,8 @@ session_dispatch(struct session *s, const struct frame *f)
 		session_send(s, FRAME_PONG, 0, f->payload, f->len);
 		return;
 	case FRAME_PONG:
+		if (!s->ready)
+			session_protocol_error(s, "bad PONG");
 		return;
 	default:
 		if (s->h->on_frame(s, f, s->arg, &why) != 0 && !s->closing)
@@ -365,7 +372,17 @@ session_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
 	for (int round = 0; round < 4 && !s->closing && !s->draining; round++) {
-		size_t space = SESSION_IN_CAP - s->in_len;
+		if (s->ready && s->in_cap < SESSION_IN_CAP) {
+			/* Authenticated: room for full-size frames. */
+			uint8_t *in = realloc(s->in, SESSION_IN_CAP);
+			if (in == NULL) {
+				session_close(s, "out of memory");
+				return;
+			}
+			s->in = in;
+			s->in_cap = SESSION_IN_CAP;
+		}
+		size_t space = s->in_cap - s->in_len;
 		ssize_t n = read(s->fd, s->in + s->in_len, space);
 		if (n == 0) {
 			session_close(s, "connection closed by peer");

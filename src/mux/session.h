@@ -44,6 +44,12 @@ struct session_handler {
 	 */
 	void (*on_moved)(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
 	    int local_fd, int data_fd, uint64_t bytes, void *arg);
+	/*
+	 * Optional: a stream left the session without moving (its socket is
+	 * closed). Each stream ends in exactly one of on_moved or this.
+	 */
+	void (*on_stream_closed)(struct session *s, uint32_t stream_id,
+	    uint32_t tunnel_id, void *arg);
 };
 
 struct session_params {

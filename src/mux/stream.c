@@ -313,6 +313,7 @@ stream_try_move(struct stream *st)
 	uint32_t id = st->id, tunnel_id = st->tunnel_id;
 	uint64_t bytes = st->bytes_in + st->bytes_out;
 	st->fd = st->adopt_fd = -1;
+	st->handed_over = 1;
 	stream_close(st, "moved to a dedicated connection", 0);
 	s->h->on_moved(s, id, tunnel_id, local_fd, data_fd, bytes, s->arg);
 }
@@ -479,6 +480,8 @@ stream_close(struct stream *st, const char *reason, int send_rst)
 	st->fd = st->adopt_fd = -1;
 	TAILQ_INSERT_TAIL(&s->dead, st, link);
 	session_want_reap(s);
+	if (!st->handed_over && s->h->on_stream_closed != NULL)
+		s->h->on_stream_closed(s, st->id, st->tunnel_id, s->arg);
 }
 
 void

@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 
+#include "util/gauge.h"
 #include "util/log.h"
 
 /* 1 MiB pipes cut CPU per byte by a third (DESIGN.md §5). */
@@ -37,6 +38,7 @@ struct relay {
 	struct relay_set *rs;
 	char label[96];
 	uint32_t owner;
+	struct gauge *count;
 	struct direction d[2];
 	int dead;
 	LIST_ENTRY(relay) link;
@@ -238,16 +240,19 @@ relay_set_close_owner(struct relay_set *rs, uint32_t owner)
 }
 
 struct relay *
-relay_new(struct relay_set *rs, int a, int b, uint32_t owner, const char *label)
+relay_new(struct relay_set *rs, int a, int b, uint32_t owner,
+    struct gauge *count, const char *label)
 {
 	struct relay *rl = calloc(1, sizeof *rl);
 	if (rl == NULL) {
 		close(a);
 		close(b);
+		gauge_drop(count);
 		return NULL;
 	}
 	rl->rs = rs;
 	rl->owner = owner;
+	rl->count = count;
 	snprintf(rl->label, sizeof rl->label, "%s", label);
 	for (int i = 0; i < 2; i++) {
 		struct direction *d = &rl->d[i];
@@ -297,5 +302,6 @@ relay_close(struct relay *rl, const char *why)
 	close(rl->d[1].src);
 	LIST_REMOVE(rl, link);
 	rl->rs->count--;
+	gauge_drop(rl->count);
 	free(rl);
 }

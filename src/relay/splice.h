@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 struct event_base;
+struct gauge;
 struct relay;
 struct relay_set;
 
@@ -24,11 +25,13 @@ void relay_set_free(struct relay_set *rs);
 size_t relay_set_count(const struct relay_set *rs);
 
 /*
- * Takes ownership of both fds; NULL (fds closed) on failure. `owner` tags
- * the relay with the session it belongs to, for relay_set_close_owner.
+ * Takes ownership of both fds and of one reference to `count` (may be NULL),
+ * dropped when the relay ends; NULL (fds closed, reference dropped) on
+ * failure. `owner` tags the relay with the session it belongs to, for
+ * relay_set_close_owner.
  */
 struct relay *relay_new(struct relay_set *rs, int a, int b, uint32_t owner,
-    const char *label);
+    struct gauge *count, const char *label);
 /* Closes every relay of a session that ended (its peer may be gone silently). */
 void relay_set_close_owner(struct relay_set *rs, uint32_t owner);
 

@@ -11,6 +11,7 @@
 #include <event2/event.h>
 
 #include "relay/splice.h"
+#include "util/gauge.h"
 #include "util/log.h"
 
 #define WORKERS_MAX 64
@@ -22,6 +23,7 @@ struct worker_msg {
 	enum msg_kind kind;
 	int a, b;
 	uint32_t owner;
+	struct gauge *count;
 	char label[96];
 };
 
@@ -52,7 +54,7 @@ worker_msg_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		switch (m.kind) {
 		case MSG_ADD:
-			relay_new(wk->relays, m.a, m.b, m.owner, m.label);
+			relay_new(wk->relays, m.a, m.b, m.owner, m.count, m.label);
 			break;
 		case MSG_CLOSE_OWNER:
 			relay_set_close_owner(wk->relays, m.owner);
@@ -83,6 +85,7 @@ worker_send(struct worker *wk, const struct worker_msg *m)
 		log_warn("%s: relay worker busy: connection dropped", m->label);
 		close(m->a);
 		close(m->b);
+		gauge_drop(m->count);
 	}
 }
 
@@ -137,9 +140,10 @@ relay_workers_new(unsigned n)
 
 void
 relay_workers_add(struct relay_workers *rw, int a, int b, uint32_t owner,
-    const char *label)
+    struct gauge *count, const char *label)
 {
-	struct worker_msg m = {.kind = MSG_ADD, .a = a, .b = b, .owner = owner};
+	struct worker_msg m = {.kind = MSG_ADD, .a = a, .b = b, .owner = owner,
+	    .count = count};
 	snprintf(m.label, sizeof m.label, "%s", label);
 	worker_send(&rw->w[rw->next++ % rw->n], &m);
 }
@@ -167,6 +171,7 @@ relay_workers_free(struct relay_workers *rw)
 			if (q.kind == MSG_ADD) {
 				close(q.a);
 				close(q.b);
+				gauge_drop(q.count);
 			}
 		relay_set_free(wk->relays);
 		event_free(wk->ev);

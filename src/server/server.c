@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -16,9 +17,11 @@
 #include "mux/session.h"
 #include "proto/auth.h"
 #include "relay/workers.h"
+#include "server/admit.h"
 #include "transport/framed.h"
 #include "transport/tcp.h"
 #include "util/evtime.h"
+#include "util/gauge.h"
 #include "util/log.h"
 
 #define ACCEPT_RETRY_MS 1000
@@ -36,8 +39,13 @@ struct client_conn {
 	struct session *s;
 	uint32_t id;
 	char peer[ADDR_STR_MAX];
+	struct source src;
 	enum client_state state;
 	int is_data; /* a dedicated data connection in its handshake */
+	int handshaking; /* on the server's list of unauthenticated connections */
+	TAILQ_ENTRY(client_conn) hlink;
+	size_t ntunnels;
+	struct log_limit lim_register;
 	uint8_t client_nonce[NONCE_LEN];
 	uint8_t server_nonce[NONCE_LEN];
 	uint8_t session_key[MAC_LEN]; /* control: keys its data connections' proofs */
@@ -62,8 +70,10 @@ struct tunnel {
 	char name[MSG_NAME_MAX + 1];
 	char addr[ADDR_STR_MAX];
 	int mux_only;
+	struct gauge *conns; /* live user connections, multiplexed or moved */
 	struct evconnlistener *lev;
 	struct event *retry;
+	struct log_limit lim_refuse;
 	LIST_ENTRY(tunnel) link;
 };
 
@@ -73,6 +83,14 @@ struct server {
 	struct evconnlistener *lev;
 	struct event *retry;
 	LIST_HEAD(, client_conn) clients;
+	/* Connections in their handshake, oldest first (max_unauthenticated). */
+	TAILQ_HEAD(, client_conn) handshaking;
+	size_t nhandshaking;
+	struct admit *admit;
+	/* Tunnels stop accepting at fd_limit - fd_reserve: the rest is for
+	 * control and data connections. */
+	long fd_limit, fd_reserve;
+	struct log_limit lim_auth, lim_unauth, lim_refuse;
 	struct relay_workers *relays;
 };
 
@@ -83,18 +101,35 @@ static int server_promote(struct session *s, uint32_t stream_id,
     uint32_t tunnel_id, void *arg);
 static void server_on_moved(struct session *s, uint32_t stream_id,
     uint32_t tunnel_id, int user_fd, int data_fd, uint64_t bytes, void *arg);
+static void server_on_stream_closed(struct session *s, uint32_t stream_id,
+    uint32_t tunnel_id, void *arg);
 
 static const struct session_handler server_handler = {
     .on_frame = server_on_frame,
     .on_close = server_on_close,
     .promote = server_promote,
     .on_moved = server_on_moved,
+    .on_stream_closed = server_on_stream_closed,
 };
+
+/* The connection authenticated, or ends: it no longer counts as unauthenticated. */
+static void
+client_conn_handshake_done(struct client_conn *cc)
+{
+	struct server *srv = cc->srv;
+	if (!cc->handshaking)
+		return;
+	cc->handshaking = 0;
+	TAILQ_REMOVE(&srv->handshaking, cc, hlink);
+	srv->nhandshaking--;
+	admit_leave(srv->admit, &cc->src);
+}
 
 /* The one place a client_conn is freed; its tunnels and pool are gone. */
 static void
 client_conn_free(struct client_conn *cc)
 {
+	client_conn_handshake_done(cc);
 	LIST_REMOVE(cc, link);
 	OPENSSL_cleanse(cc->session_key, sizeof cc->session_key);
 	free(cc);
@@ -147,15 +182,22 @@ pooled_read_cb(evutil_socket_t fd, short what, void *arg)
  * A stream of this client has carried dedicated_after bytes: move it to an
  * idle data connection of the same client, announced there with ADOPT.
  */
+static struct tunnel *
+tunnel_by_id(struct client_conn *cc, uint32_t id)
+{
+	struct tunnel *t;
+	LIST_FOREACH(t, &cc->tunnels, link)
+		if (t->id == id)
+			return t;
+	return NULL;
+}
+
 static int
 server_promote(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
     void *arg)
 {
 	struct client_conn *cc = arg;
-	struct tunnel *t;
-	LIST_FOREACH(t, &cc->tunnels, link)
-		if (t->id == tunnel_id)
-			break;
+	struct tunnel *t = tunnel_by_id(cc, tunnel_id);
 	if (t == NULL || t->mux_only)
 		return -1;
 	while (!LIST_EMPTY(&cc->pool)) {
@@ -179,23 +221,68 @@ server_on_moved(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
 	snprintf(label, sizeof label, "%s stream %u", session_label(s), stream_id);
 	log_info("%s: moved to a dedicated connection after %llu bytes", label,
 	    (unsigned long long)bytes);
-	relay_workers_add(cc->srv->relays, user_fd, data_fd, cc->id, label);
+	/* The stream's count on its tunnel goes with it to the relay. */
+	struct tunnel *t = tunnel_by_id(cc, tunnel_id);
+	relay_workers_add(cc->srv->relays, user_fd, data_fd, cc->id,
+	    t ? t->conns : NULL, label);
+}
+
+static void
+server_on_stream_closed(struct session *s, uint32_t stream_id,
+    uint32_t tunnel_id, void *arg)
+{
+	struct tunnel *t = tunnel_by_id(arg, tunnel_id);
+	if (t != NULL)
+		gauge_drop(t->conns);
 }
 
 /* ---- tunnels ---- */
+
+/* Why a user connection cannot be taken now, or NULL. */
+static const char *
+tunnel_refusal(struct tunnel *t, evutil_socket_t fd, char *buf, size_t len)
+{
+	const struct server *srv = t->cc->srv;
+	const struct config *cfg = srv->cfg;
+	if (fd >= srv->fd_limit - srv->fd_reserve) {
+		snprintf(buf, len, "near the open-file limit (%ld)", srv->fd_limit);
+		return buf;
+	}
+	if (gauge_count(t->conns) >= cfg->max_conns) {
+		snprintf(buf, len, "too many connections (max_conns %u)", cfg->max_conns);
+		return buf;
+	}
+	if (session_stream_count(t->cc->s) >= cfg->max_streams) {
+		snprintf(buf, len, "too many streams (max_streams %u)", cfg->max_streams);
+		return buf;
+	}
+	if (session_is_closing(t->cc->s))
+		return "session closing";
+	return NULL;
+}
 
 static void
 tunnel_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct tunnel *t = arg;
-	char peer[ADDR_STR_MAX];
+	char peer[ADDR_STR_MAX], why[96];
 	sockaddr_format(sa, peer, sizeof peer);
-	tcp_nodelay(fd);
-	uint32_t id = session_open_stream(t->cc->s, fd, t->id, peer);
-	if (id == 0) {
-		log_warn("%s: tunnel %s: connection from %s refused: session closing",
-		    session_label(t->cc->s), t->name, peer);
+	const char *refused = tunnel_refusal(t, fd, why, sizeof why);
+	uint32_t id = 0;
+	if (refused == NULL) {
+		tcp_nodelay(fd);
+		gauge_hold(t->conns); /* dropped by on_stream_closed or the relay */
+		id = session_open_stream(t->cc->s, fd, t->id, peer);
+		if (id == 0) {
+			gauge_drop(t->conns);
+			refused = "session closing";
+		}
+	}
+	if (refused != NULL) {
+		log_limited(&t->lim_refuse, LOG_WARN,
+		    "%s: tunnel %s: connection from %s refused: %s",
+		    session_label(t->cc->s), t->name, peer, refused);
 		close(fd);
 		return;
 	}
@@ -218,10 +305,12 @@ tunnel_free(struct tunnel *t, int log_it)
 	if (log_it)
 		log_info("%s: tunnel %s closed", session_label(t->cc->s), t->name);
 	LIST_REMOVE(t, link);
+	t->cc->ntunnels--;
 	if (t->lev)
 		evconnlistener_free(t->lev);
 	if (t->retry)
 		event_free(t->retry);
+	gauge_drop(t->conns);
 	free(t);
 }
 
@@ -235,13 +324,13 @@ tunnel_bind_host(const struct config *cfg, const struct msg_register *m,
 		snprintf(host, hostlen, "127.0.0.1");
 		return 0;
 	case GATEWAY_YES:
-		snprintf(host, hostlen, "0.0.0.0");
+		snprintf(host, hostlen, "::");
 		return 0;
 	default:
 		if (!has_bind || strcmp(m->bind, "localhost") == 0)
 			snprintf(host, hostlen, "127.0.0.1");
 		else if (m->bind[0] == '\0' || strcmp(m->bind, "*") == 0)
-			snprintf(host, hostlen, "0.0.0.0");
+			snprintf(host, hostlen, "::");
 		else
 			snprintf(host, hostlen, "%s", m->bind);
 		(void)why;
@@ -253,7 +342,8 @@ static void
 register_refuse(struct client_conn *cc, uint32_t id, const char *name,
     uint16_t code, const char *text)
 {
-	log_warn("%s: tunnel %s: %s", session_label(cc->s), name, text);
+	log_limited(&cc->lim_register, LOG_WARN, "%s: tunnel %s: %s",
+	    session_label(cc->s), name, text);
 	session_send_error(cc->s, FRAME_REGISTER_ERR, id, code, text);
 }
 
@@ -265,6 +355,13 @@ server_register(struct client_conn *cc, const struct frame *f, const char **why)
 	if (msg_register_decode(f->payload, f->len, &m, why) != 0)
 		return -1;
 	int has_bind = (m.flags & REGISTER_HAS_BIND) != 0;
+	if (cc->ntunnels >= cfg->max_tunnels) {
+		char text[64];
+		snprintf(text, sizeof text, "too many tunnels (max_tunnels %u)",
+		    cfg->max_tunnels);
+		register_refuse(cc, f->id, m.name, ERR_LIMIT, text);
+		return 0;
+	}
 	struct tunnel *t;
 	LIST_FOREACH(t, &cc->tunnels, link) {
 		if (t->id == f->id || strcmp(t->name, m.name) == 0) {
@@ -290,6 +387,12 @@ server_register(struct client_conn *cc, const struct frame *f, const char **why)
 		return 0;
 	}
 	int fd = tcp_listen((struct sockaddr *)&ss, sl, 511);
+	if (fd < 0 && errno == EAFNOSUPPORT && strcmp(host, "::") == 0) {
+		/* No IPv6 here: the wildcard is IPv4's. */
+		snprintf(host, sizeof host, "0.0.0.0");
+		sockaddr_from_numeric(host, m.port, &ss, &sl);
+		fd = tcp_listen((struct sockaddr *)&ss, sl, 511);
+	}
 	if (fd < 0) {
 		struct hostport hp;
 		char a[ADDR_STR_MAX];
@@ -307,6 +410,13 @@ server_register(struct client_conn *cc, const struct frame *f, const char **why)
 		register_refuse(cc, f->id, m.name, ERR_INTERNAL, "out of memory");
 		return 0;
 	}
+	t->conns = gauge_new();
+	if (t->conns == NULL) {
+		close(fd);
+		free(t);
+		register_refuse(cc, f->id, m.name, ERR_INTERNAL, "out of memory");
+		return 0;
+	}
 	t->cc = cc;
 	t->id = f->id;
 	t->mux_only = (m.flags & REGISTER_MUX_ONLY) != 0;
@@ -317,6 +427,7 @@ server_register(struct client_conn *cc, const struct frame *f, const char **why)
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (t->lev == NULL) {
 		close(fd);
+		gauge_drop(t->conns);
 		free(t);
 		register_refuse(cc, f->id, m.name, ERR_INTERNAL, "cannot listen");
 		return 0;
@@ -324,6 +435,7 @@ server_register(struct client_conn *cc, const struct frame *f, const char **why)
 	t->retry = event_new(cc->srv->base, -1, 0, listener_retry_cb, t->lev);
 	evconnlistener_set_error_cb(t->lev, tunnel_error_cb);
 	LIST_INSERT_HEAD(&cc->tunnels, t, link);
+	cc->ntunnels++;
 	log_info("%s: tunnel %s listening on %s", session_label(cc->s), t->name,
 	    t->addr);
 	struct msg_register_ok ok;
@@ -393,7 +505,7 @@ server_hello(struct client_conn *cc, const struct frame *f, const char **why)
 		}
 		snprintf(label, sizeof label, "session %u (%s)", cc->id, cc->peer);
 		session_set_label(cc->s, label);
-		log_info("%s: connected", label);
+		log_limited(&cc->srv->lim_unauth, LOG_INFO, "%s: connected", label);
 	}
 	memcpy(cc->client_nonce, h.nonce, NONCE_LEN);
 	if (auth_nonce(cc->server_nonce) != 0) {
@@ -420,13 +532,42 @@ server_send_auth_ok(struct client_conn *cc, uint32_t session_id,
 	session_send(cc->s, FRAME_AUTH_OK, 0, buf, msg_auth_ok_encode(buf, &ok));
 }
 
-/* Wrong credentials: say so, close. */
+/* Wrong credentials: say so, close, and count it against the source. */
 static void
 server_auth_failed(struct client_conn *cc, uint16_t code, const char *text)
 {
-	log_warn("%s: authentication failed: %s", session_label(cc->s), text);
+	admit_failed(cc->srv->admit, &cc->src, mono_ms());
+	log_limited(&cc->srv->lim_auth, LOG_WARN, "%s: authentication failed: %s",
+	    session_label(cc->s), text);
 	session_send_error(cc->s, FRAME_ERROR, 0, code, text);
 	session_close_after_flush(cc->s, "authentication failed");
+}
+
+/* "too many failed logins from this address: retry in 1.5 s" */
+static void
+throttle_text(uint32_t wait_ms, char *buf, size_t len)
+{
+	snprintf(buf, len, "too many failed logins from this address: retry in %.1f s",
+	    wait_ms / 1000.0);
+}
+
+/*
+ * The source failed to log in too often lately: no verdict until its
+ * penalty is over. Returns 1 if the connection was refused.
+ */
+static int
+server_throttled(struct client_conn *cc)
+{
+	uint32_t wait = admit_penalty(cc->srv->admit, &cc->src, mono_ms());
+	if (wait == 0)
+		return 0;
+	char text[96];
+	throttle_text(wait, text, sizeof text);
+	log_limited(&cc->srv->lim_refuse, LOG_WARN, "%s: refused: %s",
+	    session_label(cc->s), text);
+	session_send_error(cc->s, FRAME_ERROR, 0, ERR_LIMIT, text);
+	session_close_after_flush(cc->s, "too many failed logins");
+	return 1;
 }
 
 /*
@@ -487,6 +628,8 @@ server_auth(struct client_conn *cc, const struct frame *f, const char **why)
 		*why = "bad AUTH";
 		return -1;
 	}
+	if (server_throttled(cc))
+		return 0;
 	if (cc->is_data)
 		return server_auth_data(cc, f, why);
 	if (!auth_verify(AUTH_CLIENT, token, cc->client_nonce, cc->server_nonce,
@@ -496,6 +639,7 @@ server_auth(struct client_conn *cc, const struct frame *f, const char **why)
 	}
 	auth_session_key(token, cc->client_nonce, cc->server_nonce, cc->session_key);
 	server_send_auth_ok(cc, cc->id, token, strlen(token));
+	client_conn_handshake_done(cc);
 	cc->state = CS_READY;
 	session_set_ready(cc->s);
 	log_info("%s: authenticated", session_label(cc->s));
@@ -541,7 +685,11 @@ static void
 server_on_close(struct session *s, const char *reason, void *arg)
 {
 	struct client_conn *cc = arg;
-	log_info("%s: closed: %s", session_label(s), reason);
+	if (cc->state == CS_READY)
+		log_info("%s: closed: %s", session_label(s), reason);
+	else
+		log_limited(&cc->srv->lim_unauth, LOG_INFO, "%s: closed: %s",
+		    session_label(s), reason);
 	while (!LIST_EMPTY(&cc->tunnels))
 		tunnel_free(LIST_FIRST(&cc->tunnels), 1);
 	while (!LIST_EMPTY(&cc->pool))
@@ -553,19 +701,64 @@ server_on_close(struct session *s, const char *reason, void *arg)
 
 /* ---- control listener ---- */
 
+/*
+ * Admission of a new control-port connection: refused while its source is
+ * throttled (with ERROR code 9, best effort, on the fresh socket) or has
+ * max_unauthenticated_per_source handshakes going. Returns 0 if admitted.
+ */
+static int
+control_admit(struct server *srv, evutil_socket_t fd, const struct source *src,
+    const char *peer)
+{
+	uint32_t wait = admit_penalty(srv->admit, src, mono_ms());
+	if (wait > 0) {
+		char text[96];
+		uint8_t buf[MSG_MAX];
+		throttle_text(wait, text, sizeof text);
+		frame_write(fd, FRAME_ERROR, 0, buf, msg_error_encode(buf, ERR_LIMIT, text));
+		log_limited(&srv->lim_refuse, LOG_WARN, "connection from %s refused: %s",
+		    peer, text);
+		return -1;
+	}
+	if (admit_enter(srv->admit, src) != 0) {
+		log_limited(&srv->lim_refuse, LOG_WARN,
+		    "connection from %s refused: too many unauthenticated connections "
+		    "from this address (max_unauthenticated_per_source %u)",
+		    peer, srv->cfg->max_unauthenticated_per_source);
+		return -1;
+	}
+	if (srv->nhandshaking >= srv->cfg->max_unauthenticated) {
+		/* Full: the oldest handshake makes room; honest ones are quick. */
+		struct client_conn *old = TAILQ_FIRST(&srv->handshaking);
+		client_conn_handshake_done(old);
+		session_close(old->s, "evicted: too many unauthenticated connections");
+	}
+	return 0;
+}
+
 static void
 control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct server *srv = arg;
+	struct source src;
+	char peer[ADDR_STR_MAX];
+	sockaddr_format(sa, peer, sizeof peer);
+	source_from_sockaddr(sa, &src);
+	if (control_admit(srv, fd, &src, peer) != 0) {
+		close(fd);
+		return;
+	}
 	struct client_conn *cc = calloc(1, sizeof *cc);
 	if (cc == NULL) {
+		admit_leave(srv->admit, &src);
 		close(fd);
 		return;
 	}
 	tcp_nodelay(fd);
 	cc->srv = srv;
-	sockaddr_format(sa, cc->peer, sizeof cc->peer);
+	cc->src = src;
+	snprintf(cc->peer, sizeof cc->peer, "%s", peer);
 	LIST_INIT(&cc->tunnels);
 	LIST_INIT(&cc->pool);
 	/* The id and the label's noun wait for HELLO: session or data connection. */
@@ -581,11 +774,15 @@ control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	};
 	cc->s = session_new(srv->base, fd, label, &p, &server_handler, cc);
 	if (cc->s == NULL) {
+		admit_leave(srv->admit, &src);
 		close(fd);
 		free(cc);
 		return;
 	}
 	LIST_INSERT_HEAD(&srv->clients, cc, link);
+	cc->handshaking = 1;
+	TAILQ_INSERT_TAIL(&srv->handshaking, cc, hlink);
+	srv->nhandshaking++;
 	log_debug("%s: accepted", label);
 }
 
@@ -617,28 +814,36 @@ server_new(struct event_base *base, const struct config *cfg)
 		return NULL;
 	}
 	struct server *srv = calloc(1, sizeof *srv);
-	if (srv == NULL) {
+	uint64_t seed;
+	if (srv == NULL || auth_random(&seed, sizeof seed) != 0) {
 		close(fd);
+		free(srv);
 		return NULL;
 	}
 	srv->base = base;
 	srv->cfg = cfg;
 	LIST_INIT(&srv->clients);
+	TAILQ_INIT(&srv->handshaking);
+	struct rlimit rl;
+	srv->fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+		rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (1u << 30)
+	    ? (long)rl.rlim_cur : (1l << 30);
+	srv->fd_reserve = srv->fd_limit / 8 < 32 ? 32
+	    : srv->fd_limit / 8 > 4096 ? 4096 : srv->fd_limit / 8;
+	srv->admit = admit_new(cfg->max_unauthenticated_per_source, seed);
 	srv->relays = relay_workers_new(cfg->threads);
-	if (srv->relays == NULL) {
-		log_error("cannot start relay threads");
-		close(fd);
-		free(srv);
-		return NULL;
-	}
 	srv->lev = evconnlistener_new(base, control_accept_cb, srv,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-	if (srv->lev == NULL) {
-		close(fd);
-		free(srv);
+	srv->retry = event_new(base, -1, 0, listener_retry_cb, srv->lev);
+	if (srv->admit == NULL || srv->relays == NULL || srv->lev == NULL ||
+	    srv->retry == NULL) {
+		log_error(srv->relays == NULL ? "cannot start relay threads"
+					      : "out of memory");
+		if (srv->lev == NULL)
+			close(fd);
+		server_free(srv);
 		return NULL;
 	}
-	srv->retry = event_new(base, -1, 0, listener_retry_cb, srv->lev);
 	evconnlistener_set_error_cb(srv->lev, control_error_cb);
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
@@ -677,5 +882,6 @@ server_free(struct server *srv)
 		evconnlistener_free(srv->lev);
 	if (srv->retry)
 		event_free(srv->retry);
+	admit_free(srv->admit);
 	free(srv);
 }

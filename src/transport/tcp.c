@@ -21,8 +21,13 @@ tcp_listen(const struct sockaddr *sa, socklen_t len, int backlog)
 		return -1;
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (sa->sa_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	if (sa->sa_family == AF_INET6) {
+		/* The IPv6 wildcard takes IPv4 too, so no one else can take the
+		 * other half of the port; any other IPv6 address is IPv6 only. */
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		int v6only = !IN6_IS_ADDR_UNSPECIFIED(a);
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+	}
 	if (bind(fd, sa, len) != 0 || listen(fd, backlog) != 0) {
 		int e = errno;
 		close(fd);

@@ -7,7 +7,10 @@
 
 #include <sys/socket.h>
 
-/* A bound, listening, non-blocking socket with SO_REUSEADDR. */
+/*
+ * A bound, listening, non-blocking socket with SO_REUSEADDR. The IPv6
+ * wildcard [::] listens dual-stack (IPv4 too); other IPv6 addresses only IPv6.
+ */
 int tcp_listen(const struct sockaddr *sa, socklen_t len, int backlog);
 /*
  * Starts a non-blocking connect on a non-blocking, close-on-exec socket with

@@ -41,12 +41,9 @@ log_level_name(enum log_level level)
 	return level_names[level];
 }
 
-void
-log_msg(enum log_level level, const char *fmt, ...)
+static void
+log_vmsg(enum log_level level, const char *suffix, const char *fmt, va_list ap)
 {
-	if (level > log_threshold)
-		return;
-
 	char line[1024];
 	struct timeval tv;
 	struct tm tm;
@@ -56,16 +53,58 @@ log_msg(enum log_level level, const char *fmt, ...)
 	n += (size_t)snprintf(line + n, sizeof line - n, ".%03dZ %-5s ",
 	    (int)(tv.tv_usec / 1000), level_names[level]);
 
-	va_list ap;
-	va_start(ap, fmt);
 	int m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
-	va_end(ap);
 	if (m < 0)
 		m = 0;
 	n += (size_t)m;
 	if (n > sizeof line - 2)
 		n = sizeof line - 2;
+	if (suffix != NULL) {
+		m = snprintf(line + n, sizeof line - n - 1, "%s", suffix);
+		n += m > 0 ? (size_t)m : 0;
+		if (n > sizeof line - 2)
+			n = sizeof line - 2;
+	}
 	line[n++] = '\n';
 	fwrite(line, 1, n, stderr);
 	fflush(stderr);
+}
+
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+	if (level > log_threshold)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg(level, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_limited(struct log_limit *l, enum log_level level, const char *fmt, ...)
+{
+	if (level > log_threshold)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	if (now - l->window_ms >= 1000) {
+		l->window_ms = now;
+		l->passed = 0;
+	}
+	if (l->passed >= LOG_LIMIT_BURST) {
+		l->suppressed++;
+		return;
+	}
+	l->passed++;
+	char suffix[64] = "";
+	if (l->suppressed > 0)
+		snprintf(suffix, sizeof suffix, " (%u similar lines suppressed)",
+		    l->suppressed);
+	l->suppressed = 0;
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg(level, suffix[0] ? suffix : NULL, fmt, ap);
+	va_end(ap);
 }

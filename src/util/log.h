@@ -7,6 +7,8 @@
 #ifndef BURROW_LOG_H
 #define BURROW_LOG_H
 
+#include <stdint.h>
+
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 void log_set_level(enum log_level level);
@@ -17,6 +19,20 @@ const char *log_level_name(enum log_level level);
 
 void log_msg(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/*
+ * Lines a stranger can trigger at will (failed logins, refused connections)
+ * go through a limiter, one per kind of line in the struct that logs it: at
+ * most LOG_LIMIT_BURST such lines pass per second, the rest are counted, and
+ * the next line that passes ends with "(N similar lines suppressed)".
+ */
+#define LOG_LIMIT_BURST 10
+struct log_limit {
+	uint64_t window_ms; /* start of the current one-second window */
+	uint32_t passed, suppressed;
+};
+void log_limited(struct log_limit *l, enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
