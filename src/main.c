@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 
 #include "client/client.h"
 #include "config/config.h"
@@ -136,6 +137,12 @@ main(int argc, char **argv)
 	struct config cfg;
 	char *err = NULL;
 	enum config_result cr = config_load(&cfg, role, argc - 1, argv + 1, &err);
+	/* The token is in secret memory now: wipe the environment's copy. */
+	char *env = getenv("BURROW_TOKEN");
+	if (env != NULL) {
+		OPENSSL_cleanse(env, strlen(env));
+		unsetenv("BURROW_TOKEN");
+	}
 	if (cr != CONFIG_OK) {
 		if (err) {
 			fprintf(stderr, "%s\n", err);
@@ -145,6 +152,10 @@ main(int argc, char **argv)
 		return cr == CONFIG_EXIT ? 0 : 2;
 	}
 	log_set_level(cfg.log_level);
+	if (strlen(cfg.token) < 16)
+		log_warn("the token is shorter than 16 characters: anyone who can reach "
+			 "the server can guess it; use a long random one "
+			 "(openssl rand -hex 16)");
 	signal(SIGPIPE, SIG_IGN);
 	/*
 	 * Relayed bytes pass through 64 KiB buffers that are allocated and freed

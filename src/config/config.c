@@ -9,6 +9,8 @@
 
 #include <openssl/crypto.h>
 
+#include "util/secret.h"
+
 enum opt_type {
 	OT_CONFIG,   /* -c: flag only */
 	OT_HELP,     /* -h: flag only */
@@ -143,14 +145,14 @@ flag_name(const struct option_def *o, char *out, size_t outlen)
 	out[i] = '\0';
 }
 
+/* The token lives in secret memory: out of core dumps (util/secret.h). */
 static void
 secret_set(char **slot, const char *value)
 {
-	if (*slot) {
-		OPENSSL_cleanse(*slot, strlen(*slot));
-		free(*slot);
-	}
-	*slot = strdup(value);
+	secret_free(*slot);
+	*slot = secret_strdup(value);
+	if (*slot == NULL)
+		abort();
 }
 
 /* Sets one option from text. Returns 0 or -1 with *why. */
@@ -426,49 +428,109 @@ yaml_apply(struct yctx *y, struct config *cfg)
 	return 0;
 }
 
+/*
+ * The file may hold the token: its bytes are wiped from every buffer we and
+ * libyaml know of before they are freed (copies that libyaml freed while
+ * parsing are out of reach).
+ */
+#define CONFIG_FILE_MAX (1024 * 1024)
+
+static void
+yaml_document_wipe(yaml_document_t *doc)
+{
+	for (yaml_node_t *n = doc->nodes.start; n && n < doc->nodes.top; n++)
+		if (n->type == YAML_SCALAR_NODE)
+			OPENSSL_cleanse(n->data.scalar.value, n->data.scalar.length);
+	yaml_document_delete(doc);
+}
+
+static void
+yaml_parser_wipe(yaml_parser_t *p)
+{
+	if (p->buffer.start)
+		OPENSSL_cleanse(p->buffer.start, (size_t)(p->buffer.end - p->buffer.start));
+	if (p->raw_buffer.start)
+		OPENSSL_cleanse(p->raw_buffer.start,
+		    (size_t)(p->raw_buffer.end - p->raw_buffer.start));
+	yaml_parser_delete(p);
+}
+
+/* The whole file, NUL-terminated, in *buf (*len bytes); 0 or -1 with *err. */
 static int
-config_file(struct config *cfg, const char *path, char **err)
+config_read(const char *path, char **buf, size_t *len, char **err)
 {
 	FILE *f = fopen(path, "rb");
 	if (f == NULL) {
 		*err = xasprintf("%s: %s", path, strerror(errno));
 		return -1;
 	}
+	setvbuf(f, NULL, _IONBF, 0); /* no stdio copy of the file */
+	*buf = malloc(CONFIG_FILE_MAX + 1);
+	*len = *buf ? fread(*buf, 1, CONFIG_FILE_MAX + 1, f) : 0;
+	int bad = *buf == NULL || ferror(f) || *len > CONFIG_FILE_MAX;
+	fclose(f);
+	if (bad) {
+		*err = xasprintf("%s: %s", path, *buf == NULL ? "out of memory"
+		    : *len > CONFIG_FILE_MAX ? "larger than 1 MiB" : "read error");
+		if (*buf)
+			OPENSSL_cleanse(*buf, *len > CONFIG_FILE_MAX ? CONFIG_FILE_MAX : *len);
+		free(*buf);
+		*buf = NULL;
+		return -1;
+	}
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+static int
+yaml_syntax_error(yaml_parser_t *parser, const char *path, char **err)
+{
+	*err = xasprintf("%s:%lu: %s", path,
+	    (unsigned long)parser->problem_mark.line + 1,
+	    parser->problem ? parser->problem : "YAML syntax error");
+	return -1;
+}
+
+static int
+config_file(struct config *cfg, const char *path, char **err)
+{
+	char *text;
+	size_t len;
+	if (config_read(path, &text, &len, err) != 0)
+		return -1;
 	yaml_parser_t parser;
 	struct yctx y = {.path = path};
 	yaml_parser_initialize(&parser);
-	yaml_parser_set_input_file(&parser, f);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	int rc;
 	if (!yaml_parser_load(&parser, &y.doc)) {
-		*err = xasprintf("%s:%lu: %s", path,
-		    (unsigned long)parser.problem_mark.line + 1,
-		    parser.problem ? parser.problem : "YAML syntax error");
-		yaml_parser_delete(&parser);
-		fclose(f);
-		return -1;
+		rc = yaml_syntax_error(&parser, path, err);
+		yaml_parser_wipe(&parser);
+		OPENSSL_cleanse(text, len);
+		free(text);
+		return rc;
 	}
-	int rc = yaml_apply(&y, cfg);
+	rc = yaml_apply(&y, cfg);
 	if (rc != 0)
 		*err = y.err;
 	if (rc == 0) {
 		/* A second document would be silently ignored: refuse it. */
 		yaml_document_t extra;
 		if (!yaml_parser_load(&parser, &extra)) {
-			*err = xasprintf("%s:%lu: %s", path,
-			    (unsigned long)parser.problem_mark.line + 1,
-			    parser.problem ? parser.problem : "YAML syntax error");
-			rc = -1;
+			rc = yaml_syntax_error(&parser, path, err);
 		} else {
 			if (yaml_document_get_root_node(&extra) != NULL) {
 				*err = xasprintf("%s:%lu: (top): only one YAML document is allowed",
 				    path, (unsigned long)extra.start_mark.line + 1);
 				rc = -1;
 			}
-			yaml_document_delete(&extra);
+			yaml_document_wipe(&extra);
 		}
 	}
-	yaml_document_delete(&y.doc);
-	yaml_parser_delete(&parser);
-	fclose(f);
+	yaml_document_wipe(&y.doc);
+	yaml_parser_wipe(&parser);
+	OPENSSL_cleanse(text, len);
+	free(text);
 	return rc;
 }
 
@@ -516,6 +578,31 @@ hide_arg(char *s)
 		s[0] = 'x';
 }
 
+/*
+ * An unknown flag as it may be shown: never its value, which may be a
+ * secret. "--tokn=s3cret" -> "--tokn", "-xs3cret" -> "-x", and
+ * "--tokens3cret" -> "--token..." (a known flag with something glued on).
+ */
+static void
+flag_shown(const char *arg, char *out, size_t outlen)
+{
+	if (arg[1] != '-') {
+		snprintf(out, outlen, "-%c", arg[1]);
+		return;
+	}
+	size_t len = strcspn(arg, "=");
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		char name[64];
+		flag_name(&options[i], name, sizeof name);
+		size_t nl = strlen(name);
+		if (nl > 2 && nl < len && strncmp(arg, name, nl) == 0) {
+			snprintf(out, outlen, "%.56s...", name);
+			return;
+		}
+	}
+	snprintf(out, outlen, "%.*s", len > 40 ? 40 : (int)len, arg);
+}
+
 static enum config_result
 flags_apply(struct config *cfg, int argc, char **argv, int first_pass,
     const char **config_path, char **err)
@@ -525,21 +612,25 @@ flags_apply(struct config *cfg, int argc, char **argv, int first_pass,
 		char *arg = argv[i];
 		const char *value, *why = NULL;
 		if (arg[0] != '-' || arg[1] == '\0') {
-			*err = xasprintf("burrow %s: unexpected argument '%s' (see burrow %s --help)",
-			    rn, arg, rn);
+			/* Not echoed: a stray argument is often a misplaced secret. */
+			*err = xasprintf("burrow %s: unexpected argument %d (not shown; options "
+					 "start with - or --, see burrow %s --help)",
+			    rn, i + 1, rn);
 			return CONFIG_ERROR;
 		}
 		const struct option_def *o = option_by_flag(arg, cfg->role, &value);
 		if (o == NULL) {
 			enum role other = cfg->role == ROLE_SERVER ? ROLE_CLIENT : ROLE_SERVER;
+			char shown[64];
+			flag_shown(arg, shown, sizeof shown);
 			if (option_by_flag(arg, other, &value) != NULL)
 				*err = xasprintf("burrow %s: '%s' is an option of burrow %s "
 						 "(see burrow %s --help)",
-				    rn, arg, role_name(other), rn);
+				    rn, shown, role_name(other), rn);
 			else
 				*err = xasprintf("burrow %s: unknown option '%s' (see burrow %s "
 						 "--help)",
-				    rn, arg, rn);
+				    rn, shown, rn);
 			return CONFIG_ERROR;
 		}
 		char name[64];
@@ -653,10 +744,7 @@ config_load(struct config *cfg, enum role role, int argc, char **argv, char **er
 void
 config_free(struct config *cfg)
 {
-	if (cfg->token) {
-		OPENSSL_cleanse(cfg->token, strlen(cfg->token));
-		free(cfg->token);
-	}
+	secret_free(cfg->token);
 	free(cfg->tunnels);
 	memset(cfg, 0, sizeof *cfg);
 }

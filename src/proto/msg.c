@@ -47,7 +47,52 @@ rd_u32(struct rd *r)
 	    (uint32_t)b[2] << 8 | b[3];
 }
 
-/* A u16-length-prefixed string of printable bytes that fits out[outlen]. */
+/* Length of the valid UTF-8 sequence at p[0..n) (not a C1 control), or 0. */
+static size_t
+utf8_seq(const uint8_t *p, size_t n)
+{
+	size_t len = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
+	    : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+	    : p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : 0;
+	if (len == 0 || len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	/* Overlong forms, surrogates, beyond U+10FFFF, and U+0080..U+009F. */
+	if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
+	    (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f) ||
+	    (p[0] == 0xc2 && p[1] < 0xa0))
+		return 0;
+	return len;
+}
+
+/*
+ * A peer's text goes to our logs: bytes that are not UTF-8, and C1 controls,
+ * become '?' in place (the length stays, so what decodes still re-encodes to
+ * as many bytes).
+ */
+static void
+utf8_sanitize(uint8_t *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		size_t len = utf8_seq(p + i, n - i);
+		if (len == 0)
+			p[i++] = '?';
+		else
+			i += len;
+	}
+}
+
+/*
+ * A u16-length-prefixed string without control bytes that fits
+ * out[outlen], made valid UTF-8 without C1 controls.
+ */
 static void
 rd_str(struct rd *r, char *out, size_t outlen)
 {
@@ -67,6 +112,7 @@ rd_str(struct rd *r, char *out, size_t outlen)
 	}
 	memcpy(out, r->p, len);
 	out[len] = '\0';
+	utf8_sanitize((uint8_t *)out, len);
 	r->p += len;
 	r->n -= len;
 }

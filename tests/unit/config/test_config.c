@@ -351,9 +351,18 @@ test_flag_errors(void **state)
 	    {ROLE_SERVER, "--bogus", "1",
 		"burrow server: unknown option '--bogus' (see burrow server --help)"},
 	    {ROLE_SERVER, "stray", NULL,
-		"burrow server: unexpected argument 'stray' (see burrow server --help)"},
+		"burrow server: unexpected argument 4 (not shown; options start with - or --, "
+		"see burrow server --help)"},
 	    {ROLE_SERVER, "-", NULL,
-		"burrow server: unexpected argument '-' (see burrow server --help)"},
+		"burrow server: unexpected argument 4 (not shown; options start with - or --, "
+		"see burrow server --help)"},
+	    /* A mistyped flag never shows its value: it may be the token. */
+	    {ROLE_CLIENT, "--tokn=s3cret", NULL,
+		"burrow client: unknown option '--tokn' (see burrow client --help)"},
+	    {ROLE_CLIENT, "--tokens3cret", NULL,
+		"burrow client: unknown option '--token...' (see burrow client --help)"},
+	    {ROLE_CLIENT, "-xs3cret", NULL,
+		"burrow client: unknown option '-x' (see burrow client --help)"},
 	    {ROLE_SERVER, "--heartbeat", NULL, "burrow server: --heartbeat needs a value (DURATION)"},
 	    {ROLE_CLIENT, "-R", NULL, "burrow client: -R needs a value (SPEC)"},
 	    /* Options of the other role are unknown. */
@@ -365,7 +374,7 @@ test_flag_errors(void **state)
 	    /* -R is the only spelling of tunnels on the command line; underscores are not flags. */
 	    {ROLE_CLIENT, "--tunnels", "1:h:1", "burrow client: unknown option '--tunnels' (see burrow client --help)"},
 	    {ROLE_SERVER, "--log_level", "info", "burrow server: unknown option '--log_level' (see burrow server --help)"},
-	    {ROLE_SERVER, "--heartbeatx", "1s", "burrow server: unknown option '--heartbeatx' (see burrow server --help)"},
+	    {ROLE_SERVER, "--heartbeatx", "1s", "burrow server: unknown option '--heartbeat...' (see burrow server --help)"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct config cfg;

@@ -521,10 +521,43 @@ test_name_valid(void **state)
 	assert_false(msg_name_valid("%s"));
 }
 
+/* A peer's text is made valid UTF-8 without C1 controls, byte for byte. */
+static void
+test_error_text_sanitized(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+	    {"plain", "plain"},
+	    {"caf\xc3\xa9 \xe6\x97\xa5\xf0\x9f\x98\x80", "caf\xc3\xa9 \xe6\x97\xa5\xf0\x9f\x98\x80"},
+	    {"a\x85" "b\x9b", "a?b?"},             /* raw C1 bytes */
+	    {"x\xc2\x85y", "x??y"},             /* NEL encoded as UTF-8 */
+	    {"\xff\xfe", "??"},                 /* never UTF-8 */
+	    {"\xc3", "?"},                       /* cut short */
+	    {"\xc0\xaf", "??"},                 /* overlong '/' */
+	    {"\xed\xa0\x80", "???"},           /* a surrogate */
+	    {"\xf4\x90\x80\x80", "????"},     /* beyond U+10FFFF */
+	    {"\xc2\xa0ok", "\xc2\xa0ok"},     /* U+00A0 is fine */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		uint8_t buf[MSG_MAX];
+		size_t n = msg_error_encode(buf, ERR_PROTOCOL, "");
+		size_t len = strlen(cases[i].in);
+		buf[2] = (uint8_t)(len >> 8);
+		buf[3] = (uint8_t)len;
+		memcpy(buf + n, cases[i].in, len);
+		struct msg_error e;
+		const char *why = NULL;
+		assert_int_equal(msg_error_decode(buf, n + len, &e, &why), 0);
+		assert_string_equal(e.text, cases[i].out);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_error_text_sanitized),
 	    cmocka_unit_test(test_hello_round_trip),
 	    cmocka_unit_test(test_hello_version_big_endian),
 	    cmocka_unit_test(test_hello_bad_magic),
