@@ -93,6 +93,7 @@ struct session {
 	struct evbuffer *out;
 	unsigned ready : 1, closing : 1, draining : 1, flush_pending : 1,
 	    writing : 1, congested : 1;
+	unsigned overflow : 1; /* output over SESSION_OUT_MAX: closes soon */
 	uint64_t last_rx_ms;
 	uint32_t next_id;
 	struct stream **buckets;

@@ -188,6 +188,16 @@ session_send(struct session *s, enum frame_type type, uint32_t id,
 	evbuffer_add(s->out, hdr, sizeof hdr);
 	if (len)
 		evbuffer_add(s->out, payload, len);
+	if (evbuffer_get_length(s->out) > SESSION_OUT_MAX && !s->overflow) {
+		/*
+		 * The peer does not read what it asks for (PINGs, say): stop
+		 * decoding its frames, and close from the flush callback, not
+		 * under our caller, which may still use its stream.
+		 */
+		s->overflow = 1;
+		event_active(s->flush_ev, EV_WRITE, 0);
+		return;
+	}
 	session_want_flush(s);
 }
 
@@ -217,6 +227,10 @@ session_uncongest(struct session *s)
 static void
 session_flush(struct session *s)
 {
+	if (s->overflow && !s->closing) {
+		session_close(s, "peer is not reading (output queue over 8 MiB)");
+		return;
+	}
 	while (!s->closing && evbuffer_get_length(s->out) > 0) {
 		struct evbuffer_iovec v[IOV_MAX_FLUSH];
 		struct iovec iov[IOV_MAX_FLUSH];
@@ -256,10 +270,6 @@ session_flush(struct session *s)
 	}
 	if (left == 0 && s->draining) {
 		session_close(s, NULL);
-		return;
-	}
-	if (left > SESSION_OUT_MAX) {
-		session_close(s, "peer is not reading (output queue over 8 MiB)");
 		return;
 	}
 	if (left >= SESSION_OUT_HIGH)
@@ -343,7 +353,7 @@ session_process(struct session *s)
 {
 	size_t off = 0;
 	size_t max = s->ready ? FRAME_MAX_PAYLOAD : HANDSHAKE_MAX_PAYLOAD;
-	while (!s->closing && !s->draining) {
+	while (!s->closing && !s->draining && !s->overflow) {
 		struct frame f;
 		const char *why = NULL;
 		ssize_t r = frame_decode(s->in + off, s->in_len - off, max, &f, &why);

@@ -167,9 +167,9 @@ admit_penalty(const struct admit *a, const struct source *src, uint64_t now)
 static uint32_t
 penalty_for(uint32_t fails)
 {
-	if (fails <= ADMIT_FREE_FAILURES)
+	if (fails < ADMIT_FREE_FAILURES)
 		return 0;
-	uint32_t steps = fails - ADMIT_FREE_FAILURES - 1;
+	uint32_t steps = fails - ADMIT_FREE_FAILURES;
 	uint64_t ms = ADMIT_PENALTY_START_MS;
 	while (steps-- > 0 && ms < ADMIT_PENALTY_MAX_MS)
 		ms *= 2;

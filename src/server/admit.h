@@ -5,10 +5,10 @@
  * - Handshakes in progress per source, counted exactly: an entry lives while
  *   its source has a connection that has not authenticated yet, so the table
  *   is bounded by max_unauthenticated.
- * - Failed logins per source, with a penalty that grows with each failure
- *   after the first ADMIT_FREE_FAILURES: ADMIT_PENALTY_START_MS, doubling,
- *   at most ADMIT_PENALTY_MAX_MS; forgotten ADMIT_FORGET_MS after the last
- *   failure. This table has a fixed size (ADMIT_FAIL_SLOTS): under failures
+ * - Failed logins per source, with a penalty that starts at the
+ *   ADMIT_FREE_FAILURES-th failure: ADMIT_PENALTY_START_MS, doubling with
+ *   each further one, at most ADMIT_PENALTY_MAX_MS; forgotten
+ *   ADMIT_FORGET_MS after the last failure. This table has a fixed size (ADMIT_FAIL_SLOTS): under failures
  *   from more sources than that, the least recently failed are forgotten.
  *   Its hash is keyed by a random seed, so no one can aim at a slot.
  *

@@ -702,6 +702,32 @@ server_on_close(struct session *s, const char *reason, void *arg)
 /* ---- control listener ---- */
 
 /*
+ * The unauthenticated connection that makes room for a new one: among the
+ * oldest EVICT_SCAN, one of the source with the most handshakes going (a
+ * flood's, not the lone honest client's), the oldest of those on a tie.
+ * Honest handshakes take one round trip, so the oldest are rarely honest.
+ */
+#define EVICT_SCAN 64
+
+static struct client_conn *
+handshake_victim(struct server *srv)
+{
+	struct client_conn *cc, *best = TAILQ_FIRST(&srv->handshaking);
+	uint32_t most = 0;
+	int n = 0;
+	TAILQ_FOREACH(cc, &srv->handshaking, hlink) {
+		uint32_t k = admit_pending(srv->admit, &cc->src);
+		if (k > most) {
+			most = k;
+			best = cc;
+		}
+		if (++n == EVICT_SCAN)
+			break;
+	}
+	return best;
+}
+
+/*
  * Admission of a new control-port connection: refused while its source is
  * throttled (with ERROR code 9, best effort, on the fresh socket) or has
  * max_unauthenticated_per_source handshakes going. Returns 0 if admitted.
@@ -728,8 +754,7 @@ control_admit(struct server *srv, evutil_socket_t fd, const struct source *src,
 		return -1;
 	}
 	if (srv->nhandshaking >= srv->cfg->max_unauthenticated) {
-		/* Full: the oldest handshake makes room; honest ones are quick. */
-		struct client_conn *old = TAILQ_FIRST(&srv->handshaking);
+		struct client_conn *old = handshake_victim(srv);
 		client_conn_handshake_done(old);
 		session_close(old->s, "evicted: too many unauthenticated connections");
 	}

@@ -74,9 +74,10 @@ test_penalty_grows(void **state)
 	struct admit *a = admit_new(64, 1);
 	struct source s = v4("198.51.100.1"), t = v4("198.51.100.2");
 	uint64_t now = 1000000;
-	for (int i = 0; i < ADMIT_FREE_FAILURES; i++)
+	for (int i = 0; i < ADMIT_FREE_FAILURES - 1; i++)
 		assert_int_equal(admit_failed(a, &s, now), 0);
 	assert_int_equal(admit_penalty(a, &s, now), 0);
+	/* The last free verdict starts the penalty. */
 	uint32_t want = ADMIT_PENALTY_START_MS;
 	for (int i = 0; i < 12; i++) {
 		assert_int_equal(admit_failed(a, &s, now), want);
@@ -100,7 +101,7 @@ test_failure_table_bounded(void **state)
 	struct admit *a = admit_new(64, 7);
 	struct source s = v4("203.0.113.9");
 	uint64_t now = 5000;
-	for (int i = 0; i <= ADMIT_FREE_FAILURES; i++)
+	for (int i = 0; i < ADMIT_FREE_FAILURES; i++)
 		admit_failed(a, &s, now);
 	assert_true(admit_penalty(a, &s, now) > 0);
 	for (uint32_t i = 0; i < 4 * ADMIT_FAIL_SLOTS; i++) {
