@@ -119,6 +119,10 @@ struct client {
 	size_t ndata; /* connecting or idle: what the pool counts */
 	struct sockaddr_storage server_addr; /* where the session connected */
 	socklen_t server_addrlen;
+	/* The server's addresses, tried in turn on each (re)connection. */
+	struct sockaddr_storage addrs[TARGET_ADDRS_MAX];
+	socklen_t addrlens[TARGET_ADDRS_MAX];
+	size_t naddrs, next_addr;
 	uint32_t session_id;
 	uint8_t session_key[MAC_LEN]; /* keys the data connections' proofs */
 	int pool_announced;
@@ -512,6 +516,10 @@ dc_connected_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	dc->state = DC_HELLO;
 	dc->ev = event_new(dc->c->base, dc->fd, EV_READ | EV_PERSIST, dc_read_cb, dc);
+	if (dc->ev == NULL) {
+		dc_fail(dc, "out of memory");
+		return;
+	}
 	event_add_ms(dc->ev, dc->c->cfg->handshake_timeout_ms);
 }
 
@@ -535,6 +543,10 @@ pool_fill(struct client *c)
 			return;
 		}
 		dc->ev = event_new(c->base, dc->fd, EV_WRITE, dc_connected_cb, dc);
+		if (dc->ev == NULL) {
+			dc_fail(dc, "out of memory");
+			return;
+		}
 		event_add_ms(dc->ev, c->cfg->handshake_timeout_ms);
 	}
 }
@@ -741,10 +753,20 @@ client_backoff(struct client *c)
 	event_add_ms(c->timer, delay);
 }
 
+static void client_connect_next(struct client *c);
+
+/* This address failed: the next one the name resolved to, else back off. */
 static void
 client_connect_fail(struct client *c, const char *why)
 {
-	log_warn("connect %s: %s", c->server_str, why);
+	char addr[ADDR_STR_MAX];
+	addr[0] = '\0';
+	if (c->state == C_CONNECTING)
+		sockaddr_format((struct sockaddr *)&c->server_addr, addr, sizeof addr);
+	if (addr[0] && strcmp(addr, c->server_str) != 0)
+		log_warn("connect %s (%s): %s", c->server_str, addr, why);
+	else
+		log_warn("connect %s: %s", c->server_str, why);
 	if (c->conn_ev) {
 		event_free(c->conn_ev);
 		c->conn_ev = NULL;
@@ -752,6 +774,10 @@ client_connect_fail(struct client *c, const char *why)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	if (c->next_addr < c->naddrs) {
+		client_connect_next(c);
+		return;
+	}
 	client_backoff(c);
 }
 
@@ -807,7 +833,18 @@ client_connect_addr(struct client *c, const struct sockaddr *sa, socklen_t len)
 		return;
 	}
 	c->conn_ev = event_new(c->base, c->fd, EV_WRITE, client_connected_cb, c);
+	if (c->conn_ev == NULL) {
+		client_connect_fail(c, "out of memory");
+		return;
+	}
 	event_add_ms(c->conn_ev, c->cfg->handshake_timeout_ms);
+}
+
+static void
+client_connect_next(struct client *c)
+{
+	size_t i = c->next_addr++;
+	client_connect_addr(c, (struct sockaddr *)&c->addrs[i], c->addrlens[i]);
 }
 
 static void
@@ -817,22 +854,33 @@ client_resolved_cb(int err, struct evutil_addrinfo *ai, void *arg)
 	if (err == EVUTIL_EAI_CANCEL)
 		return;
 	c->req = NULL;
-	if (err != 0) {
-		client_connect_fail(c, evutil_gai_strerror(err));
+	c->naddrs = c->next_addr = 0;
+	for (struct evutil_addrinfo *a = ai; a && c->naddrs < TARGET_ADDRS_MAX;
+	     a = a->ai_next) {
+		if (a->ai_addrlen > sizeof c->addrs[0])
+			continue;
+		memcpy(&c->addrs[c->naddrs], a->ai_addr, a->ai_addrlen);
+		c->addrlens[c->naddrs++] = (socklen_t)a->ai_addrlen;
+	}
+	if (ai)
+		evutil_freeaddrinfo(ai);
+	if (c->naddrs == 0) {
+		client_connect_fail(c, err ? evutil_gai_strerror(err) : "no address");
 		return;
 	}
-	client_connect_addr(c, ai->ai_addr, ai->ai_addrlen);
-	evutil_freeaddrinfo(ai);
+	client_connect_next(c);
 }
 
+/* Every address of the server's name is tried in turn, then backoff. */
 static void
 client_connect(struct client *c)
 {
 	log_info("connecting to %s", c->server_str);
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	if (sockaddr_from_numeric(c->cfg->server.host, c->cfg->server.port, &ss, &sl) == 0) {
-		client_connect_addr(c, (struct sockaddr *)&ss, sl);
+	c->naddrs = c->next_addr = 0;
+	if (sockaddr_from_numeric(c->cfg->server.host, c->cfg->server.port,
+		&c->addrs[0], &c->addrlens[0]) == 0) {
+		c->naddrs = 1;
+		client_connect_next(c);
 		return;
 	}
 	c->state = C_RESOLVING;

@@ -81,7 +81,7 @@ TAILQ_HEAD(stream_list, stream);
 struct session {
 	struct event_base *base;
 	int fd;
-	char label[192];
+	char label[ADDR_STR_MAX + 48]; /* "session N (addr)", "data connection (addr)" */
 	struct session_params p;
 	const struct session_handler *h;
 	void *arg;

@@ -526,8 +526,10 @@ session_close_after_flush(struct session *s, const char *reason)
 	s->draining = 1;
 	event_del(s->rev);
 	session_close_streams(s);
-	/* The reason is reported now; the connection lives until flushed. */
+	/* The reason is reported now; the connection lives until flushed. The
+	 * role frees its state in on_close: no handler sees arg again. */
 	s->h->on_close(s, reason, s->arg);
+	s->arg = NULL;
 	event_del(s->timer);
 	event_add_ms(s->timer, DRAIN_TIMEOUT_MS);
 	session_flush(s);
@@ -549,6 +551,7 @@ session_close(struct session *s, const char *reason)
 	s->fd = -1;
 	if (!reported)
 		s->h->on_close(s, reason ? reason : "closed", s->arg);
+	s->arg = NULL;
 	session_want_reap(s);
 }
 

@@ -36,7 +36,7 @@ struct direction {
 
 struct relay {
 	struct relay_set *rs;
-	char label[96];
+	char label[RELAY_LABEL_MAX];
 	uint32_t owner;
 	struct gauge *count;
 	struct direction d[2];

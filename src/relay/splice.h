@@ -14,6 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Long enough for "session 4294967295 ([v6 address]:port) stream 4294967295". */
+#define RELAY_LABEL_MAX 352
+
 struct event_base;
 struct gauge;
 struct relay;

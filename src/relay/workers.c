@@ -19,12 +19,14 @@
 enum msg_kind { MSG_ADD, MSG_CLOSE_OWNER, MSG_STOP };
 
 /* Small enough that a pipe write of one is atomic (PIPE_BUF). */
+_Static_assert(sizeof(int[2]) + 2 * sizeof(void *) + 8 + RELAY_LABEL_MAX <= 1024,
+    "a worker message must stay far below PIPE_BUF");
 struct worker_msg {
 	enum msg_kind kind;
 	int a, b;
 	uint32_t owner;
 	struct gauge *count;
-	char label[96];
+	char label[RELAY_LABEL_MAX];
 };
 
 struct worker {

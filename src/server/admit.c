@@ -24,7 +24,9 @@ struct admit {
 	uint32_t per_source_max;
 	uint64_t seed;
 	struct pending *buckets[PENDING_BUCKETS];
-	struct failure fail[ADMIT_FAIL_SLOTS];
+	/* ADMIT_FAIL_SLOTS of them, allocated at the first failure (160 KB a
+	 * server that no one attacks does not need to keep resident). */
+	struct failure *fail;
 };
 
 void
@@ -91,6 +93,7 @@ admit_free(struct admit *a)
 			free(p);
 		}
 	}
+	free(a->fail);
 	free(a);
 }
 
@@ -147,6 +150,8 @@ admit_pending(const struct admit *a, const struct source *src)
 static struct failure *
 failure_find(const struct admit *a, const struct source *src)
 {
+	if (a->fail == NULL)
+		return NULL;
 	size_t set = (size_t)(source_hash(a, src) % (ADMIT_FAIL_SLOTS / FAIL_WAYS));
 	const struct failure *f = &a->fail[set * FAIL_WAYS];
 	for (int i = 0; i < FAIL_WAYS; i++)
@@ -179,6 +184,9 @@ penalty_for(uint32_t fails)
 uint32_t
 admit_failed(struct admit *a, const struct source *src, uint64_t now)
 {
+	if (a->fail == NULL &&
+	    (a->fail = calloc(ADMIT_FAIL_SLOTS, sizeof *a->fail)) == NULL)
+		return 0; /* cannot remember it: no penalty */
 	struct failure *f = failure_find(a, src);
 	if (f == NULL) {
 		/* A free or forgotten slot of the set, else the least recent one. */

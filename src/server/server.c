@@ -31,7 +31,8 @@
 struct tunnel;
 struct pooled;
 
-enum client_state { CS_HELLO, CS_AUTH, CS_READY };
+/* Where a control-port connection is in its handshake. */
+enum cc_state { CS_HELLO, CS_AUTH, CS_READY };
 
 /* One connected client: its session, handshake state and tunnels. */
 struct client_conn {
@@ -40,7 +41,7 @@ struct client_conn {
 	uint32_t id;
 	char peer[ADDR_STR_MAX];
 	struct source src;
-	enum client_state state;
+	enum cc_state state;
 	int is_data; /* a dedicated data connection in its handshake */
 	int handshaking; /* on the server's list of unauthenticated connections */
 	TAILQ_ENTRY(client_conn) hlink;
@@ -425,14 +426,18 @@ server_register(struct client_conn *cc, const struct frame *f, const char **why)
 	sockaddr_format((struct sockaddr *)&ss, t->addr, sizeof t->addr);
 	t->lev = evconnlistener_new(cc->srv->base, tunnel_accept_cb, t,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-	if (t->lev == NULL) {
-		close(fd);
+	t->retry = t->lev ? event_new(cc->srv->base, -1, 0, listener_retry_cb, t->lev)
+			  : NULL;
+	if (t->retry == NULL) {
+		if (t->lev)
+			evconnlistener_free(t->lev);
+		else
+			close(fd);
 		gauge_drop(t->conns);
 		free(t);
 		register_refuse(cc, f->id, m.name, ERR_INTERNAL, "cannot listen");
 		return 0;
 	}
-	t->retry = event_new(cc->srv->base, -1, 0, listener_retry_cb, t->lev);
 	evconnlistener_set_error_cb(t->lev, tunnel_error_cb);
 	LIST_INSERT_HEAD(&cc->tunnels, t, link);
 	cc->ntunnels++;
@@ -605,13 +610,15 @@ server_auth_data(struct client_conn *cc, const struct frame *f, const char **why
 		return 0; /* the session closed, and on_close freed cc */
 	client_conn_free(cc);
 	struct pooled *p = calloc(1, sizeof *p);
-	if (p == NULL) {
+	if (p != NULL)
+		p->ev = event_new(owner->srv->base, fd, EV_READ, pooled_read_cb, p);
+	if (p == NULL || p->ev == NULL) {
+		free(p);
 		close(fd);
 		return 0;
 	}
 	p->cc = owner;
 	p->fd = fd;
-	p->ev = event_new(owner->srv->base, p->fd, EV_READ, pooled_read_cb, p);
 	event_add(p->ev, NULL);
 	LIST_INSERT_HEAD(&owner->pool, p, link);
 	owner->npool++;

@@ -1,5 +1,6 @@
 """Tunnel targets given by name: resolved once and reused (no lookup per
-connection), every address the name has is tried in turn."""
+connection), every address the name has is tried in turn; the same for the
+server's own name."""
 
 import os
 import shutil
@@ -46,5 +47,31 @@ def test_every_address_of_a_name_is_tried(burrow_server, burrow_bin, token, echo
         cli.wait_log(r"twoaddr resolved to 127\.0\.0\.2:\d+ \(2 addresses")
         assert len(cli.text().split("twoaddr resolved to")) - 1 == 1
         assert cli.find(r"open failed") is None
+    finally:
+        cli.stop()
+
+
+def test_every_address_of_the_server_is_tried(burrow_server, burrow_bin, token, echo, tmp_path):
+    """The server given by a name with two addresses, the first refusing
+    (nothing listens on 127.0.0.2 at the server's port): the client logs the
+    refused address, connects to the second, gets its tunnel, and its data
+    connections use the address that worked."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare for a private /etc/hosts")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.2 relay2\n127.0.0.1 relay2\n")
+    srv = burrow_server()
+    script = ('mount --bind "$0" /etc/hosts && exec "$@"')
+    argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, str(hosts),
+            burrow_bin, "client", "--server", f"relay2:{srv.port}",
+            "-R", f"0:127.0.0.1:{echo.port}", "--pool", "2"]
+    cli = Proc("client-hosts", argv, _burrow_env(token, True))
+    try:
+        cli.wait_log(r"connect relay2:%d \(127\.0\.0\.2:%d\): Connection refused" % (srv.port, srv.port))
+        port = cli.tunnel_port("r1")
+        cli.wait_log(r"2 data connections ready")
+        data = os.urandom(1 << 20)
+        assert sha(roundtrip("127.0.0.1", port, data)) == sha(data)
+        assert cli.find(r"reconnecting in") is None
     finally:
         cli.stop()
