@@ -16,6 +16,7 @@
 #include "mux/session.h"
 #include "proto/auth.h"
 #include "relay/workers.h"
+#include "transport/conn.h"
 #include "transport/framed.h"
 #include "transport/tcp.h"
 #include "util/evtime.h"
@@ -81,8 +82,9 @@ enum dc_state { DC_CONNECTING, DC_HELLO, DC_AUTH, DC_IDLE };
 struct data_conn {
 	struct client *c;
 	enum dc_state state;
-	int fd;
-	struct event *ev;
+	int fd;            /* while connecting */
+	struct conn *conn; /* once connected */
+	struct event *ev;  /* connect, then the handshake's timeout */
 	struct frame_reader rd;
 	uint8_t client_nonce[NONCE_LEN];
 	uint8_t server_nonce[NONCE_LEN];
@@ -385,6 +387,7 @@ dc_free(struct data_conn *dc)
 		event_free(dc->ev);
 	if (dc->fd >= 0)
 		close(dc->fd);
+	conn_free(dc->conn);
 	free(dc);
 }
 
@@ -416,7 +419,13 @@ client_pool_check(struct client *c)
 }
 
 static void
-dc_read_cb(evutil_socket_t fd, short what, void *arg)
+dc_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	dc_fail(arg, "handshake timed out");
+}
+
+static void
+dc_read_cb(struct conn *conn, void *arg)
 {
 	struct data_conn *dc = arg;
 	struct client *c = dc->c;
@@ -425,12 +434,8 @@ dc_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct msg_hello h;
 	struct msg_auth_ok ok;
 
-	if (what & EV_TIMEOUT) {
-		dc_fail(dc, "handshake timed out");
-		return;
-	}
 	for (;;) {
-		int r = frame_reader_read(&dc->rd, dc->fd, &f, &why);
+		int r = frame_reader_read(&dc->rd, dc->conn, &f, &why);
 		if (r == 0)
 			return;
 		if (r < 0) {
@@ -450,7 +455,7 @@ dc_read_cb(evutil_socket_t fd, short what, void *arg)
 			auth_mac_key(AUTH_CLIENT, c->session_key, MAC_LEN,
 			    dc->client_nonce, dc->server_nonce, buf);
 			msg_u32_encode(buf + MAC_LEN, c->session_id);
-			if (frame_write(dc->fd, FRAME_AUTH, 0, buf, sizeof buf) != 0) {
+			if (frame_write(dc->conn, FRAME_AUTH, 0, buf, sizeof buf) != 0) {
 				dc_fail(dc, "write AUTH");
 				return;
 			}
@@ -469,7 +474,6 @@ dc_read_cb(evutil_socket_t fd, short what, void *arg)
 			dc->state = DC_IDLE;
 			/* Idle for as long as it takes: no timeout from here on. */
 			event_del(dc->ev);
-			event_add(dc->ev, NULL);
 			client_pool_check(c);
 			break;
 		case DC_IDLE: {
@@ -478,13 +482,16 @@ dc_read_cb(evutil_socket_t fd, short what, void *arg)
 				return;
 			}
 			/* This one is taken: the pool opens a replacement. */
-			int dfd = dc->fd;
-			dc->fd = -1;
+			int dfd = conn_release_fd(dc->conn);
+			if (dfd >= 0)
+				dc->conn = NULL;
 			dc_free(dc);
-			if (c->s == NULL || session_stream_adopt(c->s, f.id, dfd) != 0) {
+			if (dfd < 0 || c->s == NULL ||
+			    session_stream_adopt(c->s, f.id, dfd) != 0) {
 				log_debug("data connection: ADOPT for unknown stream %u",
 				    f.id);
-				close(dfd);
+				if (dfd >= 0)
+					close(dfd);
 			}
 			pool_fill(c);
 			return;
@@ -508,18 +515,22 @@ dc_connected_cb(evutil_socket_t fd, short what, void *arg)
 	dc->ev = NULL;
 	int one = 1;
 	setsockopt(dc->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+	dc->conn = conn_tcp_new(dc->c->base, dc->fd);
+	dc->fd = -1;
+	dc->ev = evtimer_new(dc->c->base, dc_timeout_cb, dc);
+	if (dc->conn == NULL || dc->ev == NULL) {
+		dc_fail(dc, "out of memory");
+		return;
+	}
 	uint8_t buf[MSG_MAX];
 	size_t n = client_hello(buf, HELLO_DATA, dc->client_nonce);
-	if (n == 0 || frame_write(dc->fd, FRAME_HELLO, 0, buf, n) != 0) {
+	if (n == 0 || frame_write(dc->conn, FRAME_HELLO, 0, buf, n) != 0) {
 		dc_fail(dc, "write HELLO");
 		return;
 	}
 	dc->state = DC_HELLO;
-	dc->ev = event_new(dc->c->base, dc->fd, EV_READ | EV_PERSIST, dc_read_cb, dc);
-	if (dc->ev == NULL) {
-		dc_fail(dc, "out of memory");
-		return;
-	}
+	conn_set_cb(dc->conn, dc_read_cb, NULL, dc);
+	conn_want_read(dc->conn, 1);
 	event_add_ms(dc->ev, dc->c->cfg->handshake_timeout_ms);
 }
 
@@ -804,12 +815,14 @@ client_connected_cb(evutil_socket_t fd, short what, void *arg)
 	};
 	char label[ADDR_STR_MAX + 16];
 	snprintf(label, sizeof label, "session (%s)", c->server_str);
-	c->s = session_new(c->base, c->fd, label, &p, &client_handler, c);
+	struct conn *conn = conn_tcp_new(c->base, c->fd);
+	c->fd = -1; /* the conn's now, or closed */
+	c->s = conn ? session_new(c->base, conn, label, &p, &client_handler, c) : NULL;
 	if (c->s == NULL) {
+		conn_free(conn);
 		client_connect_fail(c, "out of memory");
 		return;
 	}
-	c->fd = -1;
 	c->state = C_HANDSHAKE;
 	uint8_t buf[MSG_MAX];
 	size_t n = client_hello(buf, HELLO_CONTROL, c->client_nonce);

@@ -11,6 +11,7 @@
 #include "mux/flow.h"
 #include "mux/session.h"
 
+struct conn;
 struct event;
 struct evbuffer;
 
@@ -80,12 +81,12 @@ TAILQ_HEAD(stream_list, stream);
 
 struct session {
 	struct event_base *base;
-	int fd;
+	struct conn *conn; /* NULL once closed or detached */
 	char label[ADDR_STR_MAX + 48]; /* "session N (addr)", "data connection (addr)" */
 	struct session_params p;
 	const struct session_handler *h;
 	void *arg;
-	struct event *rev, *wev, *flush_ev, *reap_ev, *timer;
+	struct event *flush_ev, *reap_ev, *timer;
 	uint8_t *in;
 	size_t in_cap;  /* SESSION_IN_HANDSHAKE until ready, then SESSION_IN_CAP */
 	size_t in_len;

@@ -11,6 +11,7 @@
 #include <event2/event.h>
 
 #include "mux/mux-t.h"
+#include "transport/conn.h"
 #include "util/evtime.h"
 #include "util/log.h"
 
@@ -19,8 +20,8 @@
 #define DRAIN_TIMEOUT_MS 2000
 #define IOV_MAX_FLUSH 64
 
-static void session_read_cb(evutil_socket_t fd, short what, void *arg);
-static void session_write_cb(evutil_socket_t fd, short what, void *arg);
+static void session_read_cb(struct conn *c, void *arg);
+static void session_write_cb(struct conn *c, void *arg);
 static void session_flush_cb(evutil_socket_t fd, short what, void *arg);
 static void session_reap_cb(evutil_socket_t fd, short what, void *arg);
 static void session_timer_cb(evutil_socket_t fd, short what, void *arg);
@@ -29,14 +30,13 @@ static void session_flush(struct session *s);
 
 
 struct session *
-session_new(struct event_base *base, int fd, const char *label,
+session_new(struct event_base *base, struct conn *conn, const char *label,
     const struct session_params *p, const struct session_handler *h, void *arg)
 {
 	struct session *s = calloc(1, sizeof *s);
 	if (s == NULL)
 		return NULL;
 	s->base = base;
-	s->fd = fd;
 	s->p = *p;
 	s->h = h;
 	s->arg = arg;
@@ -46,24 +46,24 @@ session_new(struct event_base *base, int fd, const char *label,
 	s->in_cap = SESSION_IN_HANDSHAKE;
 	s->in = malloc(s->in_cap);
 	s->out = evbuffer_new();
-	s->rev = event_new(base, fd, EV_READ | EV_PERSIST, session_read_cb, s);
-	s->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, session_write_cb, s);
 	s->flush_ev = event_new(base, -1, 0, session_flush_cb, s);
 	s->reap_ev = event_new(base, -1, 0, session_reap_cb, s);
 	s->timer = event_new(base, -1, EV_PERSIST, session_timer_cb, s);
 	TAILQ_INIT(&s->paused);
 	TAILQ_INIT(&s->dead);
-	if (!s->buckets || !s->in || !s->out || !s->rev || !s->wev ||
-	    !s->flush_ev || !s->reap_ev || !s->timer) {
-		/* Nothing was added to the loop yet: free directly. */
-		s->fd = -1;
+	if (!s->buckets || !s->in || !s->out || !s->flush_ev || !s->reap_ev ||
+	    !s->timer) {
+		/* Nothing was added to the loop yet: free directly. The caller
+		 * keeps the conn. */
 		s->closing = 1;
 		session_reap_cb(-1, 0, s);
 		return NULL;
 	}
 	session_set_label(s, label);
 	s->last_rx_ms = mono_ms();
-	event_add(s->rev, NULL);
+	s->conn = conn;
+	conn_set_cb(conn, session_read_cb, session_write_cb, s);
+	conn_want_read(conn, 1);
 	if (p->handshake_ms)
 		event_add_ms(s->timer, p->handshake_ms);
 	return s;
@@ -243,10 +243,8 @@ session_flush(struct session *s)
 			iov[i].iov_len = v[i].iov_len;
 			total += v[i].iov_len;
 		}
-		ssize_t w = writev(s->fd, iov, n);
+		ssize_t w = conn_writev(s->conn, iov, n);
 		if (w < 0) {
-			if (errno == EINTR)
-				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
 			char why[128];
@@ -263,10 +261,10 @@ session_flush(struct session *s)
 	size_t left = evbuffer_get_length(s->out);
 	if (left > 0 && !s->writing) {
 		s->writing = 1;
-		event_add(s->wev, NULL);
+		conn_want_write(s->conn, 1);
 	} else if (left == 0 && s->writing) {
 		s->writing = 0;
-		event_del(s->wev);
+		conn_want_write(s->conn, 0);
 	}
 	if (left == 0 && s->draining) {
 		session_close(s, NULL);
@@ -287,7 +285,7 @@ session_flush_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-session_write_cb(evutil_socket_t fd, short what, void *arg)
+session_write_cb(struct conn *c, void *arg)
 {
 	session_flush(arg);
 }
@@ -378,7 +376,7 @@ session_process(struct session *s)
 }
 
 static void
-session_read_cb(evutil_socket_t fd, short what, void *arg)
+session_read_cb(struct conn *c, void *arg)
 {
 	struct session *s = arg;
 	for (int round = 0; round < 4 && !s->closing && !s->draining; round++) {
@@ -393,14 +391,12 @@ session_read_cb(evutil_socket_t fd, short what, void *arg)
 			s->in_cap = SESSION_IN_CAP;
 		}
 		size_t space = s->in_cap - s->in_len;
-		ssize_t n = read(s->fd, s->in + s->in_len, space);
+		ssize_t n = conn_read(s->conn, s->in + s->in_len, space);
 		if (n == 0) {
 			session_close(s, "connection closed by peer");
 			return;
 		}
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return;
 			char why[128];
@@ -524,7 +520,7 @@ session_close_after_flush(struct session *s, const char *reason)
 	if (s->closing || s->draining)
 		return;
 	s->draining = 1;
-	event_del(s->rev);
+	conn_want_read(s->conn, 0);
 	session_close_streams(s);
 	/* The reason is reported now; the connection lives until flushed. The
 	 * role frees its state in on_close: no handler sees arg again. */
@@ -543,39 +539,38 @@ session_close(struct session *s, const char *reason)
 	int reported = s->draining;
 	s->closing = 1;
 	session_close_streams(s);
-	event_del(s->rev);
-	event_del(s->wev);
 	event_del(s->timer);
-	if (s->fd >= 0)
-		close(s->fd);
-	s->fd = -1;
+	conn_free(s->conn);
+	s->conn = NULL;
 	if (!reported)
 		s->h->on_close(s, reason ? reason : "closed", s->arg);
 	s->arg = NULL;
 	session_want_reap(s);
 }
 
-int
+struct conn *
 session_detach(struct session *s)
 {
 	if (s->closing || s->draining)
-		return -1;
+		return NULL;
 	session_flush(s);
 	if (s->closing)
-		return -1;
-	if (s->in_len != s->in_used || evbuffer_get_length(s->out) != 0) {
+		return NULL;
+	if (s->in_len != s->in_used || evbuffer_get_length(s->out) != 0 ||
+	    conn_buffered(s->conn) > 0) {
 		session_close(s, "unexpected bytes after handshake");
-		return -1;
+		return NULL;
 	}
-	int fd = s->fd;
-	s->fd = -1;
+	struct conn *c = s->conn;
+	s->conn = NULL;
 	s->closing = 1;
 	session_close_streams(s);
-	event_del(s->rev);
-	event_del(s->wev);
 	event_del(s->timer);
+	conn_want_read(c, 0);
+	conn_want_write(c, 0);
+	conn_set_cb(c, NULL, NULL, NULL);
 	session_want_reap(s);
-	return fd;
+	return c;
 }
 
 static void
@@ -589,10 +584,6 @@ session_reap_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (!s->closing)
 		return;
-	if (s->rev)
-		event_free(s->rev);
-	if (s->wev)
-		event_free(s->wev);
 	if (s->flush_ev)
 		event_free(s->flush_ev);
 	if (s->reap_ev)

@@ -20,6 +20,7 @@
 #include "proto/frame.h"
 #include "proto/msg.h"
 
+struct conn;
 struct event_base;
 struct session;
 
@@ -61,8 +62,10 @@ struct session_params {
 	int initiator_parity;    /* 0: we open even stream ids, 1: odd */
 };
 
-struct session *session_new(struct event_base *base, int fd, const char *label,
-    const struct session_params *p, const struct session_handler *h, void *arg);
+/* Takes conn on success; on failure (NULL) the caller still owns it. */
+struct session *session_new(struct event_base *base, struct conn *conn,
+    const char *label, const struct session_params *p,
+    const struct session_handler *h, void *arg);
 void session_set_label(struct session *s, const char *label);
 const char *session_label(const struct session *s);
 /* Authenticated: stream frames are allowed and heartbeats start. */
@@ -79,12 +82,12 @@ void session_send_error(struct session *s, enum frame_type type, uint32_t id,
 void session_close(struct session *s, const char *reason);
 /*
  * For a connection that changes protocol after its handshake: sends what is
- * queued, then ends the session without closing its socket or calling
- * on_close, and returns the socket. If the queue cannot be sent at once or
- * bytes beyond the current frame were already read, closes the session
- * (on_close runs) and returns -1.
+ * queued, then ends the session without closing its conn or calling
+ * on_close, and returns the conn (no callbacks, no readiness asked). If the
+ * queue cannot be sent at once or bytes beyond the current frame were
+ * already read, closes the session (on_close runs) and returns NULL.
  */
-int session_detach(struct session *s);
+struct conn *session_detach(struct session *s);
 /* Stops reading, sends what is queued, then closes (at most 2 s later). */
 void session_close_after_flush(struct session *s, const char *reason);
 

@@ -18,6 +18,7 @@
 #include "proto/auth.h"
 #include "relay/workers.h"
 #include "server/admit.h"
+#include "transport/conn.h"
 #include "transport/framed.h"
 #include "transport/tcp.h"
 #include "util/evtime.h"
@@ -59,8 +60,7 @@ struct client_conn {
 /* An idle dedicated data connection, waiting for a stream to carry. */
 struct pooled {
 	struct client_conn *cc;
-	int fd;
-	struct event *ev;
+	struct conn *conn;
 	LIST_ENTRY(pooled) link;
 };
 
@@ -159,24 +159,27 @@ listener_retry_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- dedicated data connections ---- */
 
-static void
-pooled_free(struct pooled *p)
+/* Returns the conn (NULL if it was closed with the entry). */
+static struct conn *
+pooled_free(struct pooled *p, int keep_conn)
 {
+	struct conn *c = p->conn;
 	LIST_REMOVE(p, link);
 	p->cc->npool--;
-	event_free(p->ev);
-	if (p->fd >= 0)
-		close(p->fd);
 	free(p);
+	if (keep_conn)
+		return c;
+	conn_free(c);
+	return NULL;
 }
 
 /* An idle data connection must stay silent: EOF or bytes end it. */
 static void
-pooled_read_cb(evutil_socket_t fd, short what, void *arg)
+pooled_read_cb(struct conn *c, void *arg)
 {
 	struct pooled *p = arg;
 	log_debug("%s: idle data connection closed", session_label(p->cc->s));
-	pooled_free(p);
+	pooled_free(p, 0);
 }
 
 /*
@@ -202,13 +205,15 @@ server_promote(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
 	if (t == NULL || t->mux_only)
 		return -1;
 	while (!LIST_EMPTY(&cc->pool)) {
-		struct pooled *p = LIST_FIRST(&cc->pool);
-		int data_fd = p->fd;
-		p->fd = -1;
-		pooled_free(p);
-		if (frame_write(data_fd, FRAME_ADOPT, stream_id, NULL, 0) == 0)
-			return data_fd;
-		close(data_fd);
+		struct conn *c = pooled_free(LIST_FIRST(&cc->pool), 1);
+		conn_want_read(c, 0);
+		conn_set_cb(c, NULL, NULL, NULL);
+		if (frame_write(c, FRAME_ADOPT, stream_id, NULL, 0) == 0) {
+			int data_fd = conn_release_fd(c);
+			if (data_fd >= 0)
+				return data_fd;
+		}
+		conn_free(c);
 	}
 	return -1;
 }
@@ -605,21 +610,19 @@ server_auth_data(struct client_conn *cc, const struct frame *f, const char **why
 	}
 	server_send_auth_ok(cc, sid, owner->session_key, MAC_LEN);
 	/* AUTH_OK is a few bytes on an idle socket: flushed by the detach. */
-	int fd = session_detach(cc->s);
-	if (fd < 0)
+	struct conn *c = session_detach(cc->s);
+	if (c == NULL)
 		return 0; /* the session closed, and on_close freed cc */
 	client_conn_free(cc);
 	struct pooled *p = calloc(1, sizeof *p);
-	if (p != NULL)
-		p->ev = event_new(owner->srv->base, fd, EV_READ, pooled_read_cb, p);
-	if (p == NULL || p->ev == NULL) {
-		free(p);
-		close(fd);
+	if (p == NULL) {
+		conn_free(c);
 		return 0;
 	}
 	p->cc = owner;
-	p->fd = fd;
-	event_add(p->ev, NULL);
+	p->conn = c;
+	conn_set_cb(c, pooled_read_cb, NULL, p);
+	conn_want_read(c, 1);
 	LIST_INSERT_HEAD(&owner->pool, p, link);
 	owner->npool++;
 	log_debug("%s: data connection ready (%zu idle)", session_label(owner->s),
@@ -700,7 +703,7 @@ server_on_close(struct session *s, const char *reason, void *arg)
 	while (!LIST_EMPTY(&cc->tunnels))
 		tunnel_free(LIST_FIRST(&cc->tunnels), 1);
 	while (!LIST_EMPTY(&cc->pool))
-		pooled_free(LIST_FIRST(&cc->pool));
+		pooled_free(LIST_FIRST(&cc->pool), 0);
 	if (!cc->is_data && cc->srv->relays)
 		relay_workers_close_owner(cc->srv->relays, cc->id);
 	client_conn_free(cc);
@@ -740,7 +743,7 @@ handshake_victim(struct server *srv)
  * max_unauthenticated_per_source handshakes going. Returns 0 if admitted.
  */
 static int
-control_admit(struct server *srv, evutil_socket_t fd, const struct source *src,
+control_admit(struct server *srv, struct conn *c, const struct source *src,
     const char *peer)
 {
 	uint32_t wait = admit_penalty(srv->admit, src, mono_ms());
@@ -748,7 +751,7 @@ control_admit(struct server *srv, evutil_socket_t fd, const struct source *src,
 		char text[96];
 		uint8_t buf[MSG_MAX];
 		throttle_text(wait, text, sizeof text);
-		frame_write(fd, FRAME_ERROR, 0, buf, msg_error_encode(buf, ERR_LIMIT, text));
+		frame_write(c, FRAME_ERROR, 0, buf, msg_error_encode(buf, ERR_LIMIT, text));
 		log_limited(&srv->lim_refuse, LOG_WARN, "connection from %s refused: %s",
 		    peer, text);
 		return -1;
@@ -777,17 +780,20 @@ control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	char peer[ADDR_STR_MAX];
 	sockaddr_format(sa, peer, sizeof peer);
 	source_from_sockaddr(sa, &src);
-	if (control_admit(srv, fd, &src, peer) != 0) {
-		close(fd);
+	tcp_nodelay(fd);
+	struct conn *c = conn_tcp_new(srv->base, fd);
+	if (c == NULL)
+		return;
+	if (control_admit(srv, c, &src, peer) != 0) {
+		conn_free(c);
 		return;
 	}
 	struct client_conn *cc = calloc(1, sizeof *cc);
 	if (cc == NULL) {
 		admit_leave(srv->admit, &src);
-		close(fd);
+		conn_free(c);
 		return;
 	}
-	tcp_nodelay(fd);
 	cc->srv = srv;
 	cc->src = src;
 	snprintf(cc->peer, sizeof cc->peer, "%s", peer);
@@ -804,10 +810,10 @@ control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	    .promote_after = srv->cfg->dedicated_after,
 	    .initiator_parity = 0,
 	};
-	cc->s = session_new(srv->base, fd, label, &p, &server_handler, cc);
+	cc->s = session_new(srv->base, c, label, &p, &server_handler, cc);
 	if (cc->s == NULL) {
 		admit_leave(srv->admit, &src);
-		close(fd);
+		conn_free(c);
 		free(cc);
 		return;
 	}

@@ -2,10 +2,11 @@
 
 #include <errno.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "transport/conn.h"
 
 int
-frame_reader_read(struct frame_reader *r, int fd, struct frame *f,
+frame_reader_read(struct frame_reader *r, struct conn *conn, struct frame *f,
     const char **why)
 {
 	if (r->have >= FRAME_HEADER_LEN) {
@@ -26,14 +27,12 @@ frame_reader_read(struct frame_reader *r, int fd, struct frame *f,
 			want = FRAME_HEADER_LEN + ((size_t)r->buf[8] << 24 |
 			    (size_t)r->buf[9] << 16 | (size_t)r->buf[10] << 8 | r->buf[11]);
 		}
-		ssize_t n = read(fd, r->buf + r->have, want - r->have);
+		ssize_t n = conn_read(conn, r->buf + r->have, want - r->have);
 		if (n == 0) {
 			*why = "connection closed";
 			return -1;
 		}
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return 0;
 			*why = strerror(errno);
@@ -50,8 +49,8 @@ frame_reader_read(struct frame_reader *r, int fd, struct frame *f,
 }
 
 int
-frame_write(int fd, enum frame_type type, uint32_t id, const void *payload,
-    size_t len)
+frame_write(struct conn *c, enum frame_type type, uint32_t id,
+    const void *payload, size_t len)
 {
 	uint8_t buf[FRAME_HEADER_LEN + MSG_MAX];
 	if (len > MSG_MAX)
@@ -59,9 +58,6 @@ frame_write(int fd, enum frame_type type, uint32_t id, const void *payload,
 	frame_header_encode(buf, type, 0, id, (uint32_t)len);
 	if (len > 0)
 		memcpy(buf + FRAME_HEADER_LEN, payload, len);
-	ssize_t n;
-	do
-		n = write(fd, buf, FRAME_HEADER_LEN + len);
-	while (n < 0 && errno == EINTR);
+	ssize_t n = conn_write(c, buf, FRAME_HEADER_LEN + len);
 	return n == (ssize_t)(FRAME_HEADER_LEN + len) ? 0 : -1;
 }

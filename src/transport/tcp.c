@@ -4,7 +4,11 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
+#include <stdlib.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+#include "transport/conn-t.h"
 
 void
 tcp_nodelay(int fd)
@@ -82,4 +86,55 @@ tcp_raise_nofile(void)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	return (long)rl.rlim_cur;
+}
+
+/* ---- plain TCP as a conn ---- */
+
+static ssize_t
+tcp_conn_read(struct conn *c, void *buf, size_t len)
+{
+	ssize_t n;
+	do
+		n = read(c->fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+static ssize_t
+tcp_conn_writev(struct conn *c, const struct iovec *iov, int iovcnt)
+{
+	ssize_t n;
+	do
+		n = writev(c->fd, iov, iovcnt);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+static int
+tcp_conn_shutdown(struct conn *c)
+{
+	return shutdown(c->fd, SHUT_WR);
+}
+
+static const struct conn_ops tcp_conn_ops = {
+    .kind = "tcp",
+    .read = tcp_conn_read,
+    .writev = tcp_conn_writev,
+    .shutdown = tcp_conn_shutdown,
+    .spliceable = 1,
+};
+
+struct conn *
+conn_tcp_new(struct event_base *base, int fd)
+{
+	struct conn *c = calloc(1, sizeof *c);
+	if (c == NULL || conn_init(c, &tcp_conn_ops, base, fd) != 0) {
+		if (c != NULL) {
+			c->fd = -1;
+			conn_free(c);
+		}
+		close(fd);
+		return NULL;
+	}
+	return c;
 }
