@@ -624,7 +624,8 @@ client_refused(struct client *c)
 static size_t
 client_hello(uint8_t *buf, enum hello_role role, uint8_t nonce[NONCE_LEN])
 {
-	struct msg_hello h = {.version = PROTO_VERSION, .role = (uint8_t)role};
+	struct msg_hello h = {.version = PROTO_VERSION, .role = (uint8_t)role,
+	    .caps = PROTO_CAPS};
 	if (auth_nonce(nonce) != 0)
 		return 0;
 	memcpy(h.nonce, nonce, NONCE_LEN);

@@ -179,6 +179,8 @@ msg_hello_encode(uint8_t *buf, const struct msg_hello *m)
 	p = wr_u8(p, m->role);
 	memcpy(p, m->nonce, NONCE_LEN);
 	p += NONCE_LEN;
+	if (m->version >= 3)
+		p = wr_u32(p, m->caps);
 	return (size_t)(p - buf);
 }
 
@@ -196,6 +198,9 @@ msg_hello_decode(const uint8_t *p, size_t n, struct msg_hello *m,
 	m->version = rd_u16(&r);
 	m->role = rd_u8(&r);
 	rd_bytes(&r, m->nonce, NONCE_LEN);
+	/* Older versions have no caps: their HELLO still decodes, so that the
+	 * answer can name the version. */
+	m->caps = m->version >= 3 ? rd_u32(&r) : 0;
 	return rd_end(&r, why);
 }
 

@@ -45,10 +45,19 @@ enum hello_role { HELLO_CONTROL = 0, HELLO_DATA = 1 };
  * (the MAC there is keyed by that session's key, proto/auth.h). */
 #define AUTH_DATA_LEN (MAC_LEN + 4)
 
+/*
+ * Capability bits in HELLO (version 3 on): each side announces what it
+ * supports and both use the bits they share. Unknown bits are ignored; a
+ * frame type that only a capability introduces is still an error unless
+ * both announced it. Version 3 defines none yet.
+ */
+#define PROTO_CAPS 0u
+
 struct msg_hello {
 	uint16_t version;
 	uint8_t role;
 	uint8_t nonce[NONCE_LEN];
+	uint32_t caps; /* carried from version 3 on; 0 before */
 };
 
 struct msg_auth_ok {

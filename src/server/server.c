@@ -42,6 +42,7 @@ struct client_conn {
 	uint32_t id;
 	char peer[ADDR_STR_MAX];
 	struct source src;
+	uint32_t caps; /* negotiated in HELLO */
 	enum cc_state state;
 	int is_data; /* a dedicated data connection in its handshake */
 	int handshaking; /* on the server's list of unauthenticated connections */
@@ -522,7 +523,10 @@ server_hello(struct client_conn *cc, const struct frame *f, const char **why)
 		*why = "no randomness";
 		return -1;
 	}
-	struct msg_hello reply = {.version = PROTO_VERSION, .role = h.role};
+	/* Capabilities both sides have (none are defined in version 3). */
+	cc->caps = h.caps & PROTO_CAPS;
+	struct msg_hello reply = {.version = PROTO_VERSION, .role = h.role,
+	    .caps = PROTO_CAPS};
 	memcpy(reply.nonce, cc->server_nonce, NONCE_LEN);
 	uint8_t buf[MSG_MAX];
 	session_send(cc->s, FRAME_HELLO, 0, buf, msg_hello_encode(buf, &reply));

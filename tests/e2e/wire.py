@@ -6,7 +6,7 @@ never breaks. The encodings follow src/proto/frame.h, src/proto/msg.c and
 src/proto/auth.c (see docs/protocol.md):
 
     frame header  type u8 | flags u8 | 0 u16 | id u32 | len u32   (big-endian)
-    HELLO         "BURROW" | version u16 | role u8 | nonce[32]
+    HELLO         "BURROW" | version u16 | role u8 | nonce[32] | caps u32
     AUTH          HMAC-SHA256(token, "burrow-v1 client" | server_nonce | client_nonce)
                   (on a data connection keyed by the session key, + session_id u32)
     session key   HMAC-SHA256(token, "burrow-v3 session key" | client_nonce | server_nonce)
@@ -182,16 +182,22 @@ class Reader:
             raise ValueError("trailing bytes in message")
 
 
-def hello_payload(role, nonce, version=VERSION):
-    return MAGIC + struct.pack(">HB", version, role) + nonce
+def hello_payload(role, nonce, version=VERSION, caps=0):
+    """HELLO; from version 3 on it ends with the capability bits (u32)."""
+    p = MAGIC + struct.pack(">HB", version, role) + nonce
+    return p + struct.pack(">I", caps) if version >= 3 else p
 
 
 def parse_hello(payload):
+    """(version, role, nonce); the capability bits are checked to be 0 (version 3 has none)."""
     r = Reader(payload)
     if r.take(len(MAGIC)) != MAGIC:
         raise ValueError("bad magic")
     version, role, nonce = r.u16(), r.u8(), r.take(NONCE_LEN)
+    caps = r.u32() if version >= 3 else 0
     r.end()
+    if caps != 0:
+        raise ValueError(f"unexpected capability bits {caps:#x}")
     return version, role, nonce
 
 

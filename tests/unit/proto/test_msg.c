@@ -20,7 +20,7 @@ test_hello_round_trip(void **state)
 		in.nonce[i] = (uint8_t)(i * 7 + 1);
 	uint8_t buf[MSG_MAX];
 	size_t n = msg_hello_encode(buf, &in);
-	assert_int_equal(n, PROTO_MAGIC_LEN + 2 + 1 + NONCE_LEN);
+	assert_int_equal(n, PROTO_MAGIC_LEN + 2 + 1 + NONCE_LEN + 4); /* + caps */
 	assert_memory_equal(buf, "BURROW", 6);
 	assert_int_equal(buf[6], 0);
 	assert_int_equal(buf[7], PROTO_VERSION);
@@ -521,6 +521,30 @@ test_name_valid(void **state)
 	assert_false(msg_name_valid("%s"));
 }
 
+/* Version 3 HELLOs end with capability bits; older ones have none and still
+ * decode, so the version can be named in the answer. */
+static void
+test_hello_caps(void **state)
+{
+	uint8_t buf[MSG_MAX];
+	struct msg_hello in = {.version = 3, .role = HELLO_DATA, .caps = 0xa5000001u};
+	memset(in.nonce, 7, NONCE_LEN);
+	size_t n = msg_hello_encode(buf, &in);
+	assert_int_equal(n, PROTO_MAGIC_LEN + 2 + 1 + NONCE_LEN + 4);
+	struct msg_hello out;
+	const char *why = NULL;
+	assert_int_equal(msg_hello_decode(buf, n, &out, &why), 0);
+	assert_int_equal(out.caps, 0xa5000001u);
+	/* Without its caps a version 3 HELLO is short. */
+	assert_int_equal(msg_hello_decode(buf, n - 4, &out, &why), -1);
+	struct msg_hello old = {.version = 2, .role = HELLO_CONTROL, .caps = 9};
+	n = msg_hello_encode(buf, &old);
+	assert_int_equal(n, PROTO_MAGIC_LEN + 2 + 1 + NONCE_LEN);
+	assert_int_equal(msg_hello_decode(buf, n, &out, &why), 0);
+	assert_int_equal(out.version, 2);
+	assert_int_equal(out.caps, 0);
+}
+
 /* A peer's text is made valid UTF-8 without C1 controls, byte for byte. */
 static void
 test_error_text_sanitized(void **state)
@@ -557,6 +581,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_hello_caps),
 	    cmocka_unit_test(test_error_text_sanitized),
 	    cmocka_unit_test(test_hello_round_trip),
 	    cmocka_unit_test(test_hello_version_big_endian),
