@@ -119,6 +119,18 @@ def roundtrip(host, port, payload, timeout=LOG_TIMEOUT):
     return bytes(got)
 
 
+def recv_exact(s, n, timeout=LOG_TIMEOUT):
+    """Exactly n bytes from socket s (AssertionError on EOF)."""
+    s.settimeout(timeout)
+    buf = bytearray()
+    while len(buf) < n:
+        d = s.recv(n - len(buf))
+        if not d:
+            raise AssertionError(f"EOF after {len(buf)}/{n} bytes: {bytes(buf)!r}")
+        buf += d
+    return bytes(buf)
+
+
 def sha(b):
     return hashlib.sha256(b).hexdigest()
 
@@ -333,6 +345,18 @@ def burrow_bin():
     if not os.access(BURROW_BIN, os.X_OK):
         pytest.fail(f"burrow binary not found at {BURROW_BIN} (build with `make`, or set BURROW_BIN)")
     return BURROW_BIN
+
+
+@pytest.fixture
+def conns():
+    """Sockets and peers opened by a test; closed at teardown."""
+    opened = []
+    yield opened
+    for c in opened:
+        try:
+            c.close()
+        except OSError:
+            pass
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import LOG_TIMEOUT, roundtrip
+from conftest import LOG_TIMEOUT, recv_exact, roundtrip
 import wire
 from wire import Peer
 
@@ -101,22 +101,6 @@ def connect_from(source, port, timeout=LOG_TIMEOUT):
     return s
 
 
-class SourcePeer(Peer):
-    """A wire.Peer whose connection comes from another loopback address.
-
-    Sets the same fields as Peer.__init__, which always connects from 127.0.0.1."""
-
-    def __init__(self, port, source=ATTACKER, timeout=wire.DEFAULT_TIMEOUT):
-        self.timeout = timeout
-        self.sock = connect_from(source, port, timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.local_port = self.sock.getsockname()[1]
-        self.session_id = None
-        self.role = None
-        self.authenticated = False
-        self.next_request = 1
-
-
 def hello_frame():
     return wire.encode_frame(wire.HELLO, 0,
                              wire.hello_payload(wire.ROLE_CONTROL, os.urandom(wire.NONCE_LEN)))
@@ -128,7 +112,7 @@ def wrong_login(port, source, token):
     Returns (code, text) of the server's ERROR (on the fresh connection or in
     answer to AUTH), or "closed" if the connection ended without a frame."""
     try:
-        p = SourcePeer(port, source)
+        p = Peer("127.0.0.1", port, sock=connect_from(source, port))
     except (ConnectionError, socket.timeout) as e:
         return "closed" if isinstance(e, ConnectionError) else "connect timeout"
     try:
@@ -156,17 +140,6 @@ def timed_login(port, token):
     assert p.session_id != 0
     p.close()
     return took
-
-
-def recv_exact(s, n, timeout=LOG_TIMEOUT):
-    s.settimeout(timeout)
-    buf = bytearray()
-    while len(buf) < n:
-        d = s.recv(n - len(buf))
-        if not d:
-            raise AssertionError(f"EOF after {len(buf)}/{n} bytes: {bytes(buf)!r}")
-        buf += d
-    return bytes(buf)
 
 
 def echo_conn(port, tag, conns):
@@ -219,18 +192,6 @@ def count_lines(proc, regex):
     r = re.compile(regex)
     with proc.cond:
         return sum(1 for line in proc.lines if r.search(line))
-
-
-@pytest.fixture
-def conns():
-    """Sockets and peers opened by a test; closed at teardown."""
-    opened = []
-    yield opened
-    for c in opened:
-        try:
-            c.close()
-        except OSError:
-            pass
 
 
 @pytest.fixture

@@ -19,23 +19,11 @@ import time
 
 import pytest
 
-from conftest import LOG_TIMEOUT, wait_refused
+from conftest import LOG_TIMEOUT, recv_exact, wait_refused
 import wire
 from wire import Peer
 
 MOVED_LINE = r"stream %d: moved to a dedicated connection after (\d+) bytes"
-
-
-@pytest.fixture
-def conns():
-    """Sockets and peers opened by a test; closed at teardown."""
-    opened = []
-    yield opened
-    for c in opened:
-        try:
-            c.close()
-        except OSError:
-            pass
 
 
 class Ctx:
@@ -73,17 +61,6 @@ def start(burrow_server, token, conns):
     def go(*args):
         return Ctx(burrow_server(*args), token, conns)
     return go
-
-
-def recv_exact(s, n, timeout=LOG_TIMEOUT):
-    s.settimeout(timeout)
-    buf = bytearray()
-    while len(buf) < n:
-        d = s.recv(n - len(buf))
-        if not d:
-            raise AssertionError(f"EOF after {len(buf)}/{n} bytes: {bytes(buf)!r}")
-        buf += d
-    return bytes(buf)
 
 
 def recv_until_closed(s, timeout=LOG_TIMEOUT):

@@ -40,18 +40,6 @@ from wire import Peer
 MB = 1024 * 1024
 
 
-@pytest.fixture
-def conns():
-    """Sockets and peers opened by a test; closed at teardown."""
-    opened = []
-    yield opened
-    for c in opened:
-        try:
-            c.close()
-        except OSError:
-            pass
-
-
 def has_ipv6_loopback():
     try:
         s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
@@ -70,27 +58,10 @@ def has_ipv6_loopback():
 # Helpers: a wire.Peer from a chosen loopback source address
 # --------------------------------------------------------------------------
 
-class SourcePeer(Peer):
-    """A wire.Peer whose socket is bound to `source` (another 127.0.0.0/8
-    address than the real client's, so failed-login throttling of the
-    attacker's address never touches the victim)."""
-
-    def __init__(self, host, port, source, timeout=LOG_TIMEOUT):
-        self.timeout = timeout
-        self.sock = socket.create_connection((host, port), timeout=timeout,
-                                             source_address=(source, 0))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.local_port = self.sock.getsockname()[1]
-        self.session_id = None
-        self.role = None
-        self.authenticated = False
-        self.next_request = 1
-
-
 def data_login(port, key, session_id, source, conns):
     """HELLO and AUTH of a data connection naming session_id, its proof keyed
     by `key`. Returns (peer, the server's answer to AUTH)."""
-    p = SourcePeer("127.0.0.1", port, source)
+    p = Peer("127.0.0.1", port, source=source)
     conns.append(p)
     cn = os.urandom(wire.NONCE_LEN)
     p.send_frame(wire.HELLO, 0, wire.hello_payload(wire.ROLE_DATA, cn))
@@ -136,7 +107,7 @@ def test_data_connection_needs_victim_session_key(burrow_server, burrow_client, 
     tport = victim.tunnel_port("r1")
     vid = int(victim.wait_log(r"session (\d+): 2 data connections ready").group(1))
 
-    attacker = SourcePeer("127.0.0.1", srv.port, "127.0.0.2")
+    attacker = Peer("127.0.0.1", srv.port, source="127.0.0.2")
     conns.append(attacker)
     attacker.handshake(token)
     aid = attacker.session_id
@@ -148,7 +119,7 @@ def test_data_connection_needs_victim_session_key(burrow_server, burrow_client, 
     assert set(seen) - {aid} == {vid}, (seen, vid)
 
     # The attacker's own data connection (its own session key) is accepted.
-    own = SourcePeer("127.0.0.1", srv.port, "127.0.0.2")
+    own = Peer("127.0.0.1", srv.port, source="127.0.0.2")
     conns.append(own)
     assert own.handshake(attacker.session_key, wire.ROLE_DATA, session_id=aid) == aid
 

@@ -283,9 +283,14 @@ def parse_u32(payload):
 class Peer:
     """One TCP connection to a burrow server, spoken to as the client."""
 
-    def __init__(self, host, port, timeout=DEFAULT_TIMEOUT):
+    def __init__(self, host, port, timeout=DEFAULT_TIMEOUT, source=None, sock=None):
+        """Connects to host:port (from the address `source` if given), or
+        speaks on `sock`, a socket already connected there."""
         self.timeout = timeout
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        if sock is None:
+            sock = socket.create_connection((host, port), timeout=timeout,
+                                            source_address=(source, 0) if source else None)
+        self.sock = sock
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.local_port = self.sock.getsockname()[1]
         self.session_id = None
