@@ -62,10 +62,15 @@ struct dial {
  * expires or a dial to every address failed; dials that arrive during a
  * lookup wait on it instead of starting their own.
  */
-struct target {
+/* The addresses a name resolved to, tried in this order. */
+struct addr_list {
 	struct sockaddr_storage addr[TARGET_ADDRS_MAX];
 	socklen_t len[TARGET_ADDRS_MAX];
-	size_t naddr;
+	size_t n;
+};
+
+struct target {
+	struct addr_list a;
 	uint64_t expires_ms; /* UINT64_MAX: a numeric address */
 	struct evdns_getaddrinfo_request *req;
 	LIST_HEAD(, dial) waiting;
@@ -122,9 +127,8 @@ struct client {
 	struct sockaddr_storage server_addr; /* where the session connected */
 	socklen_t server_addrlen;
 	/* The server's addresses, tried in turn on each (re)connection. */
-	struct sockaddr_storage addrs[TARGET_ADDRS_MAX];
-	socklen_t addrlens[TARGET_ADDRS_MAX];
-	size_t naddrs, next_addr;
+	struct addr_list addrs;
+	size_t next_addr;
 	uint32_t session_id;
 	uint8_t session_key[MAC_LEN]; /* keys the data connections' proofs */
 	int pool_announced;
@@ -153,6 +157,22 @@ static const struct session_handler client_handler = {
 
 
 /* ---- dialling targets ---- */
+
+/* Keeps the first TARGET_ADDRS_MAX addresses of ai (NULL: none), frees ai. */
+static void
+addr_list_take(struct addr_list *l, struct evutil_addrinfo *ai)
+{
+	l->n = 0;
+	for (struct evutil_addrinfo *a = ai; a && l->n < TARGET_ADDRS_MAX;
+	     a = a->ai_next) {
+		if (a->ai_addrlen > sizeof l->addr[0])
+			continue;
+		memcpy(&l->addr[l->n], a->ai_addr, a->ai_addrlen);
+		l->len[l->n++] = (socklen_t)a->ai_addrlen;
+	}
+	if (ai)
+		evutil_freeaddrinfo(ai);
+}
 
 static void
 dial_free(struct dial *d)
@@ -195,7 +215,7 @@ dial_connect_cb(evutil_socket_t fd, short what, void *arg)
 	if (tcp_connect_result(d->fd) != 0) {
 		struct target *tg = &d->c->tunnels[d->tunnel].target;
 		int err = errno;
-		if (d->next + 1 < tg->naddr) {
+		if (d->next + 1 < tg->a.n) {
 			/* Try the next address the name resolved to. */
 			event_free(d->ev);
 			d->ev = NULL;
@@ -228,8 +248,8 @@ dial_start(struct dial *d)
 {
 	struct target *tg = &d->c->tunnels[d->tunnel].target;
 	int in_progress;
-	d->fd = tcp_connect_start((struct sockaddr *)&tg->addr[d->next],
-	    tg->len[d->next], &in_progress);
+	d->fd = tcp_connect_start((struct sockaddr *)&tg->a.addr[d->next],
+	    tg->a.len[d->next], &in_progress);
 	if (d->fd < 0) {
 		dial_fail(d, strerror(errno));
 		return;
@@ -251,30 +271,21 @@ target_resolved_cb(int err, struct evutil_addrinfo *ai, void *arg)
 	tg->req = NULL;
 	if (err == EVUTIL_EAI_CANCEL)
 		return; /* shutting down: no dial waits */
-	tg->naddr = 0;
-	for (struct evutil_addrinfo *a = ai; a && tg->naddr < TARGET_ADDRS_MAX;
-	     a = a->ai_next) {
-		if (a->ai_addrlen > sizeof tg->addr[0])
-			continue;
-		memcpy(&tg->addr[tg->naddr], a->ai_addr, a->ai_addrlen);
-		tg->len[tg->naddr++] = (socklen_t)a->ai_addrlen;
-	}
-	if (ai)
-		evutil_freeaddrinfo(ai);
+	addr_list_take(&tg->a, ai);
 	const char *why = err ? evutil_gai_strerror(err) : "no address";
-	if (tg->naddr > 0) {
+	if (tg->a.n > 0) {
 		char first[ADDR_STR_MAX];
-		sockaddr_format((struct sockaddr *)&tg->addr[0], first, sizeof first);
+		sockaddr_format((struct sockaddr *)&tg->a.addr[0], first, sizeof first);
 		log_debug("tunnel %s: %s resolved to %s (%zu address%s, kept %u s)",
-		    t->name, t->local.host, first, tg->naddr,
-		    tg->naddr == 1 ? "" : "es", TARGET_CACHE_MS / 1000);
+		    t->name, t->local.host, first, tg->a.n,
+		    tg->a.n == 1 ? "" : "es", TARGET_CACHE_MS / 1000);
 		tg->expires_ms = mono_ms() + TARGET_CACHE_MS;
 	}
 	struct dial *d;
 	while ((d = LIST_FIRST(&tg->waiting)) != NULL) {
 		LIST_REMOVE(d, wlink);
 		d->resolving = 0;
-		if (tg->naddr == 0)
+		if (tg->a.n == 0)
 			dial_fail(d, why);
 		else
 			dial_start(d);
@@ -288,7 +299,7 @@ dial_target(struct dial *d)
 	struct client *c = d->c;
 	struct tunnel_state *ts = &c->tunnels[d->tunnel];
 	struct target *tg = &ts->target;
-	if (tg->naddr > 0 &&
+	if (tg->a.n > 0 &&
 	    (tg->expires_ms == UINT64_MAX || tg->expires_ms > mono_ms())) {
 		dial_start(d);
 		return;
@@ -318,8 +329,8 @@ targets_init(struct client *c)
 		ts->index = i;
 		LIST_INIT(&ts->target.waiting);
 		if (sockaddr_from_numeric(t->local.host, t->local.port,
-			&ts->target.addr[0], &ts->target.len[0]) == 0) {
-			ts->target.naddr = 1;
+			&ts->target.a.addr[0], &ts->target.a.len[0]) == 0) {
+			ts->target.a.n = 1;
 			ts->target.expires_ms = UINT64_MAX;
 		}
 	}
@@ -786,7 +797,7 @@ client_connect_fail(struct client *c, const char *why)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
-	if (c->next_addr < c->naddrs) {
+	if (c->next_addr < c->addrs.n) {
 		client_connect_next(c);
 		return;
 	}
@@ -858,7 +869,7 @@ static void
 client_connect_next(struct client *c)
 {
 	size_t i = c->next_addr++;
-	client_connect_addr(c, (struct sockaddr *)&c->addrs[i], c->addrlens[i]);
+	client_connect_addr(c, (struct sockaddr *)&c->addrs.addr[i], c->addrs.len[i]);
 }
 
 static void
@@ -868,17 +879,9 @@ client_resolved_cb(int err, struct evutil_addrinfo *ai, void *arg)
 	if (err == EVUTIL_EAI_CANCEL)
 		return;
 	c->req = NULL;
-	c->naddrs = c->next_addr = 0;
-	for (struct evutil_addrinfo *a = ai; a && c->naddrs < TARGET_ADDRS_MAX;
-	     a = a->ai_next) {
-		if (a->ai_addrlen > sizeof c->addrs[0])
-			continue;
-		memcpy(&c->addrs[c->naddrs], a->ai_addr, a->ai_addrlen);
-		c->addrlens[c->naddrs++] = (socklen_t)a->ai_addrlen;
-	}
-	if (ai)
-		evutil_freeaddrinfo(ai);
-	if (c->naddrs == 0) {
+	c->next_addr = 0;
+	addr_list_take(&c->addrs, ai);
+	if (c->addrs.n == 0) {
 		client_connect_fail(c, err ? evutil_gai_strerror(err) : "no address");
 		return;
 	}
@@ -890,10 +893,10 @@ static void
 client_connect(struct client *c)
 {
 	log_info("connecting to %s", c->server_str);
-	c->naddrs = c->next_addr = 0;
+	c->addrs.n = c->next_addr = 0;
 	if (sockaddr_from_numeric(c->cfg->server.host, c->cfg->server.port,
-		&c->addrs[0], &c->addrlens[0]) == 0) {
-		c->naddrs = 1;
+		&c->addrs.addr[0], &c->addrs.len[0]) == 0) {
+		c->addrs.n = 1;
 		client_connect_next(c);
 		return;
 	}

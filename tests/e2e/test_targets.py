@@ -24,21 +24,28 @@ def test_hostname_target_resolved_once(burrow_server, burrow_client, echo):
     assert cli.find(r"open failed") is None
 
 
+def client_with_hosts(burrow_bin, token, tmp_path, hosts, *args):
+    """A burrow client in a private mount namespace whose /etc/hosts is
+    `hosts` (unshare -m); the network is the host's loopback."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare for a private /etc/hosts")
+    path = tmp_path / "hosts"
+    path.write_text(hosts)
+    script = 'mount --bind "$0" /etc/hosts && exec "$@"'
+    argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, str(path),
+            burrow_bin, "client", *args]
+    return Proc("client-hosts", argv, _burrow_env(token, True))
+
+
 def test_every_address_of_a_name_is_tried(burrow_server, burrow_bin, token, echo, tmp_path):
     """A name with two addresses, the first refusing (nothing listens on
     127.0.0.2): each connection falls back to the second. The client runs in
     a private mount namespace whose /etc/hosts says so (unshare -m); the
     network is the host's loopback."""
-    if os.geteuid() != 0 or not shutil.which("unshare"):
-        pytest.skip("needs root and unshare for a private /etc/hosts")
-    hosts = tmp_path / "hosts"
-    hosts.write_text("127.0.0.2 twoaddr\n127.0.0.1 twoaddr\n")
     srv = burrow_server()
-    script = ('mount --bind "$0" /etc/hosts && exec "$@"')
-    argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, str(hosts),
-            burrow_bin, "client", "--server", f"127.0.0.1:{srv.port}",
-            "-R", f"0:twoaddr:{echo.port}", "--log-level", "debug"]
-    cli = Proc("client-hosts", argv, _burrow_env(token, True))
+    cli = client_with_hosts(burrow_bin, token, tmp_path, "127.0.0.2 twoaddr\n127.0.0.1 twoaddr\n",
+                            "--server", f"127.0.0.1:{srv.port}",
+                            "-R", f"0:twoaddr:{echo.port}", "--log-level", "debug")
     try:
         port = cli.tunnel_port("r1")
         for i in range(5):
@@ -56,16 +63,10 @@ def test_every_address_of_the_server_is_tried(burrow_server, burrow_bin, token, 
     (nothing listens on 127.0.0.2 at the server's port): the client logs the
     refused address, connects to the second, gets its tunnel, and its data
     connections use the address that worked."""
-    if os.geteuid() != 0 or not shutil.which("unshare"):
-        pytest.skip("needs root and unshare for a private /etc/hosts")
-    hosts = tmp_path / "hosts"
-    hosts.write_text("127.0.0.2 relay2\n127.0.0.1 relay2\n")
     srv = burrow_server()
-    script = ('mount --bind "$0" /etc/hosts && exec "$@"')
-    argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, str(hosts),
-            burrow_bin, "client", "--server", f"relay2:{srv.port}",
-            "-R", f"0:127.0.0.1:{echo.port}", "--pool", "2"]
-    cli = Proc("client-hosts", argv, _burrow_env(token, True))
+    cli = client_with_hosts(burrow_bin, token, tmp_path, "127.0.0.2 relay2\n127.0.0.1 relay2\n",
+                            "--server", f"relay2:{srv.port}",
+                            "-R", f"0:127.0.0.1:{echo.port}", "--pool", "2")
     try:
         cli.wait_log(r"connect relay2:%d \(127\.0\.0\.2:%d\): Connection refused" % (srv.port, srv.port))
         port = cli.tunnel_port("r1")
