@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "mux/session.h"
 #include "proto/auth.h"
+#include "proto/handshake.h"
 #include "relay/workers.h"
 #include "transport/conn.h"
 #include "transport/framed.h"
@@ -91,8 +92,7 @@ struct data_conn {
 	struct conn *conn; /* once connected */
 	struct event *ev;  /* connect, then the handshake's timeout */
 	struct frame_reader rd;
-	uint8_t client_nonce[NONCE_LEN];
-	uint8_t server_nonce[NONCE_LEN];
+	struct handshake hs;
 	LIST_ENTRY(data_conn) link;
 };
 
@@ -115,8 +115,7 @@ struct client {
 	struct event *timer; /* backoff; when ready: register retry, pool refill */
 	struct evdns_getaddrinfo_request *req;
 	uint32_t backoff_ms;
-	uint8_t client_nonce[NONCE_LEN];
-	uint8_t server_nonce[NONCE_LEN];
+	struct handshake hs; /* of the control connection */
 	char server_str[ADDR_STR_MAX];
 	struct tunnel_state *tunnels;
 	LIST_HEAD(, dial) dials;
@@ -137,8 +136,8 @@ struct client {
 };
 
 static void pool_fill(struct client *c);
-static size_t client_hello(uint8_t *buf, enum hello_role role,
-    uint8_t nonce[NONCE_LEN]);
+static size_t client_hello(struct handshake *hs, enum hello_role role,
+    uint8_t *buf);
 static void dc_free(struct data_conn *dc);
 
 static void client_connect(struct client *c);
@@ -442,8 +441,6 @@ dc_read_cb(struct conn *conn, void *arg)
 	struct client *c = dc->c;
 	struct frame f;
 	const char *why = NULL;
-	struct msg_hello h;
-	struct msg_auth_ok ok;
 
 	for (;;) {
 		int r = frame_reader_read(&dc->rd, dc->conn, &f, &why);
@@ -455,30 +452,29 @@ dc_read_cb(struct conn *conn, void *arg)
 		}
 		switch (dc->state) {
 		case DC_HELLO: {
+			uint16_t version;
 			if (f.type != FRAME_HELLO ||
-			    msg_hello_decode(f.payload, f.len, &h, &why) != 0 ||
-			    h.version != PROTO_VERSION || h.role != HELLO_DATA) {
+			    hs_client_on_hello(&dc->hs, f.payload, f.len, &version,
+				&why) != 0) {
 				dc_fail(dc, "bad HELLO");
 				return;
 			}
-			memcpy(dc->server_nonce, h.nonce, NONCE_LEN);
-			uint8_t buf[AUTH_DATA_LEN];
-			auth_mac_key(AUTH_CLIENT, c->session_key, MAC_LEN,
-			    dc->client_nonce, dc->server_nonce, buf);
-			msg_u32_encode(buf + MAC_LEN, c->session_id);
-			if (frame_write(dc->conn, FRAME_AUTH, 0, buf, sizeof buf) != 0) {
+			uint8_t buf[MSG_MAX];
+			size_t n = hs_client_auth(&dc->hs, c->session_key, MAC_LEN,
+			    c->session_id, buf);
+			if (frame_write(dc->conn, FRAME_AUTH, 0, buf, n) != 0) {
 				dc_fail(dc, "write AUTH");
 				return;
 			}
 			dc->state = DC_AUTH;
 			break;
 		}
-		case DC_AUTH:
+		case DC_AUTH: {
+			uint32_t sid;
 			if (f.type != FRAME_AUTH_OK ||
-			    msg_auth_ok_decode(f.payload, f.len, &ok, &why) != 0 ||
-			    ok.session_id != c->session_id ||
-			    !auth_verify_key(AUTH_SERVER, c->session_key, MAC_LEN,
-				dc->client_nonce, dc->server_nonce, ok.mac)) {
+			    hs_client_on_auth_ok(&dc->hs, f.payload, f.len,
+				c->session_key, MAC_LEN, &sid, &why) != 0 ||
+			    sid != c->session_id) {
 				dc_fail(dc, "refused");
 				return;
 			}
@@ -487,6 +483,7 @@ dc_read_cb(struct conn *conn, void *arg)
 			event_del(dc->ev);
 			client_pool_check(c);
 			break;
+		}
 		case DC_IDLE: {
 			if (f.type != FRAME_ADOPT) {
 				dc_fail(dc, "unexpected frame");
@@ -534,7 +531,7 @@ dc_connected_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	uint8_t buf[MSG_MAX];
-	size_t n = client_hello(buf, HELLO_DATA, dc->client_nonce);
+	size_t n = client_hello(&dc->hs, HELLO_DATA, buf);
 	if (n == 0 || frame_write(dc->conn, FRAME_HELLO, 0, buf, n) != 0) {
 		dc_fail(dc, "write HELLO");
 		return;
@@ -631,16 +628,14 @@ client_refused(struct client *c)
 	event_base_loopexit(c->base, NULL);
 }
 
-/* A HELLO with a fresh nonce for a new connection; returns its length. */
+/* Starts hs with a fresh nonce; the HELLO's length in buf, 0 if no randomness. */
 static size_t
-client_hello(uint8_t *buf, enum hello_role role, uint8_t nonce[NONCE_LEN])
+client_hello(struct handshake *hs, enum hello_role role, uint8_t *buf)
 {
-	struct msg_hello h = {.version = PROTO_VERSION, .role = (uint8_t)role,
-	    .caps = PROTO_CAPS};
+	uint8_t nonce[NONCE_LEN];
 	if (auth_nonce(nonce) != 0)
 		return 0;
-	memcpy(h.nonce, nonce, NONCE_LEN);
-	return msg_hello_encode(buf, &h);
+	return hs_client_hello(hs, role, nonce, buf);
 }
 
 static int
@@ -648,32 +643,36 @@ client_on_frame(struct session *s, const struct frame *f, void *arg,
     const char **why)
 {
 	struct client *c = arg;
-	struct msg_hello h;
-	struct msg_auth_ok ok;
+	const char *token = c->cfg->token;
 	struct msg_error e;
 
 	switch (f->type) {
 	case FRAME_HELLO: {
-		if (c->state != C_HANDSHAKE || msg_hello_decode(f->payload, f->len, &h, why) != 0)
+		uint16_t version;
+		if (c->state != C_HANDSHAKE)
 			return -1;
-		if (h.version != PROTO_VERSION || h.role != HELLO_CONTROL) {
+		if (hs_client_on_hello(&c->hs, f->payload, f->len, &version, why) != 0) {
+			if (version == PROTO_VERSION)
+				return -1;
 			log_error("server speaks protocol version %u, this client %u",
-			    h.version, PROTO_VERSION);
+			    version, PROTO_VERSION);
 			client_refused(c);
 			return 0;
 		}
-		memcpy(c->server_nonce, h.nonce, NONCE_LEN);
-		uint8_t mac[MAC_LEN];
-		auth_mac(AUTH_CLIENT, c->cfg->token, c->client_nonce, c->server_nonce, mac);
-		session_send(s, FRAME_AUTH, 0, mac, sizeof mac);
+		uint8_t buf[MSG_MAX];
+		session_send(s, FRAME_AUTH, 0, buf,
+		    hs_client_auth(&c->hs, token, strlen(token), 0, buf));
 		return 0;
 	}
-	case FRAME_AUTH_OK:
+	case FRAME_AUTH_OK: {
+		uint32_t sid;
+		struct msg_auth_ok ok;
+		const char *bad = NULL;
 		if (c->state != C_HANDSHAKE ||
 		    msg_auth_ok_decode(f->payload, f->len, &ok, why) != 0)
-			return -1;
-		if (!auth_verify(AUTH_SERVER, c->cfg->token, c->client_nonce,
-			c->server_nonce, ok.mac)) {
+			return -1; /* malformed: a protocol error, not a refusal */
+		if (hs_client_on_auth_ok(&c->hs, f->payload, f->len, token,
+			strlen(token), &sid, &bad) != 0) {
 			log_error("authentication failed: the server did not prove it "
 				  "knows the token");
 			client_refused(c);
@@ -681,18 +680,18 @@ client_on_frame(struct session *s, const struct frame *f, void *arg,
 		}
 		c->state = C_READY;
 		c->backoff_ms = BACKOFF_START_MS;
-		auth_session_key(c->cfg->token, c->client_nonce, c->server_nonce,
-		    c->session_key);
+		hs_session_key(&c->hs, token, c->session_key);
 		char label[64];
-		snprintf(label, sizeof label, "session %u", ok.session_id);
+		snprintf(label, sizeof label, "session %u", sid);
 		session_set_label(s, label);
 		session_set_ready(s);
-		log_info("session %u: authenticated to %s", ok.session_id, c->server_str);
-		c->session_id = ok.session_id;
+		log_info("session %u: authenticated to %s", sid, c->server_str);
+		c->session_id = sid;
 		for (size_t i = 0; i < c->cfg->ntunnels; i++)
 			client_register(c, i);
 		pool_fill(c);
 		return 0;
+	}
 	case FRAME_ERROR:
 	case FRAME_GOAWAY:
 		if (msg_error_decode(f->payload, f->len, &e, why) != 0)
@@ -837,7 +836,7 @@ client_connected_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	c->state = C_HANDSHAKE;
 	uint8_t buf[MSG_MAX];
-	size_t n = client_hello(buf, HELLO_CONTROL, c->client_nonce);
+	size_t n = client_hello(&c->hs, HELLO_CONTROL, buf);
 	if (n == 0) {
 		session_close(c->s, "no randomness");
 		return;

@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "mux/session.h"
 #include "proto/auth.h"
+#include "proto/handshake.h"
 #include "relay/workers.h"
 #include "server/admit.h"
 #include "transport/conn.h"
@@ -42,15 +43,13 @@ struct client_conn {
 	uint32_t id;
 	char peer[ADDR_STR_MAX];
 	struct source src;
-	uint32_t caps; /* negotiated in HELLO */
 	enum cc_state state;
 	int is_data; /* a dedicated data connection in its handshake */
 	int handshaking; /* on the server's list of unauthenticated connections */
 	TAILQ_ENTRY(client_conn) hlink;
 	size_t ntunnels;
 	struct log_limit lim_register;
-	uint8_t client_nonce[NONCE_LEN];
-	uint8_t server_nonce[NONCE_LEN];
+	struct handshake hs;
 	uint8_t session_key[MAC_LEN]; /* control: keys its data connections' proofs */
 	LIST_HEAD(, tunnel) tunnels;
 	LIST_HEAD(, pooled) pool; /* idle data connections, authenticated */
@@ -487,23 +486,24 @@ server_new_session_id(struct server *srv, uint32_t *id)
 static int
 server_hello(struct client_conn *cc, const struct frame *f, const char **why)
 {
-	struct msg_hello h;
-	if (msg_hello_decode(f->payload, f->len, &h, why) != 0)
+	uint8_t nonce[NONCE_LEN], buf[MSG_MAX];
+	uint16_t code;
+	char text[128];
+	size_t len;
+	if (auth_nonce(nonce) != 0) {
+		*why = "no randomness";
 		return -1;
-	if (h.version != PROTO_VERSION || h.role > HELLO_DATA) {
-		char text[128];
-		if (h.version != PROTO_VERSION)
-			snprintf(text, sizeof text,
-			    "unsupported protocol version %u (this server speaks %u)",
-			    h.version, PROTO_VERSION);
-		else
-			snprintf(text, sizeof text, "unknown connection role %u", h.role);
+	}
+	if (hs_server_on_hello(&cc->hs, f->payload, f->len, nonce, buf, &len, &code,
+		text, sizeof text, why) != 0) {
+		if (code == 0)
+			return -1;
 		log_warn("%s: %s", session_label(cc->s), text);
-		session_send_error(cc->s, FRAME_ERROR, 0, ERR_VERSION, text);
+		session_send_error(cc->s, FRAME_ERROR, 0, code, text);
 		session_close_after_flush(cc->s, "version mismatch");
 		return 0;
 	}
-	cc->is_data = h.role == HELLO_DATA;
+	cc->is_data = cc->hs.role == HELLO_DATA;
 	char label[ADDR_STR_MAX + 32];
 	if (cc->is_data) {
 		snprintf(label, sizeof label, "data connection (%s)", cc->peer);
@@ -518,18 +518,7 @@ server_hello(struct client_conn *cc, const struct frame *f, const char **why)
 		session_set_label(cc->s, label);
 		log_limited(&cc->srv->lim_unauth, LOG_INFO, "%s: connected", label);
 	}
-	memcpy(cc->client_nonce, h.nonce, NONCE_LEN);
-	if (auth_nonce(cc->server_nonce) != 0) {
-		*why = "no randomness";
-		return -1;
-	}
-	/* Capabilities both sides have (none are defined in version 3). */
-	cc->caps = h.caps & PROTO_CAPS;
-	struct msg_hello reply = {.version = PROTO_VERSION, .role = h.role,
-	    .caps = PROTO_CAPS};
-	memcpy(reply.nonce, cc->server_nonce, NONCE_LEN);
-	uint8_t buf[MSG_MAX];
-	session_send(cc->s, FRAME_HELLO, 0, buf, msg_hello_encode(buf, &reply));
+	session_send(cc->s, FRAME_HELLO, 0, buf, len);
 	cc->state = CS_AUTH;
 	return 0;
 }
@@ -539,11 +528,9 @@ static void
 server_send_auth_ok(struct client_conn *cc, uint32_t session_id,
     const void *key, size_t keylen)
 {
-	struct msg_auth_ok ok = {.session_id = session_id};
-	auth_mac_key(AUTH_SERVER, key, keylen, cc->client_nonce, cc->server_nonce,
-	    ok.mac);
 	uint8_t buf[MSG_MAX];
-	session_send(cc->s, FRAME_AUTH_OK, 0, buf, msg_auth_ok_encode(buf, &ok));
+	session_send(cc->s, FRAME_AUTH_OK, 0, buf,
+	    hs_server_auth_ok(&cc->hs, key, keylen, session_id, buf));
 }
 
 /* Wrong credentials: say so, close, and count it against the source. */
@@ -589,10 +576,9 @@ server_throttled(struct client_conn *cc)
  * proof is keyed by that session's key.
  */
 static int
-server_auth_data(struct client_conn *cc, const struct frame *f, const char **why)
+server_auth_data(struct client_conn *cc, const struct msg_auth *a)
 {
-	uint32_t sid;
-	msg_u32_decode(f->payload + MAC_LEN, 4, &sid, why);
+	uint32_t sid = a->session_id;
 	struct client_conn *owner;
 	LIST_FOREACH(owner, &cc->srv->clients, link)
 		if (owner->id == sid && sid != 0 && owner->state == CS_READY && !owner->is_data)
@@ -601,8 +587,7 @@ server_auth_data(struct client_conn *cc, const struct frame *f, const char **why
 		server_auth_failed(cc, ERR_INVALID, "no such session");
 		return 0;
 	}
-	if (!auth_verify_key(AUTH_CLIENT, owner->session_key, MAC_LEN,
-		cc->client_nonce, cc->server_nonce, f->payload)) {
+	if (!hs_server_verify(&cc->hs, a, owner->session_key, MAC_LEN)) {
 		server_auth_failed(cc, ERR_AUTH, "wrong session key");
 		return 0;
 	}
@@ -638,20 +623,19 @@ static int
 server_auth(struct client_conn *cc, const struct frame *f, const char **why)
 {
 	const char *token = cc->srv->cfg->token;
-	if (f->len != (cc->is_data ? AUTH_DATA_LEN : MAC_LEN)) {
-		*why = "bad AUTH";
+	struct msg_auth a;
+	if (msg_auth_decode(f->payload, f->len, (enum hello_role)cc->hs.role, &a,
+		why) != 0)
 		return -1;
-	}
 	if (server_throttled(cc))
 		return 0;
 	if (cc->is_data)
-		return server_auth_data(cc, f, why);
-	if (!auth_verify(AUTH_CLIENT, token, cc->client_nonce, cc->server_nonce,
-		f->payload)) {
+		return server_auth_data(cc, &a);
+	if (!hs_server_verify(&cc->hs, &a, token, strlen(token))) {
 		server_auth_failed(cc, ERR_AUTH, "wrong token");
 		return 0;
 	}
-	auth_session_key(token, cc->client_nonce, cc->server_nonce, cc->session_key);
+	hs_session_key(&cc->hs, token, cc->session_key);
 	server_send_auth_ok(cc, cc->id, token, strlen(token));
 	client_conn_handshake_done(cc);
 	cc->state = CS_READY;

@@ -1,0 +1,149 @@
+#include "proto/handshake.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "proto/auth.h"
+
+size_t
+msg_auth_encode(uint8_t *buf, const struct msg_auth *m, enum hello_role role)
+{
+	memcpy(buf, m->mac, MAC_LEN);
+	if (role != HELLO_DATA)
+		return MAC_LEN;
+	return MAC_LEN + msg_u32_encode(buf + MAC_LEN, m->session_id);
+}
+
+int
+msg_auth_decode(const uint8_t *p, size_t n, enum hello_role role,
+    struct msg_auth *m, const char **why)
+{
+	if (n != (role == HELLO_DATA ? AUTH_DATA_LEN : MAC_LEN)) {
+		*why = "bad AUTH";
+		return -1;
+	}
+	memcpy(m->mac, p, MAC_LEN);
+	m->session_id = 0;
+	if (role == HELLO_DATA)
+		return msg_u32_decode(p + MAC_LEN, 4, &m->session_id, why);
+	return 0;
+}
+
+size_t
+hs_client_hello(struct handshake *h, enum hello_role role,
+    const uint8_t nonce[NONCE_LEN], uint8_t *buf)
+{
+	memset(h, 0, sizeof *h);
+	h->role = (uint8_t)role;
+	memcpy(h->client_nonce, nonce, NONCE_LEN);
+	struct msg_hello m = {.version = PROTO_VERSION, .role = h->role,
+	    .caps = PROTO_CAPS};
+	memcpy(m.nonce, nonce, NONCE_LEN);
+	return msg_hello_encode(buf, &m);
+}
+
+int
+hs_client_on_hello(struct handshake *h, const uint8_t *p, size_t n,
+    uint16_t *version, const char **why)
+{
+	struct msg_hello m;
+	*version = PROTO_VERSION;
+	if (msg_hello_decode(p, n, &m, why) != 0)
+		return -1;
+	*version = m.version;
+	if (m.version != PROTO_VERSION) {
+		*why = "another protocol version";
+		return -1;
+	}
+	if (m.role != h->role) {
+		*why = "HELLO for another connection role";
+		return -1;
+	}
+	memcpy(h->server_nonce, m.nonce, NONCE_LEN);
+	h->caps = m.caps & PROTO_CAPS;
+	return 0;
+}
+
+size_t
+hs_client_auth(const struct handshake *h, const void *key, size_t keylen,
+    uint32_t session_id, uint8_t *buf)
+{
+	struct msg_auth a = {.session_id = session_id};
+	auth_mac_key(AUTH_CLIENT, key, keylen, h->client_nonce, h->server_nonce,
+	    a.mac);
+	return msg_auth_encode(buf, &a, (enum hello_role)h->role);
+}
+
+int
+hs_client_on_auth_ok(const struct handshake *h, const uint8_t *p, size_t n,
+    const void *key, size_t keylen, uint32_t *session_id, const char **why)
+{
+	struct msg_auth_ok ok;
+	if (msg_auth_ok_decode(p, n, &ok, why) != 0)
+		return -1;
+	if (!auth_verify_key(AUTH_SERVER, key, keylen, h->client_nonce,
+		h->server_nonce, ok.mac)) {
+		*why = "the server did not prove it knows the key";
+		return -1;
+	}
+	*session_id = ok.session_id;
+	return 0;
+}
+
+int
+hs_server_on_hello(struct handshake *h, const uint8_t *p, size_t n,
+    const uint8_t nonce[NONCE_LEN], uint8_t *buf, size_t *len, uint16_t *code,
+    char *text, size_t textlen, const char **why)
+{
+	struct msg_hello m;
+	*code = 0;
+	memset(h, 0, sizeof *h);
+	if (msg_hello_decode(p, n, &m, why) != 0)
+		return -1;
+	if (m.version != PROTO_VERSION) {
+		*code = ERR_VERSION;
+		snprintf(text, textlen,
+		    "unsupported protocol version %u (this server speaks %u)",
+		    m.version, PROTO_VERSION);
+		return -1;
+	}
+	if (m.role > HELLO_DATA) {
+		*code = ERR_VERSION;
+		snprintf(text, textlen, "unknown connection role %u", m.role);
+		return -1;
+	}
+	h->role = m.role;
+	h->caps = m.caps & PROTO_CAPS;
+	memcpy(h->client_nonce, m.nonce, NONCE_LEN);
+	memcpy(h->server_nonce, nonce, NONCE_LEN);
+	struct msg_hello reply = {.version = PROTO_VERSION, .role = m.role,
+	    .caps = PROTO_CAPS};
+	memcpy(reply.nonce, nonce, NONCE_LEN);
+	*len = msg_hello_encode(buf, &reply);
+	return 0;
+}
+
+int
+hs_server_verify(const struct handshake *h, const struct msg_auth *a,
+    const void *key, size_t keylen)
+{
+	return auth_verify_key(AUTH_CLIENT, key, keylen, h->client_nonce,
+	    h->server_nonce, a->mac);
+}
+
+size_t
+hs_server_auth_ok(const struct handshake *h, const void *key, size_t keylen,
+    uint32_t session_id, uint8_t *buf)
+{
+	struct msg_auth_ok ok = {.session_id = session_id};
+	auth_mac_key(AUTH_SERVER, key, keylen, h->client_nonce, h->server_nonce,
+	    ok.mac);
+	return msg_auth_ok_encode(buf, &ok);
+}
+
+void
+hs_session_key(const struct handshake *h, const char *token,
+    uint8_t key[MAC_LEN])
+{
+	auth_session_key(token, h->client_nonce, h->server_nonce, key);
+}
