@@ -18,8 +18,8 @@
 #include "proto/handshake.h"
 #include "relay/workers.h"
 #include "transport/conn.h"
+#include "transport/dial.h"
 #include "transport/framed.h"
-#include "transport/tcp.h"
 #include "util/evtime.h"
 #include "util/log.h"
 
@@ -29,7 +29,6 @@
 #define POOL_RETRY_MS 1000
 /* A target's resolved addresses are reused for this long (no TTL in evdns' getaddrinfo). */
 #define TARGET_CACHE_MS 30000
-#define TARGET_ADDRS_MAX 4
 
 enum client_state {
 	C_IDLE,
@@ -50,10 +49,8 @@ struct dial {
 	uint32_t stream_id;
 	uint32_t peer_window;
 	size_t tunnel;
-	size_t next;  /* the target address this dial tries */
 	int resolving; /* on its target's waiting list */
-	int fd;
-	struct event *ev;
+	struct dialer *dialer;
 	LIST_ENTRY(dial) link;
 	LIST_ENTRY(dial) wlink;
 };
@@ -63,13 +60,6 @@ struct dial {
  * expires or a dial to every address failed; dials that arrive during a
  * lookup wait on it instead of starting their own.
  */
-/* The addresses a name resolved to, tried in this order. */
-struct addr_list {
-	struct sockaddr_storage addr[TARGET_ADDRS_MAX];
-	socklen_t len[TARGET_ADDRS_MAX];
-	size_t n;
-};
-
 struct target {
 	struct addr_list a;
 	uint64_t expires_ms; /* UINT64_MAX: a numeric address */
@@ -88,9 +78,9 @@ enum dc_state { DC_CONNECTING, DC_HELLO, DC_AUTH, DC_IDLE };
 struct data_conn {
 	struct client *c;
 	enum dc_state state;
-	int fd;            /* while connecting */
-	struct conn *conn; /* once connected */
-	struct event *ev;  /* connect, then the handshake's timeout */
+	struct dialer *dialer; /* while connecting */
+	struct conn *conn;     /* once connected */
+	struct event *ev;      /* the handshake's timeout */
 	struct frame_reader rd;
 	struct handshake hs;
 	LIST_ENTRY(data_conn) link;
@@ -110,8 +100,7 @@ struct client {
 	const struct config *cfg;
 	enum client_state state;
 	struct session *s;
-	int fd; /* while connecting */
-	struct event *conn_ev;
+	struct dialer *dialer; /* while connecting */
 	struct event *timer; /* backoff; when ready: register retry, pool refill */
 	struct evdns_getaddrinfo_request *req;
 	uint32_t backoff_ms;
@@ -123,11 +112,10 @@ struct client {
 	struct log_limit lim_open;
 	LIST_HEAD(, data_conn) data_conns;
 	size_t ndata; /* connecting or idle: what the pool counts */
-	struct sockaddr_storage server_addr; /* where the session connected */
-	socklen_t server_addrlen;
-	/* The server's addresses, tried in turn on each (re)connection. */
+	/* The server's addresses, tried in turn on each (re)connection; then
+	 * the one the session reached, where data connections go too. */
 	struct addr_list addrs;
-	size_t next_addr;
+	struct addr_list server_addr;
 	uint32_t session_id;
 	uint8_t session_key[MAC_LEN]; /* keys the data connections' proofs */
 	int pool_announced;
@@ -157,21 +145,6 @@ static const struct session_handler client_handler = {
 
 /* ---- dialling targets ---- */
 
-/* Keeps the first TARGET_ADDRS_MAX addresses of ai (NULL: none), frees ai. */
-static void
-addr_list_take(struct addr_list *l, struct evutil_addrinfo *ai)
-{
-	l->n = 0;
-	for (struct evutil_addrinfo *a = ai; a && l->n < TARGET_ADDRS_MAX;
-	     a = a->ai_next) {
-		if (a->ai_addrlen > sizeof l->addr[0])
-			continue;
-		memcpy(&l->addr[l->n], a->ai_addr, a->ai_addrlen);
-		l->len[l->n++] = (socklen_t)a->ai_addrlen;
-	}
-	if (ai)
-		evutil_freeaddrinfo(ai);
-}
 
 static void
 dial_free(struct dial *d)
@@ -180,10 +153,7 @@ dial_free(struct dial *d)
 	d->c->ndials--;
 	if (d->resolving)
 		LIST_REMOVE(d, wlink);
-	if (d->ev)
-		event_free(d->ev);
-	if (d->fd >= 0)
-		close(d->fd);
+	dialer_cancel(d->dialer);
 	free(d);
 }
 
@@ -201,32 +171,17 @@ dial_fail(struct dial *d, const char *why)
 	dial_free(d);
 }
 
-static void dial_start(struct dial *d);
-
 static void
-dial_connect_cb(evutil_socket_t fd, short what, void *arg)
+dial_done_cb(int fd, const struct sockaddr *addr, socklen_t addrlen,
+    const char *why, void *arg)
 {
 	struct dial *d = arg;
-	if (what & EV_TIMEOUT) {
-		dial_fail(d, "timed out");
-		return;
-	}
-	if (tcp_connect_result(d->fd) != 0) {
+	d->dialer = NULL;
+	if (fd < 0) {
 		struct target *tg = &d->c->tunnels[d->tunnel].target;
-		int err = errno;
-		if (d->next + 1 < tg->a.n) {
-			/* Try the next address the name resolved to. */
-			event_free(d->ev);
-			d->ev = NULL;
-			close(d->fd);
-			d->fd = -1;
-			d->next++;
-			dial_start(d);
-			return;
-		}
 		if (tg->expires_ms != UINT64_MAX)
 			tg->expires_ms = 0; /* every address failed: look it up again */
-		dial_fail(d, strerror(err));
+		dial_fail(d, why);
 		return;
 	}
 	/*
@@ -236,29 +191,19 @@ dial_connect_cb(evutil_socket_t fd, short what, void *arg)
 	struct session *s = d->c->s;
 	uint32_t id = d->stream_id, tunnel_id = (uint32_t)d->tunnel + 1;
 	uint32_t window = d->peer_window;
-	int sfd = d->fd;
-	d->fd = -1;
 	dial_free(d);
-	session_accept_stream(s, id, sfd, tunnel_id, window);
+	session_accept_stream(s, id, fd, tunnel_id, window);
 }
 
+/* Every address of the target in turn, open_timeout each. */
 static void
 dial_start(struct dial *d)
 {
 	struct target *tg = &d->c->tunnels[d->tunnel].target;
-	int in_progress;
-	d->fd = tcp_connect_start((struct sockaddr *)&tg->a.addr[d->next],
-	    tg->a.len[d->next], &in_progress);
-	if (d->fd < 0) {
-		dial_fail(d, strerror(errno));
-		return;
-	}
-	d->ev = event_new(d->c->base, d->fd, EV_WRITE, dial_connect_cb, d);
-	if (d->ev == NULL) {
+	d->dialer = dialer_start(d->c->base, &tg->a, d->c->cfg->open_timeout_ms,
+	    dial_done_cb, NULL, d);
+	if (d->dialer == NULL)
 		dial_fail(d, "out of memory");
-		return;
-	}
-	event_add_ms(d->ev, d->c->cfg->open_timeout_ms);
 }
 
 static void
@@ -376,7 +321,6 @@ client_open(struct client *c, const struct frame *f, const char **why)
 	d->stream_id = f->id;
 	d->peer_window = m.window;
 	d->tunnel = m.tunnel_id - 1;
-	d->fd = -1;
 	LIST_INSERT_HEAD(&c->dials, d, link);
 	c->ndials++;
 	log_debug("tunnel %s: stream %u: from %s", c->cfg->tunnels[d->tunnel].name,
@@ -395,8 +339,7 @@ dc_free(struct data_conn *dc)
 	c->ndata--;
 	if (dc->ev)
 		event_free(dc->ev);
-	if (dc->fd >= 0)
-		close(dc->fd);
+	dialer_cancel(dc->dialer);
 	conn_free(dc->conn);
 	free(dc);
 }
@@ -512,19 +455,20 @@ dc_read_cb(struct conn *conn, void *arg)
 }
 
 static void
-dc_connected_cb(evutil_socket_t fd, short what, void *arg)
+dc_dialed(int fd, const struct sockaddr *addr, socklen_t addrlen,
+    const char *why, void *arg)
 {
 	struct data_conn *dc = arg;
-	if ((what & EV_TIMEOUT) || tcp_connect_result(dc->fd) != 0) {
-		dc_fail(dc, "connect failed");
+	dc->dialer = NULL;
+	if (fd < 0) {
+		char text[160];
+		snprintf(text, sizeof text, "connect: %s", why);
+		dc_fail(dc, text);
 		return;
 	}
-	event_free(dc->ev);
-	dc->ev = NULL;
 	int one = 1;
-	setsockopt(dc->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-	dc->conn = conn_tcp_new(dc->c->base, dc->fd);
-	dc->fd = -1;
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+	dc->conn = conn_tcp_new(dc->c->base, fd);
 	dc->ev = evtimer_new(dc->c->base, dc_timeout_cb, dc);
 	if (dc->conn == NULL || dc->ev == NULL) {
 		dc_fail(dc, "out of memory");
@@ -554,19 +498,12 @@ pool_fill(struct client *c)
 		dc->state = DC_CONNECTING;
 		LIST_INSERT_HEAD(&c->data_conns, dc, link);
 		c->ndata++;
-		int in_progress;
-		dc->fd = tcp_connect_start((struct sockaddr *)&c->server_addr,
-		    c->server_addrlen, &in_progress);
-		if (dc->fd < 0) {
-			dc_fail(dc, strerror(errno));
-			return;
-		}
-		dc->ev = event_new(c->base, dc->fd, EV_WRITE, dc_connected_cb, dc);
-		if (dc->ev == NULL) {
+		dc->dialer = dialer_start(c->base, &c->server_addr,
+		    c->cfg->handshake_timeout_ms, dc_dialed, NULL, dc);
+		if (dc->dialer == NULL) {
 			dc_fail(dc, "out of memory");
 			return;
 		}
-		event_add_ms(dc->ev, c->cfg->handshake_timeout_ms);
 	}
 }
 
@@ -775,48 +712,39 @@ client_backoff(struct client *c)
 	event_add_ms(c->timer, delay);
 }
 
-static void client_connect_next(struct client *c);
-
-/* This address failed: the next one the name resolved to, else back off. */
 static void
 client_connect_fail(struct client *c, const char *why)
 {
-	char addr[ADDR_STR_MAX];
-	addr[0] = '\0';
-	if (c->state == C_CONNECTING)
-		sockaddr_format((struct sockaddr *)&c->server_addr, addr, sizeof addr);
-	if (addr[0] && strcmp(addr, c->server_str) != 0)
-		log_warn("connect %s (%s): %s", c->server_str, addr, why);
-	else
-		log_warn("connect %s: %s", c->server_str, why);
-	if (c->conn_ev) {
-		event_free(c->conn_ev);
-		c->conn_ev = NULL;
-	}
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	if (c->next_addr < c->addrs.n) {
-		client_connect_next(c);
-		return;
-	}
+	log_warn("connect %s: %s", c->server_str, why);
 	client_backoff(c);
 }
 
+/* An address of the server refused or timed out; the next one is tried. */
 static void
-client_connected_cb(evutil_socket_t fd, short what, void *arg)
+client_dial_each(const struct sockaddr *addr, const char *why, void *arg)
 {
 	struct client *c = arg;
-	if (what & EV_TIMEOUT) {
-		client_connect_fail(c, "timed out");
+	char a[ADDR_STR_MAX];
+	sockaddr_format(addr, a, sizeof a);
+	if (strcmp(a, c->server_str) != 0)
+		log_warn("connect %s (%s): %s", c->server_str, a, why);
+	else
+		log_warn("connect %s: %s", c->server_str, why);
+}
+
+static void
+client_dialed(int fd, const struct sockaddr *addr, socklen_t addrlen,
+    const char *why, void *arg)
+{
+	struct client *c = arg;
+	c->dialer = NULL;
+	if (fd < 0) {
+		client_backoff(c); /* each address was logged */
 		return;
 	}
-	if (tcp_connect_result(c->fd) != 0) {
-		client_connect_fail(c, strerror(errno));
-		return;
-	}
-	event_free(c->conn_ev);
-	c->conn_ev = NULL;
+	memcpy(&c->server_addr.addr[0], addr, addrlen);
+	c->server_addr.len[0] = addrlen;
+	c->server_addr.n = 1;
 	struct session_params p = {
 	    .window = (uint32_t)c->cfg->window,
 	    .heartbeat_ms = c->cfg->heartbeat_ms,
@@ -826,8 +754,7 @@ client_connected_cb(evutil_socket_t fd, short what, void *arg)
 	};
 	char label[ADDR_STR_MAX + 16];
 	snprintf(label, sizeof label, "session (%s)", c->server_str);
-	struct conn *conn = conn_tcp_new(c->base, c->fd);
-	c->fd = -1; /* the conn's now, or closed */
+	struct conn *conn = conn_tcp_new(c->base, fd);
 	c->s = conn ? session_new(c->base, conn, label, &p, &client_handler, c) : NULL;
 	if (c->s == NULL) {
 		conn_free(conn);
@@ -844,31 +771,15 @@ client_connected_cb(evutil_socket_t fd, short what, void *arg)
 	session_send(c->s, FRAME_HELLO, 0, buf, n);
 }
 
+/* Every address of the server in turn (handshake_timeout each), then backoff. */
 static void
-client_connect_addr(struct client *c, const struct sockaddr *sa, socklen_t len)
+client_dial(struct client *c)
 {
-	int in_progress;
 	c->state = C_CONNECTING;
-	memcpy(&c->server_addr, sa, len);
-	c->server_addrlen = len;
-	c->fd = tcp_connect_start(sa, len, &in_progress);
-	if (c->fd < 0) {
-		client_connect_fail(c, strerror(errno));
-		return;
-	}
-	c->conn_ev = event_new(c->base, c->fd, EV_WRITE, client_connected_cb, c);
-	if (c->conn_ev == NULL) {
+	c->dialer = dialer_start(c->base, &c->addrs, c->cfg->handshake_timeout_ms,
+	    client_dialed, client_dial_each, c);
+	if (c->dialer == NULL)
 		client_connect_fail(c, "out of memory");
-		return;
-	}
-	event_add_ms(c->conn_ev, c->cfg->handshake_timeout_ms);
-}
-
-static void
-client_connect_next(struct client *c)
-{
-	size_t i = c->next_addr++;
-	client_connect_addr(c, (struct sockaddr *)&c->addrs.addr[i], c->addrs.len[i]);
 }
 
 static void
@@ -878,25 +789,23 @@ client_resolved_cb(int err, struct evutil_addrinfo *ai, void *arg)
 	if (err == EVUTIL_EAI_CANCEL)
 		return;
 	c->req = NULL;
-	c->next_addr = 0;
 	addr_list_take(&c->addrs, ai);
 	if (c->addrs.n == 0) {
 		client_connect_fail(c, err ? evutil_gai_strerror(err) : "no address");
 		return;
 	}
-	client_connect_next(c);
+	client_dial(c);
 }
 
-/* Every address of the server's name is tried in turn, then backoff. */
 static void
 client_connect(struct client *c)
 {
 	log_info("connecting to %s", c->server_str);
-	c->addrs.n = c->next_addr = 0;
+	c->addrs.n = 0;
 	if (sockaddr_from_numeric(c->cfg->server.host, c->cfg->server.port,
 		&c->addrs.addr[0], &c->addrs.len[0]) == 0) {
 		c->addrs.n = 1;
-		client_connect_next(c);
+		client_dial(c);
 		return;
 	}
 	c->state = C_RESOLVING;
@@ -934,7 +843,6 @@ client_new(struct event_base *base, const struct config *cfg)
 		return NULL;
 	c->base = base;
 	c->cfg = cfg;
-	c->fd = -1;
 	c->backoff_ms = BACKOFF_START_MS;
 	LIST_INIT(&c->dials);
 	LIST_INIT(&c->data_conns);
@@ -970,14 +878,8 @@ client_shutdown(struct client *c)
 		evdns_getaddrinfo_cancel(c->req);
 		c->req = NULL;
 	}
-	if (c->conn_ev) {
-		event_free(c->conn_ev);
-		c->conn_ev = NULL;
-	}
-	if (c->fd >= 0) {
-		close(c->fd);
-		c->fd = -1;
-	}
+	dialer_cancel(c->dialer);
+	c->dialer = NULL;
 	if (c->s) {
 		session_send_error(c->s, FRAME_GOAWAY, 0, ERR_SHUTDOWN,
 		    "client shutting down");
