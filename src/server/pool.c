@@ -1,0 +1,93 @@
+/* Idle dedicated data connections, and moving a stream onto one. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "relay/workers.h"
+#include "server/server-t.h"
+#include "transport/conn.h"
+#include "transport/framed.h"
+#include "util/log.h"
+
+/* Returns the conn (NULL if it was closed with the entry). */
+struct conn *
+pooled_free(struct pooled *p, int keep_conn)
+{
+	struct conn *c = p->conn;
+	LIST_REMOVE(p, link);
+	p->cc->npool--;
+	free(p);
+	if (keep_conn)
+		return c;
+	conn_free(c);
+	return NULL;
+}
+
+/* An idle data connection must stay silent: EOF or bytes end it. */
+static void
+pooled_read_cb(struct conn *c, void *arg)
+{
+	struct pooled *p = arg;
+	log_debug("%s: idle data connection closed", session_label(p->cc->s));
+	pooled_free(p, 0);
+}
+
+/* A data connection that authenticated joins its session's idle pool. */
+void
+pool_add(struct client_conn *owner, struct conn *c)
+{
+	struct pooled *p = calloc(1, sizeof *p);
+	if (p == NULL) {
+		conn_free(c);
+		return;
+	}
+	p->cc = owner;
+	p->conn = c;
+	conn_set_cb(c, pooled_read_cb, NULL, p);
+	conn_want_read(c, 1);
+	LIST_INSERT_HEAD(&owner->pool, p, link);
+	owner->npool++;
+	log_debug("%s: data connection ready (%zu idle)", session_label(owner->s),
+	    owner->npool);
+}
+
+/*
+ * A stream of this client has carried dedicated_after bytes: move it to an
+ * idle data connection of the same client, announced there with ADOPT.
+ */
+int
+server_promote(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
+    void *arg)
+{
+	struct client_conn *cc = arg;
+	struct tunnel *t = tunnel_by_id(cc, tunnel_id);
+	if (t == NULL || t->mux_only)
+		return -1;
+	while (!LIST_EMPTY(&cc->pool)) {
+		struct conn *c = pooled_free(LIST_FIRST(&cc->pool), 1);
+		conn_want_read(c, 0);
+		conn_set_cb(c, NULL, NULL, NULL);
+		if (frame_write(c, FRAME_ADOPT, stream_id, NULL, 0) == 0) {
+			int data_fd = conn_release_fd(c);
+			if (data_fd >= 0)
+				return data_fd;
+		}
+		conn_free(c);
+	}
+	return -1;
+}
+
+void
+server_on_moved(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
+    int user_fd, int data_fd, uint64_t bytes, void *arg)
+{
+	struct client_conn *cc = arg;
+	char label[ADDR_STR_MAX + 96];
+	snprintf(label, sizeof label, "%s stream %u", session_label(s), stream_id);
+	log_info("%s: moved to a dedicated connection after %llu bytes", label,
+	    (unsigned long long)bytes);
+	/* The stream's count on its tunnel goes with it to the relay. */
+	struct tunnel *t = tunnel_by_id(cc, tunnel_id);
+	relay_workers_add(cc->srv->relays, user_fd, data_fd, cc->id,
+	    t ? t->conns : NULL, label);
+}
+

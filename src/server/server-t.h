@@ -1,0 +1,126 @@
+/*
+ * Private to src/server: the structs of the server role and the functions
+ * its files share. server.c: the server's life, the control listener and
+ * admission, frame dispatch; login.c: the handshake of every control-port
+ * connection; tunnel.c: registered tunnels and their listeners; pool.c:
+ * idle data connections and moving streams onto them.
+ */
+#ifndef BURROW_SERVER_T_H
+#define BURROW_SERVER_T_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <event2/listener.h>
+
+#include "config/config.h"
+#include "mux/session.h"
+#include "proto/handshake.h"
+#include "server/admit.h"
+#include "util/log.h"
+
+struct conn;
+struct gauge;
+
+#define ACCEPT_RETRY_MS 1000
+/* Idle dedicated data connections one client may park here. */
+#define POOL_MAX 64
+
+struct tunnel;
+struct pooled;
+
+/* Where a control-port connection is in its handshake. */
+enum cc_state { CS_HELLO, CS_AUTH, CS_READY };
+
+/* One connected client: its session, handshake state and tunnels. */
+struct client_conn {
+	struct server *srv;
+	struct session *s;
+	uint32_t id;
+	char peer[ADDR_STR_MAX];
+	struct source src;
+	enum cc_state state;
+	int is_data; /* a dedicated data connection in its handshake */
+	int handshaking; /* on the server's list of unauthenticated connections */
+	TAILQ_ENTRY(client_conn) hlink;
+	size_t ntunnels;
+	struct log_limit lim_register;
+	struct handshake hs;
+	uint8_t session_key[MAC_LEN]; /* control: keys its data connections' proofs */
+	LIST_HEAD(, tunnel) tunnels;
+	LIST_HEAD(, pooled) pool; /* idle data connections, authenticated */
+	size_t npool;
+	LIST_ENTRY(client_conn) link;
+};
+
+/* An idle dedicated data connection, waiting for a stream to carry. */
+struct pooled {
+	struct client_conn *cc;
+	struct conn *conn;
+	LIST_ENTRY(pooled) link;
+};
+
+/* A public listener registered by a client. */
+struct tunnel {
+	struct client_conn *cc;
+	uint32_t id; /* the client's request id, echoed in OPEN */
+	char name[MSG_NAME_MAX + 1];
+	char addr[ADDR_STR_MAX];
+	int mux_only;
+	struct gauge *conns; /* live user connections, multiplexed or moved */
+	struct evconnlistener *lev;
+	struct event *retry;
+	struct log_limit lim_refuse;
+	LIST_ENTRY(tunnel) link;
+};
+
+struct server {
+	struct event_base *base;
+	const struct config *cfg;
+	struct evconnlistener *lev;
+	struct event *retry;
+	LIST_HEAD(, client_conn) clients;
+	/* Connections in their handshake, oldest first (max_unauthenticated). */
+	TAILQ_HEAD(, client_conn) handshaking;
+	size_t nhandshaking;
+	struct admit *admit;
+	/* Tunnels stop accepting at fd_limit - fd_reserve: the rest is for
+	 * control and data connections. */
+	long fd_limit, fd_reserve;
+	struct log_limit lim_auth, lim_unauth, lim_refuse;
+	struct relay_workers *relays;
+};
+
+/* server.c */
+extern const struct session_handler server_handler;
+void client_conn_handshake_done(struct client_conn *cc);
+/* The one place a client_conn is freed (its tunnels and pool are gone). */
+void client_conn_free(struct client_conn *cc);
+void listener_backoff(struct evconnlistener *lev, struct event *retry,
+    const char *what);
+void listener_retry_cb(evutil_socket_t fd, short what, void *arg);
+
+/* login.c: HELLO and AUTH on a control-port connection. */
+int server_hello(struct client_conn *cc, const struct frame *f, const char **why);
+int server_auth(struct client_conn *cc, const struct frame *f, const char **why);
+/* "too many failed logins from this address: retry in 1.5 s" */
+void throttle_text(uint32_t wait_ms, char *buf, size_t len);
+
+/* tunnel.c */
+int server_register(struct client_conn *cc, const struct frame *f, const char **why);
+struct tunnel *tunnel_by_id(struct client_conn *cc, uint32_t id);
+void tunnel_free(struct tunnel *t, int log_it);
+void server_on_stream_closed(struct session *s, uint32_t stream_id,
+    uint32_t tunnel_id, void *arg);
+
+/* pool.c */
+void pool_add(struct client_conn *owner, struct conn *c);
+/* Frees the entry; returns its conn if keep_conn, else closes it (NULL). */
+struct conn *pooled_free(struct pooled *p, int keep_conn);
+int server_promote(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
+    void *arg);
+void server_on_moved(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
+    int user_fd, int data_fd, uint64_t bytes, void *arg);
+
+#endif

@@ -1,0 +1,245 @@
+/* Tunnels: REGISTER, their public listeners, the user connections they take. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+
+#include "server/server-t.h"
+#include "transport/tcp.h"
+#include "util/gauge.h"
+#include "util/log.h"
+
+struct tunnel *
+tunnel_by_id(struct client_conn *cc, uint32_t id)
+{
+	struct tunnel *t;
+	LIST_FOREACH(t, &cc->tunnels, link)
+		if (t->id == id)
+			return t;
+	return NULL;
+}
+
+void
+server_on_stream_closed(struct session *s, uint32_t stream_id,
+    uint32_t tunnel_id, void *arg)
+{
+	struct tunnel *t = tunnel_by_id(arg, tunnel_id);
+	if (t != NULL)
+		gauge_drop(t->conns);
+}
+
+/* Why a user connection cannot be taken now, or NULL. */
+static const char *
+tunnel_refusal(struct tunnel *t, evutil_socket_t fd, char *buf, size_t len)
+{
+	const struct server *srv = t->cc->srv;
+	const struct config *cfg = srv->cfg;
+	if (fd >= srv->fd_limit - srv->fd_reserve) {
+		snprintf(buf, len, "near the open-file limit (%ld)", srv->fd_limit);
+		return buf;
+	}
+	if (gauge_count(t->conns) >= cfg->max_conns) {
+		snprintf(buf, len, "too many connections (max_conns %u)", cfg->max_conns);
+		return buf;
+	}
+	if (session_stream_count(t->cc->s) >= cfg->max_streams) {
+		snprintf(buf, len, "too many streams (max_streams %u)", cfg->max_streams);
+		return buf;
+	}
+	if (session_is_closing(t->cc->s))
+		return "session closing";
+	return NULL;
+}
+
+static void
+tunnel_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct tunnel *t = arg;
+	char peer[ADDR_STR_MAX], why[96];
+	sockaddr_format(sa, peer, sizeof peer);
+	const char *refused = tunnel_refusal(t, fd, why, sizeof why);
+	uint32_t id = 0;
+	if (refused == NULL) {
+		tcp_nodelay(fd);
+		gauge_hold(t->conns); /* dropped by on_stream_closed or the relay */
+		id = session_open_stream(t->cc->s, fd, t->id, peer);
+		if (id == 0) {
+			gauge_drop(t->conns);
+			refused = "session closing";
+		}
+	}
+	if (refused != NULL) {
+		log_limited(&t->lim_refuse, LOG_WARN,
+		    "%s: tunnel %s: connection from %s refused: %s",
+		    session_label(t->cc->s), t->name, peer, refused);
+		close(fd);
+		return;
+	}
+	log_info("%s stream %u: opened from %s on tunnel %s",
+	    session_label(t->cc->s), id, peer, t->name);
+}
+
+static void
+tunnel_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct tunnel *t = arg;
+	char what[256];
+	snprintf(what, sizeof what, "%s: tunnel %s", session_label(t->cc->s), t->name);
+	listener_backoff(lev, t->retry, what);
+}
+
+void
+tunnel_free(struct tunnel *t, int log_it)
+{
+	if (log_it)
+		log_info("%s: tunnel %s closed", session_label(t->cc->s), t->name);
+	LIST_REMOVE(t, link);
+	t->cc->ntunnels--;
+	if (t->lev)
+		evconnlistener_free(t->lev);
+	if (t->retry)
+		event_free(t->retry);
+	gauge_drop(t->conns);
+	free(t);
+}
+
+/* Where a tunnel listens, by GatewayPorts as in sshd_config(5). */
+static int
+tunnel_bind_host(const struct config *cfg, const struct msg_register *m,
+    int has_bind, char *host, size_t hostlen, const char **why)
+{
+	switch (cfg->gateway_ports) {
+	case GATEWAY_NO:
+		snprintf(host, hostlen, "127.0.0.1");
+		return 0;
+	case GATEWAY_YES:
+		snprintf(host, hostlen, "::");
+		return 0;
+	default:
+		if (!has_bind || strcmp(m->bind, "localhost") == 0)
+			snprintf(host, hostlen, "127.0.0.1");
+		else if (m->bind[0] == '\0' || strcmp(m->bind, "*") == 0)
+			snprintf(host, hostlen, "::");
+		else
+			snprintf(host, hostlen, "%s", m->bind);
+		(void)why;
+		return 0;
+	}
+}
+
+static void
+register_refuse(struct client_conn *cc, uint32_t id, const char *name,
+    uint16_t code, const char *text)
+{
+	log_limited(&cc->lim_register, LOG_WARN, "%s: tunnel %s: %s",
+	    session_label(cc->s), name, text);
+	session_send_error(cc->s, FRAME_REGISTER_ERR, id, code, text);
+}
+
+int
+server_register(struct client_conn *cc, const struct frame *f, const char **why)
+{
+	const struct config *cfg = cc->srv->cfg;
+	struct msg_register m;
+	if (msg_register_decode(f->payload, f->len, &m, why) != 0)
+		return -1;
+	int has_bind = (m.flags & REGISTER_HAS_BIND) != 0;
+	if (cc->ntunnels >= cfg->max_tunnels) {
+		char text[64];
+		snprintf(text, sizeof text, "too many tunnels (max_tunnels %u)",
+		    cfg->max_tunnels);
+		register_refuse(cc, f->id, m.name, ERR_LIMIT, text);
+		return 0;
+	}
+	struct tunnel *t;
+	LIST_FOREACH(t, &cc->tunnels, link) {
+		if (t->id == f->id || strcmp(t->name, m.name) == 0) {
+			register_refuse(cc, f->id, m.name, ERR_INVALID,
+			    "a tunnel with this name or id is already registered");
+			return 0;
+		}
+	}
+	if (m.port != 0 && !port_ranges_contains(&cfg->allow_ports, m.port)) {
+		char text[128];
+		snprintf(text, sizeof text, "port %u is not allowed by the server", m.port);
+		register_refuse(cc, f->id, m.name, ERR_DENIED, text);
+		return 0;
+	}
+	char host[ADDR_HOST_MAX], text[MSG_TEXT_MAX];
+	tunnel_bind_host(cfg, &m, has_bind, host, sizeof host, why);
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	if (sockaddr_from_numeric(host, m.port, &ss, &sl) != 0) {
+		snprintf(text, sizeof text, "bind address '%s' is not a numeric address",
+		    host);
+		register_refuse(cc, f->id, m.name, ERR_INVALID, text);
+		return 0;
+	}
+	int fd = tcp_listen((struct sockaddr *)&ss, sl, 511);
+	if (fd < 0 && errno == EAFNOSUPPORT && strcmp(host, "::") == 0) {
+		/* No IPv6 here: the wildcard is IPv4's. */
+		snprintf(host, sizeof host, "0.0.0.0");
+		sockaddr_from_numeric(host, m.port, &ss, &sl);
+		fd = tcp_listen((struct sockaddr *)&ss, sl, 511);
+	}
+	if (fd < 0) {
+		struct hostport hp;
+		char a[ADDR_STR_MAX];
+		snprintf(hp.host, sizeof hp.host, "%s", host);
+		hp.port = m.port;
+		hostport_format(&hp, a, sizeof a);
+		snprintf(text, sizeof text, "bind %s: %s", a, strerror(errno));
+		register_refuse(cc, f->id, m.name,
+		    errno == EADDRINUSE ? ERR_IN_USE : ERR_DENIED, text);
+		return 0;
+	}
+	t = calloc(1, sizeof *t);
+	if (t == NULL) {
+		close(fd);
+		register_refuse(cc, f->id, m.name, ERR_INTERNAL, "out of memory");
+		return 0;
+	}
+	t->conns = gauge_new();
+	if (t->conns == NULL) {
+		close(fd);
+		free(t);
+		register_refuse(cc, f->id, m.name, ERR_INTERNAL, "out of memory");
+		return 0;
+	}
+	t->cc = cc;
+	t->id = f->id;
+	t->mux_only = (m.flags & REGISTER_MUX_ONLY) != 0;
+	snprintf(t->name, sizeof t->name, "%s", m.name);
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	sockaddr_format((struct sockaddr *)&ss, t->addr, sizeof t->addr);
+	t->lev = evconnlistener_new(cc->srv->base, tunnel_accept_cb, t,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	t->retry = t->lev ? event_new(cc->srv->base, -1, 0, listener_retry_cb, t->lev)
+			  : NULL;
+	if (t->retry == NULL) {
+		if (t->lev)
+			evconnlistener_free(t->lev);
+		else
+			close(fd);
+		gauge_drop(t->conns);
+		free(t);
+		register_refuse(cc, f->id, m.name, ERR_INTERNAL, "cannot listen");
+		return 0;
+	}
+	evconnlistener_set_error_cb(t->lev, tunnel_error_cb);
+	LIST_INSERT_HEAD(&cc->tunnels, t, link);
+	cc->ntunnels++;
+	log_info("%s: tunnel %s listening on %s", session_label(cc->s), t->name,
+	    t->addr);
+	struct msg_register_ok ok;
+	snprintf(ok.addr, sizeof ok.addr, "%s", t->addr);
+	uint8_t buf[MSG_MAX];
+	session_send(cc->s, FRAME_REGISTER_OK, f->id, buf,
+	    msg_register_ok_encode(buf, &ok));
+	return 0;
+}
+
