@@ -1,0 +1,143 @@
+/*
+ * Private to src/client: the client role's structs and the functions its
+ * files share. client.c: connecting, the handshake, frames, tunnels'
+ * registration, reconnecting; target.c: resolving and dialing a tunnel's
+ * target for each OPEN; pool.c: the pool of dedicated data connections.
+ */
+#ifndef BURROW_CLIENT_T_H
+#define BURROW_CLIENT_T_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <event2/util.h>
+
+#include "config/config.h"
+#include "mux/session.h"
+#include "proto/handshake.h"
+#include "transport/dial.h"
+#include "transport/framed.h"
+#include "util/log.h"
+
+struct conn;
+struct evdns_base;
+struct evdns_getaddrinfo_request;
+
+#define BACKOFF_START_MS 1000
+#define REGISTER_RETRY_MS 5000
+/* A data connection that failed is replaced after this long, not at once. */
+#define POOL_RETRY_MS 1000
+/* A target's resolved addresses are reused for this long (no TTL in evdns' getaddrinfo). */
+#define TARGET_CACHE_MS 30000
+
+enum client_state {
+	C_IDLE,
+	C_RESOLVING,
+	C_CONNECTING,
+	C_HANDSHAKE,
+	C_READY,
+	C_BACKOFF,
+	C_STOPPED
+};
+
+struct client;
+struct data_conn;
+
+/* A pending dial to a tunnel's target for one OPEN. */
+struct dial {
+	struct client *c;
+	uint32_t stream_id;
+	uint32_t peer_window;
+	size_t tunnel;
+	int resolving; /* on its target's waiting list */
+	struct dialer *dialer;
+	LIST_ENTRY(dial) link;
+	LIST_ENTRY(dial) wlink;
+};
+
+/*
+ * A tunnel's local target, resolved once and shared by every OPEN until it
+ * expires or a dial to every address failed; dials that arrive during a
+ * lookup wait on it instead of starting their own.
+ */
+struct target {
+	struct addr_list a;
+	uint64_t expires_ms; /* UINT64_MAX: a numeric address */
+	struct evdns_getaddrinfo_request *req;
+	LIST_HEAD(, dial) waiting;
+};
+
+enum dc_state { DC_CONNECTING, DC_HELLO, DC_AUTH, DC_IDLE };
+
+/*
+ * A dedicated data connection: the same handshake as the control session
+ * (role DATA, naming the session), then idle until the server sends
+ * ADOPT(stream); once the stream has moved it carries that stream's raw
+ * bytes.
+ */
+struct data_conn {
+	struct client *c;
+	enum dc_state state;
+	struct dialer *dialer; /* while connecting */
+	struct conn *conn;     /* once connected */
+	struct event *ev;      /* the handshake's timeout */
+	struct frame_reader rd;
+	struct handshake hs;
+	LIST_ENTRY(data_conn) link;
+};
+
+struct tunnel_state {
+	struct client *c;
+	size_t index;
+	int registered;
+	int retry; /* registration failed with a port in use: try again */
+	struct target target;
+};
+
+struct client {
+	struct event_base *base;
+	struct evdns_base *dns;
+	const struct config *cfg;
+	enum client_state state;
+	struct session *s;
+	struct dialer *dialer; /* while connecting */
+	struct event *timer; /* backoff; when ready: register retry, pool refill */
+	struct evdns_getaddrinfo_request *req;
+	uint32_t backoff_ms;
+	struct handshake hs; /* of the control connection */
+	char server_str[ADDR_STR_MAX];
+	struct tunnel_state *tunnels;
+	LIST_HEAD(, dial) dials;
+	size_t ndials;
+	struct log_limit lim_open;
+	LIST_HEAD(, data_conn) data_conns;
+	size_t ndata; /* connecting or idle: what the pool counts */
+	/* The server's addresses, tried in turn on each (re)connection; then
+	 * the one the session reached, where data connections go too. */
+	struct addr_list addrs;
+	struct addr_list server_addr;
+	uint32_t session_id;
+	uint8_t session_key[MAC_LEN]; /* keys the data connections' proofs */
+	int pool_announced;
+	struct relay_workers *relays;
+	int exit_code;
+};
+
+/* client.c */
+/* Starts hs with a fresh nonce; the HELLO's length in buf, 0 if no randomness. */
+size_t client_hello(struct handshake *hs, enum hello_role role, uint8_t *buf);
+
+/* target.c */
+void targets_init(struct client *c);
+void targets_cancel(struct client *c);
+/* OPEN: dial the tunnel's target; the stream starts when it answers. */
+int client_open(struct client *c, const struct frame *f, const char **why);
+void dial_free(struct dial *d);
+
+/* pool.c */
+/* Keeps cfg->pool data connections connecting or idle while the session is up. */
+void pool_fill(struct client *c);
+void dc_free(struct data_conn *dc);
+
+#endif
