@@ -1,9 +1,9 @@
 #include "transport/dial.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -12,17 +12,31 @@
 #include "transport/tcp.h"
 #include "util/evtime.h"
 
+/* An IPv4 or IPv6 address, without sockaddr_storage's 128 bytes. */
+union dial_addr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
+/*
+ * Small: one lives for each connection the client opens to a target. The
+ * addresses are copied (a new lookup may replace the caller's list).
+ */
 struct dialer {
 	struct event_base *base;
-	struct addr_list addrs;
-	size_t next;  /* the address to try after the current one */
+	size_t next, n; /* the address to try after the current one, of n */
 	uint32_t timeout_ms;
-	int fd;       /* the connect in progress, or -1 */
+	int fd;         /* the connect in progress, or -1 */
 	struct event *ev;
-	char why[128];
+	const char *why; /* static: strerror() or a literal */
 	dialer_done_cb done;
 	dialer_each_cb each;
 	void *arg;
+	struct {
+		union dial_addr a;
+		socklen_t len;
+	} addr[];
 };
 
 void
@@ -63,13 +77,13 @@ dialer_cancel(struct dialer *d)
 static const struct sockaddr *
 dialer_addr(const struct dialer *d)
 {
-	return (const struct sockaddr *)&d->addrs.addr[d->next - 1];
+	return &d->addr[d->next - 1].a.sa;
 }
 
 static void
 dialer_failed(struct dialer *d, const char *why)
 {
-	snprintf(d->why, sizeof d->why, "%s", why);
+	d->why = why;
 	if (d->each)
 		d->each(dialer_addr(d), why, d->arg);
 }
@@ -78,20 +92,19 @@ dialer_failed(struct dialer *d, const char *why)
 static void
 dialer_finish(struct dialer *d, int fd)
 {
-	struct sockaddr_storage ss;
+	union dial_addr ss;
 	socklen_t len = 0;
 	dialer_done_cb done = d->done;
 	void *arg = d->arg;
-	char why[sizeof d->why];
+	const char *why = d->why;
 	if (fd >= 0) {
-		len = d->addrs.len[d->next - 1];
+		len = d->addr[d->next - 1].len;
 		memcpy(&ss, dialer_addr(d), len);
 	}
-	snprintf(why, sizeof why, "%s", d->why);
 	d->fd = -1;
 	dialer_free(d);
 	if (fd >= 0)
-		done(fd, (struct sockaddr *)&ss, len, NULL, arg);
+		done(fd, &ss.sa, len, NULL, arg);
 	else
 		done(-1, NULL, 0, why, arg);
 }
@@ -124,11 +137,11 @@ dialer_next(struct dialer *d)
 		event_free(d->ev);
 		d->ev = NULL;
 	}
-	while (d->next < d->addrs.n) {
+	while (d->next < d->n) {
 		size_t i = d->next++;
 		int in_progress;
-		d->fd = tcp_connect_start((struct sockaddr *)&d->addrs.addr[i],
-		    d->addrs.len[i], &in_progress);
+		d->fd = tcp_connect_start(&d->addr[i].a.sa, d->addr[i].len,
+		    &in_progress);
 		if (d->fd < 0) {
 			dialer_failed(d, strerror(errno));
 			continue;
@@ -152,17 +165,22 @@ struct dialer *
 dialer_start(struct event_base *base, const struct addr_list *l,
     uint32_t timeout_ms, dialer_done_cb done, dialer_each_cb each, void *arg)
 {
-	struct dialer *d = calloc(1, sizeof *d);
+	struct dialer *d = calloc(1, sizeof *d + l->n * sizeof d->addr[0]);
 	if (d == NULL)
 		return NULL;
 	d->base = base;
-	d->addrs = *l;
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->len[i] > sizeof d->addr[0].a)
+			continue; /* not IPv4 or IPv6 */
+		memcpy(&d->addr[d->n].a, &l->addr[i], l->len[i]);
+		d->addr[d->n++].len = l->len[i];
+	}
 	d->timeout_ms = timeout_ms;
 	d->fd = -1;
 	d->done = done;
 	d->each = each;
 	d->arg = arg;
-	snprintf(d->why, sizeof d->why, "no address");
+	d->why = "no address";
 	dialer_next(d);
 	if (d->ev == NULL) {
 		dialer_free(d);
