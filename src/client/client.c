@@ -30,7 +30,8 @@ static int client_on_frame(struct session *s, const struct frame *f, void *arg,
     const char **why);
 static void client_on_close(struct session *s, const char *reason, void *arg);
 static void client_on_moved(struct session *s, uint32_t stream_id,
-    uint32_t tunnel_id, int local_fd, int data_fd, uint64_t bytes, void *arg);
+    uint32_t tunnel_id, struct conn *local, struct conn *data, uint64_t bytes,
+    void *arg);
 
 static const struct session_handler client_handler = {
     .on_frame = client_on_frame,
@@ -191,7 +192,7 @@ client_on_frame(struct session *s, const struct frame *f, void *arg,
 
 static void
 client_on_moved(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
-    int local_fd, int data_fd, uint64_t bytes, void *arg)
+    struct conn *local, struct conn *data, uint64_t bytes, void *arg)
 {
 	struct client *c = arg;
 	char label[MSG_NAME_MAX + 48];
@@ -199,7 +200,7 @@ client_on_moved(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
 	    c->cfg->tunnels[tunnel_id - 1].name, stream_id);
 	log_debug("%s: moved to a dedicated connection after %llu bytes", label,
 	    (unsigned long long)bytes);
-	relay_workers_add(c->relays, data_fd, local_fd, c->session_id, NULL, label);
+	relay_workers_add(c->relays, data, local, c->session_id, NULL, label);
 }
 
 static void

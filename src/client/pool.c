@@ -115,16 +115,15 @@ dc_read_cb(struct conn *conn, void *arg)
 				return;
 			}
 			/* This one is taken: the pool opens a replacement. */
-			int dfd = conn_release_fd(dc->conn);
-			if (dfd >= 0)
-				dc->conn = NULL;
+			struct conn *data = dc->conn;
+			dc->conn = NULL;
 			dc_free(dc);
-			if (dfd < 0 || c->s == NULL ||
-			    session_stream_adopt(c->s, f.id, dfd) != 0) {
+			conn_want_read(data, 0);
+			conn_set_cb(data, NULL, NULL, NULL);
+			if (c->s == NULL || session_stream_adopt(c->s, f.id, data) != 0) {
 				log_debug("data connection: ADOPT for unknown stream %u",
 				    f.id);
-				if (dfd >= 0)
-					close(dfd);
+				conn_free(data);
 			}
 			pool_fill(c);
 			return;

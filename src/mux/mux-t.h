@@ -51,7 +51,7 @@ enum stream_wr { WR_OPEN, WR_FIN_PENDING, WR_DONE };
 /*
  * Moving a stream to a dedicated data connection (docs/protocol.md): each
  * side stops reading its socket and sends MOVED after its last DATA; once
- * it has the data connection (adopt_fd), the peer's MOVED, and has written
+ * it has the data connection (adopt), the peer's MOVED, and has written
  * every byte the peer sent, the stream hands both fds to on_moved.
  */
 struct stream {
@@ -59,7 +59,7 @@ struct stream {
 	uint32_t id;
 	uint32_t tunnel_id;
 	int fd;
-	int adopt_fd; /* the data connection this stream moves to, or -1 */
+	struct conn *adopt; /* the data connection this stream moves to, or NULL */
 	enum stream_state state;
 	enum stream_rd rd;
 	enum stream_wr wr;
@@ -114,7 +114,7 @@ void session_protocol_error(struct session *s, const char *why);
 /* stream.c, for session.c */
 struct stream *stream_new(struct session *s, uint32_t id, int fd,
     uint32_t tunnel_id, enum stream_state state);
-int stream_adopt(struct stream *st, int data_fd);
+int stream_adopt(struct stream *st, struct conn *data);
 void stream_start(struct stream *st, uint32_t peer_window);
 void stream_on_frame(struct stream *st, const struct frame *f);
 void stream_close(struct stream *st, const char *reason, int send_rst);

@@ -491,10 +491,10 @@ session_accept_stream(struct session *s, uint32_t id, int fd,
 }
 
 int
-session_stream_adopt(struct session *s, uint32_t id, int data_fd)
+session_stream_adopt(struct session *s, uint32_t id, struct conn *data)
 {
 	struct stream *st = s->closing ? NULL : session_stream_find(s, id);
-	return st == NULL ? -1 : stream_adopt(st, data_fd);
+	return st == NULL ? -1 : stream_adopt(st, data);
 }
 
 void

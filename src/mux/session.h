@@ -32,19 +32,19 @@ struct session_handler {
 	void (*on_close)(struct session *s, const char *reason, void *arg);
 	/*
 	 * Server only (NULL on the client): a stream has carried
-	 * promote_after bytes. Return the fd of an idle data connection on
-	 * which ADOPT(stream_id) was sent, or -1 to stay multiplexed (asked
-	 * again after as many bytes more).
+	 * promote_after bytes. Return an idle data connection on which
+	 * ADOPT(stream_id) was sent (the stream owns it from here on), or NULL
+	 * to stay multiplexed (asked again after as many bytes more).
 	 */
-	int (*promote)(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
-	    void *arg);
+	struct conn *(*promote)(struct session *s, uint32_t stream_id,
+	    uint32_t tunnel_id, void *arg);
 	/*
 	 * A stream finished moving: every byte sent on the session has been
-	 * delivered, and from now on local_fd and data_fd are relayed raw. The
-	 * role owns both fds.
+	 * delivered, and from now on local (the user or target socket, as an
+	 * unbound conn) and data are relayed raw. The role owns both.
 	 */
 	void (*on_moved)(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
-	    int local_fd, int data_fd, uint64_t bytes, void *arg);
+	    struct conn *local, struct conn *data, uint64_t bytes, void *arg);
 	/*
 	 * Optional: a stream left the session without moving (its socket is
 	 * closed). Each stream ends in exactly one of on_moved or this.
@@ -101,10 +101,11 @@ uint32_t session_open_stream(struct session *s, int fd, uint32_t tunnel_id,
 void session_accept_stream(struct session *s, uint32_t id, int fd,
     uint32_t tunnel_id, uint32_t peer_window);
 /*
- * Client side: ADOPT(id) arrived on data connection data_fd. Returns 0 and
- * owns data_fd, or -1 if there is no such stream (the caller closes it).
+ * Client side: ADOPT(id) arrived on data connection data (no callbacks, no
+ * readiness asked). Returns 0 and owns data, or -1 if there is no such
+ * stream (the caller frees it).
  */
-int session_stream_adopt(struct session *s, uint32_t id, int data_fd);
+int session_stream_adopt(struct session *s, uint32_t id, struct conn *data);
 void session_refuse_stream(struct session *s, uint32_t id, uint16_t code,
     const char *text);
 

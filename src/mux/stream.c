@@ -23,6 +23,7 @@
 #include <event2/event.h>
 
 #include "mux/mux-t.h"
+#include "transport/conn.h"
 #include "util/evtime.h"
 #include "util/log.h"
 
@@ -46,7 +47,6 @@ stream_new(struct session *s, uint32_t id, int fd, uint32_t tunnel_id,
 	st->id = id;
 	st->tunnel_id = tunnel_id;
 	st->fd = fd;
-	st->adopt_fd = -1;
 	st->state = state;
 	st->promote_at = s->p.promote_after;
 	flow_init(&st->flow, s->p.window, 0);
@@ -277,9 +277,9 @@ stream_maybe_promote(struct stream *st, size_t n)
 	    st->bulk_bytes < st->promote_at)
 		return;
 	st->promote_at = st->bulk_bytes + (after > 0 ? after : STREAM_READ_CHUNK);
-	int fd = s->h->promote(s, st->id, st->tunnel_id, s->arg);
-	if (fd >= 0 && stream_adopt(st, fd) != 0)
-		close(fd);
+	struct conn *data = s->h->promote(s, st->id, st->tunnel_id, s->arg);
+	if (data != NULL && stream_adopt(st, data) != 0)
+		conn_free(data);
 }
 
 /* Stop reading our socket and tell the peer: MOVED follows our last DATA. */
@@ -306,24 +306,30 @@ stream_try_move(struct stream *st)
 {
 	struct session *s = st->s;
 	if (st->state != SS_OPEN || !st->moving || !st->peer_moved ||
-	    st->adopt_fd < 0 || st->wr == WR_FIN_PENDING ||
+	    st->adopt == NULL || st->wr == WR_FIN_PENDING ||
 	    (st->pending != NULL && evbuffer_get_length(st->pending) > 0))
 		return;
-	int local_fd = st->fd, data_fd = st->adopt_fd;
+	struct conn *local = conn_tcp_new(NULL, st->fd), *data = st->adopt;
 	uint32_t id = st->id, tunnel_id = st->tunnel_id;
 	uint64_t bytes = st->bytes_in + st->bytes_out;
-	st->fd = st->adopt_fd = -1;
+	st->fd = -1; /* local's now (closed if it could not be made) */
+	st->adopt = NULL;
+	if (local == NULL) {
+		conn_free(data);
+		stream_close(st, "out of memory", 1);
+		return;
+	}
 	st->handed_over = 1;
 	stream_close(st, "moved to a dedicated connection", 0);
-	s->h->on_moved(s, id, tunnel_id, local_fd, data_fd, bytes, s->arg);
+	s->h->on_moved(s, id, tunnel_id, local, data, bytes, s->arg);
 }
 
 int
-stream_adopt(struct stream *st, int data_fd)
+stream_adopt(struct stream *st, struct conn *data)
 {
-	if (st->state != SS_OPEN || st->adopt_fd >= 0)
+	if (st->state != SS_OPEN || st->adopt != NULL)
 		return -1;
-	st->adopt_fd = data_fd;
+	st->adopt = data;
 	stream_start_move(st);
 	stream_try_move(st);
 	return 0;
@@ -475,9 +481,9 @@ stream_close(struct stream *st, const char *reason, int send_rst)
 	}
 	if (st->fd >= 0)
 		close(st->fd);
-	if (st->adopt_fd >= 0)
-		close(st->adopt_fd);
-	st->fd = st->adopt_fd = -1;
+	conn_free(st->adopt);
+	st->adopt = NULL;
+	st->fd = -1;
 	TAILQ_INSERT_TAIL(&s->dead, st, link);
 	session_want_reap(s);
 	if (!st->handed_over && s->h->on_stream_closed != NULL)

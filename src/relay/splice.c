@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 
+#include "transport/conn.h"
 #include "util/gauge.h"
 #include "util/log.h"
 
@@ -39,6 +40,7 @@ struct relay {
 	char label[RELAY_LABEL_MAX];
 	uint32_t owner;
 	struct gauge *count;
+	struct conn *conn[2];
 	struct direction d[2];
 	int dead;
 	LIST_ENTRY(relay) link;
@@ -240,25 +242,31 @@ relay_set_close_owner(struct relay_set *rs, uint32_t owner)
 }
 
 struct relay *
-relay_new(struct relay_set *rs, int a, int b, uint32_t owner,
+relay_new(struct relay_set *rs, struct conn *a, struct conn *b, uint32_t owner,
     struct gauge *count, const char *label)
 {
 	struct relay *rl = calloc(1, sizeof *rl);
-	if (rl == NULL) {
-		close(a);
-		close(b);
+	if (rl == NULL || conn_splice_fd(a) < 0 || conn_splice_fd(b) < 0) {
+		if (rl != NULL)
+			log_warn("%s: relay: cannot splice a %s to a %s connection",
+			    label, conn_kind(a), conn_kind(b));
+		free(rl);
+		conn_free(a);
+		conn_free(b);
 		gauge_drop(count);
 		return NULL;
 	}
 	rl->rs = rs;
 	rl->owner = owner;
 	rl->count = count;
+	rl->conn[0] = a;
+	rl->conn[1] = b;
 	snprintf(rl->label, sizeof rl->label, "%s", label);
 	for (int i = 0; i < 2; i++) {
 		struct direction *d = &rl->d[i];
 		d->rl = rl;
-		d->src = i == 0 ? a : b;
-		d->dst = i == 0 ? b : a;
+		d->src = conn_splice_fd(i == 0 ? a : b);
+		d->dst = conn_splice_fd(i == 0 ? b : a);
 		d->pipe.r = d->pipe.w = -1;
 		d->rev = event_new(rs->base, d->src, EV_READ | EV_PERSIST, dir_cb, d);
 		d->wev = event_new(rs->base, d->dst, EV_WRITE | EV_PERSIST, dir_cb, d);
@@ -298,8 +306,8 @@ relay_close(struct relay *rl, const char *why)
 			event_free(d->wev);
 		pipe_put(rl->rs, d);
 	}
-	close(rl->d[0].src);
-	close(rl->d[1].src);
+	conn_free(rl->conn[0]);
+	conn_free(rl->conn[1]);
 	LIST_REMOVE(rl, link);
 	rl->rs->count--;
 	gauge_drop(rl->count);

@@ -11,6 +11,7 @@
 #include <event2/event.h>
 
 #include "relay/splice.h"
+#include "transport/conn.h"
 #include "util/gauge.h"
 #include "util/log.h"
 
@@ -19,11 +20,11 @@
 enum msg_kind { MSG_ADD, MSG_CLOSE_OWNER, MSG_STOP };
 
 /* Small enough that a pipe write of one is atomic (PIPE_BUF). */
-_Static_assert(sizeof(int[2]) + 2 * sizeof(void *) + 8 + RELAY_LABEL_MAX <= 1024,
+_Static_assert(4 * sizeof(void *) + 8 + RELAY_LABEL_MAX <= 1024,
     "a worker message must stay far below PIPE_BUF");
 struct worker_msg {
 	enum msg_kind kind;
-	int a, b;
+	struct conn *a, *b;
 	uint32_t owner;
 	struct gauge *count;
 	char label[RELAY_LABEL_MAX];
@@ -85,8 +86,8 @@ worker_send(struct worker *wk, const struct worker_msg *m)
 	while (n < 0 && errno == EINTR);
 	if (n != (ssize_t)sizeof *m && m->kind == MSG_ADD) {
 		log_warn("%s: relay worker busy: connection dropped", m->label);
-		close(m->a);
-		close(m->b);
+		conn_free(m->a);
+		conn_free(m->b);
 		gauge_drop(m->count);
 	}
 }
@@ -141,9 +142,11 @@ relay_workers_new(unsigned n)
 }
 
 void
-relay_workers_add(struct relay_workers *rw, int a, int b, uint32_t owner,
-    struct gauge *count, const char *label)
+relay_workers_add(struct relay_workers *rw, struct conn *a, struct conn *b,
+    uint32_t owner, struct gauge *count, const char *label)
 {
+	conn_unbind(a);
+	conn_unbind(b);
 	struct worker_msg m = {.kind = MSG_ADD, .a = a, .b = b, .owner = owner,
 	    .count = count};
 	snprintf(m.label, sizeof m.label, "%s", label);
@@ -171,8 +174,8 @@ relay_workers_free(struct relay_workers *rw)
 		struct worker_msg q;
 		while (read(wk->pipe_r, &q, sizeof q) == (ssize_t)sizeof q)
 			if (q.kind == MSG_ADD) {
-				close(q.a);
-				close(q.b);
+				conn_free(q.a);
+				conn_free(q.b);
 				gauge_drop(q.count);
 			}
 		relay_set_free(wk->relays);

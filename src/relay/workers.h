@@ -12,17 +12,19 @@
 
 #include <stdint.h>
 
+struct conn;
 struct gauge;
 struct relay_workers;
 
 /* n = 0: one per online CPU. NULL if no thread could start. */
 struct relay_workers *relay_workers_new(unsigned n);
 /*
- * Takes ownership of both fds (closed on failure) and of one reference to
+ * Takes ownership of both conns (freed on failure; unbound here, on the
+ * caller's thread, before they go to a worker) and of one reference to
  * count (may be NULL), dropped when the relay ends.
  */
-void relay_workers_add(struct relay_workers *w, int a, int b, uint32_t owner,
-    struct gauge *count, const char *label);
+void relay_workers_add(struct relay_workers *w, struct conn *a, struct conn *b,
+    uint32_t owner, struct gauge *count, const char *label);
 void relay_workers_close_owner(struct relay_workers *w, uint32_t owner);
 /* Closes every relay, stops and joins the threads. */
 void relay_workers_free(struct relay_workers *w);

@@ -54,31 +54,28 @@ pool_add(struct client_conn *owner, struct conn *c)
  * A stream of this client has carried dedicated_after bytes: move it to an
  * idle data connection of the same client, announced there with ADOPT.
  */
-int
+struct conn *
 server_promote(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
     void *arg)
 {
 	struct client_conn *cc = arg;
 	struct tunnel *t = tunnel_by_id(cc, tunnel_id);
 	if (t == NULL || t->mux_only)
-		return -1;
+		return NULL;
 	while (!LIST_EMPTY(&cc->pool)) {
 		struct conn *c = pooled_free(LIST_FIRST(&cc->pool), 1);
 		conn_want_read(c, 0);
 		conn_set_cb(c, NULL, NULL, NULL);
-		if (frame_write(c, FRAME_ADOPT, stream_id, NULL, 0) == 0) {
-			int data_fd = conn_release_fd(c);
-			if (data_fd >= 0)
-				return data_fd;
-		}
+		if (frame_write(c, FRAME_ADOPT, stream_id, NULL, 0) == 0)
+			return c;
 		conn_free(c);
 	}
-	return -1;
+	return NULL;
 }
 
 void
 server_on_moved(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
-    int user_fd, int data_fd, uint64_t bytes, void *arg)
+    struct conn *user, struct conn *data, uint64_t bytes, void *arg)
 {
 	struct client_conn *cc = arg;
 	char label[ADDR_STR_MAX + 96];
@@ -87,7 +84,7 @@ server_on_moved(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
 	    (unsigned long long)bytes);
 	/* The stream's count on its tunnel goes with it to the relay. */
 	struct tunnel *t = tunnel_by_id(cc, tunnel_id);
-	relay_workers_add(cc->srv->relays, user_fd, data_fd, cc->id,
+	relay_workers_add(cc->srv->relays, user, data, cc->id,
 	    t ? t->conns : NULL, label);
 }
 

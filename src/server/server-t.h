@@ -118,9 +118,9 @@ void server_on_stream_closed(struct session *s, uint32_t stream_id,
 void pool_add(struct client_conn *owner, struct conn *c);
 /* Frees the entry; returns its conn if keep_conn, else closes it (NULL). */
 struct conn *pooled_free(struct pooled *p, int keep_conn);
-int server_promote(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
-    void *arg);
+struct conn *server_promote(struct session *s, uint32_t stream_id,
+    uint32_t tunnel_id, void *arg);
 void server_on_moved(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
-    int user_fd, int data_fd, uint64_t bytes, void *arg);
+    struct conn *user, struct conn *data, uint64_t bytes, void *arg);
 
 #endif

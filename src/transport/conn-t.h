@@ -15,7 +15,7 @@ struct conn_ops {
 	ssize_t (*writev)(struct conn *c, const struct iovec *iov, int iovcnt);
 	int (*shutdown)(struct conn *c);
 	size_t (*buffered)(const struct conn *c);
-	int spliceable; /* raw bytes flow on the socket: splice(2) and release work */
+	int spliceable; /* raw bytes flow on the socket: splice(2) works */
 	/* Frees the transport's own state (not the socket, not the conn); may be NULL. */
 	void (*destroy)(struct conn *c);
 };

@@ -30,6 +30,8 @@ conn_init(struct conn *c, const struct conn_ops *ops, struct event_base *base,
 {
 	c->ops = ops;
 	c->fd = fd;
+	if (base == NULL)
+		return 0; /* unbound */
 	c->rev = event_new(base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
 	c->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
 	return c->rev != NULL && c->wev != NULL ? 0 : -1;
@@ -46,6 +48,8 @@ conn_set_cb(struct conn *c, conn_cb on_read, conn_cb on_write, void *arg)
 void
 conn_want_read(struct conn *c, int on)
 {
+	if (c->rev == NULL)
+		return; /* unbound */
 	if (on && !c->want_read)
 		event_add(c->rev, NULL);
 	else if (!on && c->want_read)
@@ -56,6 +60,8 @@ conn_want_read(struct conn *c, int on)
 void
 conn_want_write(struct conn *c, int on)
 {
+	if (c->wev == NULL)
+		return; /* unbound */
 	if (on && !c->want_write)
 		event_add(c->wev, NULL);
 	else if (!on && c->want_write)
@@ -106,6 +112,18 @@ conn_kind(const struct conn *c)
 	return c->ops->kind;
 }
 
+void
+conn_unbind(struct conn *c)
+{
+	if (c->rev)
+		event_free(c->rev);
+	if (c->wev)
+		event_free(c->wev);
+	c->rev = c->wev = NULL;
+	c->want_read = c->want_write = 0;
+	conn_set_cb(c, NULL, NULL, NULL);
+}
+
 /* Events and transport state go; the socket stays with the caller. */
 static void
 conn_dispose(struct conn *c)
@@ -117,16 +135,6 @@ conn_dispose(struct conn *c)
 	if (c->ops->destroy)
 		c->ops->destroy(c);
 	free(c);
-}
-
-int
-conn_release_fd(struct conn *c)
-{
-	if (!c->ops->spliceable || conn_buffered(c) > 0)
-		return -1;
-	int fd = c->fd;
-	conn_dispose(c);
-	return fd;
 }
 
 void

@@ -26,9 +26,15 @@ struct event_base;
 
 typedef void (*conn_cb)(struct conn *c, void *arg);
 
-/* Plain TCP on a connected (or connecting) non-blocking socket; takes the fd
- * (closed on failure). NULL if out of memory. */
+/*
+ * Plain TCP on a connected non-blocking socket; takes the fd (closed on
+ * failure). NULL if out of memory. With base NULL the conn has no events
+ * (for a relay thread, which moves its bytes by other means).
+ */
 struct conn *conn_tcp_new(struct event_base *base, int fd);
+/* Drops the conn's events (and callbacks) on this thread, so that it can go
+ * to another thread's loop; I/O calls still work. */
+void conn_unbind(struct conn *c);
 
 /* Callbacks for readiness asked for with conn_want_*; NULL ones are not called. */
 void conn_set_cb(struct conn *c, conn_cb on_read, conn_cb on_write, void *arg);
@@ -48,12 +54,6 @@ int conn_splice_fd(const struct conn *c);
 /* "tcp", ... for logs. */
 const char *conn_kind(const struct conn *c);
 
-/*
- * For a spliceable conn with nothing buffered: frees the conn but not its
- * socket, and returns the socket (for a relay thread). -1 (conn untouched)
- * if the conn cannot give up its socket.
- */
-int conn_release_fd(struct conn *c);
 void conn_free(struct conn *c);
 
 #endif
