@@ -136,13 +136,13 @@ client_on_frame(struct session *s, const struct frame *f, void *arg,
 	}
 	case FRAME_AUTH_OK: {
 		uint32_t sid;
-		struct msg_auth_ok ok;
-		const char *bad = NULL;
-		if (c->state != C_HANDSHAKE ||
-		    msg_auth_ok_decode(f->payload, f->len, &ok, why) != 0)
-			return -1; /* malformed: a protocol error, not a refusal */
+		int refused;
+		if (c->state != C_HANDSHAKE)
+			return -1;
 		if (hs_client_on_auth_ok(&c->hs, f->payload, f->len, token,
-			strlen(token), &sid, &bad) != 0) {
+			strlen(token), &sid, &refused, why) != 0) {
+			if (!refused)
+				return -1; /* malformed: a protocol error */
 			log_error("authentication failed: the server did not prove it "
 				  "knows the token");
 			client_refused(c);

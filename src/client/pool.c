@@ -96,9 +96,10 @@ dc_read_cb(struct conn *conn, void *arg)
 		}
 		case DC_AUTH: {
 			uint32_t sid;
+			int refused;
 			if (f.type != FRAME_AUTH_OK ||
 			    hs_client_on_auth_ok(&dc->hs, f.payload, f.len,
-				c->session_key, MAC_LEN, &sid, &why) != 0 ||
+				c->session_key, MAC_LEN, &sid, &refused, &why) != 0 ||
 			    sid != c->session_id) {
 				dc_fail(dc, "refused");
 				return;

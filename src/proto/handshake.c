@@ -6,30 +6,6 @@
 #include "proto/auth.h"
 
 size_t
-msg_auth_encode(uint8_t *buf, const struct msg_auth *m, enum hello_role role)
-{
-	memcpy(buf, m->mac, MAC_LEN);
-	if (role != HELLO_DATA)
-		return MAC_LEN;
-	return MAC_LEN + msg_u32_encode(buf + MAC_LEN, m->session_id);
-}
-
-int
-msg_auth_decode(const uint8_t *p, size_t n, enum hello_role role,
-    struct msg_auth *m, const char **why)
-{
-	if (n != (role == HELLO_DATA ? AUTH_DATA_LEN : MAC_LEN)) {
-		*why = "bad AUTH";
-		return -1;
-	}
-	memcpy(m->mac, p, MAC_LEN);
-	m->session_id = 0;
-	if (role == HELLO_DATA)
-		return msg_u32_decode(p + MAC_LEN, 4, &m->session_id, why);
-	return 0;
-}
-
-size_t
 hs_client_hello(struct handshake *h, enum hello_role role,
     const uint8_t nonce[NONCE_LEN], uint8_t *buf)
 {
@@ -76,13 +52,16 @@ hs_client_auth(const struct handshake *h, const void *key, size_t keylen,
 
 int
 hs_client_on_auth_ok(const struct handshake *h, const uint8_t *p, size_t n,
-    const void *key, size_t keylen, uint32_t *session_id, const char **why)
+    const void *key, size_t keylen, uint32_t *session_id, int *refused,
+    const char **why)
 {
 	struct msg_auth_ok ok;
+	*refused = 0;
 	if (msg_auth_ok_decode(p, n, &ok, why) != 0)
 		return -1;
 	if (!auth_verify_key(AUTH_SERVER, key, keylen, h->client_nonce,
 		h->server_nonce, ok.mac)) {
+		*refused = 1;
 		*why = "the server did not prove it knows the key";
 		return -1;
 	}

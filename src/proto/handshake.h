@@ -31,16 +31,6 @@ struct handshake {
 	uint32_t caps; /* the capabilities both sides announced */
 };
 
-/* AUTH's payload: the client's proof, and on a data connection its session. */
-struct msg_auth {
-	uint8_t mac[MAC_LEN];
-	uint32_t session_id; /* data connections only */
-};
-
-size_t msg_auth_encode(uint8_t *buf, const struct msg_auth *m, enum hello_role role);
-int msg_auth_decode(const uint8_t *p, size_t n, enum hello_role role,
-    struct msg_auth *m, const char **why);
-
 /* Client: starts h; the HELLO to send. */
 size_t hs_client_hello(struct handshake *h, enum hello_role role,
     const uint8_t nonce[NONCE_LEN], uint8_t *buf);
@@ -54,9 +44,14 @@ int hs_client_on_hello(struct handshake *h, const uint8_t *p, size_t n,
 /* Client: AUTH, keyed by key; session_id goes into a data connection's AUTH. */
 size_t hs_client_auth(const struct handshake *h, const void *key, size_t keylen,
     uint32_t session_id, uint8_t *buf);
-/* Client: AUTH_OK; 0 and *session_id if the server proved key, else -1. */
+/*
+ * Client: AUTH_OK; 0 and *session_id if the server proved key, else -1 with
+ * *why. *refused is set when the AUTH_OK was well formed but its proof
+ * wrong (the server does not know the key), clear when it was malformed.
+ */
 int hs_client_on_auth_ok(const struct handshake *h, const uint8_t *p, size_t n,
-    const void *key, size_t keylen, uint32_t *session_id, const char **why);
+    const void *key, size_t keylen, uint32_t *session_id, int *refused,
+    const char **why);
 
 /*
  * Server: the client's HELLO. 0 with the reply in buf (*len), or -1: a

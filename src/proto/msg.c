@@ -205,6 +205,25 @@ msg_hello_decode(const uint8_t *p, size_t n, struct msg_hello *m,
 }
 
 size_t
+msg_auth_encode(uint8_t *buf, const struct msg_auth *m, enum hello_role role)
+{
+	memcpy(buf, m->mac, MAC_LEN);
+	if (role != HELLO_DATA)
+		return MAC_LEN;
+	return MAC_LEN + msg_u32_encode(buf + MAC_LEN, m->session_id);
+}
+
+int
+msg_auth_decode(const uint8_t *p, size_t n, enum hello_role role,
+    struct msg_auth *m, const char **why)
+{
+	struct rd r = {p, n, 0};
+	rd_bytes(&r, m->mac, MAC_LEN);
+	m->session_id = role == HELLO_DATA ? rd_u32(&r) : 0;
+	return rd_end(&r, why);
+}
+
+size_t
 msg_auth_ok_encode(uint8_t *buf, const struct msg_auth_ok *m)
 {
 	memcpy(buf, m->mac, MAC_LEN);

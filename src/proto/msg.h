@@ -60,6 +60,12 @@ struct msg_hello {
 	uint32_t caps; /* carried from version 3 on; 0 before */
 };
 
+/* AUTH's payload: the client's proof, and on a data connection its session. */
+struct msg_auth {
+	uint8_t mac[MAC_LEN];
+	uint32_t session_id; /* data connections only */
+};
+
 struct msg_auth_ok {
 	uint8_t mac[MAC_LEN];
 	uint32_t session_id;
@@ -97,6 +103,12 @@ struct msg_open {
 size_t msg_hello_encode(uint8_t *buf, const struct msg_hello *m);
 int msg_hello_decode(const uint8_t *p, size_t n, struct msg_hello *m,
     const char **why);
+
+/* AUTH's layout depends on the connection's role (HELLO). */
+size_t msg_auth_encode(uint8_t *buf, const struct msg_auth *m,
+    enum hello_role role);
+int msg_auth_decode(const uint8_t *p, size_t n, enum hello_role role,
+    struct msg_auth *m, const char **why);
 
 size_t msg_auth_ok_encode(uint8_t *buf, const struct msg_auth_ok *m);
 int msg_auth_ok_decode(const uint8_t *p, size_t n, struct msg_auth_ok *m,

@@ -97,14 +97,14 @@ admit_free(struct admit *a)
 	free(a);
 }
 
+/* The link that points at src's entry, or the NULL link at its chain's end. */
 static struct pending **
-pending_slot(const struct admit *a, const struct source *src)
+pending_slot(struct admit *a, const struct source *src)
 {
-	struct pending *const *pp =
-	    &a->buckets[source_hash(a, src) % PENDING_BUCKETS];
+	struct pending **pp = &a->buckets[source_hash(a, src) % PENDING_BUCKETS];
 	while (*pp != NULL && !source_eq(&(*pp)->src, src))
 		pp = &(*pp)->next;
-	return (struct pending **)pp;
+	return pp;
 }
 
 int
@@ -142,7 +142,9 @@ admit_leave(struct admit *a, const struct source *src)
 uint32_t
 admit_pending(const struct admit *a, const struct source *src)
 {
-	struct pending *p = *pending_slot(a, src);
+	const struct pending *p = a->buckets[source_hash(a, src) % PENDING_BUCKETS];
+	while (p != NULL && !source_eq(&p->src, src))
+		p = p->next;
 	return p ? p->n : 0;
 }
 

@@ -78,6 +78,15 @@ decode_all(const uint8_t *p, size_t n)
 	else
 		check(why != NULL);
 
+	for (int role = HELLO_CONTROL; role <= HELLO_DATA; role++) {
+		struct msg_auth au;
+		why = NULL;
+		if (msg_auth_decode(p, n, (enum hello_role)role, &au, &why) == 0)
+			same(p, n, buf, msg_auth_encode(buf, &au, (enum hello_role)role));
+		else
+			check(why != NULL);
+	}
+
 	struct msg_error e;
 	why = NULL;
 	if (msg_error_decode(p, n, &e, &why) == 0) {

@@ -76,8 +76,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case FRAME_AUTH_OK:
 			if (client_hello_done) {
 				uint32_t sid;
-				hs_client_on_auth_ok(&c, f.payload, f.len, key, sizeof key,
-				    &sid, &why);
+				int refused;
+				if (hs_client_on_auth_ok(&c, f.payload, f.len, key,
+					sizeof key, &sid, &refused, &why) != 0)
+					check(why != NULL);
 			}
 			break;
 		default:

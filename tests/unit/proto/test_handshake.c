@@ -38,13 +38,20 @@ test_control_then_data(void **state)
 	assert_false(hs_server_verify(&s, &a, "other", 5));
 	rn = hs_server_auth_ok(&s, token, strlen(token), 77, reply);
 	uint32_t sid = 0;
+	int refused = -1;
 	assert_int_equal(hs_client_on_auth_ok(&c, reply, rn, token, strlen(token),
-			     &sid, &why), 0);
+			     &sid, &refused, &why), 0);
 	assert_int_equal(sid, 77);
+	assert_int_equal(refused, 0);
 	/* A server that does not know the token cannot prove it. */
 	rn = hs_server_auth_ok(&s, "other", 5, 77, reply);
 	assert_int_equal(hs_client_on_auth_ok(&c, reply, rn, token, strlen(token),
-			     &sid, &why), -1);
+			     &sid, &refused, &why), -1);
+	assert_int_equal(refused, 1);
+	/* A malformed one is not a refusal. */
+	assert_int_equal(hs_client_on_auth_ok(&c, reply, rn - 1, token, strlen(token),
+			     &sid, &refused, &why), -1);
+	assert_int_equal(refused, 0);
 	hs_session_key(&c, token, key_c);
 	hs_session_key(&s, token, key_s);
 	assert_memory_equal(key_c, key_s, MAC_LEN);
