@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "server/server.h"
 #include "transport/tcp.h"
+#include "transport/tls.h"
 #include "util/log.h"
 
 static void
@@ -38,6 +39,8 @@ struct running {
 	struct event_base *base;
 	struct server *srv;
 	struct client *cli;
+	struct tls_server *tls_server;
+	struct tls_client *tls_client;
 };
 
 static void
@@ -49,6 +52,16 @@ role_shutdown(struct running *r)
 		client_shutdown(r->cli);
 }
 
+/* SIGHUP: the server reads its certificate files again. */
+static void
+hup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct running *r = arg;
+	log_info("signal %d: reloading", (int)sig);
+	if (r->tls_server)
+		tls_server_reload(r->tls_server);
+}
+
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -56,6 +69,32 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	log_info("signal %d: shutting down", (int)sig);
 	role_shutdown(r);
 	event_base_loopexit(r->base, NULL);
+}
+
+/*
+ * The server always has TLS on its control port; the client when asked.
+ * 0, 2 when a file the configuration names is at fault, else 1.
+ */
+static int
+tls_setup(struct running *r, const struct config *cfg)
+{
+	char *err = NULL;
+	int usage = 0;
+	if (cfg->role == ROLE_SERVER)
+		r->tls_server = tls_server_new(cfg, &err, &usage);
+	else if (cfg->transport == TRANSPORT_TLS)
+		r->tls_client = tls_client_new(cfg, &err, &usage);
+	else
+		return 0;
+	if (r->tls_server != NULL || r->tls_client != NULL)
+		return 0;
+	if (usage)
+		fprintf(stderr, "burrow %s: %s\n", role_name(cfg->role),
+		    err ? err : "out of memory");
+	else
+		log_error("tls: %s", err ? err : "out of memory");
+	free(err);
+	return usage ? 2 : 1;
 }
 
 static int
@@ -67,30 +106,34 @@ run(struct config *cfg)
 		return 1;
 	}
 	struct running r = {.role = cfg->role, .base = base};
-	int rc = 0;
-	if (cfg->role == ROLE_SERVER) {
-		r.srv = server_new(base, cfg);
+	int rc = tls_setup(&r, cfg);
+	if (rc != 0) {
+	} else if (cfg->role == ROLE_SERVER) {
+		r.srv = server_new(base, cfg, r.tls_server);
 		if (r.srv == NULL)
 			rc = 1;
 	} else {
-		r.cli = client_new(base, cfg);
+		r.cli = client_new(base, cfg, r.tls_client);
 		if (r.cli == NULL)
 			rc = 1;
 		else
 			client_start(r.cli);
 	}
-	struct event *sigint = NULL, *sigterm = NULL;
+	struct event *sigint = NULL, *sigterm = NULL, *sighup = NULL;
 	if (rc == 0) {
 		sigint = evsignal_new(base, SIGINT, signal_cb, &r);
 		sigterm = evsignal_new(base, SIGTERM, signal_cb, &r);
+		sighup = evsignal_new(base, SIGHUP, hup_cb, &r);
 		evsignal_add(sigint, NULL);
 		evsignal_add(sigterm, NULL);
+		evsignal_add(sighup, NULL);
 		event_base_dispatch(base);
 		/* Stopped by a signal or by the role itself: close, then let
 		 * closing sessions flush and free themselves. */
 		role_shutdown(&r);
 		event_free(sigint);
 		event_free(sigterm);
+		event_free(sighup);
 		event_base_dispatch(base);
 	}
 	if (r.cli) {
@@ -99,6 +142,8 @@ run(struct config *cfg)
 	}
 	if (r.srv)
 		server_free(r.srv);
+	tls_server_free(r.tls_server);
+	tls_client_free(r.tls_client);
 	event_base_free(base);
 	return rc;
 }

@@ -121,12 +121,17 @@ struct client {
 	uint8_t session_key[MAC_LEN]; /* keys the data connections' proofs */
 	int pool_announced;
 	struct relay_workers *relays;
+	struct tls_client *tls; /* NULL: plain TCP */
 	int exit_code;
 };
 
 /* client.c */
 /* Starts hs with a fresh nonce; the HELLO's length in buf, 0 if no randomness. */
 size_t client_hello(struct handshake *hs, enum hello_role role, uint8_t *buf);
+/* A connection to the server on a connected socket: TCP or TLS. Takes fd. */
+struct conn *client_conn_new(struct client *c, int fd);
+/* After the server's HELLO: a TLS connection binds hs to it. 0 or -1. */
+int client_bind(struct conn *conn, struct handshake *hs);
 
 /* target.c */
 void targets_init(struct client *c);

@@ -21,6 +21,7 @@
 #include "transport/conn.h"
 #include "transport/dial.h"
 #include "transport/framed.h"
+#include "transport/tls.h"
 #include "util/evtime.h"
 #include "util/log.h"
 
@@ -98,6 +99,25 @@ client_refused(struct client *c)
 	event_base_loopexit(c->base, NULL);
 }
 
+struct conn *
+client_conn_new(struct client *c, int fd)
+{
+	return c->tls ? conn_tls_connect(c->base, fd, c->tls)
+		      : conn_tcp_new(c->base, fd);
+}
+
+int
+client_bind(struct conn *conn, struct handshake *hs)
+{
+	uint8_t b[BINDING_LEN];
+	if (!conn_is_tls(conn))
+		return 0;
+	if (conn_channel_binding(conn, b) != 0)
+		return -1;
+	hs_bind(hs, b);
+	return 0;
+}
+
 /* Starts hs with a fresh nonce; the HELLO's length in buf, 0 if no randomness. */
 size_t
 client_hello(struct handshake *hs, enum hello_role role, uint8_t *buf)
@@ -128,6 +148,10 @@ client_on_frame(struct session *s, const struct frame *f, void *arg,
 			    version, PROTO_VERSION);
 			client_refused(c);
 			return 0;
+		}
+		if (client_bind(session_conn(s), &c->hs) != 0) {
+			*why = "no TLS channel binding";
+			return -1;
 		}
 		uint8_t buf[MSG_MAX];
 		session_send(s, FRAME_AUTH, 0, buf,
@@ -166,7 +190,8 @@ client_on_frame(struct session *s, const struct frame *f, void *arg,
 	case FRAME_GOAWAY:
 		if (msg_error_decode(f->payload, f->len, &e, why) != 0)
 			return -1;
-		if (e.code == ERR_AUTH || e.code == ERR_VERSION) {
+		if (e.code == ERR_AUTH || e.code == ERR_VERSION ||
+		    (e.code == ERR_DENIED && c->state == C_HANDSHAKE)) {
 			log_error("authentication failed: %s", e.text);
 			client_refused(c);
 			return 0;
@@ -221,6 +246,14 @@ client_on_close(struct session *s, const char *reason, void *arg)
 	event_del(c->timer);
 	if (c->state == C_STOPPED)
 		return;
+	char *untrusted = c->tls ? tls_client_take_untrusted(c->tls) : NULL;
+	if (untrusted != NULL) {
+		/* Reconnecting will not make the server trustworthy. */
+		log_error("tls: not trusting %s: %s", c->server_str, untrusted);
+		free(untrusted);
+		client_refused(c);
+		return;
+	}
 	log_warn("disconnected: %s", reason);
 	client_backoff(c);
 }
@@ -287,7 +320,7 @@ client_dialed(int fd, const struct sockaddr *addr, socklen_t addrlen,
 	};
 	char label[ADDR_STR_MAX + 16];
 	snprintf(label, sizeof label, "session (%s)", c->server_str);
-	struct conn *conn = conn_tcp_new(c->base, fd);
+	struct conn *conn = client_conn_new(c, fd);
 	c->s = conn ? session_new(c->base, conn, label, &p, &client_handler, c) : NULL;
 	if (c->s == NULL) {
 		conn_free(conn);
@@ -369,13 +402,15 @@ client_timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct client *
-client_new(struct event_base *base, const struct config *cfg)
+client_new(struct event_base *base, const struct config *cfg,
+    struct tls_client *tls)
 {
 	struct client *c = calloc(1, sizeof *c);
 	if (c == NULL)
 		return NULL;
 	c->base = base;
 	c->cfg = cfg;
+	c->tls = tls;
 	c->backoff_ms = BACKOFF_START_MS;
 	LIST_INIT(&c->dials);
 	LIST_INIT(&c->data_conns);

@@ -10,7 +10,11 @@ struct event_base;
 struct config;
 struct client;
 
-struct client *client_new(struct event_base *base, const struct config *cfg);
+struct tls_client;
+
+/* tls: how to reach the server over TLS; NULL for plain TCP. */
+struct client *client_new(struct event_base *base, const struct config *cfg,
+    struct tls_client *tls);
 void client_start(struct client *c);
 /* Stops reconnecting and closes the session; the loop then ends by itself. */
 void client_shutdown(struct client *c);

@@ -11,6 +11,7 @@
 #include "client/client-t.h"
 #include "proto/auth.h"
 #include "transport/conn.h"
+#include "transport/tls.h"
 #include "util/evtime.h"
 
 void
@@ -30,7 +31,13 @@ static void
 dc_fail(struct data_conn *dc, const char *why)
 {
 	struct client *c = dc->c;
-	log_debug("data connection: %s", why);
+	char *untrusted = c->tls ? tls_client_take_untrusted(c->tls) : NULL;
+	if (untrusted != NULL)
+		log_error("tls: data connection: not trusting %s: %s", c->server_str,
+		    untrusted);
+	else
+		log_debug("data connection: %s", why);
+	free(untrusted);
 	dc_free(dc);
 	if (c->state == C_READY && !evtimer_pending(c->timer, NULL))
 		event_add_ms(c->timer, POOL_RETRY_MS);
@@ -82,6 +89,10 @@ dc_read_cb(struct conn *conn, void *arg)
 			    hs_client_on_hello(&dc->hs, f.payload, f.len, &version,
 				&why) != 0) {
 				dc_fail(dc, "bad HELLO");
+				return;
+			}
+			if (client_bind(dc->conn, &dc->hs) != 0) {
+				dc_fail(dc, "no TLS channel binding");
 				return;
 			}
 			uint8_t buf[MSG_MAX];
@@ -150,7 +161,7 @@ dc_dialed(int fd, const struct sockaddr *addr, socklen_t addrlen,
 	}
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-	dc->conn = conn_tcp_new(dc->c->base, fd);
+	dc->conn = client_conn_new(dc->c, fd);
 	dc->ev = evtimer_new(dc->c->base, dc_timeout_cb, dc);
 	if (dc->conn == NULL || dc->ev == NULL) {
 		dc_fail(dc, "out of memory");

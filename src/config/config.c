@@ -9,6 +9,7 @@
 
 #include <openssl/crypto.h>
 
+#include "util/fingerprint.h"
 #include "util/secret.h"
 
 enum opt_type {
@@ -24,6 +25,10 @@ enum opt_type {
 	OT_COUNT,    /* uint32, within [min, max] */
 	OT_LOGLEVEL,
 	OT_TUNNELS, /* YAML list; -R adds one spec */
+	OT_PATH,        /* a file or directory name (char *) */
+	OT_BOOL,        /* yes | no */
+	OT_TRANSPORT,   /* tcp | tls */
+	OT_FINGERPRINT, /* SHA256:base64 or hex */
 };
 
 struct option_def {
@@ -102,6 +107,38 @@ static const struct option_def options[] = {
 	OFF(max_unauthenticated_per_source), "64", "N",
 	"connections in their handshake from one IPv4 address or IPv6 /64; more "
 	"are refused", 1, 1048576},
+    {"transport", 0, ROLE_CLIENT, OT_TRANSPORT, OFF(transport), "tcp", "tcp|tls",
+	"how to reach the server: plain TCP, or TLS (also --server tls://HOST:PORT)",
+	0, 0},
+    {"fingerprint", 0, ROLE_CLIENT, OT_FINGERPRINT, 0, NULL, "SHA256:KEY",
+	"TLS: trust the server whose key has this fingerprint, as the server logs "
+	"it at start (hex also accepted)", 0, 0},
+    {"ca", 0, ROLE_CLIENT, OT_PATH, OFF(ca), NULL, "FILE",
+	"TLS: trust server certificates from this CA (PEM), with a host name or "
+	"address check; without --ca or --fingerprint the system's CAs are used", 0, 0},
+    {"trust_on_first_use", 0, ROLE_CLIENT, OT_BOOL, OFF(trust_on_first_use), "no",
+	"yes|no", "TLS: with no --fingerprint or --ca, remember the server's key at "
+	"the first connection (in known_servers) and refuse a changed one", 0, 0},
+    {"known_servers", 0, ROLE_CLIENT, OT_PATH, OFF(known_servers), NULL, "FILE",
+	"TLS: trust_on_first_use's file (default ~/.config/burrow/known_servers)", 0, 0},
+    {"tls_ciphersuites", 0, ROLE_CLIENT, OT_PATH, OFF(tls_ciphersuites), NULL,
+	"LIST", "TLS 1.3 cipher suites in order of preference, OpenSSL's syntax "
+	"(default: OpenSSL's, AES-GCM where the CPU has AES instructions)", 0, 0},
+    {"state_dir", 0, ROLE_SERVER, OT_PATH, OFF(state_dir), NULL, "DIR",
+	"where the server keeps its generated TLS key and certificate (default "
+	"/var/lib/burrow as root, else $XDG_STATE_HOME/burrow or ~/.local/state/burrow)",
+	0, 0},
+    {"tls_cert", 0, BOTH, OT_PATH, OFF(tls_cert), NULL, "FILE",
+	"server: its TLS certificate chain (PEM; reloaded on SIGHUP) instead of the "
+	"generated one; client: its certificate for mutual TLS", 0, 0},
+    {"tls_key", 0, BOTH, OT_PATH, OFF(tls_key), NULL, "FILE",
+	"the private key of tls_cert (PEM)", 0, 0},
+    {"require_tls", 0, ROLE_SERVER, OT_BOOL, OFF(require_tls), "no", "yes|no",
+	"refuse clients that connect without TLS (the control port always accepts "
+	"both)", 0, 0},
+    {"tls_client_ca", 0, ROLE_SERVER, OT_PATH, OFF(tls_client_ca), NULL, "FILE",
+	"mutual TLS: clients must present a certificate from this CA (PEM); implies "
+	"require_tls", 0, 0},
     {"log_level", 0, BOTH, OT_LOGLEVEL, OFF(log_level), "info",
 	"error|warn|info|debug", "how much to log on stderr", 0, 0},
     {"help", 'h', BOTH, OT_HELP, 0, NULL, NULL, "show this help", 0, 0},
@@ -202,6 +239,18 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 	case OT_LISTEN:
 	case OT_SERVER: {
 		struct hostport *hp = field;
+		if (o->type == OT_SERVER && strstr(v, "://") != NULL) {
+			/* A URL names the transport too: tcp://, tls://. */
+			if (strncmp(v, "tcp://", 6) == 0)
+				cfg->transport = TRANSPORT_TCP;
+			else if (strncmp(v, "tls://", 6) == 0)
+				cfg->transport = TRANSPORT_TLS;
+			else {
+				*why = "expected HOST[:PORT], tcp://HOST:PORT or tls://HOST:PORT";
+				return -1;
+			}
+			v += 6;
+		}
 		if (hostport_parse(v, DEFAULT_CONTROL_PORT, hp, why) != 0)
 			return -1;
 		if (o->type == OT_SERVER && (hp->host[0] == '\0' || hp->port == 0)) {
@@ -270,6 +319,41 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 			*why = "expected error, warn, info or debug";
 			return -1;
 		}
+		return 0;
+	case OT_PATH:
+		if (*v == '\0') {
+			*why = "must not be empty";
+			return -1;
+		}
+		free(*(char **)field);
+		*(char **)field = strdup(v);
+		if (*(char **)field == NULL)
+			abort();
+		return 0;
+	case OT_BOOL:
+		if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0)
+			*(int *)field = 1;
+		else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0)
+			*(int *)field = 0;
+		else {
+			*why = "expected yes or no";
+			return -1;
+		}
+		return 0;
+	case OT_TRANSPORT:
+		if (strcmp(v, "tcp") == 0)
+			*(int *)field = TRANSPORT_TCP;
+		else if (strcmp(v, "tls") == 0)
+			*(int *)field = TRANSPORT_TLS;
+		else {
+			*why = "expected tcp or tls";
+			return -1;
+		}
+		return 0;
+	case OT_FINGERPRINT:
+		if (fingerprint_parse(v, cfg->fingerprint, why) != 0)
+			return -1;
+		cfg->has_fingerprint = 1;
 		return 0;
 	case OT_CONFIG:
 	case OT_HELP:
@@ -733,6 +817,16 @@ config_load(struct config *cfg, enum role role, int argc, char **argv, char **er
 				 "server: in the config file");
 		return CONFIG_ERROR;
 	}
+	if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+		*err = xasprintf("burrow %s: --tls-cert and --tls-key go together", rn);
+		return CONFIG_ERROR;
+	}
+	if (role == ROLE_CLIENT && cfg->transport != TRANSPORT_TLS &&
+	    (cfg->has_fingerprint || cfg->ca || cfg->tls_cert)) {
+		*err = xasprintf("burrow client: --fingerprint, --ca and --tls-cert need "
+				 "--transport tls (or --server tls://HOST:PORT)");
+		return CONFIG_ERROR;
+	}
 	if (role == ROLE_CLIENT && cfg->ntunnels == 0) {
 		*err = xasprintf("burrow client: no tunnels: give -R "
 				 "[bind_address:]port:host:hostport or tunnels: in the config file");
@@ -746,6 +840,13 @@ config_free(struct config *cfg)
 {
 	secret_free(cfg->token);
 	free(cfg->tunnels);
+	free(cfg->state_dir);
+	free(cfg->tls_cert);
+	free(cfg->tls_key);
+	free(cfg->tls_client_ca);
+	free(cfg->ca);
+	free(cfg->known_servers);
+	free(cfg->tls_ciphersuites);
 	memset(cfg, 0, sizeof *cfg);
 }
 

@@ -21,6 +21,7 @@
 
 enum role { ROLE_SERVER = 1, ROLE_CLIENT = 2 };
 enum gateway_ports { GATEWAY_NO, GATEWAY_YES, GATEWAY_CLIENTSPECIFIED };
+enum transport { TRANSPORT_TCP, TRANSPORT_TLS };
 
 struct config {
 	enum role role;
@@ -43,6 +44,18 @@ struct config {
 	uint32_t max_unauthenticated;
 	uint32_t max_unauthenticated_per_source;
 	enum log_level log_level;
+	/* TLS (transport/tls.h). Paths are malloc'd or NULL. */
+	int transport;            /* client: enum transport */
+	char *state_dir;          /* server: generated key and certificate */
+	char *tls_cert, *tls_key; /* server: its certificate; client: for mutual TLS */
+	char *tls_client_ca;      /* server: require client certificates from this CA */
+	int require_tls;          /* server: refuse plain TCP clients */
+	uint8_t fingerprint[32];  /* client: the pinned server key (SHA-256 of its SPKI) */
+	int has_fingerprint;
+	char *ca;                 /* client: verify the server against this CA file */
+	int trust_on_first_use;   /* client */
+	char *known_servers;      /* client: TOFU's file */
+	char *tls_ciphersuites;   /* client: TLS 1.3 suites, OpenSSL's syntax */
 	struct tunnel_cfg *tunnels;
 	size_t ntunnels;
 };

@@ -248,7 +248,7 @@ session_flush(struct session *s)
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
 			char why[128];
-			snprintf(why, sizeof why, "write: %s", strerror(errno));
+			snprintf(why, sizeof why, "write: %s", conn_strerror(s->conn, errno));
 			session_close(s, why);
 			return;
 		}
@@ -400,7 +400,7 @@ session_read_cb(struct conn *c, void *arg)
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return;
 			char why[128];
-			snprintf(why, sizeof why, "read: %s", strerror(errno));
+			snprintf(why, sizeof why, "read: %s", conn_strerror(s->conn, errno));
 			session_close(s, why);
 			return;
 		}
@@ -546,6 +546,12 @@ session_close(struct session *s, const char *reason)
 		s->h->on_close(s, reason ? reason : "closed", s->arg);
 	s->arg = NULL;
 	session_want_reap(s);
+}
+
+struct conn *
+session_conn(struct session *s)
+{
+	return s->conn;
 }
 
 struct conn *

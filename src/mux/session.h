@@ -88,6 +88,8 @@ void session_close(struct session *s, const char *reason);
  * already read, closes the session (on_close runs) and returns NULL.
  */
 struct conn *session_detach(struct session *s);
+/* The session's connection (NULL once closed): for its transport's facts. */
+struct conn *session_conn(struct session *s);
 /* Stops reading, sends what is queued, then closes (at most 2 s later). */
 void session_close_after_flush(struct session *s, const char *reason);
 

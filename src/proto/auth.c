@@ -70,13 +70,13 @@ auth_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t len,
 }
 
 void
-auth_mac_key(enum auth_side side, const void *key, size_t keylen,
+auth_mac_bound(enum auth_side side, const void *key, size_t keylen,
     const uint8_t client_nonce[NONCE_LEN], const uint8_t server_nonce[NONCE_LEN],
-    uint8_t mac[MAC_LEN])
+    const uint8_t binding[BINDING_LEN], uint8_t mac[MAC_LEN])
 {
 	static const char client_label[] = "burrow-v1 client";
 	static const char server_label[] = "burrow-v1 server";
-	uint8_t msg[sizeof client_label - 1 + 2 * NONCE_LEN];
+	uint8_t msg[sizeof client_label - 1 + 2 * NONCE_LEN + BINDING_LEN];
 	const char *label = side == AUTH_CLIENT ? client_label : server_label;
 	const uint8_t *first = side == AUTH_CLIENT ? server_nonce : client_nonce;
 	const uint8_t *second = side == AUTH_CLIENT ? client_nonce : server_nonce;
@@ -85,8 +85,33 @@ auth_mac_key(enum auth_side side, const void *key, size_t keylen,
 	memcpy(msg, label, off);
 	memcpy(msg + off, first, NONCE_LEN);
 	memcpy(msg + off + NONCE_LEN, second, NONCE_LEN);
-	auth_hmac_sha256(key, keylen, msg, sizeof msg, mac);
+	off += 2 * NONCE_LEN;
+	if (binding != NULL) {
+		memcpy(msg + off, binding, BINDING_LEN);
+		off += BINDING_LEN;
+	}
+	auth_hmac_sha256(key, keylen, msg, off, mac);
 	OPENSSL_cleanse(msg, sizeof msg);
+}
+
+void
+auth_mac_key(enum auth_side side, const void *key, size_t keylen,
+    const uint8_t client_nonce[NONCE_LEN], const uint8_t server_nonce[NONCE_LEN],
+    uint8_t mac[MAC_LEN])
+{
+	auth_mac_bound(side, key, keylen, client_nonce, server_nonce, NULL, mac);
+}
+
+int
+auth_verify_bound(enum auth_side side, const void *key, size_t keylen,
+    const uint8_t client_nonce[NONCE_LEN], const uint8_t server_nonce[NONCE_LEN],
+    const uint8_t binding[BINDING_LEN], const uint8_t mac[MAC_LEN])
+{
+	uint8_t want[MAC_LEN];
+	auth_mac_bound(side, key, keylen, client_nonce, server_nonce, binding, want);
+	int ok = CRYPTO_memcmp(want, mac, MAC_LEN) == 0;
+	OPENSSL_cleanse(want, sizeof want);
+	return ok;
 }
 
 int
@@ -94,11 +119,8 @@ auth_verify_key(enum auth_side side, const void *key, size_t keylen,
     const uint8_t client_nonce[NONCE_LEN], const uint8_t server_nonce[NONCE_LEN],
     const uint8_t mac[MAC_LEN])
 {
-	uint8_t want[MAC_LEN];
-	auth_mac_key(side, key, keylen, client_nonce, server_nonce, want);
-	int ok = CRYPTO_memcmp(want, mac, MAC_LEN) == 0;
-	OPENSSL_cleanse(want, sizeof want);
-	return ok;
+	return auth_verify_bound(side, key, keylen, client_nonce, server_nonce, NULL,
+	    mac);
 }
 
 void

@@ -11,6 +11,11 @@
  * over the control connection's nonces. The key never crosses the wire, so a
  * holder of the token who did not see that handshake cannot attach data
  * connections to someone else's session.
+ *
+ * Over TLS both proofs also cover the connection's channel binding, its
+ * RFC 9266 tls-exporter value (32 bytes), appended to the message: a proof
+ * made on one TLS connection is worthless on another, so a man in the
+ * middle that terminates TLS cannot relay it.
  */
 #ifndef BURROW_AUTH_H
 #define BURROW_AUTH_H
@@ -21,6 +26,8 @@
 #include "proto/msg.h"
 
 enum auth_side { AUTH_CLIENT, AUTH_SERVER };
+
+#define BINDING_LEN 32
 
 /* Fills buf from the kernel's CSPRNG; returns 0 or -1. */
 int auth_random(void *buf, size_t len);
@@ -47,6 +54,14 @@ void auth_mac_key(enum auth_side side, const void *key, size_t keylen,
 int auth_verify_key(enum auth_side side, const void *key, size_t keylen,
     const uint8_t client_nonce[NONCE_LEN], const uint8_t server_nonce[NONCE_LEN],
     const uint8_t mac[MAC_LEN]);
+
+/* The same, bound to a TLS channel binding (NULL: unbound, as above). */
+void auth_mac_bound(enum auth_side side, const void *key, size_t keylen,
+    const uint8_t client_nonce[NONCE_LEN], const uint8_t server_nonce[NONCE_LEN],
+    const uint8_t binding[BINDING_LEN], uint8_t mac[MAC_LEN]);
+int auth_verify_bound(enum auth_side side, const void *key, size_t keylen,
+    const uint8_t client_nonce[NONCE_LEN], const uint8_t server_nonce[NONCE_LEN],
+    const uint8_t binding[BINDING_LEN], const uint8_t mac[MAC_LEN]);
 
 /* The session key of a control connection, from its handshake's nonces. */
 void auth_session_key(const char *token, const uint8_t client_nonce[NONCE_LEN],

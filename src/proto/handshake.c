@@ -40,13 +40,26 @@ hs_client_on_hello(struct handshake *h, const uint8_t *p, size_t n,
 	return 0;
 }
 
+void
+hs_bind(struct handshake *h, const uint8_t binding[BINDING_LEN])
+{
+	memcpy(h->binding, binding, BINDING_LEN);
+	h->has_binding = 1;
+}
+
+static const uint8_t *
+hs_binding(const struct handshake *h)
+{
+	return h->has_binding ? h->binding : NULL;
+}
+
 size_t
 hs_client_auth(const struct handshake *h, const void *key, size_t keylen,
     uint32_t session_id, uint8_t *buf)
 {
 	struct msg_auth a = {.session_id = session_id};
-	auth_mac_key(AUTH_CLIENT, key, keylen, h->client_nonce, h->server_nonce,
-	    a.mac);
+	auth_mac_bound(AUTH_CLIENT, key, keylen, h->client_nonce, h->server_nonce,
+	    hs_binding(h), a.mac);
 	return msg_auth_encode(buf, &a, (enum hello_role)h->role);
 }
 
@@ -59,8 +72,8 @@ hs_client_on_auth_ok(const struct handshake *h, const uint8_t *p, size_t n,
 	*refused = 0;
 	if (msg_auth_ok_decode(p, n, &ok, why) != 0)
 		return -1;
-	if (!auth_verify_key(AUTH_SERVER, key, keylen, h->client_nonce,
-		h->server_nonce, ok.mac)) {
+	if (!auth_verify_bound(AUTH_SERVER, key, keylen, h->client_nonce,
+		h->server_nonce, hs_binding(h), ok.mac)) {
 		*refused = 1;
 		*why = "the server did not prove it knows the key";
 		return -1;
@@ -106,8 +119,8 @@ int
 hs_server_verify(const struct handshake *h, const struct msg_auth *a,
     const void *key, size_t keylen)
 {
-	return auth_verify_key(AUTH_CLIENT, key, keylen, h->client_nonce,
-	    h->server_nonce, a->mac);
+	return auth_verify_bound(AUTH_CLIENT, key, keylen, h->client_nonce,
+	    h->server_nonce, hs_binding(h), a->mac);
 }
 
 size_t
@@ -115,8 +128,8 @@ hs_server_auth_ok(const struct handshake *h, const void *key, size_t keylen,
     uint32_t session_id, uint8_t *buf)
 {
 	struct msg_auth_ok ok = {.session_id = session_id};
-	auth_mac_key(AUTH_SERVER, key, keylen, h->client_nonce, h->server_nonce,
-	    ok.mac);
+	auth_mac_bound(AUTH_SERVER, key, keylen, h->client_nonce, h->server_nonce,
+	    hs_binding(h), ok.mac);
 	return msg_auth_ok_encode(buf, &ok);
 }
 

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/auth.h"
 #include "proto/msg.h"
 
 struct handshake {
@@ -29,7 +30,15 @@ struct handshake {
 	uint8_t client_nonce[NONCE_LEN];
 	uint8_t server_nonce[NONCE_LEN];
 	uint32_t caps; /* the capabilities both sides announced */
+	uint8_t binding[BINDING_LEN]; /* the TLS channel binding, if has_binding */
+	uint8_t has_binding;
 };
+
+/*
+ * Both: the connection runs over TLS; both proofs cover its channel
+ * binding (proto/auth.h). Call after the HELLOs, before AUTH.
+ */
+void hs_bind(struct handshake *h, const uint8_t binding[BINDING_LEN]);
 
 /* Client: starts h; the HELLO to send. */
 size_t hs_client_hello(struct handshake *h, enum hello_role role,

@@ -5,6 +5,7 @@
 #include "proto/auth.h"
 #include "server/server-t.h"
 #include "transport/conn.h"
+#include "transport/tls.h"
 #include "util/evtime.h"
 #include "util/log.h"
 
@@ -51,6 +52,23 @@ server_hello(struct client_conn *cc, const struct frame *f, const char **why)
 		log_warn("%s: %s", session_label(cc->s), text);
 		session_send_error(cc->s, FRAME_ERROR, 0, code, text);
 		session_close_after_flush(cc->s, "version mismatch");
+		return 0;
+	}
+	struct conn *conn = session_conn(cc->s);
+	if (conn_is_tls(conn)) {
+		uint8_t b[BINDING_LEN];
+		if (conn_channel_binding(conn, b) != 0) {
+			*why = "no TLS channel binding";
+			return -1;
+		}
+		hs_bind(&cc->hs, b);
+	} else if (tls_server_required(cc->srv->tls)) {
+		static const char need[] = "this server requires TLS: connect with "
+					   "--transport tls (or --server tls://HOST:PORT)";
+		log_limited(&cc->srv->lim_refuse, LOG_WARN, "%s: refused: plain TCP",
+		    session_label(cc->s));
+		session_send_error(cc->s, FRAME_ERROR, 0, ERR_DENIED, need);
+		session_close_after_flush(cc->s, "TLS required");
 		return 0;
 	}
 	cc->is_data = cc->hs.role == HELLO_DATA;

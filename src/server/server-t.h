@@ -90,6 +90,7 @@ struct server {
 	long fd_limit, fd_reserve;
 	struct log_limit lim_auth, lim_unauth, lim_refuse;
 	struct relay_workers *relays;
+	struct tls_server *tls;
 };
 
 /* server.c */

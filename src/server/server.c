@@ -22,6 +22,7 @@
 #include "transport/conn.h"
 #include "transport/framed.h"
 #include "transport/tcp.h"
+#include "transport/tls.h"
 #include "util/evtime.h"
 #include "util/log.h"
 
@@ -206,7 +207,7 @@ control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	sockaddr_format(sa, peer, sizeof peer);
 	source_from_sockaddr(sa, &src);
 	tcp_nodelay(fd);
-	struct conn *c = conn_tcp_new(srv->base, fd);
+	struct conn *c = conn_accept_new(srv->base, fd, srv->tls);
 	if (c == NULL)
 		return;
 	if (control_admit(srv, c, &src, peer) != 0) {
@@ -257,7 +258,8 @@ control_error_cb(struct evconnlistener *lev, void *arg)
 }
 
 struct server *
-server_new(struct event_base *base, const struct config *cfg)
+server_new(struct event_base *base, const struct config *cfg,
+    struct tls_server *ts)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
 	struct addrinfo *ai = NULL;
@@ -285,6 +287,7 @@ server_new(struct event_base *base, const struct config *cfg)
 	}
 	srv->base = base;
 	srv->cfg = cfg;
+	srv->tls = ts;
 	LIST_INIT(&srv->clients);
 	TAILQ_INIT(&srv->handshaking);
 	struct rlimit rl;

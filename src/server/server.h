@@ -11,7 +11,11 @@ struct config;
 struct server;
 
 /* Binds the control port; NULL (logged) if it cannot. */
-struct server *server_new(struct event_base *base, const struct config *cfg);
+struct tls_server;
+
+/* ts: the control port's TLS (plain TCP is told apart by the first byte). */
+struct server *server_new(struct event_base *base, const struct config *cfg,
+    struct tls_server *ts);
 /* Closes every listener and session; the loop must run once more to free them. */
 void server_shutdown(struct server *srv);
 void server_free(struct server *srv);

@@ -16,6 +16,14 @@ struct conn_ops {
 	int (*shutdown)(struct conn *c);
 	size_t (*buffered)(const struct conn *c);
 	int spliceable; /* raw bytes flow on the socket: splice(2) works */
+	/*
+	 * Called before the user's callback when an event fires that the
+	 * transport asked for itself (conn_need): a handshake step, a flush.
+	 * what is EV_READ or EV_WRITE. Must not free the conn; may be NULL.
+	 */
+	void (*pump)(struct conn *c, short what);
+	const char *(*strerror)(const struct conn *c);
+	int (*binding)(struct conn *c, unsigned char out[32]);
 	/* Frees the transport's own state (not the socket, not the conn); may be NULL. */
 	void (*destroy)(struct conn *c);
 };
@@ -26,11 +34,23 @@ struct conn {
 	struct event *rev, *wev;
 	conn_cb on_read, on_write;
 	void *arg;
-	unsigned want_read : 1, want_write : 1;
+	unsigned want_read : 1, want_write : 1; /* the user's */
+	unsigned need_read : 1, need_write : 1; /* the transport's own */
+	unsigned armed_read : 1, armed_write : 1; /* events added */
 };
+
+/* Plain TCP's ops: a transport may turn into it (the control port's sniffer). */
+extern const struct conn_ops tcp_conn_ops;
 
 /* For transports: set up c (already allocated, zeroed) on fd; 0 or -1. */
 int conn_init(struct conn *c, const struct conn_ops *ops,
     struct event_base *base, int fd);
+
+/* The transport waits for readiness of its own (armed beside the user's). */
+void conn_need(struct conn *c, int read, int write);
+/* Calls the user's callbacks soon for the readiness it wants (from the
+ * loop, never from inside the caller): after a handshake, or when bytes
+ * wait decoded inside the transport. */
+void conn_kick(struct conn *c, int read, int write);
 
 #endif

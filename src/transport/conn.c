@@ -2,17 +2,44 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "transport/conn-t.h"
 
+/* Arms each event for the readiness the user or the transport waits for. */
+static void
+conn_arm(struct conn *c)
+{
+	if (c->rev == NULL)
+		return; /* unbound */
+	unsigned r = c->want_read | c->need_read, w = c->want_write | c->need_write;
+	if (r != c->armed_read) {
+		if (r)
+			event_add(c->rev, NULL);
+		else
+			event_del(c->rev);
+		c->armed_read = r;
+	}
+	if (w != c->armed_write) {
+		if (w)
+			event_add(c->wev, NULL);
+		else
+			event_del(c->wev);
+		c->armed_write = w;
+	}
+}
+
+/* The user's callback comes last: it may free the conn. */
 static void
 conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
-	if (c->on_read != NULL)
+	if (c->need_read && c->ops->pump != NULL)
+		c->ops->pump(c, EV_READ);
+	if (c->want_read && c->on_read != NULL)
 		c->on_read(c, c->arg);
 }
 
@@ -20,8 +47,21 @@ static void
 conn_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
-	if (c->on_write != NULL)
+	if (c->need_write && c->ops->pump != NULL)
+		c->ops->pump(c, EV_WRITE);
+	if (c->want_write && c->on_write != NULL)
 		c->on_write(c, c->arg);
+}
+
+int
+conn_bind(struct conn *c, struct event_base *base)
+{
+	c->rev = event_new(base, c->fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+	c->wev = event_new(base, c->fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
+	if (c->rev == NULL || c->wev == NULL)
+		return -1;
+	conn_arm(c);
+	return 0;
 }
 
 int
@@ -32,9 +72,7 @@ conn_init(struct conn *c, const struct conn_ops *ops, struct event_base *base,
 	c->fd = fd;
 	if (base == NULL)
 		return 0; /* unbound */
-	c->rev = event_new(base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
-	c->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
-	return c->rev != NULL && c->wev != NULL ? 0 : -1;
+	return conn_bind(c, base);
 }
 
 void
@@ -48,25 +86,34 @@ conn_set_cb(struct conn *c, conn_cb on_read, conn_cb on_write, void *arg)
 void
 conn_want_read(struct conn *c, int on)
 {
-	if (c->rev == NULL)
-		return; /* unbound */
-	if (on && !c->want_read)
-		event_add(c->rev, NULL);
-	else if (!on && c->want_read)
-		event_del(c->rev);
 	c->want_read = on ? 1 : 0;
+	conn_arm(c);
 }
 
 void
 conn_want_write(struct conn *c, int on)
 {
-	if (c->wev == NULL)
-		return; /* unbound */
-	if (on && !c->want_write)
-		event_add(c->wev, NULL);
-	else if (!on && c->want_write)
-		event_del(c->wev);
 	c->want_write = on ? 1 : 0;
+	conn_arm(c);
+}
+
+void
+conn_need(struct conn *c, int read, int write)
+{
+	c->need_read = read ? 1 : 0;
+	c->need_write = write ? 1 : 0;
+	conn_arm(c);
+}
+
+void
+conn_kick(struct conn *c, int read, int write)
+{
+	if (c->rev == NULL)
+		return;
+	if (read && c->want_read)
+		event_active(c->rev, EV_READ, 0);
+	if (write && c->want_write)
+		event_active(c->wev, EV_WRITE, 0);
 }
 
 ssize_t
@@ -112,6 +159,19 @@ conn_kind(const struct conn *c)
 	return c->ops->kind;
 }
 
+const char *
+conn_strerror(const struct conn *c, int err)
+{
+	const char *s = c->ops->strerror ? c->ops->strerror(c) : NULL;
+	return s != NULL ? s : strerror(err);
+}
+
+int
+conn_channel_binding(struct conn *c, unsigned char out[32])
+{
+	return c->ops->binding ? c->ops->binding(c, out) : -1;
+}
+
 void
 conn_unbind(struct conn *c)
 {
@@ -120,7 +180,8 @@ conn_unbind(struct conn *c)
 	if (c->wev)
 		event_free(c->wev);
 	c->rev = c->wev = NULL;
-	c->want_read = c->want_write = 0;
+	c->armed_read = c->armed_write = 0;
+	c->want_read = c->want_write = 0; /* need_* stay: conn_bind re-arms them */
 	conn_set_cb(c, NULL, NULL, NULL);
 }
 

@@ -35,6 +35,9 @@ struct conn *conn_tcp_new(struct event_base *base, int fd);
 /* Drops the conn's events (and callbacks) on this thread, so that it can go
  * to another thread's loop; I/O calls still work. */
 void conn_unbind(struct conn *c);
+/* Gives an unbound conn events on base (a relay thread's loop); 0 or -1.
+ * What the transport itself waits for (a TLS flush) is armed again. */
+int conn_bind(struct conn *c, struct event_base *base);
 
 /* Callbacks for readiness asked for with conn_want_*; NULL ones are not called. */
 void conn_set_cb(struct conn *c, conn_cb on_read, conn_cb on_write, void *arg);
@@ -51,8 +54,19 @@ int conn_shutdown(struct conn *c);
 size_t conn_buffered(const struct conn *c);
 /* The socket splice(2) may move raw bytes on, or -1 (TLS, no socket). */
 int conn_splice_fd(const struct conn *c);
-/* "tcp", ... for logs. */
+/* "tcp", "tls", ... for logs. */
 const char *conn_kind(const struct conn *c);
+/*
+ * Why the last I/O call failed, for a log line: the transport's own words
+ * where it has them (a TLS alert, a certificate that failed its check),
+ * else strerror(err).
+ */
+const char *conn_strerror(const struct conn *c, int err);
+/*
+ * The channel binding of a TLS connection (RFC 9266 tls-exporter, 32
+ * bytes) into out; -1 if the transport has none (plain TCP).
+ */
+int conn_channel_binding(struct conn *c, unsigned char out[32]);
 
 void conn_free(struct conn *c);
 

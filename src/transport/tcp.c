@@ -116,7 +116,7 @@ tcp_conn_shutdown(struct conn *c)
 	return shutdown(c->fd, SHUT_WR);
 }
 
-static const struct conn_ops tcp_conn_ops = {
+const struct conn_ops tcp_conn_ops = {
     .kind = "tcp",
     .read = tcp_conn_read,
     .writev = tcp_conn_writev,

@@ -30,7 +30,10 @@ GARBAGE = {
     "huge_length": header(HELLO, 0, 0, 0, 0xFFFFFFFF),
     "unknown_type": header(0xEE, 0, 0, 0, 4) + b"abcd",
     "nonzero_reserved": header(HELLO, 0, 0xBEEF, 0, 4) + b"abcd",
-    "tls_client_hello": bytes.fromhex("160301020001000200ffff") + b"\0" * 64,
+    # The control port speaks TLS too: a whole record that claims to be a
+    # ClientHello but is not one fails the TLS handshake at once. (A record
+    # cut short is waited for, up to handshake_timeout, like any TLS server.)
+    "tls_client_hello": bytes.fromhex("1603010044" "01000040ffff") + b"\0" * 62,
 }
 
 
