@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 
+#include "relay/copy.h"
 #include "transport/conn.h"
 #include "util/gauge.h"
 #include "util/log.h"
@@ -41,7 +42,8 @@ struct relay {
 	uint32_t owner;
 	struct gauge *count;
 	struct conn *conn[2];
-	struct direction d[2];
+	struct direction d[2]; /* splice */
+	struct copy *copy;     /* or copy: no events in d */
 	int dead;
 	LIST_ENTRY(relay) link;
 };
@@ -52,6 +54,8 @@ struct relay_set {
 	size_t count;
 	struct pipe_pair cache[RELAY_PIPE_CACHE];
 	int ncache;
+	struct copy_cache copies;
+	int force_copy;
 };
 
 static void relay_close(struct relay *rl, const char *why);
@@ -74,6 +78,12 @@ relay_set_count(const struct relay_set *rs)
 }
 
 void
+relay_set_force_copy(struct relay_set *rs, int on)
+{
+	rs->force_copy = on ? 1 : 0;
+}
+
+void
 relay_set_free(struct relay_set *rs)
 {
 	while (!LIST_EMPTY(&rs->relays))
@@ -82,6 +92,7 @@ relay_set_free(struct relay_set *rs)
 		close(rs->cache[i].r);
 		close(rs->cache[i].w);
 	}
+	copy_cache_clear(&rs->copies);
 	free(rs);
 }
 
@@ -230,6 +241,12 @@ dir_cb(evutil_socket_t fd, short what, void *arg)
 	dir_pump(arg);
 }
 
+static void
+relay_copy_end(void *arg, const char *why)
+{
+	relay_close(arg, why);
+}
+
 void
 relay_set_close_owner(struct relay_set *rs, uint32_t owner)
 {
@@ -246,16 +263,14 @@ relay_new(struct relay_set *rs, struct conn *a, struct conn *b, uint32_t owner,
     struct gauge *count, const char *label)
 {
 	struct relay *rl = calloc(1, sizeof *rl);
-	if (rl == NULL || conn_splice_fd(a) < 0 || conn_splice_fd(b) < 0) {
-		if (rl != NULL)
-			log_warn("%s: relay: cannot splice a %s to a %s connection",
-			    label, conn_kind(a), conn_kind(b));
-		free(rl);
+	if (rl == NULL) {
 		conn_free(a);
 		conn_free(b);
 		gauge_drop(count);
 		return NULL;
 	}
+	int copy = rs->force_copy || conn_splice_fd(a) < 0 ||
+	    conn_splice_fd(b) < 0;
 	rl->rs = rs;
 	rl->owner = owner;
 	rl->count = count;
@@ -265,14 +280,24 @@ relay_new(struct relay_set *rs, struct conn *a, struct conn *b, uint32_t owner,
 	for (int i = 0; i < 2; i++) {
 		struct direction *d = &rl->d[i];
 		d->rl = rl;
+		d->pipe.r = d->pipe.w = -1;
+		if (copy)
+			continue;
 		d->src = conn_splice_fd(i == 0 ? a : b);
 		d->dst = conn_splice_fd(i == 0 ? b : a);
-		d->pipe.r = d->pipe.w = -1;
 		d->rev = event_new(rs->base, d->src, EV_READ | EV_PERSIST, dir_cb, d);
 		d->wev = event_new(rs->base, d->dst, EV_WRITE | EV_PERSIST, dir_cb, d);
 	}
 	LIST_INSERT_HEAD(&rs->relays, rl, link);
 	rs->count++;
+	if (copy) {
+		rl->copy = copy_new(rs->base, &rs->copies, a, b, relay_copy_end, rl);
+		if (rl->copy == NULL) {
+			relay_close(rl, "out of memory");
+			return NULL;
+		}
+		return rl;
+	}
 	if (!rl->d[0].rev || !rl->d[0].wev || !rl->d[1].rev || !rl->d[1].wev) {
 		relay_close(rl, "out of memory");
 		return NULL;
@@ -290,14 +315,17 @@ relay_close(struct relay *rl, const char *why)
 	if (rl->dead)
 		return;
 	rl->dead = 1;
+	uint64_t bytes[2];
+	for (int i = 0; i < 2; i++)
+		bytes[i] = rl->copy ? copy_bytes(rl->copy, i) : rl->d[i].bytes;
 	if (why)
 		log_debug("%s: relay closed: %s (%llu/%llu bytes)", rl->label, why,
-		    (unsigned long long)rl->d[0].bytes,
-		    (unsigned long long)rl->d[1].bytes);
+		    (unsigned long long)bytes[0], (unsigned long long)bytes[1]);
 	else
 		log_debug("%s: relay done (%llu/%llu bytes)", rl->label,
-		    (unsigned long long)rl->d[0].bytes,
-		    (unsigned long long)rl->d[1].bytes);
+		    (unsigned long long)bytes[0], (unsigned long long)bytes[1]);
+	if (rl->copy)
+		copy_free(rl->copy);
 	for (int i = 0; i < 2; i++) {
 		struct direction *d = &rl->d[i];
 		if (d->rev)
