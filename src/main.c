@@ -52,7 +52,7 @@ role_shutdown(struct running *r)
 		client_shutdown(r->cli);
 }
 
-/* SIGHUP: the server reads its certificate files again. */
+/* SIGHUP: the server reads its certificate files and clients list again. */
 static void
 hup_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -60,6 +60,8 @@ hup_cb(evutil_socket_t sig, short what, void *arg)
 	log_info("signal %d: reloading", (int)sig);
 	if (r->tls_server)
 		tls_server_reload(r->tls_server);
+	if (r->srv)
+		server_reload(r->srv);
 }
 
 static void
@@ -197,7 +199,7 @@ main(int argc, char **argv)
 		return cr == CONFIG_EXIT ? 0 : 2;
 	}
 	log_set_level(cfg.log_level);
-	if (strlen(cfg.token) < 16)
+	if (cfg.token != NULL && strlen(cfg.token) < 16)
 		log_warn("the token is shorter than 16 characters: anyone who can reach "
 			 "the server can guess it; use a long random one "
 			 "(openssl rand -hex 16)");

@@ -133,7 +133,8 @@ client_on_frame(struct session *s, const struct frame *f, void *arg,
     const char **why)
 {
 	struct client *c = arg;
-	const char *token = c->cfg->token;
+	/* A certificate-only named client proves its name with an empty key. */
+	const char *token = c->cfg->token ? c->cfg->token : "";
 	struct msg_error e;
 
 	switch (f->type) {
@@ -154,8 +155,18 @@ client_on_frame(struct session *s, const struct frame *f, void *arg,
 			return -1;
 		}
 		uint8_t buf[MSG_MAX];
-		session_send(s, FRAME_AUTH, 0, buf,
-		    hs_client_auth(&c->hs, token, strlen(token), 0, buf));
+		if (c->cfg->name == NULL) {
+			session_send(s, FRAME_AUTH, 0, buf,
+			    hs_client_auth(&c->hs, token, strlen(token), 0, buf));
+			return 0;
+		}
+		if (!(c->hs.caps & CAP_NAMED)) {
+			log_error("the server does not know named clients (--name)");
+			client_refused(c);
+			return 0;
+		}
+		session_send(s, FRAME_AUTH, 0, buf, hs_client_auth_named(&c->hs, token,
+		    strlen(token), c->cfg->name, buf));
 		return 0;
 	}
 	case FRAME_AUTH_OK: {
@@ -249,7 +260,7 @@ client_on_close(struct session *s, const char *reason, void *arg)
 	char *untrusted = c->tls ? tls_client_take_untrusted(c->tls) : NULL;
 	if (untrusted != NULL) {
 		/* Reconnecting will not make the server trustworthy. */
-		log_error("tls: not trusting %s: %s", c->server_str, untrusted);
+		log_error("tls: giving up on %s: %s", c->server_str, untrusted);
 		free(untrusted);
 		client_refused(c);
 		return;

@@ -33,7 +33,7 @@ dc_fail(struct data_conn *dc, const char *why)
 	struct client *c = dc->c;
 	char *untrusted = c->tls ? tls_client_take_untrusted(c->tls) : NULL;
 	if (untrusted != NULL)
-		log_error("tls: data connection: not trusting %s: %s", c->server_str,
+		log_error("tls: data connection to %s: %s", c->server_str,
 		    untrusted);
 	else
 		log_debug("data connection: %s", why);

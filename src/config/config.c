@@ -9,6 +9,7 @@
 
 #include <openssl/crypto.h>
 
+#include "config/config-t.h"
 #include "util/fingerprint.h"
 #include "util/secret.h"
 
@@ -29,6 +30,8 @@ enum opt_type {
 	OT_BOOL,        /* yes | no */
 	OT_TRANSPORT,   /* tcp | tls */
 	OT_FINGERPRINT, /* SHA256:base64 or hex */
+	OT_CLIENTS,     /* the server's YAML list of named clients */
+	OT_NAME,        /* a name: 1-64 of [A-Za-z0-9._-] */
 };
 
 struct option_def {
@@ -139,6 +142,13 @@ static const struct option_def options[] = {
     {"tls_client_ca", 0, ROLE_SERVER, OT_PATH, OFF(tls_client_ca), NULL, "FILE",
 	"mutual TLS: clients must present a certificate from this CA (PEM); implies "
 	"require_tls", 0, 0},
+    {"name", 'n', ROLE_CLIENT, OT_NAME, OFF(name), NULL, "NAME",
+	"this client's name in the server's clients: list (its own token, "
+	"certificate, ports and limits)", 0, 0},
+    {"clients", 0, ROLE_SERVER, OT_CLIENTS, 0, NULL, "LIST",
+	"YAML only: named clients, each with its own token and/or certificate "
+	"fingerprint, allow_ports, max_tunnels, max_streams (reloaded on SIGHUP)",
+	0, 0},
     {"log_level", 0, BOTH, OT_LOGLEVEL, OFF(log_level), "info",
 	"error|warn|info|debug", "how much to log on stderr", 0, 0},
     {"help", 'h', BOTH, OT_HELP, 0, NULL, NULL, "show this help", 0, 0},
@@ -355,9 +365,20 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 			return -1;
 		cfg->has_fingerprint = 1;
 		return 0;
+	case OT_NAME:
+		if (!msg_name_valid(v)) {
+			*why = "use 1 to 64 of A-Z a-z 0-9 . _ -";
+			return -1;
+		}
+		free(*(char **)field);
+		*(char **)field = strdup(v);
+		if (*(char **)field == NULL)
+			abort();
+		return 0;
 	case OT_CONFIG:
 	case OT_HELP:
 	case OT_TUNNELS:
+	case OT_CLIENTS:
 		break;
 	}
 	*why = "cannot be set here";
@@ -389,13 +410,7 @@ option_by_key(const char *key, enum role role)
 
 /* ---- YAML ---- */
 
-struct yctx {
-	const char *path;
-	yaml_document_t doc;
-	char *err;
-};
-
-static int
+int
 yerr(struct yctx *y, const yaml_node_t *n, const char *key, const char *why)
 {
 	y->err = xasprintf("%s:%lu: %s: %s", y->path,
@@ -403,7 +418,7 @@ yerr(struct yctx *y, const yaml_node_t *n, const char *key, const char *why)
 	return -1;
 }
 
-static const char *
+const char *
 yscalar(const yaml_node_t *n)
 {
 	return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value
@@ -490,6 +505,11 @@ yaml_apply(struct yctx *y, struct config *cfg)
 				snprintf(why, sizeof why, "unknown key for burrow %s",
 				    role_name(cfg->role));
 			return yerr(y, k, ks, why);
+		}
+		if (o->type == OT_CLIENTS) {
+			if (yaml_clients(y, cfg, v) != 0)
+				return -1;
+			continue;
 		}
 		if (o->type == OT_TUNNELS) {
 			if (v->type != YAML_SEQUENCE_NODE)
@@ -788,6 +808,8 @@ config_load(struct config *cfg, enum role role, int argc, char **argv, char **er
 		return rc;
 	if (path != NULL && config_file(cfg, path, err) != 0)
 		return CONFIG_ERROR;
+	if (path != NULL && (cfg->path = strdup(path)) == NULL)
+		abort();
 	const char *env = getenv("BURROW_TOKEN");
 	if (env != NULL && *env != '\0')
 		secret_set(&cfg->token, env);
@@ -807,7 +829,10 @@ config_load(struct config *cfg, enum role role, int argc, char **argv, char **er
 				    rn, cfg->tunnels[i].name);
 				return CONFIG_ERROR;
 			}
-	if (cfg->token == NULL) {
+	/* A server with a clients: list, or a named client with a certificate,
+	 * may do without the shared token. */
+	if (cfg->token == NULL && !(role == ROLE_SERVER && cfg->nclients > 0) &&
+	    !(role == ROLE_CLIENT && cfg->name != NULL && cfg->tls_cert != NULL)) {
 		*err = xasprintf("burrow %s: no token: set BURROW_TOKEN, token: in the "
 				 "config file, or --token", rn);
 		return CONFIG_ERROR;
@@ -835,6 +860,14 @@ config_load(struct config *cfg, enum role role, int argc, char **argv, char **er
 	return CONFIG_OK;
 }
 
+enum config_result
+config_load_clients(struct config *cfg, const char *path, char **err)
+{
+	config_defaults(cfg, ROLE_SERVER);
+	*err = NULL;
+	return config_file(cfg, path, err) == 0 ? CONFIG_OK : CONFIG_ERROR;
+}
+
 void
 config_free(struct config *cfg)
 {
@@ -847,6 +880,9 @@ config_free(struct config *cfg)
 	free(cfg->ca);
 	free(cfg->known_servers);
 	free(cfg->tls_ciphersuites);
+	free(cfg->name);
+	free(cfg->path);
+	config_free_clients(cfg->clients, cfg->nclients);
 	memset(cfg, 0, sizeof *cfg);
 }
 

@@ -23,6 +23,21 @@ enum role { ROLE_SERVER = 1, ROLE_CLIENT = 2 };
 enum gateway_ports { GATEWAY_NO, GATEWAY_YES, GATEWAY_CLIENTSPECIFIED };
 enum transport { TRANSPORT_TCP, TRANSPORT_TLS };
 
+/*
+ * One entry of the server's clients: list: a client that names itself
+ * (--name) logs in with its own token and/or client certificate, and gets
+ * its own ports and limits (0 / no ranges: the server-wide ones).
+ */
+struct client_entry {
+	char name[MSG_NAME_MAX + 1];
+	char *token;              /* secret memory, or NULL */
+	uint8_t fingerprint[32];  /* its TLS client certificate's key */
+	int has_fingerprint;
+	struct port_ranges allow_ports;
+	int has_allow_ports;
+	uint32_t max_tunnels, max_streams;
+};
+
 struct config {
 	enum role role;
 	struct hostport listen;  /* server: control address */
@@ -56,6 +71,10 @@ struct config {
 	int trust_on_first_use;   /* client */
 	char *known_servers;      /* client: TOFU's file */
 	char *tls_ciphersuites;   /* client: TLS 1.3 suites, OpenSSL's syntax */
+	char *name;               /* client: its name in the server's clients: list */
+	struct client_entry *clients; /* server */
+	size_t nclients;
+	char *path;               /* the config file (-c), for SIGHUP */
 	struct tunnel_cfg *tunnels;
 	size_t ntunnels;
 };
@@ -66,6 +85,16 @@ enum config_result { CONFIG_OK = 0, CONFIG_EXIT = 1, CONFIG_ERROR = -1 };
 enum config_result config_load(struct config *cfg, enum role role, int argc,
     char **argv, char **err);
 void config_free(struct config *cfg);
+/*
+ * SIGHUP: the server's clients: list from path again, into cfg (defaults
+ * elsewhere). CONFIG_OK, or CONFIG_ERROR with "file:line: key: why" in *err.
+ */
+enum config_result config_load_clients(struct config *cfg, const char *path,
+    char **err);
+/* Frees the clients list alone (tokens wiped). */
+void config_free_clients(struct client_entry *v, size_t n);
+const struct client_entry *config_client_find(const struct client_entry *v,
+    size_t n, const char *name);
 void config_usage(enum role role, FILE *out);
 /* Prints the Markdown reference of every key (docs/configuration.md's table). */
 void config_reference(FILE *out);

@@ -63,6 +63,17 @@ hs_client_auth(const struct handshake *h, const void *key, size_t keylen,
 	return msg_auth_encode(buf, &a, (enum hello_role)h->role);
 }
 
+size_t
+hs_client_auth_named(const struct handshake *h, const void *key, size_t keylen,
+    const char *name, uint8_t *buf)
+{
+	struct msg_auth a = {.session_id = 0};
+	snprintf(a.name, sizeof a.name, "%s", name);
+	auth_mac_bound(AUTH_CLIENT, key, keylen, h->client_nonce, h->server_nonce,
+	    hs_binding(h), a.mac);
+	return msg_auth_encode(buf, &a, (enum hello_role)h->role);
+}
+
 int
 hs_client_on_auth_ok(const struct handshake *h, const uint8_t *p, size_t n,
     const void *key, size_t keylen, uint32_t *session_id, int *refused,

@@ -53,6 +53,9 @@ int hs_client_on_hello(struct handshake *h, const uint8_t *p, size_t n,
 /* Client: AUTH, keyed by key; session_id goes into a data connection's AUTH. */
 size_t hs_client_auth(const struct handshake *h, const void *key, size_t keylen,
     uint32_t session_id, uint8_t *buf);
+/* Client: a control connection's AUTH naming the client (needs CAP_NAMED). */
+size_t hs_client_auth_named(const struct handshake *h, const void *key,
+    size_t keylen, const char *name, uint8_t *buf);
 /*
  * Client: AUTH_OK; 0 and *session_id if the server proved key, else -1 with
  * *why. *refused is set when the AUTH_OK was well formed but its proof

@@ -208,8 +208,11 @@ size_t
 msg_auth_encode(uint8_t *buf, const struct msg_auth *m, enum hello_role role)
 {
 	memcpy(buf, m->mac, MAC_LEN);
-	if (role != HELLO_DATA)
-		return MAC_LEN;
+	if (role != HELLO_DATA) {
+		if (m->name[0] == '\0')
+			return MAC_LEN;
+		return (size_t)(wr_str(buf + MAC_LEN, m->name, MSG_NAME_MAX) - buf);
+	}
 	return MAC_LEN + msg_u32_encode(buf + MAC_LEN, m->session_id);
 }
 
@@ -220,6 +223,17 @@ msg_auth_decode(const uint8_t *p, size_t n, enum hello_role role,
 	struct rd r = {p, n, 0};
 	rd_bytes(&r, m->mac, MAC_LEN);
 	m->session_id = role == HELLO_DATA ? rd_u32(&r) : 0;
+	m->name[0] = '\0';
+	if (role != HELLO_DATA && n > MAC_LEN) {
+		rd_str(&r, m->name, sizeof m->name);
+		if (rd_end(&r, why) != 0)
+			return -1;
+		if (!msg_name_valid(m->name)) {
+			*why = "bad client name";
+			return -1;
+		}
+		return 0;
+	}
 	return rd_end(&r, why);
 }
 

@@ -42,16 +42,21 @@ enum err_code {
 enum hello_role { HELLO_CONTROL = 0, HELLO_DATA = 1 };
 
 /* AUTH carries the MAC; on a data connection also the control session's id
- * (the MAC there is keyed by that session's key, proto/auth.h). */
+ * (the MAC there is keyed by that session's key, proto/auth.h); on a control
+ * connection, with CAP_NAMED, optionally the client's name (a string). */
 #define AUTH_DATA_LEN (MAC_LEN + 4)
 
 /*
  * Capability bits in HELLO (version 3 on): each side announces what it
  * supports and both use the bits they share. Unknown bits are ignored; a
  * frame type that only a capability introduces is still an error unless
- * both announced it. Version 3 defines none yet.
+ * both announced it.
+ *
+ * CAP_NAMED: a control connection's AUTH may carry the client's name; the
+ * server keys the proof by that client's own token (its clients: list).
  */
-#define PROTO_CAPS 0u
+#define CAP_NAMED 0x1u
+#define PROTO_CAPS CAP_NAMED
 
 struct msg_hello {
 	uint16_t version;
@@ -64,6 +69,7 @@ struct msg_hello {
 struct msg_auth {
 	uint8_t mac[MAC_LEN];
 	uint32_t session_id; /* data connections only */
+	char name[MSG_NAME_MAX + 1]; /* control connections: "" or the client's name */
 };
 
 struct msg_auth_ok {

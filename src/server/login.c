@@ -6,6 +6,9 @@
 #include "server/server-t.h"
 #include "transport/conn.h"
 #include "transport/tls.h"
+#include "util/fingerprint.h"
+
+#include <openssl/crypto.h>
 #include "util/evtime.h"
 #include "util/log.h"
 
@@ -139,6 +142,17 @@ server_throttled(struct client_conn *cc)
 	return 1;
 }
 
+/* A client whose entry pins a certificate presented that one over TLS. */
+static int
+client_cert_ok(struct client_conn *cc, const struct client_entry *who)
+{
+	uint8_t fp[FINGERPRINT_LEN];
+	if (!who->has_fingerprint)
+		return 1;
+	return conn_peer_key(session_conn(cc->s), fp) == 0 &&
+	    CRYPTO_memcmp(fp, who->fingerprint, FINGERPRINT_LEN) == 0;
+}
+
 /*
  * A data connection joins the pool of the control session it names, if its
  * proof is keyed by that session's key.
@@ -157,6 +171,11 @@ server_auth_data(struct client_conn *cc, const struct msg_auth *a)
 	}
 	if (!hs_server_verify(&cc->hs, a, owner->session_key, MAC_LEN)) {
 		server_auth_failed(cc, ERR_AUTH, "wrong session key");
+		return 0;
+	}
+	if (owner->who != NULL && !client_cert_ok(cc, owner->who)) {
+		server_auth_failed(cc, ERR_AUTH, "this client's certificate is required "
+						 "and was not presented or does not match");
 		return 0;
 	}
 	if (owner->npool >= POOL_MAX) {
@@ -178,25 +197,46 @@ server_auth_data(struct client_conn *cc, const struct msg_auth *a)
 int
 server_auth(struct client_conn *cc, const struct frame *f, const char **why)
 {
-	const char *token = cc->srv->cfg->token;
 	struct msg_auth a;
 	if (msg_auth_decode(f->payload, f->len, (enum hello_role)cc->hs.role, &a,
 		why) != 0)
 		return -1;
+	if (a.name[0] != '\0' && !(cc->hs.caps & CAP_NAMED)) {
+		*why = "a name in AUTH without CAP_NAMED";
+		return -1;
+	}
 	if (server_throttled(cc))
 		return 0;
 	if (cc->is_data)
 		return server_auth_data(cc, &a);
-	if (!hs_server_verify(&cc->hs, &a, token, strlen(token))) {
-		server_auth_failed(cc, ERR_AUTH, "wrong token");
+	const struct client_entry *who;
+	const char *no = NULL;
+	const char *token = policy_auth_key(cc, a.name, &who, &no);
+	if (token == NULL) {
+		server_auth_failed(cc, ERR_AUTH, no);
 		return 0;
 	}
+	if (!hs_server_verify(&cc->hs, &a, token, strlen(token))) {
+		server_auth_failed(cc, ERR_AUTH, who ? "wrong token for this client name"
+						     : "wrong token");
+		return 0;
+	}
+	if (who != NULL && !client_cert_ok(cc, who)) {
+		server_auth_failed(cc, ERR_AUTH, "this client's certificate is required "
+						 "and was not presented or does not match");
+		return 0;
+	}
+	cc->who = who;
+	snprintf(cc->name, sizeof cc->name, "%s", a.name);
 	hs_session_key(&cc->hs, token, cc->session_key);
 	server_send_auth_ok(cc, cc->id, token, strlen(token));
 	client_conn_handshake_done(cc);
 	cc->state = CS_READY;
 	session_set_ready(cc->s);
-	log_info("%s: authenticated", session_label(cc->s));
+	if (cc->who != NULL)
+		log_info("%s: authenticated as client %s", session_label(cc->s), cc->name);
+	else
+		log_info("%s: authenticated", session_label(cc->s));
 	return 0;
 }
 

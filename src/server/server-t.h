@@ -48,6 +48,10 @@ struct client_conn {
 	struct log_limit lim_register;
 	struct handshake hs;
 	uint8_t session_key[MAC_LEN]; /* control: keys its data connections' proofs */
+	/* A named client: its entry in the clients: list (re-pointed on SIGHUP),
+	 * NULL for the shared token. */
+	const struct client_entry *who;
+	char name[MSG_NAME_MAX + 1];
 	LIST_HEAD(, tunnel) tunnels;
 	LIST_HEAD(, pooled) pool; /* idle data connections, authenticated */
 	size_t npool;
@@ -68,6 +72,7 @@ struct tunnel {
 	char name[MSG_NAME_MAX + 1];
 	char addr[ADDR_STR_MAX];
 	int mux_only;
+	uint16_t port; /* as the client asked: 0 for any free port */
 	struct gauge *conns; /* live user connections, multiplexed or moved */
 	struct evconnlistener *lev;
 	struct event *retry;
@@ -91,7 +96,20 @@ struct server {
 	struct log_limit lim_auth, lim_unauth, lim_refuse;
 	struct relay_workers *relays;
 	struct tls_server *tls;
+	/* The clients: list in force: the config's, then a reloaded one. */
+	const struct client_entry *policy;
+	size_t npolicy;
+	struct client_entry *policy_owned;
 };
+
+/* policy.c: a client's own limits, else the server's */
+uint32_t policy_max_tunnels(const struct client_conn *cc);
+uint32_t policy_max_streams(const struct client_conn *cc);
+int policy_port_allowed(const struct client_conn *cc, uint16_t port);
+/* The credentials an AUTH names: the key its proof is made with, or NULL
+ * (unknown name, or no shared token) with *why. */
+const char *policy_auth_key(struct client_conn *cc, const char *name,
+    const struct client_entry **who, const char **why);
 
 /* server.c */
 extern const struct session_handler server_handler;

@@ -288,6 +288,8 @@ server_new(struct event_base *base, const struct config *cfg,
 	srv->base = base;
 	srv->cfg = cfg;
 	srv->tls = ts;
+	srv->policy = cfg->clients;
+	srv->npolicy = cfg->nclients;
 	LIST_INIT(&srv->clients);
 	TAILQ_INIT(&srv->handshaking);
 	struct rlimit rl;
@@ -349,5 +351,6 @@ server_free(struct server *srv)
 	if (srv->retry)
 		event_free(srv->retry);
 	admit_free(srv->admit);
+	config_free_clients(srv->policy_owned, srv->npolicy);
 	free(srv);
 }

@@ -19,5 +19,8 @@ struct server *server_new(struct event_base *base, const struct config *cfg,
 /* Closes every listener and session; the loop must run once more to free them. */
 void server_shutdown(struct server *srv);
 void server_free(struct server *srv);
+/* SIGHUP: the clients: list from the config file again; a revoked client
+ * is disconnected. A bad file is refused with its reason, the old list stays. */
+void server_reload(struct server *srv);
 
 #endif

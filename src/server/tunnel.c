@@ -45,8 +45,13 @@ tunnel_refusal(struct tunnel *t, evutil_socket_t fd, char *buf, size_t len)
 		snprintf(buf, len, "too many connections (max_conns %u)", cfg->max_conns);
 		return buf;
 	}
-	if (session_stream_count(t->cc->s) >= cfg->max_streams) {
-		snprintf(buf, len, "too many streams (max_streams %u)", cfg->max_streams);
+	uint32_t max_streams = policy_max_streams(t->cc);
+	if (session_stream_count(t->cc->s) >= max_streams) {
+		snprintf(buf, len, "too many streams (max_streams %u)", max_streams);
+		return buf;
+	}
+	if (!policy_port_allowed(t->cc, t->port)) {
+		snprintf(buf, len, "port %u is no longer allowed for this client", t->port);
 		return buf;
 	}
 	if (session_is_closing(t->cc->s))
@@ -148,10 +153,10 @@ server_register(struct client_conn *cc, const struct frame *f, const char **why)
 	if (msg_register_decode(f->payload, f->len, &m, why) != 0)
 		return -1;
 	int has_bind = (m.flags & REGISTER_HAS_BIND) != 0;
-	if (cc->ntunnels >= cfg->max_tunnels) {
+	if (cc->ntunnels >= policy_max_tunnels(cc)) {
 		char text[64];
 		snprintf(text, sizeof text, "too many tunnels (max_tunnels %u)",
-		    cfg->max_tunnels);
+		    policy_max_tunnels(cc));
 		register_refuse(cc, f->id, m.name, ERR_LIMIT, text);
 		return 0;
 	}
@@ -163,7 +168,7 @@ server_register(struct client_conn *cc, const struct frame *f, const char **why)
 			return 0;
 		}
 	}
-	if (m.port != 0 && !port_ranges_contains(&cfg->allow_ports, m.port)) {
+	if (!policy_port_allowed(cc, m.port)) {
 		char text[128];
 		snprintf(text, sizeof text, "port %u is not allowed by the server", m.port);
 		register_refuse(cc, f->id, m.name, ERR_DENIED, text);
@@ -213,6 +218,7 @@ server_register(struct client_conn *cc, const struct frame *f, const char **why)
 	t->cc = cc;
 	t->id = f->id;
 	t->mux_only = (m.flags & REGISTER_MUX_ONLY) != 0;
+	t->port = m.port;
 	snprintf(t->name, sizeof t->name, "%s", m.name);
 	getsockname(fd, (struct sockaddr *)&ss, &sl);
 	sockaddr_format((struct sockaddr *)&ss, t->addr, sizeof t->addr);

@@ -48,7 +48,9 @@ ssize_t conn_read(struct conn *c, void *buf, size_t len);
 ssize_t conn_writev(struct conn *c, const struct iovec *iov, int iovcnt);
 /* One buffer: what conn_writev takes, for small writes. */
 ssize_t conn_write(struct conn *c, const void *buf, size_t len);
-/* No more writes from us (FIN); reads go on. 0 or -1 with errno. */
+/* No more writes from us (FIN); reads go on. 0 or -1 with errno; EAGAIN:
+ * bytes written before it are still on their way, call again when
+ * writable (TLS). */
 int conn_shutdown(struct conn *c);
 /* Bytes the transport holds that a read returns without waiting. */
 size_t conn_buffered(const struct conn *c);

@@ -38,6 +38,8 @@ struct tls_client {
 /* Server: a new context from the files; NULL with *err. */
 SSL_CTX *tls_server_ctx(const struct tls_server *ts, const char *cert,
     const char *key, char **err);
+/* Client: the server refused our certificate, or wanted one (alert text). */
+void tls_client_refused(struct tls_client *tc, const char *alert);
 /* Client: SNI, host check and session for a new connection. */
 int tls_client_prepare(struct tls_client *tc, SSL *ssl);
 /*

@@ -31,6 +31,7 @@ struct tls_conn {
 	SSL *ssl;
 	struct tls_server *ts; /* while sniffing */
 	struct tls_client *tc; /* client: until the handshake is checked */
+	struct tls_client *client; /* client: always */
 	enum tls_state state;
 	uint8_t *obuf; /* staged output, TLS_STAGE bytes while olen > 0 */
 	size_t olen;
@@ -64,6 +65,32 @@ tls_fail(struct tls_conn *t, const char *why)
 	conn_kick(&t->c, 1, 1);
 }
 
+/*
+ * The server refused our certificate (mutual TLS), with an alert that
+ * arrives after our side of the handshake is done in TLS 1.3: retrying
+ * will not help, the client should stop and say why.
+ */
+static void
+tls_check_refused(struct tls_conn *t)
+{
+	if (t->client == NULL || !pthread_equal(pthread_self(), t->client->owner))
+		return;
+	switch (ERR_GET_REASON(ERR_peek_last_error())) {
+	case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+	case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+	case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+	case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
+		tls_client_refused(t->client,
+		    ERR_reason_error_string(ERR_peek_last_error()));
+		break;
+	default:
+		break;
+	}
+}
+
 /* What an SSL call's failure means: 0 retry later (needs set), -1 failed. */
 static int
 tls_retry(struct tls_conn *t, int rc, int *want_read, int *want_write)
@@ -85,6 +112,7 @@ tls_retry(struct tls_conn *t, int rc, int *want_read, int *want_write)
 		}
 		/* fall through */
 	default:
+		tls_check_refused(t);
 		if (t->why == NULL)
 			tls_set_why(t, "TLS: ", tls_errstr("connection closed"));
 		return -1;
@@ -183,9 +211,20 @@ tls_conn_shutdown(struct conn *c)
 		return -1;
 	}
 	t->shut_pending = 1;
-	if (t->state == TS_OPEN && tls_flush(t) < 0) {
+	if (t->state != TS_OPEN) {
+		errno = EAGAIN; /* after the handshake */
+		return -1;
+	}
+	int r = tls_flush(t);
+	if (r < 0) {
 		tls_fail(t, "write failed");
 		errno = EPIPE;
+		return -1;
+	}
+	if (r > 0) {
+		/* Staged bytes or the close_notify wait for the socket: ask again
+		 * on write readiness, so that no one frees us before they left. */
+		errno = EAGAIN;
 		return -1;
 	}
 	return 0;
@@ -394,6 +433,7 @@ conn_tls_connect(struct event_base *base, int fd, struct tls_client *tc)
 	if (t == NULL)
 		return NULL;
 	t->tc = tc;
+	t->client = tc;
 	if (tls_conn_start(t, tc->ctx, 0) != 0) {
 		conn_free(&t->c);
 		return NULL;
@@ -497,6 +537,16 @@ conn_accept_new(struct event_base *base, int fd, struct tls_server *ts)
 	t->state = TS_SNIFF;
 	conn_need(&t->c, 1, 0);
 	return &t->c;
+}
+
+int
+conn_peer_key(struct conn *c, uint8_t fp[32])
+{
+	if (!conn_is_tls(c))
+		return -1;
+	struct tls_conn *t = (struct tls_conn *)c;
+	X509 *cert = SSL_get0_peer_certificate(t->ssl);
+	return cert != NULL ? tls_spki_fingerprint(cert, fp) : -1;
 }
 
 int

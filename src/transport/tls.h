@@ -58,5 +58,8 @@ struct conn *conn_tls_connect(struct event_base *base, int fd, struct tls_client
 char *tls_client_take_untrusted(struct tls_client *tc);
 
 int conn_is_tls(const struct conn *c);
+/* The SHA-256 of the peer's certificate key (mutual TLS); 0, or -1 if the
+ * connection is not TLS or the peer sent no certificate. */
+int conn_peer_key(struct conn *c, uint8_t fp[32]);
 
 #endif

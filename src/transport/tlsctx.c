@@ -161,6 +161,12 @@ cert_generate(const char *cert_path, const char *key_path, char **err)
 
 /* ---- server ---- */
 
+static int
+accept_any_cert(int preverify_ok, X509_STORE_CTX *x)
+{
+	return 1;
+}
+
 SSL_CTX *
 tls_server_ctx(const struct tls_server *ts, const char *cert, const char *key,
     char **err)
@@ -199,6 +205,10 @@ tls_server_ctx(const struct tls_server *ts, const char *cert, const char *key,
 		SSL_CTX_set_client_CA_list(ctx, names);
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
 		    NULL);
+	} else {
+		/* A certificate if the client has one: a named client's entry may
+		 * pin it (checked at AUTH, server/login.c), whoever signed it. */
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_cert);
 	}
 	return ctx;
 fail:
@@ -407,6 +417,20 @@ tls_client_prepare(struct tls_client *tc, SSL *ssl)
 	if (tc->session != NULL && SSL_set_session(ssl, tc->session) != 1)
 		return -1;
 	return 0;
+}
+
+void
+tls_client_refused(struct tls_client *tc, const char *alert)
+{
+	free(tc->untrusted);
+	if (tc->cfg->tls_cert != NULL)
+		tc->untrusted = xasprintf("the server refused this client's certificate "
+					  "(--tls-cert %s): %s", tc->cfg->tls_cert,
+		    alert ? alert : "?");
+	else
+		tc->untrusted = xasprintf("the server requires a client certificate: "
+					  "give --tls-cert and --tls-key (%s)",
+		    alert ? alert : "?");
 }
 
 char *

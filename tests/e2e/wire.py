@@ -188,15 +188,19 @@ def hello_payload(role, nonce, version=VERSION, caps=0):
     return p + struct.pack(">I", caps) if version >= 3 else p
 
 
+CAP_NAMED = 0x1  # AUTH on a control connection may carry the client's name
+KNOWN_CAPS = CAP_NAMED
+
+
 def parse_hello(payload):
-    """(version, role, nonce); the capability bits are checked to be 0 (version 3 has none)."""
+    """(version, role, nonce); the capability bits are checked to be known ones."""
     r = Reader(payload)
     if r.take(len(MAGIC)) != MAGIC:
         raise ValueError("bad magic")
     version, role, nonce = r.u16(), r.u8(), r.take(NONCE_LEN)
     caps = r.u32() if version >= 3 else 0
     r.end()
-    if caps != 0:
+    if caps & ~KNOWN_CAPS:
         raise ValueError(f"unexpected capability bits {caps:#x}")
     return version, role, nonce
 
