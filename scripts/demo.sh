@@ -44,11 +44,14 @@ web=$(wait_log "$dir/web.log" '127\.0\.0\.1:[0-9]+')
 
 BURROW_TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 export BURROW_TOKEN
-"$BIN" server --listen 127.0.0.1:0 2>"$dir/server.log" &
+"$BIN" server --listen 127.0.0.1:0 --state-dir "$dir/state" --require-tls yes \
+	2>"$dir/server.log" &
 pids="$pids $!"
 ctl=$(wait_log "$dir/server.log" 'server listening on [0-9.:]+' | awk '{print $4}')
+# The server's key, as it logs it: the client trusts exactly that one.
+key=$(wait_log "$dir/server.log" 'SHA256:[A-Za-z0-9+/]+')
 
-"$BIN" client --server "$ctl" -R "0:$web" 2>"$dir/client.log" &
+"$BIN" client --server "tls://$ctl" --fingerprint "$key" -R "0:$web" 2>"$dir/client.log" &
 pids="$pids $!"
 pub=$(wait_log "$dir/client.log" 'listening on [0-9.:]+ ->' | awk '{print $3}')
 
@@ -59,7 +62,7 @@ fi
 cat <<MSG
 
   private web server : http://$web/
-  burrow server      : $ctl (control port)
+  burrow server      : $ctl (control port, TLS; key $key)
   public tunnel      : http://$pub/   <- open this
 
   Press Ctrl-C to stop.
