@@ -19,6 +19,7 @@
 #include "transport/conn-t.h"
 #include "transport/tcp.h"
 #include "transport/tls-t.h"
+#include "util/log.h"
 
 /* One TLS record's payload: writes are staged up to this and sent as one. */
 #define TLS_STAGE 16384
@@ -305,6 +306,9 @@ tls_handshake(struct tls_conn *t)
 		t->tc = NULL;
 	}
 	t->state = TS_OPEN;
+	log_debug("tls: %s handshake done: %s, %s%s", t->client ? "client" : "server",
+	    SSL_get_version(t->ssl), SSL_get_cipher_name(t->ssl),
+	    SSL_session_reused(t->ssl) ? ", resumed" : "");
 	if (t->olen > 0 || t->shut_pending) {
 		if (tls_flush(t) < 0) {
 			tls_fail(t, "write failed");
