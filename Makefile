@@ -4,7 +4,7 @@ WERROR  ?= OFF
 PYTEST  := /usr/bin/python3 -m pytest
 CMAKE_FLAGS := -DBURROW_WERROR=$(WERROR)
 
-.PHONY: all build asan fuzz-build deps bench-deps run test unit e2e e2e-asan fuzz fuzz-smoke bench bench-quick docs clean
+.PHONY: all build asan fuzz-build deps bench-deps run test unit e2e e2e-tls e2e-asan fuzz fuzz-smoke bench bench-quick docs clean
 
 all: build
 
@@ -35,6 +35,10 @@ unit: build asan
 e2e: build
 	@BURROW_BIN=$(CURDIR)/build/burrow $(PYTEST) -q tests/e2e
 
+# The same tests with every client over TLS, pinned to its server's key.
+e2e-tls: build
+	@BURROW_E2E_TRANSPORT=tls BURROW_BIN=$(CURDIR)/build/burrow $(PYTEST) -q tests/e2e
+
 e2e-asan: asan
 	@BURROW_BIN=$(CURDIR)/build-asan/burrow $(PYTEST) -q tests/e2e
 
@@ -55,7 +59,7 @@ fuzz: fuzz-build
 	@$(call FUZZ_RUN,$${FUZZ_SECONDS:-120})
 
 test: deps
-	@$(MAKE) --no-print-directory unit e2e e2e-asan fuzz-smoke docs-check
+	@$(MAKE) --no-print-directory unit e2e e2e-tls e2e-asan fuzz-smoke docs-check
 	@echo "make test: all passed"
 
 bench-deps:

@@ -6,6 +6,9 @@ background thread) and on TCP ports, never on fixed sleeps.
 
 Run:  /usr/bin/python3 -m pytest tests/e2e
 ASan: BURROW_BIN=build-asan/burrow /usr/bin/python3 -m pytest tests/e2e
+TLS:  BURROW_E2E_TRANSPORT=tls /usr/bin/python3 -m pytest tests/e2e
+      (every client of the burrow_client factory connects over TLS, pinned to
+      the key its server logged; see burrow_client)
 """
 
 import hashlib
@@ -36,6 +39,14 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
 LOG_TIMEOUT = float(os.environ.get("BURROW_E2E_TIMEOUT", "10"))
 
 RE_SERVER_LISTENING = r"server listening on (\S+):(\d+)"
+# The server's key, logged on every start (and again after SIGHUP reloads it):
+# SHA-256 of the certificate's SubjectPublicKeyInfo, base64 without padding.
+RE_SERVER_KEY = r"tls: server key (SHA256:[A-Za-z0-9+/]{43})(?![A-Za-z0-9+/=])"
+
+# BURROW_E2E_TRANSPORT=tls: run every test's clients over TLS (tcp: the default).
+E2E_TRANSPORT = os.environ.get("BURROW_E2E_TRANSPORT", "tcp")
+if E2E_TRANSPORT not in ("tcp", "tls"):
+    raise RuntimeError(f"BURROW_E2E_TRANSPORT={E2E_TRANSPORT!r}: want tcp or tls")
 
 
 def tunnel_re(name):
@@ -135,6 +146,29 @@ def sha(b):
     return hashlib.sha256(b).hexdigest()
 
 
+_tls_supported = {}
+
+
+def tls_supported(bin_path=BURROW_BIN):
+    """Whether this burrow binary has TLS (its server --help lists --require-tls)."""
+    if bin_path not in _tls_supported:
+        try:
+            r = subprocess.run([bin_path, "server", "--help"], capture_output=True, timeout=10)
+            _tls_supported[bin_path] = b"--require-tls" in r.stdout + r.stderr
+        except OSError:
+            _tls_supported[bin_path] = False
+    return _tls_supported[bin_path]
+
+
+def _addr_port(addr):
+    """The port of "HOST:PORT", "[V6]:PORT" or "tls://HOST:PORT" (None if absent)."""
+    addr = addr.split("://", 1)[-1]
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or (host.count(":") and not host.endswith("]")):
+        return None
+    return int(port)
+
+
 def check_sanitizers(text):
     return [m for m in SANITIZER_MARKERS if m in text]
 
@@ -170,6 +204,8 @@ class Proc:
         # Filled in by the factories.
         self.port = None
         self.host = None
+        self.role = None         # "server" | "client" for burrow processes
+        self.state_dir = None    # a server's --state-dir
 
     def _reader(self, f, sink, is_err):
         for raw in iter(f.readline, b""):
@@ -252,6 +288,10 @@ class Proc:
 
     def tunnel_port(self, name="r1", timeout=LOG_TIMEOUT, since=0):
         return self.tunnel_addr(name, timeout, since)[1]
+
+    def server_key(self, timeout=LOG_TIMEOUT, since=0):
+        """A server's TLS key fingerprint "SHA256:..." from its log line."""
+        return self.wait_log(RE_SERVER_KEY, timeout, since).group(1)
 
     # -- lifecycle -------------------------------------------------------
     def alive(self):
@@ -344,6 +384,8 @@ class Proc:
 def burrow_bin():
     if not os.access(BURROW_BIN, os.X_OK):
         pytest.fail(f"burrow binary not found at {BURROW_BIN} (build with `make`, or set BURROW_BIN)")
+    if E2E_TRANSPORT == "tls" and not tls_supported(BURROW_BIN):
+        pytest.skip(f"BURROW_E2E_TRANSPORT=tls: {BURROW_BIN} has no TLS yet")
     return BURROW_BIN
 
 
@@ -392,12 +434,19 @@ def _netns_prefix(netns):
 
 
 @pytest.fixture
-def burrow_server(burrow_bin, procs, token):
-    """Factory: burrow_server(*extra_args, listen=, token=, heartbeat=, netns=, ready=True)."""
+def burrow_server(burrow_bin, procs, token, tmp_path):
+    """Factory: burrow_server(*extra_args, listen=, token=, heartbeat=, netns=, ready=True,
+    state_dir="auto").
+
+    A binary with TLS always gets --state-dir (it writes its key there): "auto"
+    is one directory per test, shared by the test's servers, so a server
+    restarted by the test keeps its key; a path: that directory; None: no flag
+    (the test passes its own, or a config file does).
+    """
     counter = [0]
 
     def start(*extra, listen="127.0.0.1:0", token=token, heartbeat=None, netns=None,
-              ready=True, use_env_token=True):
+              ready=True, use_env_token=True, state_dir="auto"):
         counter[0] += 1
         argv = _netns_prefix(netns) + [burrow_bin, "server"]
         if listen is not None:
@@ -406,8 +455,17 @@ def burrow_server(burrow_bin, procs, token):
             argv += ["--heartbeat", heartbeat]
         if token is not None and not use_env_token:
             argv += ["--token", token]
+        if state_dir == "auto":
+            state_dir = None
+            if tls_supported(burrow_bin):
+                state_dir = str(tmp_path / "burrow-state")
+                os.makedirs(state_dir, mode=0o700, exist_ok=True)
+        if state_dir is not None:
+            argv += ["--state-dir", str(state_dir)]
         argv += list(extra)
         p = Proc(f"server#{counter[0]}", argv, _burrow_env(token, use_env_token))
+        p.role = "server"
+        p.state_dir = state_dir
         procs.append(p)
         if ready:
             m = p.wait_log(RE_SERVER_LISTENING)
@@ -417,15 +475,39 @@ def burrow_server(burrow_bin, procs, token):
     return start
 
 
+def e2e_transport_args(server, procs):
+    """The client flags that BURROW_E2E_TRANSPORT asks for (the one place that
+    decides it): none for tcp; for tls, `--transport tls --fingerprint KEY`
+    with the key its server logged. The server is `server` if it is a server
+    Proc, else the test's burrow server whose port the address names, else
+    the test's only burrow server (a client behind a TCP relay); a test with
+    no burrow server (a fake server in Python) stays on plain TCP."""
+    if E2E_TRANSPORT != "tls":
+        return []
+    servers = [p for p in procs if p.role == "server"]
+    if not isinstance(server, str):
+        target = server
+    else:
+        port = _addr_port(server)
+        named = [p for p in servers if p.port is not None and p.port == port]
+        target = named[-1] if named else (servers[0] if len(servers) == 1 else None)
+    if target is None:
+        return []
+    return ["--transport", "tls", "--fingerprint", target.server_key()]
+
+
 @pytest.fixture
 def burrow_client(burrow_bin, procs, token):
-    """Factory: burrow_client(server, *extra_args, token=, heartbeat=, netns=).
+    """Factory: burrow_client(server, *extra_args, token=, heartbeat=, netns=, transport="auto").
 
     `server` is a server Proc (connects to 127.0.0.1:its port) or "host:port".
+    transport="auto": as BURROW_E2E_TRANSPORT says (e2e_transport_args);
+    None: only the flags the test gives (the TLS tests choose their own).
     """
     counter = [0]
 
-    def start(server, *extra, token=token, heartbeat=None, netns=None, use_env_token=True):
+    def start(server, *extra, token=token, heartbeat=None, netns=None, use_env_token=True,
+              transport="auto"):
         counter[0] += 1
         addr = server if isinstance(server, str) else f"127.0.0.1:{server.port}"
         argv = _netns_prefix(netns) + [burrow_bin, "client", "--server", addr]
@@ -433,8 +515,11 @@ def burrow_client(burrow_bin, procs, token):
             argv += ["--heartbeat", heartbeat]
         if token is not None and not use_env_token:
             argv += ["--token", token]
+        if transport == "auto":
+            argv += e2e_transport_args(server, procs)
         argv += list(extra)
         p = Proc(f"client#{counter[0]}", argv, _burrow_env(token, use_env_token))
+        p.role = "client"
         procs.append(p)
         return p
 
