@@ -267,6 +267,12 @@ session_flush(struct session *s)
 		conn_want_write(s->conn, 0);
 	}
 	if (left == 0 && s->draining) {
+		/* What the transport still holds (a TLS record) leaves first. */
+		if (conn_shutdown(s->conn) != 0 && errno == EAGAIN) {
+			s->writing = 1;
+			conn_want_write(s->conn, 1);
+			return;
+		}
 		session_close(s, NULL);
 		return;
 	}

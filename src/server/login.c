@@ -216,14 +216,16 @@ server_auth(struct client_conn *cc, const struct frame *f, const char **why)
 		server_auth_failed(cc, ERR_AUTH, no);
 		return 0;
 	}
-	if (!hs_server_verify(&cc->hs, &a, token, strlen(token))) {
-		server_auth_failed(cc, ERR_AUTH, who ? "wrong token for this client name"
-						     : "wrong token");
-		return 0;
-	}
+	/* The certificate first: a certificate-only entry's key is empty, so
+	 * a client without the certificate is told what it lacks. */
 	if (who != NULL && !client_cert_ok(cc, who)) {
 		server_auth_failed(cc, ERR_AUTH, "this client's certificate is required "
 						 "and was not presented or does not match");
+		return 0;
+	}
+	if (!hs_server_verify(&cc->hs, &a, token, strlen(token))) {
+		server_auth_failed(cc, ERR_AUTH, who ? "wrong token for this client name"
+						     : "wrong token");
 		return 0;
 	}
 	cc->who = who;
