@@ -108,6 +108,14 @@ run(struct config *cfg)
 		return 1;
 	}
 	struct running r = {.role = cfg->role, .base = base};
+	/* Signals first: a SIGTERM right after "server listening" must not
+	 * find the default action. */
+	struct event *sigint = evsignal_new(base, SIGINT, signal_cb, &r);
+	struct event *sigterm = evsignal_new(base, SIGTERM, signal_cb, &r);
+	struct event *sighup = evsignal_new(base, SIGHUP, hup_cb, &r);
+	evsignal_add(sigint, NULL);
+	evsignal_add(sigterm, NULL);
+	evsignal_add(sighup, NULL);
 	int rc = tls_setup(&r, cfg);
 	if (rc != 0) {
 	} else if (cfg->role == ROLE_SERVER) {
@@ -121,23 +129,17 @@ run(struct config *cfg)
 		else
 			client_start(r.cli);
 	}
-	struct event *sigint = NULL, *sigterm = NULL, *sighup = NULL;
 	if (rc == 0) {
-		sigint = evsignal_new(base, SIGINT, signal_cb, &r);
-		sigterm = evsignal_new(base, SIGTERM, signal_cb, &r);
-		sighup = evsignal_new(base, SIGHUP, hup_cb, &r);
-		evsignal_add(sigint, NULL);
-		evsignal_add(sigterm, NULL);
-		evsignal_add(sighup, NULL);
 		event_base_dispatch(base);
 		/* Stopped by a signal or by the role itself: close, then let
 		 * closing sessions flush and free themselves. */
 		role_shutdown(&r);
-		event_free(sigint);
-		event_free(sigterm);
-		event_free(sighup);
-		event_base_dispatch(base);
 	}
+	event_free(sigint);
+	event_free(sigterm);
+	event_free(sighup);
+	if (rc == 0)
+		event_base_dispatch(base);
 	if (r.cli) {
 		rc = client_exit_code(r.cli);
 		client_free(r.cli);

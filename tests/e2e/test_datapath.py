@@ -104,13 +104,16 @@ def test_many_streams_some_move(burrow_server, burrow_client, echo):
 def test_pool_refills_after_moves(burrow_server, burrow_client, service):
     """Each data connection a stream took is replaced: with a pool of 1,
     sequential bulk streams each move."""
-    srv = burrow_server("--dedicated-after", "64K")
+    srv = burrow_server("--dedicated-after", "64K", "--log-level", "debug")
     svc = service("sha")
     cli = burrow_client(srv, "-R", f"0:127.0.0.1:{svc.port}", "--pool", "1")
     port = cli.tunnel_port("r1")
     cli.wait_log(r"session \d+: 1 data connections ready")
+    ready = 0
     for i in range(4):
-        mark = srv.mark()
+        # The replacement has joined the pool (a TLS one takes a handshake).
+        srv.wait_log(r"data connection ready \(1 idle\)", since=ready)
+        mark = ready = srv.mark()
         data = os.urandom(MB + i)
         assert upload_sha(port, data) == sha(data)
         srv.wait_log(MOVED, since=mark)
