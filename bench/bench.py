@@ -1,18 +1,23 @@
 #!/usr/bin/python3
 """burrow benchmark: throughput, latency, CPU and memory of a reverse TCP tunnel.
 
-Compares, on loopback only: direct, burrow (server + client), ssh -R (own sshd) and socat (one hop).
+Compares, on loopback only: direct, burrow (server + client), ssh -R (own sshd) and socat (one hop); and
+over TLS: burrow --transport tls (default suite, AES-128-GCM, and ChaCha20-Poly1305) against ssh -R with
+-c aes128-gcm@openssh.com and -c chacha20-poly1305@openssh.com.
 Python 3 standard library only.  Run through bench/bench.sh (or `make bench`).
 
     bench/bench.sh            full run  (iperf3 5 s x 3 runs, median; sockperf 3 s; wrk 3 s x 3; churn 300 s;
-                              callgrind), about 10 minutes
-    bench/bench.sh --quick    short run (iperf3 2 s x 1 run; sockperf 2 s; wrk 2 s x 1; churn 10 s; no callgrind)
+                              callgrind; the TLS rows), about 15 minutes
+    bench/bench.sh --quick    short run (iperf3 2 s x 1 run; sockperf 2 s; wrk 2 s x 1; churn 10 s; no callgrind,
+                              no TLS rows unless --only names them)
+    bench/bench.sh --quick --only tls    only direct and the TLS rows, about 1.5 minutes
 
 Prints one table: absolute numbers, ratios against direct and against ssh -R, MET / NOT MET for the
 targets, and a list of anomalies.  See bench/README.md.
 
 Options: --bin PATH (default $BURROW_BIN or build/burrow), --json FILE (raw results, targets, anomalies),
-         --only burrow,mux,ssh,socat,callgrind (what to run; direct always runs), --callgrind / --no-callgrind,
+         --only burrow,mux,ssh,socat,callgrind,tls (what to run; direct always runs; tls = tls-burrow + tls-ssh;
+         default all, --quick: burrow,mux,ssh,socat), --callgrind / --no-callgrind,
          --keep-tmp, --churn SECS (churn duration; default 300, 10 with --quick).
 Env:     BURROW_SERVER_ARGS / BURROW_CLIENT_ARGS: extra flags for the burrow server / client
          (e.g. BURROW_CLIENT_ARGS="--window 4M").
@@ -719,24 +724,55 @@ class Socat:
             stop(p)
 
 
+BIN_HELP = {}
+
+
+def bin_has(binpath, role, flag):
+    """Whether `burrow ROLE --help` lists flag: an older binary (--bin OLD) has no --state-dir or TLS."""
+    key = (binpath, role)
+    if key not in BIN_HELP:
+        try:
+            r = subprocess.run([binpath, role, "--help"], capture_output=True, timeout=5, stdin=subprocess.DEVNULL)
+            BIN_HELP[key] = (r.stdout + r.stderr).decode(errors="replace")
+        except Exception:
+            BIN_HELP[key] = ""
+    return flag in BIN_HELP[key]
+
+
 class Burrow:
     name = "burrow"
 
     def __init__(self, svc, tmp, binpath, name="burrow", extra=(), services=("iperf", "sockperf", "echo", "nginx"),
-                 wrap_server=None, wrap_client=None, timeout=10.0):
-        """extra: flags for both sides' variant (e.g. client --pool 0); wrap_*: argv prefix (valgrind)."""
+                 wrap_server=None, wrap_client=None, timeout=10.0, tls=None, server_via=None):
+        """extra: flags for both sides' variant (e.g. client --pool 0); wrap_*: argv prefix (valgrind);
+        tls: None (plain TCP) or a list of extra client flags for TLS (e.g. ["--tls-ciphersuites", X]): the
+        client then connects with --transport tls --fingerprint <the key the server logged>;
+        server_via: f(server_port) -> port the client dials instead (a proxy that reads the ServerHello)."""
         if not (os.path.isfile(binpath) and os.access(binpath, os.X_OK)):
             raise RuntimeError("binary %s not found" % binpath)
+        if tls is not None and not bin_has(binpath, "client", "--transport"):
+            raise RuntimeError("binary %s has no TLS (no client --transport)" % binpath)
         self.name = name
         self.client = None
+        self.fingerprint = None
         env = {"BURROW_TOKEN": TOKEN}
         sargs = shlex.split(os.environ.get("BURROW_SERVER_ARGS", ""))
         cargs = shlex.split(os.environ.get("BURROW_CLIENT_ARGS", "")) + list(extra)
         tag = name.replace(" ", "-")
-        self.server = spawn((wrap_server or []) + [binpath, "server", "-l", "127.0.0.1:0"] + sargs,
+        # the server generates its TLS key into --state-dir: a fresh one per server, never /var/lib/burrow
+        state = []
+        if bin_has(binpath, "server", "--state-dir"):
+            self.state_dir = tempfile.mkdtemp(prefix="state-%s-" % tag, dir=tmp)
+            state = ["--state-dir", self.state_dir]
+        self.server = spawn((wrap_server or []) + [binpath, "server", "-l", "127.0.0.1:0"] + state + sargs,
                             os.path.join(tmp, "%s-server.log" % tag), env)
         m = wait_log(self.server, r"server listening on [\d.]+:(\d+)", timeout)
         sport = int(m.group(1))
+        if tls is not None:
+            self.fingerprint = wait_log(self.server, r"tls: server key (SHA256:\S+)", timeout).group(1)
+            cargs = ["--transport", "tls", "--fingerprint", self.fingerprint] + list(tls) + cargs
+        if server_via is not None:
+            sport = server_via(sport)
         order = [k for k in services if k in svc]
         argv = (wrap_client or []) + [binpath, "client", "-s", "127.0.0.1:%d" % sport]
         for k in order:
@@ -747,10 +783,13 @@ class Burrow:
             m = wait_log(self.client, r"tunnel r%d: listening on (\S+):(\d+) ->" % n, timeout)
             self.ports[k] = int(m.group(2))
             wait_listen(self.ports[k], proc=self.server, timeout=timeout)
-        if "--pool" not in cargs or cargs[cargs.index("--pool") + 1] != "0":
+        self.pool = int(cargs[cargs.index("--pool") + 1]) if "--pool" in cargs else 8
+        if self.pool != 0:
             # the default path: wait for the pool of dedicated data connections
             try:
-                wait_log(self.client, r"data connections ready", timeout)
+                m = wait_log(self.client, r"(\d+) data connections ready", timeout)
+                if int(m.group(1)) < self.pool:
+                    anomaly("%s: %s data connections ready, --pool %d" % (name, m.group(1), self.pool))
             except RuntimeError as e:
                 anomaly("%s: pool not ready: %s" % (name, str(e).splitlines()[0]))
 
@@ -794,11 +833,14 @@ class Burrow:
 class SshR:
     name = "ssh -R"
 
-    def __init__(self, svc, tmp):
+    def __init__(self, svc, tmp, name="ssh -R", cipher=None):
+        """cipher: None = the stock lists (the client's first choice is negotiated), else ssh -c CIPHER
+        (only that one is offered, so it is the one used or the connection fails)."""
         for exe in ("/usr/sbin/sshd", "ssh", "ssh-keygen"):
             if not shutil.which(exe):
                 raise RuntimeError("%s not installed" % exe)
-        d = os.path.join(tmp, "ssh")
+        self.name = name
+        d = os.path.join(tmp, "ssh" if cipher is None else "ssh-" + cipher.split("@")[0])
         os.makedirs(d, mode=0o700)
         for k in ("host_key", "user_key"):
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(d, k)],
@@ -821,7 +863,7 @@ class SshR:
         wait_listen(sshd_port, proc=self.sshd)
         fwd = [k for k in ("iperf", "sockperf", "echo", "nginx") if k in svc]
         self.ports = {k: free_port() for k in fwd}
-        argv = ["ssh", "-N", "-F", "/dev/null"]
+        argv = ["ssh", "-N", "-F", "/dev/null"] + (["-c", cipher] if cipher else [])
         for k in fwd:
             argv += ["-R", "%d:127.0.0.1:%d" % (self.ports[k], svc[k])]
         argv += ["-p", str(sshd_port), "-i", os.path.join(d, "user_key"),
@@ -832,8 +874,8 @@ class SshR:
         for k in fwd:
             wait_listen(self.ports[k], timeout=15, proc=self.ssh)
         # the negotiated cipher is the client's first choice (both sides use the stock lists)
-        g = subprocess.run(["ssh", "-G", "-F", "/dev/null", "root@127.0.0.1"], capture_output=True,
-                           stdin=subprocess.DEVNULL)
+        g = subprocess.run(["ssh", "-G", "-F", "/dev/null"] + (["-c", cipher] if cipher else []) + ["root@127.0.0.1"],
+                           capture_output=True, stdin=subprocess.DEVNULL)
         m = re.search(r"^ciphers (\S+)", g.stdout.decode(errors="replace"), re.M)
         self.cipher = m.group(1).split(",")[0] if m else "default"
 
@@ -849,6 +891,154 @@ class SshR:
         stop(self.sshd)
 
 
+# --------------------------------------------------------------------------- TLS
+
+TLS_SUITES = {0x1301: "TLS_AES_128_GCM_SHA256", 0x1302: "TLS_AES_256_GCM_SHA384",
+              0x1303: "TLS_CHACHA20_POLY1305_SHA256", 0x1304: "TLS_AES_128_CCM_SHA256",
+              0x1305: "TLS_AES_128_CCM_8_SHA256"}
+TLS_CHACHA = ["--tls-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"]
+# (key, label, what runs it): the TLS rows; ssh -R with a given cipher is a peer of its own
+TLS_PEERS = [("ssh aes", "ssh -R aes128-gcm", "aes128-gcm@openssh.com"),
+             ("tls aes", "burrow TLS aes128-gcm", []),
+             ("ssh chacha", "ssh -R chacha20", "chacha20-poly1305@openssh.com"),
+             ("tls chacha", "burrow TLS chacha20", TLS_CHACHA)]
+TLS_POOL_N = 64
+
+
+def hello_proxy(target_port):
+    """A loopback TCP proxy (threads in the bench process) in front of the burrow server: relays every
+    connection unchanged and reads the cipher suite from the first TLS ServerHello the server sends.
+    Returns (port, state); state["suite"] is set once seen."""
+    import threading
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(64)
+    st = {"suite": None, "seen": threading.Event(), "ls": ls}
+
+    def parse(buf):
+        # record: type 22, version(2), length(2); handshake: type 2 (ServerHello), length(3), version(2),
+        # random(32), session id (1 + n), cipher suite(2)
+        if len(buf) < 5 + 4 + 2 + 32 + 1 or buf[0] != 22 or buf[5] != 2:
+            return None
+        sid = buf[5 + 4 + 2 + 32]
+        off = 5 + 4 + 2 + 32 + 1 + sid
+        if len(buf) < off + 2:
+            return None
+        return (buf[off] << 8) | buf[off + 1]
+
+    def pump(a, b, watch):
+        buf = b""
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                if watch and st["suite"] is None and len(buf) < 512:
+                    buf += d
+                    v = parse(buf)
+                    if v is not None:
+                        st["suite"] = v
+                        st["seen"].set()
+                b.sendall(d)
+        except OSError:
+            pass
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def serve():
+        while True:
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            try:
+                u = socket.create_connection(("127.0.0.1", target_port), timeout=5)
+                u.settimeout(None)
+            except OSError:
+                c.close()
+                continue
+            threading.Thread(target=pump, args=(c, u, False), daemon=True).start()
+            threading.Thread(target=pump, args=(u, c, True), daemon=True).start()
+    threading.Thread(target=serve, daemon=True).start()
+    return ls.getsockname()[1], st
+
+
+def tls_cipher_probe(cfg, svc, key, tls):
+    """The cipher suite a burrow TLS client started with these flags negotiates: a separate server and
+    client (--pool 0) with a proxy between them that reads the ServerHello. None when not seen."""
+    holder = {}
+
+    def via(sport):
+        holder["port"], holder["st"] = hello_proxy(sport)
+        return holder["port"]
+    b = Burrow({"echo": svc["echo"]}, cfg.tmp, cfg.bin, name="probe-" + key.replace(" ", "-"), extra=["--pool", "0"],
+               services=("echo",), tls=tls, server_via=via)
+    try:
+        holder["st"]["seen"].wait(3)
+        v = holder["st"]["suite"]
+    finally:
+        b.stop()
+        holder["st"]["ls"].close()
+    return None if v is None else TLS_SUITES.get(v, "0x%04x" % v)
+
+
+def measure_tls_pool(cfg, svc, res):
+    """RSS of both burrow processes at idle with client --pool 0 and --pool TLS_POOL_N (the data connections
+    open and idle, nothing else): (RSS@N - RSS@0) / N per process = RSS per idle data connection, for TLS
+    (default suite, chacha20) and plain TCP (reference). The median of 3 rounds (1 with --quick)."""
+    variants = [("plain", None), ("tls aes", []), ("tls chacha", TLS_CHACHA)]
+    out = res.setdefault("tls_pool", {"n": TLS_POOL_N})
+    rounds = 1 if cfg.quick else 3
+    samples = {}
+    for rnd in range(rounds):
+        for key, tls in variants:
+            if key != "plain" and not tls_selected(cfg, key):
+                continue
+            # plain --pool 8 too: the default client's idle RSS without TLS, for runs without the plain rows
+            for pool in (0, TLS_POOL_N) + ((8,) if key == "plain" else ()):
+                try:
+                    b = Burrow({"echo": svc["echo"]}, cfg.tmp, cfg.bin, name="pool-%s-%d" % (key.replace(" ", "-"), pool),
+                               extra=["--pool", str(pool)], services=("echo",), tls=tls)
+                except Exception as e:
+                    anomaly("idle data connections (%s, --pool %d): burrow did not start: %s"
+                            % (key, pool, str(e).splitlines()[0]))
+                    for p in list(STARTED):
+                        if p.argv[0] == cfg.bin:
+                            stop(p)
+                    continue
+                try:
+                    time.sleep(0.5)    # the handshakes are done ("data connections ready"); let buffers settle
+                    m = b.mem_pids()
+                    one = {k: rss_kb(v) for k, v in m.items()}
+                    one["client_sockets"] = fd_kinds(m["client"]).get("socket", 0)
+                    samples.setdefault(key, {}).setdefault(pool, []).append(one)
+                    b.check_alive("idle pool %d" % pool)
+                finally:
+                    b.stop()
+        log("idle data connections round %d: %s" % (rnd + 1, {k: {p: v[-1] for p, v in d.items()}
+                                                              for k, d in samples.items()}))
+    for key, d in samples.items():
+        o = out.setdefault(key, {})
+        for pool, lst in d.items():
+            o["rss_pool%d" % pool] = {role: statistics.median(x[role] for x in lst) for role in ("server", "client")}
+            o["rss_pool%d_runs" % pool] = lst
+        a, b = o.get("rss_pool0"), o.get("rss_pool%d" % TLS_POOL_N)
+        if a and b:
+            o["kb_per_data_conn"] = {role: (b[role] - a[role]) / TLS_POOL_N for role in ("server", "client")}
+            log("idle data connections %s: %s KB each" % (key, {k: round(v, 1) for k, v in
+                                                                 o["kb_per_data_conn"].items()}))
+
+
+def tls_selected(cfg, key):
+    """key: 'tls aes' / 'ssh chacha' ...; selected by --only tls, tls-burrow or tls-ssh."""
+    kind = "tls-burrow" if key.startswith("tls") else "tls-ssh"
+    return "tls" in cfg.only_set or kind in cfg.only_set
+
+
 # --------------------------------------------------------------------------- runner
 
 def measure_peer(peer, cfg, res, heavy=True):
@@ -856,6 +1046,7 @@ def measure_peer(peer, cfg, res, heavy=True):
     name = peer.name
     r = res.setdefault(name, {})
     alive = getattr(peer, "check_alive", lambda when: True)
+    r["load"] = [loadavg()]    # 1-minute load average at the start and end of this peer's tests (other work)
 
     if hasattr(peer, "mem_pids"):
         r["rss_idle"] = {k: rss_kb(v) for k, v in peer.mem_pids().items()}
@@ -910,11 +1101,20 @@ def measure_peer(peer, cfg, res, heavy=True):
     # connections per second: wrk, Connection: close, to nginx through the path
     if "nginx" in peer.ports and getattr(peer, "cps_test", True):
         measure_cps(peer, cfg, r)
+        r["load"].append(loadavg())
         if not alive("wrk"):
             return
 
     if heavy:
         measure_heavy(peer, cfg, res)
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError):
+        return None
 
 
 def measure_heavy(peer, cfg, res):
@@ -1145,6 +1345,176 @@ def target(L, text, ok, measured):
     L.append("  %-58s : %-7s (%s)" % (text, st, measured))
 
 
+TLS_COLS = [("tls aes", "burrow TLS aes"), ("tls chacha", "burrow TLS chacha"), ("ssh aes", "ssh -R aes128-gcm"),
+            ("ssh chacha", "ssh -R chacha20"), ("direct", "direct")]
+# the plain targets that were met before TLS (issue 4 / issue 3, docs/performance.md): "plain TCP unchanged"
+# means they still are
+PLAIN_KEPT = ("default -R single stream >= 0.55x direct", "mux single stream >= 0.40x direct",
+              "CPU per GB, both processes, dedicated (default) < 0.8 s", "CPU per GB, both processes, mux < 1.5 s",
+              "p50 latency added over direct < 40 us", "idle RSS < 4 MB per process",
+              "< 8 KB per open connection per side", "RSS after churn within 10%", "%d connections without error" % NCONN_BIG,
+              "issue 3: default single stream >= 2x ssh -R")
+
+
+def same_ssh(p):
+    return "ssh chacha" if "chacha" in p else "ssh aes"
+
+
+def report_tls(res, cfg, L):
+    """The TLS section: one column per TLS row (and direct), one line per figure."""
+    if not any(tls_selected(cfg, k) for k, _, _ in TLS_PEERS):
+        return
+    g = lambda p, k: res.get(p, {}).get(k)
+    gb = lambda v: v and v / 1e9
+    pair = lambda d, spec="%d": "n/a" if not d else " / ".join(fmt(d.get(k), spec) for k in sorted(d, reverse=True))
+    L.append("")
+    L.append("TLS (burrow client --transport tls --fingerprint <the server's key>, default suite and "
+             "--tls-ciphersuites TLS_CHACHA20_POLY1305_SHA256; ssh -R -c aes128-gcm@openssh.com / "
+             "chacha20-poly1305@openssh.com; same services, tests and settings as the plain rows; ratios to direct and "
+             "to ssh -R in this run: 'vs ssh aes' = ssh -R aes128-gcm, 'vs ssh same' = ssh -R with the same cipher)")
+    L.append("%-34s" % "figure" + "".join(" %23s" % lab for _, lab in TLS_COLS))
+
+    def row(label, f):
+        cells = []
+        for p, _ in TLS_COLS:
+            try:
+                v = f(p)
+            except (TypeError, KeyError, ZeroDivisionError):
+                v = None
+            cells.append(" %23s" % ("" if v is None else v))
+        if any(c.strip() for c in cells):
+            L.append("%-34s" % label + "".join(cells))
+    row("load average at start / end", lambda p: " / ".join(fmt(x, "%.2f") for x in g(p, "load")))
+    row("cipher (negotiated)", lambda p: g(p, "suite") and g(p, "suite").replace("TLS_", "").replace("_SHA256", "")
+        or (g(p, "cipher").replace("@openssh.com", "") if p.startswith("ssh") else None))
+    for n in (1, 8):
+        k = "tput_p%d" % n
+        row("P%d Gbit/s" % n, lambda p: fmt(gb(g(p, k))) if g(p, k) else None)
+        row("  P%d runs" % n, lambda p: " ".join("%.2f" % (x / 1e9) for x in g(p, k + "_runs")) or None)
+        row("  P%d vs direct" % n, lambda p: fmt(ratio(g(p, k), g("direct", k)), "%.2fx") if p != "direct" else None)
+        row("  P%d vs ssh aes" % n, lambda p: fmt(ratio(g(p, k), g("ssh aes", k)), "%.2fx") if p != "direct" else None)
+        row("  P%d vs ssh same" % n, lambda p: fmt(ratio(g(p, k), g(same_ssh(p), k)), "%.2fx") if p != "direct" else None)
+    row("  P8/P1", lambda p: fmt(ratio(g(p, "tput_p8"), g(p, "tput_p1")), "%.2fx"))
+    row("CPU s per GB (P1, both sides)", lambda p: fmt(g(p, "cpu_s_per_gb"), "%.3f") if p != "direct" else None)
+    row("  split: server+client/sshd+ssh", lambda p: " + ".join("%.2f" % x for x in g(p, "cpu_s_each")) + " s")
+    row("  vs ssh aes", lambda p: fmt(ratio(g(p, "cpu_s_per_gb"), g("ssh aes", "cpu_s_per_gb")), "%.2fx")
+        if p != "direct" else None)
+    row("  vs ssh same", lambda p: fmt(ratio(g(p, "cpu_s_per_gb"), g(same_ssh(p), "cpu_s_per_gb")), "%.2fx")
+        if p != "direct" else None)
+    row("  minor faults per GB", lambda p: fmt(g(p, "minflt_per_gb"), "%.0f") if p != "direct" else None)
+    dl = g("direct", "lat")
+    row("latency us one-way avg/p50/p99", lambda p: "%.1f/%.1f/%.1f" % (g(p, "lat")["avg"], g(p, "lat")["p50"],
+                                                                          g(p, "lat")["p99"]))
+    row("  added over direct p50 / p99", lambda p: "%+.1f / %+.1f" % (g(p, "lat")["p50"] - dl["p50"],
+                                                                      g(p, "lat")["p99"] - dl["p99"])
+        if p != "direct" else None)
+    row("connections/s (wrk, close)", lambda p: fmt(g(p, "cps"), "%.0f") if g(p, "cps") is not None else None)
+    row("  runs", lambda p: " ".join("%.0f" % x for x in g(p, "cps_runs")) or None)
+    row("  vs direct", lambda p: fmt(ratio(g(p, "cps"), g("direct", "cps")), "%.2fx") if p != "direct" else None)
+    row("  vs ssh aes", lambda p: fmt(ratio(g(p, "cps"), g("ssh aes", "cps")), "%.2fx") if p != "direct" else None)
+    row("  vs ssh same", lambda p: fmt(ratio(g(p, "cps"), g(same_ssh(p), "cps")), "%.2fx") if p != "direct" else None)
+    row("  relay CPU ms per 1,000 conns", lambda p: fmt(g(p, "cps_cpu_ms_per_1k"), "%.0f") if p != "direct" else None)
+    row("  wrk errors", lambda p: fmt(g(p, "cps_errors"), "%d") if g(p, "cps_errors") is not None else None)
+    row("idle RSS KB server/client", lambda p: pair(g(p, "rss_idle")) if g(p, "rss_idle") else None)
+    row("  anon+file server", lambda p: "%d+%d" % (g(p, "rss_idle_anon")[p.startswith("ssh") and "sshd" or "server"],
+                                                  g(p, "rss_idle_file")[p.startswith("ssh") and "sshd" or "server"]))
+    row("  anon+file client", lambda p: "%d+%d" % (g(p, "rss_idle_anon")[p.startswith("ssh") and "ssh" or "client"],
+                                                  g(p, "rss_idle_file")[p.startswith("ssh") and "ssh" or "client"]))
+    row("RSS KB @%d conns server/client" % NCONN, lambda p: pair(g(p, "rss_conn")) if g(p, "rss_conn") else None)
+    row("  KB per open connection", lambda p: " / ".join(
+        "%.2f" % ((g(p, "rss_conn")[k] - g(p, "rss_idle")[k]) / NCONN) for k in sorted(g(p, "rss_conn"), reverse=True)))
+    row("  connections echoed", lambda p: "%d/%d" % (g(p, "conn_ok"), NCONN))
+    row("  RSS KB after closing them", lambda p: pair(g(p, "rss_after")) if g(p, "rss_after") else None)
+    row("  fds idle/@%d/after (srv|cli)" % NCONN, lambda p: " | ".join(
+        "%d/%d/%d" % (g(p, "fds_idle")[k], g(p, "fds_conn")[k], g(p, "fds_after")[k])
+        for k in sorted(g(p, "fds_idle"), reverse=True)))
+    tp = res.get("tls_pool") or {}
+    if tp:
+        n = tp.get("n", TLS_POOL_N)
+        L.append("")
+        L.append("TLS IDLE DATA CONNECTIONS (VmRSS KB of both burrow processes at idle, one tunnel, client --pool 0 vs "
+                 "--pool %d: the data connections connected, handshaken and idle; KB per data connection = "
+                 "(RSS@%d - RSS@0) / %d; median of %d round%s)" % (n, n, n, 1 if cfg.quick else 3,
+                                                                   "" if cfg.quick else "s"))
+        L.append("%-12s %17s %17s %17s %22s   %s" % ("", "--pool 0 srv/cli", "--pool %d srv/cli" % n,
+                                                     "--pool 8 srv/cli", "KB per data conn srv/cli", "client sockets 0/%d" % n))
+        for key, lab in (("tls aes", "TLS aes"), ("tls chacha", "TLS chacha"), ("plain", "plain TCP")):
+            o = tp.get(key)
+            if not o:
+                continue
+            kb = o.get("kb_per_data_conn")
+            socks = "/".join(str(statistics.median(x["client_sockets"] for x in o.get("rss_pool%d_runs" % q, [{"client_sockets": 0}])))
+                             for q in (0, n))
+            L.append("%-12s %17s %17s %17s %22s   %s" % (
+                lab, pair(o.get("rss_pool0")), pair(o.get("rss_pool%d" % n)), pair(o.get("rss_pool8")) if o.get("rss_pool8") else "-",
+                ("%.1f / %.1f" % (kb["server"], kb["client"])) if kb else "n/a", socks))
+
+
+def report_tls_targets(res, cfg, L, plain_targets):
+    if not any(tls_selected(cfg, k) for k, _, _ in TLS_PEERS):
+        return
+    g = lambda p, k: res.get(p, {}).get(k)
+    L.append("")
+    L.append("TLS TARGETS (burrow TLS = the default suite, aes128-gcm, against ssh -R -c aes128-gcm@openssh.com; "
+             "chacha20 against ssh -R chacha20 below each)")
+    for key, ssh in (("tls aes", "ssh aes"), ("tls chacha", "ssh chacha")):
+        a, b = g(key, "tput_p1"), g(ssh, "tput_p1")
+        r = ratio(a, b)
+        m = "%s: %s vs %s Gbit/s" % (fmt(r, "%.2fx"), fmt(a and a / 1e9), fmt(b and b / 1e9))
+        if key == "tls aes":
+            target(L, "TLS single stream >= 1.5x ssh -R aes128-gcm", r and r >= 1.5, m)
+        else:
+            L.append("      chacha20: TLS chacha20 vs ssh -R chacha20 %s" % m)
+    for key, ssh in (("tls aes", "ssh aes"), ("tls chacha", "ssh chacha")):
+        a, b = g(key, "cpu_s_per_gb"), g(ssh, "cpu_s_per_gb")
+        r = ratio(a, b)
+        m = "%s: %s vs %s s per GB" % (fmt(r, "%.2fx"), fmt(a, "%.3f"), fmt(b, "%.3f"))
+        if key == "tls aes":
+            target(L, "TLS CPU per GB <= 0.5x ssh -R's (aes128-gcm)", r and r <= 0.5, m)
+        else:
+            L.append("      chacha20: %s" % m)
+    # plain TCP unchanged: the plain targets met before TLS are still met in this run
+    if plain_targets is None:
+        target(L, "plain TCP unchanged (plain targets still met)", None, "plain rows not run: add burrow,mux to --only")
+    else:
+        kept = [t for t in plain_targets if t["target"].startswith(PLAIN_KEPT) and t["status"] != "n/a"]
+        bad = [t for t in kept if t["status"] != "MET"]
+        target(L, "plain TCP unchanged (plain targets still met)", (not bad) if kept else None,
+               "%d of %d met before TLS still MET%s" % (len(kept) - len(bad), len(kept),
+                                                          "; NOT MET: " + "; ".join("%s (%s)" % (t["target"], t["measured"])
+                                                                                    for t in bad) if bad else ""))
+    for key, lab in (("tls aes", "aes"), ("tls chacha", "chacha20")):
+        ri = g(key, "rss_idle") or {}
+        txt = "server %s KB, client %s KB" % (ri.get("server", "n/a"), ri.get("client", "n/a"))
+        if key == "tls aes":
+            target(L, "idle RSS < 6 MB per process with TLS on", (max(ri.values()) < 6144) if ri else None, txt)
+        else:
+            L.append("      chacha20: %s" % txt)
+    src = "plain burrow row"
+    ri = g("burrow", "rss_idle")
+    if not ri:
+        ri, src = ((res.get("tls_pool") or {}).get("plain") or {}).get("rss_pool8"), "idle test, plain --pool 8, one tunnel"
+    target(L, "idle RSS < 4 MB per process without TLS", (max(ri.values()) < 4096) if ri else None,
+           "server %s KB, client %s KB (%s)" % ((ri or {}).get("server", "n/a"), (ri or {}).get("client", "n/a"), src))
+    tp = res.get("tls_pool") or {}
+    for key, lab in (("tls aes", "aes"), ("tls chacha", "chacha20")):
+        kb = (tp.get(key) or {}).get("kb_per_data_conn")
+        txt = ("server %.1f KB, client %.1f KB" % (kb["server"], kb["client"])) if kb else "n/a"
+        if key == "tls aes":
+            target(L, "< 16 KB per idle TLS data connection (per process)", (max(kb.values()) < 16) if kb else None,
+                   txt + " (--pool 0 vs --pool %d)" % tp.get("n", TLS_POOL_N))
+        else:
+            L.append("      chacha20: %s" % txt)
+    kb = (tp.get("plain") or {}).get("kb_per_data_conn")
+    if kb:
+        L.append("      plain TCP data connection, for reference: server %.1f KB, client %.1f KB" % (kb["server"], kb["client"]))
+    for key in ("tls aes", "tls chacha"):
+        for role, sm in sorted((g(key, "smaps_idle") or {}).items()):
+            if sm:
+                L.append("      %s idle %s: Pss %d KB; largest RSS: %s" % (
+                    key, role, sm["pss"], ", ".join("%s %d KB" % (n, kb) for n, kb in sm["top"])))
+
+
 def report(res, cfg):
     del TARGETS[:]
     L = []
@@ -1161,14 +1531,18 @@ def report(res, cfg):
                                    "/".join(str(x) for x in res.get("_nofile", []))))
     L.append("burrow = default -R tunnel (streams start multiplexed; after 256K one moves to one of the client's "
              "8 dedicated data connections, spliced); mux = client --pool 0 (every stream stays multiplexed)")
-    if res.get("burrow", {}).get("version"):
+    binfo = res.get("burrow", {}) if res.get("burrow", {}).get("version") else res.get("_bin", {})
+    if binfo.get("version"):
         L.append("binary: %s (%s, built %s, sha256 %s..., copied at start; tree %s)%s" % (
-                 cfg.bin_orig, res["burrow"]["version"], res["burrow"].get("mtime", "?"), res["burrow"].get("sha256_12"), cfg.git,
+                 cfg.bin_orig, binfo["version"], binfo.get("mtime", "?"), binfo.get("sha256_12"), cfg.git,
                  "  extra args: server %r client %r" % (os.environ.get("BURROW_SERVER_ARGS", ""),
                                                        os.environ.get("BURROW_CLIENT_ARGS", ""))
                  if os.environ.get("BURROW_SERVER_ARGS") or os.environ.get("BURROW_CLIENT_ARGS") else ""))
     if res.get("ssh -R", {}).get("cipher"):
         L.append("ssh -R: %s, cipher %s" % (res["ssh -R"].get("version", ""), res["ssh -R"]["cipher"]))
+    # the plain sections and targets only when a plain peer ran (not for --only tls)
+    plain = bool(cfg.only_set & {"burrow", "mux", "ssh", "socat", "callgrind"})
+    plain_from = len(L)
     L.append("")
     L.append("THROUGHPUT (iperf3, receiver Gbit/s)")
     L.append("%-8s %9s %9s %9s %9s %9s %9s %8s   %s" % ("path", "P1", "P8", "P1/dir", "P8/dir", "P1/ssh", "P8/ssh",
@@ -1284,6 +1658,10 @@ def report(res, cfg):
                 fmt(net and net / (CALLGRIND_MB << 20), "%.3f"), fmt(c.get("secs"), "%.1f"),
                 big(c.get("ir_min")), big(c.get("ir_max"))))
 
+    if not plain:
+        del L[plain_from:]
+    report_tls(res, cfg, L)
+    plain_from, targets_from = len(L), len(TARGETS)
     L.append("")
     L.append("TARGETS (issue 4; issue 3 at the end)")
     d1, d8 = g("direct", "tput_p1"), g("direct", "tput_p8")
@@ -1345,6 +1723,11 @@ def report(res, cfg):
             if sm:
                 L.append("      idle %s: Pss %d KB; largest RSS: %s" % (
                     role, sm["pss"], ", ".join("%s %d KB" % (n, kb) for n, kb in sm["top"])))
+    plain_targets = TARGETS[targets_from:]
+    if not plain:
+        del L[plain_from:]
+        del TARGETS[targets_from:]
+    report_tls_targets(res, cfg, L, plain_targets if plain else None)
     if NOTES:
         L.append("")
         L.append("NOTES")
@@ -1363,7 +1746,10 @@ def main():
     ap.add_argument("--quick", action="store_true", help="short run: 2 s x 1 iperf3 run, 2 s sockperf")
     ap.add_argument("--bin", default=os.environ.get("BURROW_BIN", "build/burrow"))
     ap.add_argument("--json", help="also write the raw results to this file")
-    ap.add_argument("--only", default="burrow,mux,ssh,socat", help="peers to run besides direct")
+    ap.add_argument("--only", default=None,
+                    help="what to run besides direct: burrow,mux,ssh,socat,callgrind and tls (= tls-burrow: burrow "
+                         "TLS aes128-gcm and chacha20 + idle data connections, and tls-ssh: ssh -R -c aes128-gcm "
+                         "and chacha20); default all of them, --quick: burrow,mux,ssh,socat")
     ap.add_argument("--callgrind", dest="callgrind", action="store_true", default=None,
                     help="callgrind Ir of moving %d MB through the relay (default: on, off with --quick)" % CALLGRIND_MB)
     ap.add_argument("--no-callgrind", dest="callgrind", action="store_false")
@@ -1382,7 +1768,12 @@ def main():
         cfg.churn_secs = cfg.churn
     if cfg.callgrind is None:
         cfg.callgrind = not cfg.quick
-    only = set(x.strip() for x in cfg.only.split(","))
+    if cfg.only is None:
+        cfg.only = "burrow,mux,ssh,socat" + ("" if cfg.quick else ",tls")
+    only = cfg.only_set = set(x.strip() for x in cfg.only.split(","))
+    unknown = only - {"burrow", "mux", "ssh", "socat", "callgrind", "tls", "tls-burrow", "tls-ssh"}
+    if unknown:
+        ap.error("--only: unknown %s" % ",".join(sorted(unknown)))
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -1410,6 +1801,8 @@ def main():
         dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "src", "CMakeLists.txt", "Makefile"],
                                capture_output=True, timeout=5).stdout.decode().strip()
         cfg.git = head + (" + uncommitted changes in src/" if dirty else "")
+        if not os.path.realpath(cfg.bin_orig).startswith(os.path.join(REPO, "build")):
+            cfg.git += " (the repo's; --bin is from elsewhere)"
     except Exception:
         cfg.git = "?"
 
@@ -1418,6 +1811,11 @@ def main():
             log("%s not installed: its rows will be n/a" % tool)
     svc = start_services(cfg)
     res = {"_load_start": open("/proc/loadavg").read().split()[0]}
+    try:
+        res["_bin"] = {"version": subprocess.run([cfg.bin, "--version"], capture_output=True, timeout=5).stdout.decode().strip(),
+                       "mtime": cfg.bin_mtime, "sha256_12": cfg.bin_sha}
+    except Exception:
+        pass
 
     plan = [("direct", lambda: Direct(svc, cfg.tmp))]
     if "burrow" in only:
@@ -1428,6 +1826,14 @@ def main():
         plan.append(("ssh -R", lambda: SshR(svc, cfg.tmp)))
     if "socat" in only:
         plan.append(("socat", lambda: Socat(svc, cfg.tmp)))
+    # the TLS rows: ssh -R with one cipher and burrow over TLS with the matching suite, in pairs
+    for key, label, how in TLS_PEERS:
+        if not tls_selected(cfg, key):
+            continue
+        if key.startswith("ssh"):
+            plan.append((key, lambda key=key, how=how: SshR(svc, cfg.tmp, name=key, cipher=how)))
+        else:
+            plan.append((key, lambda key=key, how=how: Burrow(svc, cfg.tmp, cfg.bin, name=key, tls=how)))
 
     deferred = None
     for name, make in plan:
@@ -1444,6 +1850,18 @@ def main():
             peer.churn_test = peer.big_test = True
         if name == "mux":
             peer.conn_tests = False
+        if name.startswith("tls "):
+            # the suite this client negotiates, seen by a proxy reading the ServerHello (a separate pair)
+            want = "TLS_CHACHA20_POLY1305_SHA256" if "chacha" in name else "TLS_AES_128_GCM_SHA256"
+            try:
+                seen = tls_cipher_probe(cfg, svc, name, dict((k, h) for k, _, h in TLS_PEERS)[name])
+            except Exception as e:
+                seen = None
+                anomaly("%s: cipher probe failed: %s" % (name, str(e).splitlines()[0]))
+            res.setdefault(name, {})["suite"] = seen
+            if seen != want:
+                anomaly("%s: negotiated %s, expected %s" % (name, seen, want))
+            log("%s: negotiates %s" % (name, seen))
         if name == "burrow":
             try:
                 res.setdefault(name, {})["version"] = subprocess.run(
@@ -1452,7 +1870,7 @@ def main():
                 res[name]["sha256_12"] = cfg.bin_sha
             except Exception:
                 pass
-        if name == "ssh -R":
+        if name == "ssh -R" or name.startswith("ssh "):
             res.setdefault(name, {})["cipher"] = peer.cipher
             res[name]["version"] = subprocess.run(["ssh", "-V"], capture_output=True).stderr.decode().split(",")[0]
         try:
@@ -1465,6 +1883,13 @@ def main():
             deferred = peer    # its churn and connection tests run last
         else:
             peer.stop()
+
+    if any(tls_selected(cfg, k) for k in ("tls aes", "tls chacha")):
+        log("=== idle data connections: RSS with client --pool 0 and --pool %d, TLS and plain" % TLS_POOL_N)
+        try:
+            measure_tls_pool(cfg, svc, res)
+        except Exception as e:
+            anomaly("idle data connections failed: %r" % (e,))
 
     if deferred is not None:
         log("=== burrow (churn and connections, after the other peers' throughput)")
