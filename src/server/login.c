@@ -224,8 +224,10 @@ server_auth(struct client_conn *cc, const struct frame *f, const char **why)
 		return 0;
 	}
 	if (!hs_server_verify(&cc->hs, &a, token, strlen(token))) {
-		server_auth_failed(cc, ERR_AUTH, who ? "wrong token for this client name"
-						     : "wrong token");
+		server_auth_failed(cc, ERR_AUTH, who == NULL ? "wrong token"
+		    : who->token ? "wrong token for this client name"
+				 : "this client logs in with its certificate alone: run it "
+				   "without a token");
 		return 0;
 	}
 	cc->who = who;

@@ -90,6 +90,13 @@ server_reload(struct server *srv)
 		config_free(&nc);
 		return;
 	}
+	if (nc.nclients == 0 && cfg->token == NULL) {
+		log_error("reload refused, the clients list in force stays: %s: no "
+			  "clients: list, and this server has no shared token (no one "
+			  "could log in)", cfg->path);
+		config_free(&nc);
+		return;
+	}
 	struct client_entry *list = nc.clients;
 	size_t n = nc.nclients;
 	nc.clients = NULL;
