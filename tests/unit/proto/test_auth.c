@@ -205,6 +205,107 @@ test_session_key(void **state)
 	assert_false(auth_verify_key(AUTH_CLIENT, key, sizeof key, n.c, n.s, tmac));
 }
 
+/* A bound proof is the documented construction: label || nonces || binding. */
+static void
+test_bound_matches_spec(void **state)
+{
+	struct nonces n;
+	fill(&n);
+	uint8_t key[MAC_LEN], binding[BINDING_LEN];
+	for (int i = 0; i < MAC_LEN; i++) {
+		key[i] = (uint8_t)(0x61 + i);
+		binding[i] = (uint8_t)(0xc0 ^ i);
+	}
+	uint8_t msg[16 + 2 * NONCE_LEN + BINDING_LEN], want[MAC_LEN], got[MAC_LEN];
+	unsigned int len = MAC_LEN;
+
+	memcpy(msg, "burrow-v1 client", 16);
+	memcpy(msg + 16, n.s, NONCE_LEN);
+	memcpy(msg + 16 + NONCE_LEN, n.c, NONCE_LEN);
+	memcpy(msg + 16 + 2 * NONCE_LEN, binding, BINDING_LEN);
+	HMAC(EVP_sha256(), key, sizeof key, msg, sizeof msg, want, &len);
+	auth_mac_bound(AUTH_CLIENT, key, sizeof key, n.c, n.s, binding, got);
+	assert_memory_equal(got, want, MAC_LEN);
+
+	memcpy(msg, "burrow-v1 server", 16);
+	memcpy(msg + 16, n.c, NONCE_LEN);
+	memcpy(msg + 16 + NONCE_LEN, n.s, NONCE_LEN);
+	HMAC(EVP_sha256(), key, sizeof key, msg, sizeof msg, want, &len);
+	auth_mac_bound(AUTH_SERVER, key, sizeof key, n.c, n.s, binding, got);
+	assert_memory_equal(got, want, MAC_LEN);
+}
+
+/* A bound proof is worthless unbound, and on another TLS connection. */
+static void
+test_bound_differs(void **state)
+{
+	struct nonces n;
+	fill(&n);
+	const char *key = "s3cret-token";
+	size_t kl = strlen(key);
+	uint8_t b1[BINDING_LEN], b2[BINDING_LEN], zero[BINDING_LEN] = {0};
+	memset(b1, 0x11, sizeof b1);
+	memset(b2, 0x11, sizeof b2);
+	b2[BINDING_LEN - 1] ^= 0x01;
+
+	for (int side = AUTH_CLIENT; side <= AUTH_SERVER; side++) {
+		enum auth_side sd = (enum auth_side)side;
+		uint8_t unbound[MAC_LEN], m1[MAC_LEN], m2[MAC_LEN], mz[MAC_LEN];
+		auth_mac_key(sd, key, kl, n.c, n.s, unbound);
+		auth_mac_bound(sd, key, kl, n.c, n.s, b1, m1);
+		auth_mac_bound(sd, key, kl, n.c, n.s, b2, m2);
+		auth_mac_bound(sd, key, kl, n.c, n.s, zero, mz);
+		assert_memory_not_equal(m1, unbound, MAC_LEN);
+		assert_memory_not_equal(m1, m2, MAC_LEN);
+		/* An all-zero binding is a binding, not the absence of one. */
+		assert_memory_not_equal(mz, unbound, MAC_LEN);
+
+		/* verify_bound takes the same binding only. */
+		assert_true(auth_verify_bound(sd, key, kl, n.c, n.s, b1, m1));
+		assert_false(auth_verify_bound(sd, key, kl, n.c, n.s, b2, m1));
+		assert_false(auth_verify_bound(sd, key, kl, n.c, n.s, NULL, m1));
+		assert_false(auth_verify_key(sd, key, kl, n.c, n.s, m1));
+		assert_false(auth_verify_bound(sd, key, kl, n.c, n.s, b1, unbound));
+		assert_false(auth_verify_bound(sd, key, kl, n.c, n.s, zero, unbound));
+		/* Any byte of the binding counts. */
+		for (int i = 0; i < BINDING_LEN; i++) {
+			uint8_t b[BINDING_LEN];
+			memcpy(b, b1, sizeof b);
+			b[i] ^= 0x80;
+			assert_false(auth_verify_bound(sd, key, kl, n.c, n.s, b, m1));
+		}
+		/* Still keyed, still sided, still tied to the nonces. */
+		assert_false(auth_verify_bound(sd, "s3cret-tokeN", kl, n.c, n.s, b1, m1));
+		assert_false(auth_verify_bound(sd == AUTH_CLIENT ? AUTH_SERVER : AUTH_CLIENT,
+		    key, kl, n.c, n.s, b1, m1));
+		assert_false(auth_verify_bound(sd, key, kl, n.s, n.c, b1, m1));
+	}
+}
+
+/* Without a binding the proofs are those of before TLS: old peers interoperate. */
+static void
+test_bound_null_is_unbound(void **state)
+{
+	struct nonces n;
+	fill(&n);
+	uint8_t key[MAC_LEN];
+	memset(key, 0x42, sizeof key);
+	for (int side = AUTH_CLIENT; side <= AUTH_SERVER; side++) {
+		enum auth_side sd = (enum auth_side)side;
+		uint8_t a[MAC_LEN], b[MAC_LEN], t[MAC_LEN];
+		auth_mac_key(sd, key, sizeof key, n.c, n.s, a);
+		auth_mac_bound(sd, key, sizeof key, n.c, n.s, NULL, b);
+		assert_memory_equal(a, b, MAC_LEN);
+		assert_true(auth_verify_bound(sd, key, sizeof key, n.c, n.s, NULL, a));
+		assert_true(auth_verify_key(sd, key, sizeof key, n.c, n.s, b));
+		/* And keyed by a token, as auth_mac. */
+		auth_mac(sd, "tok", n.c, n.s, t);
+		auth_mac_bound(sd, "tok", 3, n.c, n.s, NULL, b);
+		assert_memory_equal(t, b, MAC_LEN);
+		assert_true(auth_verify_bound(sd, "tok", 3, n.c, n.s, NULL, t));
+	}
+}
+
 int
 main(void)
 {
@@ -219,6 +320,9 @@ main(void)
 	    cmocka_unit_test(test_any_bit_flip_fails),
 	    cmocka_unit_test(test_long_token),
 	    cmocka_unit_test(test_session_key),
+	    cmocka_unit_test(test_bound_matches_spec),
+	    cmocka_unit_test(test_bound_differs),
+	    cmocka_unit_test(test_bound_null_is_unbound),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

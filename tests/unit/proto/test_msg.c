@@ -118,6 +118,223 @@ test_auth_ok_round_trip(void **state)
 	assert_string_equal(why, "trailing bytes in message");
 }
 
+/* ---- AUTH ---- */
+
+/* Builds a control AUTH: the MAC, then a u16 length and len bytes of name. */
+static size_t
+auth_raw(uint8_t *buf, uint16_t len, const char *name, size_t namelen)
+{
+	memset(buf, 0xab, MAC_LEN);
+	buf[MAC_LEN] = (uint8_t)(len >> 8);
+	buf[MAC_LEN + 1] = (uint8_t)len;
+	memcpy(buf + MAC_LEN + 2, name, namelen);
+	return MAC_LEN + 2 + namelen;
+}
+
+static void
+test_auth_control_round_trip(void **state)
+{
+	struct msg_auth in = {.session_id = 0xdeadbeef};
+	for (int i = 0; i < MAC_LEN; i++)
+		in.mac[i] = (uint8_t)(3 * i + 1);
+	uint8_t buf[MSG_MAX];
+	struct msg_auth out;
+	const char *why = NULL;
+
+	/* Unnamed: exactly the MAC; a control AUTH has no session id. */
+	size_t n = msg_auth_encode(buf, &in, HELLO_CONTROL);
+	assert_int_equal(n, MAC_LEN);
+	memset(&out, 0x55, sizeof out);
+	assert_int_equal(msg_auth_decode(buf, n, HELLO_CONTROL, &out, &why), 0);
+	assert_memory_equal(out.mac, in.mac, MAC_LEN);
+	assert_int_equal(out.session_id, 0);
+	assert_string_equal(out.name, "");
+
+	/* Named: the MAC, a big-endian u16 length, the name. */
+	snprintf(in.name, sizeof in.name, "%s", "edge-01.eu_west");
+	n = msg_auth_encode(buf, &in, HELLO_CONTROL);
+	assert_int_equal(n, MAC_LEN + 2 + 15);
+	assert_memory_equal(buf, in.mac, MAC_LEN);
+	assert_int_equal(buf[MAC_LEN], 0);
+	assert_int_equal(buf[MAC_LEN + 1], 15);
+	assert_memory_equal(buf + MAC_LEN + 2, "edge-01.eu_west", 15);
+	memset(&out, 0x55, sizeof out);
+	assert_int_equal(msg_auth_decode(buf, n, HELLO_CONTROL, &out, &why), 0);
+	assert_memory_equal(out.mac, in.mac, MAC_LEN);
+	assert_string_equal(out.name, "edge-01.eu_west");
+	assert_int_equal(out.session_id, 0);
+
+	/* The longest name. */
+	memset(in.name, 'z', MSG_NAME_MAX);
+	in.name[MSG_NAME_MAX] = '\0';
+	n = msg_auth_encode(buf, &in, HELLO_CONTROL);
+	assert_int_equal(n, MAC_LEN + 2 + MSG_NAME_MAX);
+	assert_int_equal(msg_auth_decode(buf, n, HELLO_CONTROL, &out, &why), 0);
+	assert_string_equal(out.name, in.name);
+
+	/* Every truncation of a named AUTH is refused, but the bare MAC is the
+	 * unnamed AUTH. */
+	snprintf(in.name, sizeof in.name, "%s", "abc");
+	n = msg_auth_encode(buf, &in, HELLO_CONTROL);
+	for (size_t k = 0; k < n; k++) {
+		why = NULL;
+		int rc = msg_auth_decode(buf, k, HELLO_CONTROL, &out, &why);
+		if (k == MAC_LEN) {
+			assert_int_equal(rc, 0);
+			assert_string_equal(out.name, "");
+		} else {
+			assert_int_equal(rc, -1);
+			assert_non_null(why);
+		}
+	}
+}
+
+/* A data connection's AUTH is the MAC and the session id, never a name. */
+static void
+test_auth_data_round_trip(void **state)
+{
+	struct msg_auth in = {.session_id = 0x01020304, .name = "ignored"};
+	memset(in.mac, 0x77, MAC_LEN);
+	uint8_t buf[MSG_MAX];
+	size_t n = msg_auth_encode(buf, &in, HELLO_DATA);
+	assert_int_equal(n, AUTH_DATA_LEN);
+	assert_int_equal(buf[MAC_LEN], 0x01);
+	assert_int_equal(buf[MAC_LEN + 3], 0x04);
+	struct msg_auth out;
+	const char *why = NULL;
+	memset(&out, 0x55, sizeof out);
+	assert_int_equal(msg_auth_decode(buf, n, HELLO_DATA, &out, &why), 0);
+	assert_int_equal(out.session_id, 0x01020304);
+	assert_string_equal(out.name, "");
+	assert_memory_equal(out.mac, in.mac, MAC_LEN);
+
+	for (size_t k = 0; k < n; k++) {
+		why = NULL;
+		assert_int_equal(msg_auth_decode(buf, k, HELLO_DATA, &out, &why), -1);
+		assert_string_equal(why, "malformed message");
+	}
+	buf[n] = 0;
+	assert_int_equal(msg_auth_decode(buf, n + 1, HELLO_DATA, &out, &why), -1);
+	assert_string_equal(why, "trailing bytes in message");
+
+	/* A named control AUTH is no data AUTH (nor the other way round for a
+	 * session id that does not spell a name). */
+	size_t cn = auth_raw(buf, 5, "alice", 5);
+	assert_int_equal(msg_auth_decode(buf, cn, HELLO_DATA, &out, &why), -1);
+	n = msg_auth_encode(buf, &in, HELLO_DATA);
+	assert_int_equal(msg_auth_decode(buf, n, HELLO_CONTROL, &out, &why), -1);
+}
+
+static void
+test_auth_control_rejections(void **state)
+{
+	uint8_t buf[MSG_MAX];
+	struct msg_auth out;
+	const char *why;
+	size_t n;
+
+	n = auth_raw(buf, 5, "alice", 5);
+	why = NULL;
+	assert_int_equal(msg_auth_decode(buf, n, HELLO_CONTROL, &out, &why), 0);
+	assert_string_equal(out.name, "alice");
+
+	/* A MAC and one byte: neither form. */
+	why = NULL;
+	assert_int_equal(msg_auth_decode(buf, MAC_LEN + 1, HELLO_CONTROL, &out, &why), -1);
+	assert_string_equal(why, "malformed message");
+	/* A length and no name. */
+	n = auth_raw(buf, 0, "", 0);
+	why = NULL;
+	assert_int_equal(msg_auth_decode(buf, n, HELLO_CONTROL, &out, &why), -1);
+	assert_string_equal(why, "bad client name");
+
+	/* Printable but not a name; UTF-8 is not a name either. */
+	static const char *const bad_names[] = {"a b", "a/b", "../x", "a:b", "%s",
+	    "caf\xc3\xa9", "\xff"};
+	for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+		size_t len = strlen(bad_names[i]);
+		n = auth_raw(buf, (uint16_t)len, bad_names[i], len);
+		why = NULL;
+		assert_int_equal(msg_auth_decode(buf, n, HELLO_CONTROL, &out, &why), -1);
+		assert_string_equal(why, "bad client name");
+	}
+	/* Control bytes. */
+	static const struct {
+		const char *s;
+		size_t len;
+	} ctl[] = {{"a\nb", 3}, {"a\0b", 3}, {"\x7f", 1}, {"x\x1b", 2}};
+	for (size_t i = 0; i < sizeof ctl / sizeof ctl[0]; i++) {
+		n = auth_raw(buf, (uint16_t)ctl[i].len, ctl[i].s, ctl[i].len);
+		why = NULL;
+		assert_int_equal(msg_auth_decode(buf, n, HELLO_CONTROL, &out, &why), -1);
+		assert_string_equal(why, "malformed message");
+	}
+
+	/* MSG_NAME_MAX fits; one more does not. */
+	char name[MSG_NAME_MAX + 1];
+	memset(name, 'n', sizeof name);
+	n = auth_raw(buf, MSG_NAME_MAX, name, MSG_NAME_MAX);
+	assert_int_equal(msg_auth_decode(buf, n, HELLO_CONTROL, &out, &why), 0);
+	n = auth_raw(buf, MSG_NAME_MAX + 1, name, MSG_NAME_MAX + 1);
+	why = NULL;
+	assert_int_equal(msg_auth_decode(buf, n, HELLO_CONTROL, &out, &why), -1);
+	assert_string_equal(why, "malformed message");
+
+	/* A length beyond the payload, short or huge. */
+	n = auth_raw(buf, 6, "alice", 5);
+	why = NULL;
+	assert_int_equal(msg_auth_decode(buf, n, HELLO_CONTROL, &out, &why), -1);
+	assert_string_equal(why, "malformed message");
+	n = auth_raw(buf, 0xffff, "alice", 5);
+	why = NULL;
+	assert_int_equal(msg_auth_decode(buf, n, HELLO_CONTROL, &out, &why), -1);
+	assert_string_equal(why, "malformed message");
+
+	/* Trailing bytes after the name, even ones that would be a name. */
+	n = auth_raw(buf, 4, "alice", 5);
+	why = NULL;
+	assert_int_equal(msg_auth_decode(buf, n, HELLO_CONTROL, &out, &why), -1);
+	assert_string_equal(why, "trailing bytes in message");
+	n = auth_raw(buf, 5, "alice", 5);
+	buf[n] = 0;
+	why = NULL;
+	assert_int_equal(msg_auth_decode(buf, n + 1, HELLO_CONTROL, &out, &why), -1);
+	assert_string_equal(why, "trailing bytes in message");
+
+	/* Shorter than a MAC. */
+	why = NULL;
+	assert_int_equal(msg_auth_decode(buf, MAC_LEN - 1, HELLO_CONTROL, &out, &why), -1);
+	assert_string_equal(why, "malformed message");
+	assert_int_equal(msg_auth_decode(buf, 0, HELLO_CONTROL, &out, &why), -1);
+}
+
+/* PROTO_CAPS, with CAP_NAMED, goes out in every HELLO and comes back. */
+static void
+test_hello_caps_named(void **state)
+{
+	assert_int_equal(CAP_NAMED, 0x1u);
+	assert_true((PROTO_CAPS & CAP_NAMED) != 0);
+	struct msg_hello in = {.version = PROTO_VERSION, .role = HELLO_CONTROL,
+	    .caps = PROTO_CAPS};
+	uint8_t buf[MSG_MAX];
+	size_t n = msg_hello_encode(buf, &in);
+	assert_int_equal(n, PROTO_MAGIC_LEN + 2 + 1 + NONCE_LEN + 4);
+	/* The last four bytes, big-endian. */
+	assert_int_equal(buf[n - 4], 0);
+	assert_int_equal(buf[n - 3], 0);
+	assert_int_equal(buf[n - 2], 0);
+	assert_int_equal(buf[n - 1], CAP_NAMED);
+	struct msg_hello out;
+	const char *why = NULL;
+	assert_int_equal(msg_hello_decode(buf, n, &out, &why), 0);
+	assert_true(out.caps & CAP_NAMED);
+	assert_int_equal(out.caps, PROTO_CAPS);
+	in.caps = 0;
+	n = msg_hello_encode(buf, &in);
+	assert_int_equal(msg_hello_decode(buf, n, &out, &why), 0);
+	assert_false(out.caps & CAP_NAMED);
+}
+
 /* ---- ERROR ---- */
 
 static void
@@ -588,6 +805,10 @@ main(void)
 	    cmocka_unit_test(test_hello_bad_magic),
 	    cmocka_unit_test(test_hello_truncated_and_trailing),
 	    cmocka_unit_test(test_auth_ok_round_trip),
+	    cmocka_unit_test(test_auth_control_round_trip),
+	    cmocka_unit_test(test_auth_data_round_trip),
+	    cmocka_unit_test(test_auth_control_rejections),
+	    cmocka_unit_test(test_hello_caps_named),
 	    cmocka_unit_test(test_error_round_trip),
 	    cmocka_unit_test(test_error_null_and_empty_text),
 	    cmocka_unit_test(test_error_encoder_sanitises),
