@@ -1386,7 +1386,7 @@ def report_tls(res, cfg, L):
             L.append("%-34s" % label + "".join(cells))
     row("load average at start / end", lambda p: " / ".join(fmt(x, "%.2f") for x in g(p, "load")))
     row("cipher (negotiated)", lambda p: g(p, "suite") and g(p, "suite").replace("TLS_", "").replace("_SHA256", "")
-        or (g(p, "cipher").replace("@openssh.com", "") if p.startswith("ssh") else None))
+        or (g(p, "cipher").replace("@openssh.com", "") if p.startswith("ssh") and g(p, "cipher") else None))
     for n in (1, 8):
         k = "tput_p%d" % n
         row("P%d Gbit/s" % n, lambda p: fmt(gb(g(p, k))) if g(p, k) else None)

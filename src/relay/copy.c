@@ -129,7 +129,10 @@ dir_pump(struct copy_dir *d)
 	if (d->done)
 		return 0;
 	while (budget > 0) {
-		if (d->len > 0 && !dst_blocked) {
+		/* Fill the ring before writing: fewer, larger writes (a TLS
+		 * source returns one 16 KiB record per read). */
+		if (d->len > 0 && !dst_blocked &&
+		    (src_blocked || d->eof || d->len == COPY_RING)) {
 			struct iovec iov[2];
 			int iovcnt = ring_data(d, iov);
 			ssize_t n = conn_writev(d->dst, iov, iovcnt);

@@ -36,6 +36,7 @@ struct tls_conn {
 	enum tls_state state;
 	uint8_t *obuf; /* staged output, TLS_STAGE bytes while olen > 0 */
 	size_t olen;
+	size_t wpend; /* bytes of a record OpenSSL holds, encrypted, unsent */
 	char *why; /* what went wrong, for conn_strerror */
 	unsigned read_wants_write : 1, write_wants_read : 1;
 	unsigned shut_pending : 1, shut_sent : 1;
@@ -62,6 +63,7 @@ tls_fail(struct tls_conn *t, const char *why)
 	free(t->obuf);
 	t->obuf = NULL;
 	t->olen = 0;
+	t->wpend = 0;
 	conn_need(&t->c, 0, 0);
 	conn_kick(&t->c, 1, 1);
 }
@@ -122,23 +124,55 @@ tls_retry(struct tls_conn *t, int rc, int *want_read, int *want_write)
 
 /* ---- output ---- */
 
-/* Sends the staged record, then a pending close_notify. 0 done, 1 blocked, -1 failed. */
+/*
+ * Output goes to OpenSSL one record (at most TLS_STAGE bytes) per
+ * SSL_write. Bulk bytes go straight from the caller's buffer; small writes
+ * (frame headers, short frames) are staged first so they share records.
+ *
+ * When a record cannot leave because the socket is full, OpenSSL keeps it,
+ * encrypted, and wants the same call again. Its bytes are then ours: the
+ * write counts them as taken, and the retry passes only their length
+ * (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER: OpenSSL does not read the buffer of
+ * a retry that is exactly its pending record; zeros stand in for it).
+ */
+static const uint8_t tls_retry_buf[TLS_STAGE];
+
+/* One SSL_write of n <= TLS_STAGE bytes: 0 sent, 1 pending in OpenSSL, -1 failed. */
+static int
+tls_push(struct tls_conn *t, const void *p, size_t n)
+{
+	size_t w;
+	int wr = 0, ww = 0;
+	ERR_clear_error();
+	if (SSL_write_ex(t->ssl, p, n, &w) == 1)
+		return 0;
+	if (tls_retry(t, 0, &wr, &ww) != 0)
+		return -1;
+	t->wpend = n;
+	t->write_wants_read = wr;
+	conn_need(&t->c, wr, 1);
+	return 1;
+}
+
+/* Sends the pending record, the staged bytes, then a pending close_notify.
+ * 0 done, 1 blocked, -1 failed. */
 static int
 tls_flush(struct tls_conn *t)
 {
 	int wr = 0, ww = 0;
-	while (t->olen > 0) {
-		size_t n;
-		ERR_clear_error();
-		if (SSL_write_ex(t->ssl, t->obuf, t->olen, &n) == 1) {
-			t->olen = 0;
-			break;
-		}
-		if (tls_retry(t, 0, &wr, &ww) != 0)
-			return -1;
-		t->write_wants_read = wr;
-		conn_need(&t->c, wr, 1);
-		return 1;
+	if (t->wpend > 0) {
+		size_t n = t->wpend;
+		t->wpend = 0;
+		int r = tls_push(t, tls_retry_buf, n);
+		if (r != 0)
+			return r;
+	}
+	if (t->olen > 0) {
+		size_t n = t->olen;
+		t->olen = 0; /* taken by OpenSSL either way, unless it failed */
+		int r = tls_push(t, t->obuf, n);
+		if (r != 0)
+			return r;
 	}
 	free(t->obuf);
 	t->obuf = NULL;
@@ -156,6 +190,29 @@ tls_flush(struct tls_conn *t)
 	return 0;
 }
 
+/* Before the handshake is done: staged, up to one record. */
+static size_t
+tls_stage(struct tls_conn *t, const struct iovec *iov, int iovcnt)
+{
+	size_t taken = 0;
+	if (t->obuf == NULL && (t->obuf = malloc(TLS_STAGE)) == NULL)
+		return 0;
+	for (int i = 0; i < iovcnt && t->olen < TLS_STAGE; i++) {
+		size_t n = iov[i].iov_len;
+		if (n > TLS_STAGE - t->olen)
+			n = TLS_STAGE - t->olen;
+		memcpy(t->obuf + t->olen, iov[i].iov_base, n);
+		t->olen += n;
+		taken += n;
+		if (n < iov[i].iov_len)
+			break;
+	}
+	return taken;
+}
+
+/* Bulk writes of at least this much skip the staging buffer. */
+#define TLS_DIRECT_MIN 4096
+
 static ssize_t
 tls_conn_writev(struct conn *c, const struct iovec *iov, int iovcnt)
 {
@@ -164,43 +221,53 @@ tls_conn_writev(struct conn *c, const struct iovec *iov, int iovcnt)
 		errno = EPIPE;
 		return -1;
 	}
-	size_t accepted = 0;
-	int i = 0;
-	size_t off = 0;
-	for (;;) {
-		if (t->olen == TLS_STAGE || (t->olen > 0 && i == iovcnt)) {
-			if (t->state != TS_OPEN)
-				break; /* staged until the handshake is done */
-			int r = tls_flush(t);
-			if (r < 0) {
-				tls_fail(t, "write failed");
-				errno = EPIPE;
-				return accepted > 0 ? (ssize_t)accepted : -1;
+	size_t taken = 0;
+	int r = 0;
+	if (t->state != TS_OPEN) {
+		taken = tls_stage(t, iov, iovcnt);
+		goto out;
+	}
+	if ((r = tls_flush(t)) != 0)
+		goto out;
+	for (int i = 0; i < iovcnt && r == 0; i++) {
+		const uint8_t *p = iov[i].iov_base;
+		size_t n = iov[i].iov_len;
+		while (n > 0 && r == 0) {
+			size_t m;
+			if (t->olen == 0 && n >= TLS_DIRECT_MIN) {
+				m = n < TLS_STAGE ? n : TLS_STAGE;
+				r = tls_push(t, p, m);
+				if (r < 0)
+					break;
+			} else {
+				if (t->obuf == NULL && (t->obuf = malloc(TLS_STAGE)) == NULL)
+					goto out;
+				m = n < TLS_STAGE - t->olen ? n : TLS_STAGE - t->olen;
+				memcpy(t->obuf + t->olen, p, m);
+				t->olen += m;
+				if (t->olen == TLS_STAGE)
+					r = tls_flush(t);
+				if (r < 0)
+					break;
 			}
-			if (r > 0)
-				break;
-		}
-		if (i == iovcnt)
-			break;
-		if (t->obuf == NULL && (t->obuf = malloc(TLS_STAGE)) == NULL)
-			break;
-		size_t n = iov[i].iov_len - off;
-		if (n > TLS_STAGE - t->olen)
-			n = TLS_STAGE - t->olen;
-		memcpy(t->obuf + t->olen, (const char *)iov[i].iov_base + off, n);
-		t->olen += n;
-		accepted += n;
-		off += n;
-		if (off == iov[i].iov_len) {
-			i++;
-			off = 0;
+			taken += m; /* sent, or pending in OpenSSL or in obuf: ours */
+			p += m;
+			n -= m;
 		}
 	}
-	if (accepted == 0) {
+	if (r == 0 && t->olen > 0)
+		r = tls_flush(t);
+out:
+	if (r < 0) {
+		tls_fail(t, "write failed");
+		errno = EPIPE;
+		return taken > 0 ? (ssize_t)taken : -1;
+	}
+	if (taken == 0) {
 		errno = EAGAIN;
 		return -1;
 	}
-	return (ssize_t)accepted;
+	return (ssize_t)taken;
 }
 
 static int
@@ -246,7 +313,7 @@ tls_conn_read(struct conn *c, void *buf, size_t len)
 	if (SSL_read_ex(t->ssl, buf, len, &n) == 1) {
 		if (t->read_wants_write) {
 			t->read_wants_write = 0;
-			conn_need(c, t->write_wants_read, t->olen > 0);
+			conn_need(c, t->write_wants_read, t->olen > 0 || t->wpend > 0);
 		}
 		/* Bytes decoded or read ahead inside OpenSSL: no socket event
 		 * will say so. */
@@ -333,7 +400,7 @@ tls_pump(struct conn *c, short what)
 			t->read_wants_write = 0;
 			conn_kick(c, 1, 0);
 		}
-		if (t->olen > 0 || (t->shut_pending && !t->shut_sent)) {
+		if (t->olen > 0 || t->wpend > 0 || (t->shut_pending && !t->shut_sent)) {
 			if (tls_flush(t) < 0)
 				tls_fail(t, "write failed");
 		} else {
