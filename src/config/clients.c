@@ -1,4 +1,5 @@
 /* The server's clients: list: named clients with their own credentials and policy. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,11 +28,12 @@ config_free_clients(struct client_entry *v, size_t n)
 }
 
 static int
-count_parse(const char *s, uint32_t *out)
+count_parse(const char *s, uint32_t *out, unsigned long max)
 {
 	char *end;
+	errno = 0;
 	unsigned long n = strtoul(s, &end, 10);
-	if (*s < '0' || *s > '9' || *end != '\0' || n < 1 || n > 1048576)
+	if (*s < '0' || *s > '9' || *end != '\0' || errno != 0 || n < 1 || n > max)
 		return -1;
 	*out = (uint32_t)n;
 	return 0;
@@ -64,9 +66,12 @@ client_key(struct yctx *y, struct client_entry *e, const char *ks,
 			return yerr(y, v, full, why);
 		e->has_allow_ports = 1;
 	} else if (strcmp(ks, "max_tunnels") == 0 || strcmp(ks, "max_streams") == 0) {
-		uint32_t *f = ks[4] == 't' ? &e->max_tunnels : &e->max_streams;
-		if (count_parse(vs, f) != 0)
-			return yerr(y, v, full, "number out of range (1 to 1048576)");
+		/* The bounds of the server-wide options of the same names. */
+		int tunnels = ks[4] == 't';
+		uint32_t *f = tunnels ? &e->max_tunnels : &e->max_streams;
+		if (count_parse(vs, f, tunnels ? 65536 : 1048576) != 0)
+			return yerr(y, v, full, tunnels ? "number out of range (1 to 65536)"
+						      : "number out of range (1 to 1048576)");
 	} else {
 		return yerr(y, v, full, "unknown key (expected name, token, fingerprint, "
 					"allow_ports, max_tunnels, max_streams)");

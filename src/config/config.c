@@ -375,10 +375,12 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 		if (*(char **)field == NULL)
 			abort();
 		return 0;
+	case OT_CLIENTS:
+		*why = "only in a config file (a clients: list)";
+		return -1;
 	case OT_CONFIG:
 	case OT_HELP:
 	case OT_TUNNELS:
-	case OT_CLIENTS:
 		break;
 	}
 	*why = "cannot be set here";
@@ -413,8 +415,12 @@ option_by_key(const char *key, enum role role)
 int
 yerr(struct yctx *y, const yaml_node_t *n, const char *key, const char *why)
 {
-	y->err = xasprintf("%s:%lu: %s: %s", y->path,
-	    (unsigned long)n->start_mark.line + 1, key, why);
+	/* Never past ':', '=' or a blank: in "token:s3cret" (a flow mapping
+	 * without its space) the key is the token. */
+	size_t len = strcspn(key, ":= \t");
+	y->err = xasprintf("%s:%lu: %.*s%s: %s", y->path,
+	    (unsigned long)n->start_mark.line + 1, (int)len, key,
+	    key[len] != '\0' ? "..." : "", why);
 	return -1;
 }
 
@@ -899,8 +905,8 @@ config_usage(enum role role, FILE *out)
 			     "each user connection to its target.\n\noptions:\n");
 	for (size_t i = 0; i < NOPTIONS; i++) {
 		const struct option_def *o = &options[i];
-		if (!(o->roles & role))
-			continue;
+		if (!(o->roles & role) || o->type == OT_CLIENTS)
+			continue; /* YAML only: in docs/configuration.md */
 		char flag[96], name[64];
 		flag_name(o, name, sizeof name);
 		if (o->short_opt && o->type != OT_TUNNELS)

@@ -24,6 +24,8 @@
 /* One TLS record's payload: writes are staged up to this and sent as one. */
 #define TLS_STAGE 16384
 #define TLS_RECORD_TYPE_HANDSHAKE 0x16
+/* Read ahead up to four records per read(2) for bulk readers. */
+#define TLS_READ_BULK (64 * 1024)
 
 enum tls_state { TS_SNIFF, TS_HANDSHAKE, TS_OPEN, TS_FAILED };
 
@@ -40,6 +42,7 @@ struct tls_conn {
 	char *why; /* what went wrong, for conn_strerror */
 	unsigned read_wants_write : 1, write_wants_read : 1;
 	unsigned shut_pending : 1, shut_sent : 1;
+	unsigned bulk : 1; /* reads ahead TLS_READ_BULK */
 };
 
 static const struct conn_ops tls_conn_ops;
@@ -307,6 +310,13 @@ tls_conn_read(struct conn *c, void *buf, size_t len)
 	if (t->state != TS_OPEN) {
 		errno = t->state == TS_FAILED ? EPROTO : EAGAIN;
 		return -1;
+	}
+	if (!t->bulk && len >= TLS_READ_BULK) {
+		/* A reader with room for several records (a relay, a session):
+		 * read ahead as much per read(2). Handshakes and idle pooled
+		 * connections keep OpenSSL's one-record buffer. */
+		SSL_set_default_read_buffer_len(t->ssl, TLS_READ_BULK);
+		t->bulk = 1;
 	}
 	size_t n;
 	ERR_clear_error();

@@ -28,8 +28,6 @@
 #define TLS_SUITES \
 	"TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384"
 #define CERT_DAYS (365 * 20)
-/* Read ahead up to four records per read(2) (released when idle). */
-#define TLS_READ_BUFFER (64 * 1024)
 
 static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -184,7 +182,6 @@ tls_server_ctx(const struct tls_server *ts, const char *cert, const char *key,
 	    SSL_OP_PRIORITIZE_CHACHA);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_read_ahead(ctx, 1);
-	SSL_CTX_set_default_read_buffer_len(ctx, TLS_READ_BUFFER);
 	SSL_CTX_set_ciphersuites(ctx, TLS_SUITES);
 	SSL_CTX_set_num_tickets(ctx, 1);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"burrow", 6);
@@ -343,7 +340,6 @@ tls_client_new(const struct config *cfg, char **err, int *usage)
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_read_ahead(ctx, 1);
-	SSL_CTX_set_default_read_buffer_len(ctx, TLS_READ_BUFFER);
 	/* We decide after the handshake (tls_client_check), with a message
 	 * that says why; OpenSSL's verdict is one of the inputs. */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);

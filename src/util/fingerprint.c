@@ -41,19 +41,21 @@ hexval(int c)
 static int
 parse_hex(const char *s, uint8_t out[FINGERPRINT_LEN])
 {
-	size_t n = 0;
-	while (*s) {
-		if (*s == ':') {
-			s++;
-			continue;
-		}
-		int hi = hexval(s[0]), lo = hi < 0 ? -1 : hexval(s[1]);
-		if (lo < 0 || n == FINGERPRINT_LEN)
+	/* 64 digits, or 32 pairs with a colon between each two: no other colons. */
+	size_t len = strlen(s);
+	int colons = len == 3 * FINGERPRINT_LEN - 1;
+	if (!colons && len != 2 * FINGERPRINT_LEN)
+		return -1;
+	for (size_t i = 0; i < FINGERPRINT_LEN; i++) {
+		if (colons && i > 0 && *s++ != ':')
 			return -1;
-		out[n++] = (uint8_t)(hi << 4 | lo);
+		int hi = hexval(s[0]), lo = hi < 0 ? -1 : hexval(s[1]);
+		if (lo < 0)
+			return -1;
+		out[i] = (uint8_t)(hi << 4 | lo);
 		s += 2;
 	}
-	return n == FINGERPRINT_LEN ? 0 : -1;
+	return 0;
 }
 
 static int
