@@ -1,5 +1,6 @@
 /* The client's pool of dedicated data connections. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,10 @@ client_pool_check(struct client *c)
 	if (idle >= c->cfg->pool) {
 		c->pool_announced = 1;
 		log_info("session %u: %zu data connections ready", c->session_id, idle);
+		/* The pool's handshakes (TLS: tens of KiB each, at once) leave
+		 * the heap full of holes: give the pages back. */
+		if (c->tls != NULL)
+			malloc_trim(0);
 	}
 }
 
