@@ -21,6 +21,7 @@ struct tls_server {
 	const char *cert_path, *key_path; /* the files in use */
 	char *gen_cert, *gen_key;         /* in the state directory, when generated */
 	int required;
+	int ctx_failed; /* the lazy context could not be built: logged once */
 };
 
 struct tls_client {
@@ -35,6 +36,8 @@ struct tls_client {
 	char *untrusted; /* why the last check failed */
 };
 
+/* Server: the context, built at the first TLS client; NULL if it cannot be. */
+SSL_CTX *tls_server_get_ctx(struct tls_server *ts);
 /* Server: a new context from the files; NULL with *err. */
 SSL_CTX *tls_server_ctx(const struct tls_server *ts, const char *cert,
     const char *key, char **err);

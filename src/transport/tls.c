@@ -554,12 +554,13 @@ sniff_pump(struct conn *c, short what)
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n == 1 && b == TLS_RECORD_TYPE_HANDSHAKE) {
-		int rc = tls_conn_start(t, t->ts->ctx, 1);
+		SSL_CTX *ctx = tls_server_get_ctx(t->ts);
+		int rc = ctx ? tls_conn_start(t, ctx, 1) : -1;
 		t->ts = NULL;
 		if (rc == 0)
 			tls_handshake(t);
 		else
-			tls_fail(t, "out of memory");
+			tls_fail(t, ctx ? "out of memory" : "TLS unavailable (see the log)");
 		return;
 	}
 	/* A frame, EOF or an error: plain TCP; the user's read tells which. */

@@ -217,15 +217,50 @@ fail:
 }
 
 static void
-tls_server_log_key(const struct tls_server *ts)
+tls_log_key(X509 *cert, const char *path)
 {
 	uint8_t fp[FINGERPRINT_LEN];
 	char s[FINGERPRINT_STR_MAX];
-	X509 *cert = SSL_CTX_get0_certificate(ts->ctx);
 	if (cert == NULL || tls_spki_fingerprint(cert, fp) != 0)
 		return;
 	fingerprint_format(fp, s);
-	log_info("tls: server key %s (%s)", s, ts->cert_path);
+	log_info("tls: server key %s (%s)", s, path);
+}
+
+/* The generated certificate's key, read without OpenSSL's X.509 decoders. */
+static int
+tls_log_cert_file(const char *path, char **err)
+{
+	char buf[16384];
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+	if (f != NULL)
+		fclose(f);
+	uint8_t fp[FINGERPRINT_LEN];
+	char s[FINGERPRINT_STR_MAX];
+	if (f == NULL || fingerprint_of_cert_pem(buf, n, fp) != 0) {
+		*err = xasprintf("%s: %s", path, f ? "not a PEM certificate" : strerror(errno));
+		return -1;
+	}
+	fingerprint_format(fp, s);
+	log_info("tls: server key %s (%s)", s, path);
+	return 0;
+}
+
+SSL_CTX *
+tls_server_get_ctx(struct tls_server *ts)
+{
+	if (ts->ctx != NULL || ts->ctx_failed)
+		return ts->ctx;
+	char *err = NULL;
+	ts->ctx = tls_server_ctx(ts, ts->cert_path, ts->key_path, &err);
+	if (ts->ctx == NULL) {
+		ts->ctx_failed = 1;
+		log_error("tls: cannot serve TLS until reloaded (SIGHUP): %s",
+		    err ? err : "out of memory");
+	}
+	free(err);
+	return ts->ctx;
 }
 
 /* The generated pair in the state directory, made on first start. */
@@ -276,13 +311,26 @@ tls_server_new(const struct config *cfg, char **err, int *usage)
 		tls_server_free(ts);
 		return NULL;
 	}
+	if (cfg->tls_cert == NULL && cfg->tls_client_ca == NULL) {
+		/*
+		 * The generated pair: OpenSSL's TLS context (3.5 MB of resident
+		 * library and heap) is built at the first TLS client, so a
+		 * server that only ever sees plain TCP stays as small as before.
+		 * The files are ours; the key file is checked at the first use.
+		 */
+		if (tls_log_cert_file(ts->cert_path, err) != 0) {
+			tls_server_free(ts);
+			return NULL;
+		}
+		return ts;
+	}
 	ts->ctx = tls_server_ctx(ts, ts->cert_path, ts->key_path, err);
 	if (ts->ctx == NULL) {
 		tls_server_free(ts);
 		return NULL;
 	}
 	*usage = 0;
-	tls_server_log_key(ts);
+	tls_log_key(SSL_CTX_get0_certificate(ts->ctx), ts->cert_path);
 	return ts;
 }
 
@@ -299,7 +347,8 @@ tls_server_reload(struct tls_server *ts)
 	}
 	SSL_CTX_free(ts->ctx); /* connections hold their own reference */
 	ts->ctx = ctx;
-	tls_server_log_key(ts);
+	ts->ctx_failed = 0;
+	tls_log_key(SSL_CTX_get0_certificate(ts->ctx), ts->cert_path);
 }
 
 void

@@ -18,5 +18,13 @@
 int fingerprint_parse(const char *s, uint8_t out[FINGERPRINT_LEN], const char **why);
 void fingerprint_format(const uint8_t fp[FINGERPRINT_LEN],
     char out[FINGERPRINT_STR_MAX]);
+/*
+ * The fingerprint of the key in a PEM certificate (the first one in pem):
+ * SHA-256 over the DER of its SubjectPublicKeyInfo, found by walking the
+ * certificate's DER, without OpenSSL's X.509 machinery (whose decoders
+ * cost a server that never serves TLS megabytes of resident memory).
+ * 0, or -1 if pem holds no well-formed certificate.
+ */
+int fingerprint_of_cert_pem(const char *pem, size_t len, uint8_t fp[FINGERPRINT_LEN]);
 
 #endif

@@ -316,6 +316,48 @@ test_stray_colons(void **state)
 	assert_refused(s);
 }
 
+
+/* A certificate made by burrow's server, and its key's fingerprint as
+ * openssl x509 -pubkey | openssl pkey -pubin -outform der | sha256 gives it. */
+static const char cert_pem[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBKzCB0qADAgECAhAJ6/6db6aUyOW4t12pyOpgMAoGCCqGSM49BAMCMBgxFjAU\n"
+    "BgNVBAMMDWJ1cnJvdyBzZXJ2ZXIwHhcNMjYxMTI4MDAwNjI3WhcNNDYxMTIzMDEw\n"
+    "NjI3WjAYMRYwFAYDVQQDDA1idXJyb3cgc2VydmVyMFkwEwYHKoZIzj0CAQYIKoZI\n"
+    "zj0DAQcDQgAESUFszIPvwzcAIg2fOXnnZxGoHHlerVEQkTW3VL59tSBKqm6BQHYb\n"
+    "FSJVA5AiGETroQ1dJ8YD3kI4pZ5/gehNdDAKBggqhkjOPQQDAgNIADBFAiEA2uUt\n"
+    "mOLtP8M8GluD9YxkvmAkknBPtJqFkXWoQ+/pReMCIAfA6cDvMRzloJq2ayqCTbLu\n"
+    "UBY7HuP7S+hhOjbeTLDK\n"
+    "-----END CERTIFICATE-----\n";
+
+static void
+test_cert_pem(void **state)
+{
+	uint8_t fp[FINGERPRINT_LEN], want[FINGERPRINT_LEN];
+	const char *why;
+	assert_int_equal(fingerprint_parse(
+	    "SHA256:kqf/obPPkAVR+jrU97fehMKjxx2I3IYf+zdLLbL+M58", want, &why), 0);
+	assert_int_equal(fingerprint_of_cert_pem(cert_pem, strlen(cert_pem), fp), 0);
+	assert_memory_equal(fp, want, FINGERPRINT_LEN);
+	/* Text around the block is ignored. */
+	char buf[2048];
+	snprintf(buf, sizeof buf, "subject=CN = burrow\n%sjunk\n", cert_pem);
+	memset(fp, 0, sizeof fp);
+	assert_int_equal(fingerprint_of_cert_pem(buf, strlen(buf), fp), 0);
+	assert_memory_equal(fp, want, FINGERPRINT_LEN);
+	/* Refused: no markers, no end, cut short, a byte of the DER changed
+	 * so a length runs past the end. */
+	assert_int_equal(fingerprint_of_cert_pem("", 0, fp), -1);
+	assert_int_equal(fingerprint_of_cert_pem(cert_pem, 40, fp), -1);
+	snprintf(buf, sizeof buf, "%s", cert_pem);
+	char *end = strstr(buf, "-----END");
+	memmove(end - 70, end, strlen(end) + 1);
+	assert_int_equal(fingerprint_of_cert_pem(buf, strlen(buf), fp), -1);
+	snprintf(buf, sizeof buf, "%s", cert_pem);
+	buf[sizeof "-----BEGIN CERTIFICATE-----\nMIIB" - 1] = '/'; /* outer length */
+	assert_int_equal(fingerprint_of_cert_pem(buf, strlen(buf), fp), -1);
+}
+
 int
 main(void)
 {
@@ -328,6 +370,7 @@ main(void)
 	    cmocka_unit_test(test_padded_base64),
 	    cmocka_unit_test(test_hex_refusals),
 	    cmocka_unit_test(test_stray_colons),
+	    cmocka_unit_test(test_cert_pem),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
