@@ -1,11 +1,14 @@
 /* Idle dedicated data connections, and moving a stream onto one. */
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 
 #include "relay/workers.h"
 #include "server/server-t.h"
 #include "transport/conn.h"
 #include "transport/framed.h"
+#include "transport/tls.h"
+#include "util/evtime.h"
 #include "util/log.h"
 
 /* Returns the conn (NULL if it was closed with the entry). */
@@ -32,6 +35,21 @@ pooled_read_cb(struct conn *c, void *arg)
 }
 
 /* A data connection that authenticated joins its session's idle pool. */
+/*
+ * A TLS handshake leaves tens of KiB of freed heap behind, in holes glibc
+ * keeps: once a burst of them is over (none in progress), give the pages
+ * back, at most once a second.
+ */
+static void
+pool_trim(struct server *srv, struct conn *c)
+{
+	uint64_t now = mono_ms();
+	if (!conn_is_tls(c) || srv->nhandshaking > 0 || now - srv->trimmed_ms < 1000)
+		return;
+	srv->trimmed_ms = now;
+	malloc_trim(0);
+}
+
 void
 pool_add(struct client_conn *owner, struct conn *c)
 {
@@ -48,6 +66,7 @@ pool_add(struct client_conn *owner, struct conn *c)
 	owner->npool++;
 	log_debug("%s: data connection ready (%zu idle)", session_label(owner->s),
 	    owner->npool);
+	pool_trim(owner->srv, c);
 }
 
 /*

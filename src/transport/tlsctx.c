@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/bn.h>
@@ -159,6 +160,48 @@ cert_generate(const char *cert_path, const char *key_path, char **err)
 	return ok ? 0 : -1;
 }
 
+/*
+ * The generation in a child process: OpenSSL's key generation loads its
+ * provider tables (megabytes, resident for good), which a server that has
+ * not yet seen a TLS client should not carry. The child writes the files.
+ */
+static int
+cert_generate_apart(const char *cert_path, const char *key_path, char **err)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return cert_generate(cert_path, key_path, err);
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return cert_generate(cert_path, key_path, err);
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		char *why = NULL;
+		int rc = cert_generate(cert_path, key_path, &why);
+		if (rc != 0 && why != NULL && write(fds[1], why, strlen(why)) < 0)
+			rc = -1;
+		_exit(rc == 0 ? 0 : 1);
+	}
+	close(fds[1]);
+	char why[512];
+	ssize_t n, len = 0;
+	while (len < (ssize_t)sizeof why - 1 &&
+	    (n = read(fds[0], why + len, sizeof why - 1 - (size_t)len)) > 0)
+		len += n;
+	why[len] = '\0';
+	close(fds[0]);
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	*err = xasprintf("%s", len > 0 ? why : "cannot generate a TLS key");
+	return -1;
+}
+
 /* ---- server ---- */
 
 static int
@@ -280,7 +323,7 @@ tls_server_state(struct tls_server *ts, char **err)
 		if (mkdirs(dir, 0700) != 0) {
 			*err = xasprintf("state directory %s: %s", dir, strerror(errno));
 			rc = -1;
-		} else if (cert_generate(ts->gen_cert, ts->gen_key, err) != 0) {
+		} else if (cert_generate_apart(ts->gen_cert, ts->gen_key, err) != 0) {
 			rc = -1;
 		} else {
 			log_info("tls: generated a key and a self-signed certificate in %s",
