@@ -12,6 +12,7 @@
 #include "config/config-t.h"
 #include "util/fingerprint.h"
 #include "util/secret.h"
+#include "util/str.h"
 
 enum opt_type {
 	OT_CONFIG,   /* -c: flag only */
@@ -161,20 +162,6 @@ const char *
 role_name(enum role role)
 {
 	return role == ROLE_SERVER ? "server" : "client";
-}
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
 }
 
 static void

@@ -23,26 +23,13 @@
 #include "config/config.h"
 #include "transport/tls-t.h"
 #include "util/log.h"
+#include "util/str.h"
 
 /* AES-GCM first: with AES instructions the fastest; a client that prefers
  * ChaCha20 (no AES instructions) gets it (SSL_OP_PRIORITIZE_CHACHA). */
 #define TLS_SUITES \
 	"TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384"
 #define CERT_DAYS (365 * 20)
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
 
 const char *
 tls_errstr(const char *fallback)
