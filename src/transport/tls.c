@@ -282,10 +282,8 @@ tls_conn_shutdown(struct conn *c)
 		return -1;
 	}
 	t->shut_pending = 1;
-	if (t->state != TS_OPEN) {
-		errno = EAGAIN; /* after the handshake */
-		return -1;
-	}
+	if (t->state != TS_OPEN)
+		return 0; /* no TLS yet: nothing staged is worth waiting for */
 	int r = tls_flush(t);
 	if (r < 0) {
 		tls_fail(t, "write failed");
