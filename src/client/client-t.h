@@ -80,6 +80,7 @@ struct data_conn {
 	struct client *c;
 	enum dc_state state;
 	struct dialer *dialer; /* while connecting */
+	struct proxy_dial *pdial; /* then through the proxy */
 	struct conn *conn;     /* once connected */
 	struct event *ev;      /* the handshake's timeout */
 	struct frame_reader rd;
@@ -102,6 +103,7 @@ struct client {
 	enum client_state state;
 	struct session *s;
 	struct dialer *dialer; /* while connecting */
+	struct proxy_dial *pdial; /* while the proxy opens the tunnel */
 	struct event *timer; /* backoff; when ready: register retry, pool refill */
 	struct evdns_getaddrinfo_request *req;
 	uint32_t backoff_ms;
@@ -128,6 +130,8 @@ struct client {
 /* client.c */
 /* Starts hs with a fresh nonce; the HELLO's length in buf, 0 if no randomness. */
 size_t client_hello(struct handshake *hs, enum hello_role role, uint8_t *buf);
+/* Where the client dials: the proxy, or the server itself. */
+const struct hostport *client_hop(const struct client *c);
 /* A connection to the server on a connected socket: TCP or TLS. Takes fd. */
 struct conn *client_conn_new(struct client *c, int fd);
 /* After the server's HELLO: a TLS connection binds hs to it. 0 or -1. */

@@ -21,6 +21,7 @@
 #include "transport/conn.h"
 #include "transport/dial.h"
 #include "transport/framed.h"
+#include "transport/proxy.h"
 #include "transport/tls.h"
 #include "util/evtime.h"
 #include "util/log.h"
@@ -97,6 +98,12 @@ client_refused(struct client *c)
 	c->exit_code = 1;
 	client_shutdown(c);
 	event_base_loopexit(c->base, NULL);
+}
+
+const struct hostport *
+client_hop(const struct client *c)
+{
+	return c->cfg->proxy_kind != PROXY_NONE ? &c->cfg->proxy : &c->cfg->server;
 }
 
 struct conn *
@@ -309,6 +316,25 @@ client_dial_each(const struct sockaddr *addr, const char *why, void *arg)
 		log_warn("connect %s: %s", c->server_str, why);
 }
 
+static void client_connected(struct client *c, int fd);
+
+/* Through the proxy: the tunnel to the server is up, or why not. */
+static void
+client_tunneled(int fd, const char *why, void *arg)
+{
+	struct client *c = arg;
+	char proxy[ADDR_STR_MAX];
+	c->pdial = NULL;
+	if (fd < 0) {
+		hostport_format(&c->cfg->proxy, proxy, sizeof proxy);
+		char text[ADDR_STR_MAX + 192];
+		snprintf(text, sizeof text, "proxy %s: %s", proxy, why);
+		client_connect_fail(c, text);
+		return;
+	}
+	client_connected(c, fd);
+}
+
 static void
 client_dialed(int fd, const struct sockaddr *addr, socklen_t addrlen,
     const char *why, void *arg)
@@ -322,6 +348,21 @@ client_dialed(int fd, const struct sockaddr *addr, socklen_t addrlen,
 	memcpy(&c->server_addr.addr[0], addr, addrlen);
 	c->server_addr.len[0] = addrlen;
 	c->server_addr.n = 1;
+	if (c->cfg->proxy_kind == PROXY_NONE) {
+		client_connected(c, fd);
+		return;
+	}
+	c->state = C_CONNECTING;
+	c->pdial = proxy_dial_start(c->base, fd, c->cfg, c->cfg->server.host,
+	    c->cfg->server.port, c->cfg->handshake_timeout_ms, client_tunneled, c);
+	if (c->pdial == NULL)
+		client_connect_fail(c, "out of memory");
+}
+
+/* A socket that reaches the server (directly or through the proxy). */
+static void
+client_connected(struct client *c, int fd)
+{
 	struct session_params p = {
 	    .window = (uint32_t)c->cfg->window,
 	    .heartbeat_ms = c->cfg->heartbeat_ms,
@@ -377,9 +418,17 @@ client_resolved_cb(int err, struct evutil_addrinfo *ai, void *arg)
 static void
 client_connect(struct client *c)
 {
-	log_info("connecting to %s", c->server_str);
+	const struct hostport *hop = client_hop(c);
+	if (hop != &c->cfg->server) {
+		char proxy[ADDR_STR_MAX];
+		hostport_format(hop, proxy, sizeof proxy);
+		log_info("connecting to %s via %s proxy %s", c->server_str,
+		    proxy_kind_name(c->cfg->proxy_kind), proxy);
+	} else {
+		log_info("connecting to %s", c->server_str);
+	}
 	c->addrs.n = 0;
-	if (sockaddr_from_numeric(c->cfg->server.host, c->cfg->server.port,
+	if (sockaddr_from_numeric(hop->host, hop->port,
 		&c->addrs.addr[0], &c->addrs.len[0]) == 0) {
 		c->addrs.n = 1;
 		client_dial(c);
@@ -389,9 +438,9 @@ client_connect(struct client *c)
 	struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC,
 	    .ai_socktype = SOCK_STREAM, .ai_flags = EVUTIL_AI_ADDRCONFIG};
 	char port[8];
-	snprintf(port, sizeof port, "%u", c->cfg->server.port);
+	snprintf(port, sizeof port, "%u", hop->port);
 	struct evdns_getaddrinfo_request *req = evdns_getaddrinfo(c->dns,
-	    c->cfg->server.host, port, &hints, client_resolved_cb, c);
+	    hop->host, port, &hints, client_resolved_cb, c);
 	if (req != NULL)
 		c->req = req;
 }
@@ -459,6 +508,8 @@ client_shutdown(struct client *c)
 	}
 	dialer_cancel(c->dialer);
 	c->dialer = NULL;
+	proxy_dial_cancel(c->pdial);
+	c->pdial = NULL;
 	if (c->s) {
 		session_send_error(c->s, FRAME_GOAWAY, 0, ERR_SHUTDOWN,
 		    "client shutting down");

@@ -12,6 +12,7 @@
 #include "client/client-t.h"
 #include "proto/auth.h"
 #include "transport/conn.h"
+#include "transport/proxy.h"
 #include "transport/tls.h"
 #include "util/evtime.h"
 
@@ -24,6 +25,7 @@ dc_free(struct data_conn *dc)
 	if (dc->ev)
 		event_free(dc->ev);
 	dialer_cancel(dc->dialer);
+	proxy_dial_cancel(dc->pdial);
 	conn_free(dc->conn);
 	free(dc);
 }
@@ -152,6 +154,9 @@ dc_read_cb(struct conn *conn, void *arg)
 	}
 }
 
+static void dc_tunneled(int fd, const char *why, void *arg);
+static void dc_connected(struct data_conn *dc, int fd);
+
 static void
 dc_dialed(int fd, const struct sockaddr *addr, socklen_t addrlen,
     const char *why, void *arg)
@@ -166,6 +171,36 @@ dc_dialed(int fd, const struct sockaddr *addr, socklen_t addrlen,
 	}
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+	const struct config *cfg = dc->c->cfg;
+	if (cfg->proxy_kind != PROXY_NONE) {
+		dc->pdial = proxy_dial_start(dc->c->base, fd, cfg, cfg->server.host,
+		    cfg->server.port, cfg->handshake_timeout_ms, dc_tunneled, dc);
+		if (dc->pdial == NULL)
+			dc_fail(dc, "out of memory");
+		return;
+	}
+	dc_connected(dc, fd);
+}
+
+/* Through the proxy: the tunnel to the server is up, or why not. */
+static void
+dc_tunneled(int fd, const char *why, void *arg)
+{
+	struct data_conn *dc = arg;
+	dc->pdial = NULL;
+	if (fd < 0) {
+		char text[224];
+		snprintf(text, sizeof text, "proxy: %s", why);
+		dc_fail(dc, text);
+		return;
+	}
+	dc_connected(dc, fd);
+}
+
+/* A socket that reaches the server: TCP or TLS, then HELLO. */
+static void
+dc_connected(struct data_conn *dc, int fd)
+{
 	dc->conn = client_conn_new(dc->c, fd);
 	dc->ev = evtimer_new(dc->c->base, dc_timeout_cb, dc);
 	if (dc->conn == NULL || dc->ev == NULL) {

@@ -33,6 +33,7 @@ enum opt_type {
 	OT_FINGERPRINT, /* SHA256:base64 or hex */
 	OT_CLIENTS,     /* the server's YAML list of named clients */
 	OT_NAME,        /* a name: 1-64 of [A-Za-z0-9._-] */
+	OT_PROXY,       /* a proxy URL, or "direct"; may hold a password */
 };
 
 struct option_def {
@@ -143,6 +144,11 @@ static const struct option_def options[] = {
     {"tls_client_ca", 0, ROLE_SERVER, OT_PATH, OFF(tls_client_ca), NULL, "FILE",
 	"mutual TLS: clients must present a certificate from this CA (PEM); implies "
 	"require_tls", 0, 0},
+    {"proxy", 0, ROLE_CLIENT, OT_PROXY, 0, NULL, "URL",
+	"reach the server through http://[user:pass@]host:port (HTTP CONNECT) or "
+	"socks5://[user:pass@]host:port (the proxy resolves the server's name); "
+	"default: HTTPS_PROXY (tls) or ALL_PROXY, minus NO_PROXY, as curl reads "
+	"them; direct: none", 0, 0},
     {"name", 'n', ROLE_CLIENT, OT_NAME, OFF(name), NULL, "NAME",
 	"this client's name in the server's clients: list (its own token, "
 	"certificate, ports and limits)", 0, 0},
@@ -225,6 +231,33 @@ range_why(const struct option_def *o, const char *what)
 	bound_format(o->type, o->max, hi, sizeof hi);
 	snprintf(why, sizeof why, "%s out of range (%s to %s)", what, lo, hi);
 	return why;
+}
+
+/* --proxy / proxy: / the environment's URL; the password to secret memory. */
+static int
+proxy_set(struct config *cfg, const char *v, const char **why)
+{
+	struct proxy_url u;
+	free(cfg->proxy_user);
+	secret_free(cfg->proxy_pass);
+	cfg->proxy_user = cfg->proxy_pass = NULL;
+	cfg->proxy_kind = PROXY_NONE;
+	cfg->proxy_set = 1;
+	if (strcmp(v, "direct") == 0)
+		return 0;
+	int rc = proxy_url_parse(v, &u, why);
+	if (rc == 0) {
+		cfg->proxy_kind = u.kind;
+		cfg->proxy = u.addr;
+		if (u.has_user) {
+			cfg->proxy_user = strdup(u.user);
+			cfg->proxy_pass = secret_strdup(u.pass);
+			if (cfg->proxy_user == NULL || cfg->proxy_pass == NULL)
+				abort();
+		}
+	}
+	OPENSSL_cleanse(&u, sizeof u);
+	return rc;
 }
 
 static int
@@ -365,6 +398,8 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 	case OT_CLIENTS:
 		*why = "only in a config file (a clients: list)";
 		return -1;
+	case OT_PROXY:
+		return proxy_set(cfg, v, why);
 	case OT_CONFIG:
 	case OT_HELP:
 	case OT_TUNNELS:
@@ -765,13 +800,13 @@ flags_apply(struct config *cfg, int argc, char **argv, int first_pass,
 			continue;
 		}
 		if (opt_set(o, cfg, value, &why) != 0) {
-			if (o->type == OT_SECRET)
+			if (o->type == OT_SECRET || o->type == OT_PROXY)
 				*err = xasprintf("burrow %s: %s: %s", rn, name, why);
 			else
 				*err = xasprintf("burrow %s: %s '%s': %s", rn, name, value, why);
 			return CONFIG_ERROR;
 		}
-		if (o->type == OT_SECRET)
+		if (o->type == OT_SECRET || (o->type == OT_PROXY && strchr(value, '@')))
 			hide_arg(valarg);
 	}
 	return CONFIG_OK;
@@ -787,6 +822,37 @@ config_defaults(struct config *cfg, enum role role)
 		if (options[i].def != NULL && opt_set(&options[i], cfg, options[i].def, &why) != 0)
 			abort(); /* a broken default in the table */
 	}
+}
+
+/*
+ * No --proxy: the environment, as curl reads it for this transport
+ * (HTTPS_PROXY for TLS, then ALL_PROXY; lower case first), unless NO_PROXY
+ * exempts the server. 0, or -1 with *err naming the variable, not its value.
+ */
+static int
+proxy_from_env(struct config *cfg, char **err)
+{
+	static const char *const tls_vars[] = {"https_proxy", "HTTPS_PROXY",
+	    "all_proxy", "ALL_PROXY", NULL};
+	static const char *const tcp_vars[] = {"all_proxy", "ALL_PROXY", NULL};
+	const char *const *vars = cfg->transport == TRANSPORT_TLS ? tls_vars : tcp_vars;
+	const char *noproxy = getenv("no_proxy");
+	if (noproxy == NULL)
+		noproxy = getenv("NO_PROXY");
+	if (noproxy != NULL && no_proxy_match(noproxy, cfg->server.host))
+		return 0;
+	for (size_t i = 0; vars[i] != NULL; i++) {
+		const char *v = getenv(vars[i]), *why;
+		if (v == NULL || *v == '\0')
+			continue;
+		if (proxy_set(cfg, v, &why) != 0) {
+			*err = xasprintf("burrow client: %s: %s", vars[i], why);
+			return -1;
+		}
+		cfg->proxy_set = 0; /* from the environment */
+		return 0;
+	}
+	return 0;
 }
 
 enum config_result
@@ -845,6 +911,8 @@ config_load(struct config *cfg, enum role role, int argc, char **argv, char **er
 				 "--transport tls (or --server tls://HOST:PORT)");
 		return CONFIG_ERROR;
 	}
+	if (role == ROLE_CLIENT && !cfg->proxy_set && proxy_from_env(cfg, err) != 0)
+		return CONFIG_ERROR;
 	if (role == ROLE_CLIENT && cfg->ntunnels == 0) {
 		*err = xasprintf("burrow client: no tunnels: give -R "
 				 "[bind_address:]port:host:hostport or tunnels: in the config file");
@@ -875,6 +943,8 @@ config_free(struct config *cfg)
 	free(cfg->tls_ciphersuites);
 	free(cfg->name);
 	free(cfg->path);
+	free(cfg->proxy_user);
+	secret_free(cfg->proxy_pass);
 	config_free_clients(cfg->clients, cfg->nclients);
 	memset(cfg, 0, sizeof *cfg);
 }

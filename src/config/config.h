@@ -75,6 +75,12 @@ struct config {
 	struct client_entry *clients; /* server */
 	size_t nclients;
 	char *path;               /* the config file (-c), for SIGHUP */
+	/* client: an outbound proxy (--proxy, else the environment) */
+	int proxy_kind;           /* enum proxy_kind; PROXY_NONE: direct */
+	struct hostport proxy;
+	char *proxy_user;         /* or NULL */
+	char *proxy_pass;         /* secret memory, or NULL */
+	int proxy_set;            /* --proxy or proxy: given (direct included) */
 	struct tunnel_cfg *tunnels;
 	size_t ntunnels;
 };

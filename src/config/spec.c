@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define SPEC_FIELDS_MAX 4
 
@@ -263,5 +264,107 @@ port_ranges_contains(const struct port_ranges *pr, uint16_t port)
 	for (int i = 0; i < pr->n; i++)
 		if (port >= pr->r[i].lo && port <= pr->r[i].hi)
 			return 1;
+	return 0;
+}
+
+static int
+hexdigit(int c)
+{
+	return c >= '0' && c <= '9' ? c - '0'
+	    : c >= 'a' && c <= 'f'  ? c - 'a' + 10
+	    : c >= 'A' && c <= 'F'  ? c - 'A' + 10 : -1;
+}
+
+/* Percent-decodes s[0..n) into out (cap bytes with the NUL); 0 or -1. */
+static int
+pct_decode(const char *s, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)s[i];
+		if (c == '%') {
+			if (i + 2 >= n)
+				return -1;
+			int hi = hexdigit(s[i + 1]), lo = hexdigit(s[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			c = hi << 4 | lo;
+			i += 2;
+		}
+		if (c == 0 || o + 1 >= cap)
+			return -1;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+int
+proxy_url_parse(const char *s, struct proxy_url *u, const char **why)
+{
+	memset(u, 0, sizeof *u);
+	const char *rest;
+	if (strncmp(s, "http://", 7) == 0) {
+		u->kind = PROXY_HTTP;
+		rest = s + 7;
+	} else if (strncmp(s, "socks5://", 9) == 0 || strncmp(s, "socks5h://", 10) == 0) {
+		u->kind = PROXY_SOCKS5;
+		rest = s + (s[6] == 'h' ? 10 : 9);
+	} else {
+		*why = "expected http://[user:pass@]host:port or socks5://[user:pass@]host:port";
+		return -1;
+	}
+	const char *at = strrchr(rest, '@');
+	if (at != NULL) {
+		const char *colon = memchr(rest, ':', (size_t)(at - rest));
+		size_t ul = colon ? (size_t)(colon - rest) : (size_t)(at - rest);
+		if (ul == 0 || pct_decode(rest, ul, u->user, sizeof u->user) != 0 ||
+		    (colon && pct_decode(colon + 1, (size_t)(at - colon - 1), u->pass,
+			sizeof u->pass) != 0)) {
+			*why = "bad user:password (at most 255 bytes each, %XX for special characters)";
+			return -1;
+		}
+		u->has_user = 1;
+		rest = at + 1;
+	}
+	char hp[ADDR_STR_MAX];
+	size_t len = strcspn(rest, "/");
+	if (len >= sizeof hp || (rest[len] == '/' && rest[len + 1] != '\0')) {
+		*why = "expected no path after host:port";
+		return -1;
+	}
+	memcpy(hp, rest, len);
+	hp[len] = '\0';
+	if (hostport_parse(hp, u->kind == PROXY_HTTP ? 8080 : 1080, &u->addr, why) != 0)
+		return -1;
+	if (u->addr.host[0] == '\0' || u->addr.port == 0) {
+		*why = "expected a proxy host and a port from 1 to 65535";
+		return -1;
+	}
+	return 0;
+}
+
+int
+no_proxy_match(const char *list, const char *host)
+{
+	size_t hl = strlen(host);
+	while (*list) {
+		list += strspn(list, ", \t");
+		size_t n = strcspn(list, ", \t");
+		if (n == 0)
+			break;
+		const char *e = list;
+		size_t el = n;
+		if (el == 1 && e[0] == '*')
+			return 1;
+		if (e[0] == '.') {
+			e++;
+			el--;
+		}
+		if (el > 0 && hl >= el && strncasecmp(host + hl - el, e, el) == 0 &&
+		    (hl == el || host[hl - el - 1] == '.'))
+			return 1;
+		list += n;
+	}
 	return 0;
 }

@@ -32,6 +32,19 @@ int duration_parse(const char *s, uint32_t *ms, const char **why);
 /* "65536", "64K", "2M", "1G" (binary multiples). */
 int size_parse(const char *s, uint64_t *bytes, const char **why);
 
+/* An outbound proxy URL: http:// or socks5:// (socks5h://), [user:pass@]host:port. */
+enum proxy_kind { PROXY_NONE = 0, PROXY_HTTP = 1, PROXY_SOCKS5 = 2 };
+struct proxy_url {
+	int kind;
+	struct hostport addr;
+	char user[256], pass[256]; /* percent-decoded; "" when absent */
+	int has_user;
+};
+int proxy_url_parse(const char *s, struct proxy_url *u, const char **why);
+/* curl's NO_PROXY: "*", or names, ".domain" / "domain" suffixes and
+ * addresses, comma-separated. 1 if host is exempt. */
+int no_proxy_match(const char *list, const char *host);
+
 #define PORT_RANGES_MAX 32
 struct port_ranges {
 	int n;

@@ -426,6 +426,52 @@ test_port_ranges_max(void **state)
 	assert_true(pr.n <= PORT_RANGES_MAX);
 }
 
+
+static void
+test_proxy_url(void **state)
+{
+	struct proxy_url u;
+	const char *why;
+	assert_int_equal(proxy_url_parse("http://proxy.corp:3128", &u, &why), 0);
+	assert_int_equal(u.kind, PROXY_HTTP);
+	assert_string_equal(u.addr.host, "proxy.corp");
+	assert_int_equal(u.addr.port, 3128);
+	assert_int_equal(u.has_user, 0);
+	assert_int_equal(proxy_url_parse("socks5h://al%40ice:p%3Ass@[::1]:1080/", &u, &why), 0);
+	assert_int_equal(u.kind, PROXY_SOCKS5);
+	assert_string_equal(u.addr.host, "::1");
+	assert_string_equal(u.user, "al@ice");
+	assert_string_equal(u.pass, "p:ss");
+	assert_int_equal(proxy_url_parse("socks5://bob@127.0.0.1:9050", &u, &why), 0);
+	assert_string_equal(u.user, "bob");
+	assert_string_equal(u.pass, "");
+	assert_int_equal(proxy_url_parse("http://h", &u, &why), 0);
+	assert_int_equal(u.addr.port, 8080); /* curl's default */
+	static const char *const bad[] = {"ftp://h:1", "h:1", "http://", "http://:1",
+	    "http://h:1/path", "http://u:%zz@h:1", "http://:pw@h:1", "socks5://h:99999",
+	    "http://u:%00@h:1"};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		assert_int_equal(proxy_url_parse(bad[i], &u, &why), -1);
+	/* The reason never quotes the URL (it may hold a password). */
+	assert_int_equal(proxy_url_parse("http://u:secretpw@h:99999", &u, &why), -1);
+	assert_null(strstr(why, "secretpw"));
+}
+
+static void
+test_no_proxy(void **state)
+{
+	assert_true(no_proxy_match("*", "relay.example.com"));
+	assert_true(no_proxy_match("localhost, .example.com", "relay.example.com"));
+	assert_true(no_proxy_match("example.com", "relay.example.com"));
+	assert_true(no_proxy_match("example.com", "EXAMPLE.com"));
+	assert_false(no_proxy_match("example.com", "relay.badexample.com"));
+	assert_false(no_proxy_match("ample.com", "example.com"));
+	assert_true(no_proxy_match("10.0.0.1,127.0.0.1", "127.0.0.1"));
+	assert_false(no_proxy_match("127.0.0.1", "127.0.0.10"));
+	assert_false(no_proxy_match("", "h"));
+	assert_false(no_proxy_match(" , ", "h"));
+}
+
 int
 main(void)
 {
@@ -449,6 +495,8 @@ main(void)
 	    cmocka_unit_test(test_port_ranges_spaces_and_edges),
 	    cmocka_unit_test(test_port_ranges_rejections),
 	    cmocka_unit_test(test_port_ranges_max),
+	    cmocka_unit_test(test_proxy_url),
+	    cmocka_unit_test(test_no_proxy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
