@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <http_parser.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 size_t
@@ -21,15 +22,15 @@ proxy_http_request(char *buf, size_t cap, const char *host, uint16_t port,
 			return 0;
 		EVP_EncodeBlock(b64, (const unsigned char *)plain, n);
 		snprintf(auth, sizeof auth, "Proxy-Authorization: Basic %s\r\n", b64);
-		memset(plain, 0, sizeof plain);
-		memset(b64, 0, sizeof b64);
+		OPENSSL_cleanse(plain, sizeof plain);
+		OPENSSL_cleanse(b64, sizeof b64);
 	}
 	int n = snprintf(buf, cap,
 	    "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n%s"
 	    "User-Agent: burrow\r\n\r\n",
 	    ipv6 ? "[" : "", host, ipv6 ? "]" : "", port, ipv6 ? "[" : "", host,
 	    ipv6 ? "]" : "", port, auth);
-	memset(auth, 0, sizeof auth);
+	OPENSSL_cleanse(auth, sizeof auth);
 	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
