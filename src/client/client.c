@@ -310,7 +310,9 @@ client_dial_each(const struct sockaddr *addr, const char *why, void *arg)
 	struct client *c = arg;
 	char a[ADDR_STR_MAX];
 	sockaddr_format(addr, a, sizeof a);
-	if (strcmp(a, c->server_str) != 0)
+	if (c->cfg->proxy_kind != PROXY_NONE)
+		log_warn("connect %s: proxy %s: %s", c->server_str, a, why);
+	else if (strcmp(a, c->server_str) != 0)
 		log_warn("connect %s (%s): %s", c->server_str, a, why);
 	else
 		log_warn("connect %s: %s", c->server_str, why);
