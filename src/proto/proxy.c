@@ -86,6 +86,11 @@ proxy_http_response(const uint8_t *p, size_t n, int *status, size_t *head_len,
 		 * last '\n' without counting it. */
 		if (used < len && p[used] == '\n')
 			used++;
+		if (hp.status_code < 100 || hp.status_code > 999) {
+			/* http-parser takes "HTTP/1.1 20 OK": a status has three digits. */
+			*why = "not an HTTP response (status code)";
+			return -1;
+		}
 		*status = hp.status_code;
 		*head_len = used;
 		return 1;
@@ -230,6 +235,10 @@ socks5_connect_reply(const uint8_t *p, size_t n, size_t *len, const char **why)
 		addr = 16;
 		break;
 	case 3:
+		if (p[4] == 0) {
+			*why = "malformed CONNECT reply (empty name)";
+			return -1;
+		}
 		addr = 1 + (size_t)p[4];
 		break;
 	default:

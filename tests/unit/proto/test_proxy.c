@@ -49,6 +49,9 @@ test_http_response(void **state)
 			     &status, &len, reason, 8, &why), 1);
 	assert_int_equal(status, 407);
 	assert_string_equal(reason, "Proxy A"); /* cut to the buffer */
+	static const char short_status[] = "HTTP/1.1 20 OK\r\n\r\n";
+	assert_int_equal(proxy_http_response((const uint8_t *)short_status,
+			     sizeof short_status - 1, &status, &len, NULL, 0, &why), -1);
 	static const char junk[] = "SSH-2.0-OpenSSH_9.2\r\n";
 	assert_int_equal(proxy_http_response((const uint8_t *)junk, sizeof junk - 1,
 			     &status, &len, NULL, 0, &why), -1);
