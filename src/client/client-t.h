@@ -18,6 +18,7 @@
 #include "proto/handshake.h"
 #include "transport/dial.h"
 #include "transport/framed.h"
+#include "transport/proxy.h"
 #include "util/log.h"
 
 struct conn;
@@ -132,6 +133,9 @@ struct client {
 size_t client_hello(struct handshake *hs, enum hello_role role, uint8_t *buf);
 /* Where the client dials: the proxy, or the server itself. */
 const struct hostport *client_hop(const struct client *c);
+/* On a socket connected to the proxy: the tunnel to the server (transport/proxy.h). */
+struct proxy_dial *client_tunnel(struct client *c, int fd, proxy_done_cb done,
+    void *arg);
 /* A connection to the server on a connected socket: TCP or TLS. Takes fd. */
 struct conn *client_conn_new(struct client *c, int fd);
 /* After the server's HELLO: a TLS connection binds hs to it. 0 or -1. */

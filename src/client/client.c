@@ -106,6 +106,14 @@ client_hop(const struct client *c)
 	return c->cfg->proxy_kind != PROXY_NONE ? &c->cfg->proxy : &c->cfg->server;
 }
 
+struct proxy_dial *
+client_tunnel(struct client *c, int fd, proxy_done_cb done, void *arg)
+{
+	const struct config *cfg = c->cfg;
+	return proxy_dial_start(c->base, fd, cfg, cfg->server.host, cfg->server.port,
+	    cfg->handshake_timeout_ms, done, arg);
+}
+
 struct conn *
 client_conn_new(struct client *c, int fd)
 {
@@ -355,8 +363,7 @@ client_dialed(int fd, const struct sockaddr *addr, socklen_t addrlen,
 		return;
 	}
 	c->state = C_CONNECTING;
-	c->pdial = proxy_dial_start(c->base, fd, c->cfg, c->cfg->server.host,
-	    c->cfg->server.port, c->cfg->handshake_timeout_ms, client_tunneled, c);
+	c->pdial = client_tunnel(c, fd, client_tunneled, c);
 	if (c->pdial == NULL)
 		client_connect_fail(c, "out of memory");
 }

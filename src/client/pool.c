@@ -171,10 +171,8 @@ dc_dialed(int fd, const struct sockaddr *addr, socklen_t addrlen,
 	}
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-	const struct config *cfg = dc->c->cfg;
-	if (cfg->proxy_kind != PROXY_NONE) {
-		dc->pdial = proxy_dial_start(dc->c->base, fd, cfg, cfg->server.host,
-		    cfg->server.port, cfg->handshake_timeout_ms, dc_tunneled, dc);
+	if (dc->c->cfg->proxy_kind != PROXY_NONE) {
+		dc->pdial = client_tunnel(dc->c, fd, dc_tunneled, dc);
 		if (dc->pdial == NULL)
 			dc_fail(dc, "out of memory");
 		return;

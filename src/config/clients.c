@@ -1,5 +1,4 @@
 /* The server's clients: list: named clients with their own credentials and policy. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,18 +24,6 @@ config_free_clients(struct client_entry *v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		secret_free(v[i].token);
 	free(v);
-}
-
-static int
-count_parse(const char *s, uint32_t *out, unsigned long max)
-{
-	char *end;
-	errno = 0;
-	unsigned long n = strtoul(s, &end, 10);
-	if (*s < '0' || *s > '9' || *end != '\0' || errno != 0 || n < 1 || n > max)
-		return -1;
-	*out = (uint32_t)n;
-	return 0;
 }
 
 /* One key of a client's entry. */
@@ -69,9 +56,11 @@ client_key(struct yctx *y, struct client_entry *e, const char *ks,
 		/* The bounds of the server-wide options of the same names. */
 		int tunnels = ks[4] == 't';
 		uint32_t *f = tunnels ? &e->max_tunnels : &e->max_streams;
-		if (count_parse(vs, f, tunnels ? 65536 : 1048576) != 0)
+		unsigned long n, max = tunnels ? 65536 : 1048576;
+		if (count_parse(vs, &n) != 0 || n < 1 || n > max)
 			return yerr(y, v, full, tunnels ? "number out of range (1 to 65536)"
 						      : "number out of range (1 to 1048576)");
+		*f = (uint32_t)n;
 	} else {
 		return yerr(y, v, full, "unknown key (expected name, token, fingerprint, "
 					"allow_ports, max_tunnels, max_streams)");

@@ -16,6 +16,8 @@ struct yctx {
 int yerr(struct yctx *y, const yaml_node_t *n, const char *key, const char *why);
 /* The scalar's text, or NULL for a list or mapping. */
 const char *yscalar(const yaml_node_t *n);
+/* A whole decimal number; 0, or -1 if s is not one. */
+int count_parse(const char *s, unsigned long *n);
 /* The server's clients: list (clients.c). 0 or -1 with y->err. */
 int yaml_clients(struct yctx *y, struct config *cfg, yaml_node_t *list);
 

@@ -330,10 +330,8 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 		return 0;
 	}
 	case OT_COUNT: {
-		char *end;
-		errno = 0;
-		unsigned long n = strtoul(v, &end, 10);
-		if (*v < '0' || *v > '9' || *end != '\0' || errno != 0) {
+		unsigned long n;
+		if (count_parse(v, &n) != 0) {
 			*why = "expected a whole number";
 			return -1;
 		}
@@ -420,6 +418,15 @@ tunnel_add(struct config *cfg)
 	t = &cfg->tunnels[cfg->ntunnels++];
 	memset(t, 0, sizeof *t);
 	return t;
+}
+
+int
+count_parse(const char *s, unsigned long *n)
+{
+	char *end;
+	errno = 0;
+	*n = strtoul(s, &end, 10);
+	return *s < '0' || *s > '9' || *end != '\0' || errno != 0 ? -1 : 0;
 }
 
 static const struct option_def *

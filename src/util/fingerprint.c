@@ -105,6 +105,15 @@ fingerprint_parse(const char *s, uint8_t out[FINGERPRINT_LEN], const char **why)
 	return -1;
 }
 
+void
+fingerprint_of_spki(const uint8_t *der, size_t n, uint8_t fp[FINGERPRINT_LEN])
+{
+	SHA256_CTX sha;
+	SHA256_Init(&sha);
+	SHA256_Update(&sha, der, n);
+	SHA256_Final(fp, &sha);
+}
+
 /*
  * One DER element at *p (before end): its tag, and its contents in
  * [*val, *val + *len); *p moves past it. 0, or -1 if malformed.
@@ -202,10 +211,7 @@ fingerprint_of_cert_pem(const char *pem, size_t len, uint8_t fp[FINGERPRINT_LEN]
 	const uint8_t *spki;
 	size_t spki_len;
 	if (der_spki(der, (size_t)dn, &spki, &spki_len) == 0) {
-		SHA256_CTX sha;
-		SHA256_Init(&sha);
-		SHA256_Update(&sha, spki, spki_len);
-		SHA256_Final(fp, &sha);
+		fingerprint_of_spki(spki, spki_len, fp);
 		rc = 0;
 	}
 out:

@@ -18,6 +18,8 @@
 int fingerprint_parse(const char *s, uint8_t out[FINGERPRINT_LEN], const char **why);
 void fingerprint_format(const uint8_t fp[FINGERPRINT_LEN],
     char out[FINGERPRINT_STR_MAX]);
+/* The fingerprint of a DER SubjectPublicKeyInfo: its SHA-256. */
+void fingerprint_of_spki(const uint8_t *der, size_t n, uint8_t fp[FINGERPRINT_LEN]);
 /*
  * The fingerprint of the key in a PEM certificate (the first one in pem):
  * SHA-256 over the DER of its SubjectPublicKeyInfo, found by walking the
