@@ -125,6 +125,7 @@ struct client {
 	int pool_announced;
 	struct relay_workers *relays;
 	struct tls_client *tls; /* NULL: plain TCP */
+	char ws_host[ADDR_STR_MAX + 8]; /* ws/wss: the upgrade's Host header */
 	int exit_code;
 };
 

@@ -23,6 +23,7 @@
 #include "transport/framed.h"
 #include "transport/proxy.h"
 #include "transport/tls.h"
+#include "transport/ws.h"
 #include "util/evtime.h"
 #include "util/log.h"
 
@@ -117,8 +118,29 @@ client_tunnel(struct client *c, int fd, proxy_done_cb done, void *arg)
 struct conn *
 client_conn_new(struct client *c, int fd)
 {
-	return c->tls ? conn_tls_connect(c->base, fd, c->tls)
-		      : conn_tcp_new(c->base, fd);
+	struct conn *conn = c->tls ? conn_tls_connect(c->base, fd, c->tls)
+				   : conn_tcp_new(c->base, fd);
+	if (conn != NULL && TRANSPORT_HAS_WS(c->cfg->transport) &&
+	    conn_ws_client(conn, c->ws_host, c->cfg->url_path) != 0) {
+		conn_free(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+/* Host: as a browser sends it: host, and :port unless the scheme's own. */
+static void
+client_ws_host(struct client *c)
+{
+	const struct config *cfg = c->cfg;
+	uint16_t own = cfg->transport == TRANSPORT_WSS ? 443 : 80;
+	if (cfg->host_header != NULL)
+		snprintf(c->ws_host, sizeof c->ws_host, "%s", cfg->host_header);
+	else if (cfg->server.port == own)
+		snprintf(c->ws_host, sizeof c->ws_host,
+		    strchr(cfg->server.host, ':') ? "[%s]" : "%s", cfg->server.host);
+	else
+		hostport_format(&cfg->server, c->ws_host, sizeof c->ws_host);
 }
 
 int
@@ -484,6 +506,7 @@ client_new(struct event_base *base, const struct config *cfg,
 	LIST_INIT(&c->dials);
 	LIST_INIT(&c->data_conns);
 	hostport_format(&cfg->server, c->server_str, sizeof c->server_str);
+	client_ws_host(c);
 	c->tunnels = calloc(cfg->ntunnels, sizeof *c->tunnels);
 	c->timer = event_new(base, -1, 0, client_timer_cb, c);
 	c->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |

@@ -34,6 +34,8 @@ enum opt_type {
 	OT_CLIENTS,     /* the server's YAML list of named clients */
 	OT_NAME,        /* a name: 1-64 of [A-Za-z0-9._-] */
 	OT_PROXY,       /* a proxy URL, or "direct"; may hold a password */
+	OT_URLPATH,     /* an HTTP path: "/" and printable ASCII, no blanks (char *) */
+	OT_HOSTNAME,    /* a host name for a header or SNI: printable, no blanks (char *) */
 };
 
 struct option_def {
@@ -58,7 +60,9 @@ static const struct option_def options[] = {
     {"listen", 'l', ROLE_SERVER, OT_LISTEN, OFF(listen), "0.0.0.0:7700",
 	"ADDR:PORT", "control address clients connect to (port 0: any free port)", 0, 0},
     {"server", 's', ROLE_CLIENT, OT_SERVER, OFF(server), NULL, "HOST[:PORT]",
-	"the burrow server to connect to (default port 7700)", 0, 0},
+	"the burrow server to connect to (default port 7700), or a URL that names "
+	"the transport too: tcp://HOST:PORT, tls://HOST:PORT, ws://HOST[:PORT]/PATH, "
+	"wss://HOST[:PORT]/PATH (ports 80 and 443 by default)", 0, 0},
     {"token", 't', BOTH, OT_SECRET, OFF(token), NULL, "TOKEN",
 	"shared secret; prefer BURROW_TOKEN or the config file, flags show in ps "
 	"until burrow hides them", 0, 0},
@@ -112,9 +116,20 @@ static const struct option_def options[] = {
 	OFF(max_unauthenticated_per_source), "64", "N",
 	"connections in their handshake from one IPv4 address or IPv6 /64; more "
 	"are refused", 1, 1048576},
-    {"transport", 0, ROLE_CLIENT, OT_TRANSPORT, OFF(transport), "tcp", "tcp|tls",
-	"how to reach the server: plain TCP, or TLS (also --server tls://HOST:PORT)",
-	0, 0},
+    {"transport", 0, ROLE_CLIENT, OT_TRANSPORT, OFF(transport), "tcp",
+	"tcp|tls|ws|wss", "how to reach the server: plain TCP, TLS, or WebSocket "
+	"over TCP or TLS, through web servers and proxies that carry WebSockets "
+	"(also --server tls://, ws://, wss://...)", 0, 0},
+    {"path", 0, BOTH, OT_URLPATH, OFF(url_path), "/", "PATH",
+	"ws/wss: the HTTP path of the WebSocket upgrade; the server upgrades only "
+	"this path (behind a web server: the location that proxies to burrow) and "
+	"answers 404 to others", 0, 0},
+    {"host_header", 0, ROLE_CLIENT, OT_HOSTNAME, OFF(host_header), NULL, "HOST",
+	"ws/wss: the Host header of the upgrade (default: the server's host, and "
+	":port unless 80 for ws or 443 for wss)", 0, 0},
+    {"sni", 0, ROLE_CLIENT, OT_HOSTNAME, OFF(sni), NULL, "NAME",
+	"TLS: the server name sent in the handshake and checked in its certificate "
+	"(default: the server's host; a CDN or a shared front may need another)", 0, 0},
     {"fingerprint", 0, ROLE_CLIENT, OT_FINGERPRINT, 0, NULL, "SHA256:KEY",
 	"TLS: trust the server whose key has this fingerprint, as the server logs "
 	"it at start (hex also accepted)", 0, 0},
@@ -195,6 +210,76 @@ secret_set(char **slot, const char *value)
 		abort();
 }
 
+static int
+set_string(char **field, const char *v)
+{
+	free(*field);
+	*field = strdup(v);
+	if (*field == NULL)
+		abort();
+	return 0;
+}
+
+/* Printable ASCII without blanks: safe in an HTTP request line or header. */
+static int
+http_token_valid(const char *v, size_t max)
+{
+	size_t n = strlen(v);
+	if (n == 0 || n > max)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f)
+			return 0;
+	return 1;
+}
+
+/*
+ * --server as a URL: the scheme names the transport (tcp, tls, ws, wss);
+ * ws and wss default to ports 80 and 443 and may carry a path. The
+ * host[:port] part goes to hostpart.
+ */
+static int
+server_url(struct config *cfg, const char *v, char *hostpart, size_t cap,
+    uint16_t *defport, const char **why)
+{
+	static const struct {
+		const char *scheme;
+		int transport;
+		uint16_t port;
+	} schemes[] = {{"tcp://", TRANSPORT_TCP, DEFAULT_CONTROL_PORT},
+	    {"tls://", TRANSPORT_TLS, DEFAULT_CONTROL_PORT},
+	    {"ws://", TRANSPORT_WS, 80}, {"wss://", TRANSPORT_WSS, 443}};
+	for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+		size_t sl = strlen(schemes[i].scheme);
+		if (strncmp(v, schemes[i].scheme, sl) != 0)
+			continue;
+		v += sl;
+		const char *slash = strchr(v, '/');
+		size_t hl = slash ? (size_t)(slash - v) : strlen(v);
+		if (slash != NULL && !TRANSPORT_HAS_WS(schemes[i].transport)) {
+			*why = "only ws:// and wss:// URLs have a path";
+			return -1;
+		}
+		if (slash != NULL && !http_token_valid(slash, 255)) {
+			*why = "the path must be printable ASCII without blanks, at most 255 bytes";
+			return -1;
+		}
+		if (hl >= cap) {
+			*why = "host too long";
+			return -1;
+		}
+		memcpy(hostpart, v, hl);
+		hostpart[hl] = '\0';
+		cfg->transport = schemes[i].transport;
+		*defport = schemes[i].port;
+		if (slash != NULL)
+			set_string(&cfg->url_path, slash);
+		return 0;
+	}
+	*why = "expected HOST[:PORT] or a URL: tcp://, tls://, ws:// or wss://";
+	return -1;
+}
+
 /* Sets one option from text. Returns 0 or -1 with *why. */
 
 /* A bound as the user writes it: 64K, 1024G, 50ms, 10m, 1h, 64. */
@@ -269,19 +354,14 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 	case OT_LISTEN:
 	case OT_SERVER: {
 		struct hostport *hp = field;
+		uint16_t defport = DEFAULT_CONTROL_PORT;
+		char hostpart[ADDR_STR_MAX + 8];
 		if (o->type == OT_SERVER && strstr(v, "://") != NULL) {
-			/* A URL names the transport too: tcp://, tls://. */
-			if (strncmp(v, "tcp://", 6) == 0)
-				cfg->transport = TRANSPORT_TCP;
-			else if (strncmp(v, "tls://", 6) == 0)
-				cfg->transport = TRANSPORT_TLS;
-			else {
-				*why = "expected HOST[:PORT], tcp://HOST:PORT or tls://HOST:PORT";
+			if (server_url(cfg, v, hostpart, sizeof hostpart, &defport, why) != 0)
 				return -1;
-			}
-			v += 6;
+			v = hostpart;
 		}
-		if (hostport_parse(v, DEFAULT_CONTROL_PORT, hp, why) != 0)
+		if (hostport_parse(v, defport, hp, why) != 0)
 			return -1;
 		if (o->type == OT_SERVER && (hp->host[0] == '\0' || hp->port == 0)) {
 			*why = "expected HOST[:PORT] with a port from 1 to 65535";
@@ -368,16 +448,30 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 			return -1;
 		}
 		return 0;
-	case OT_TRANSPORT:
-		if (strcmp(v, "tcp") == 0)
-			*(int *)field = TRANSPORT_TCP;
-		else if (strcmp(v, "tls") == 0)
-			*(int *)field = TRANSPORT_TLS;
-		else {
-			*why = "expected tcp or tls";
+	case OT_TRANSPORT: {
+		static const char *const names[] = {"tcp", "tls", "ws", "wss"};
+		for (int i = 0; i < 4; i++)
+			if (strcmp(v, names[i]) == 0) {
+				*(int *)field = i; /* enum transport's order */
+				return 0;
+			}
+		*why = "expected tcp, tls, ws or wss";
+		return -1;
+	}
+	case OT_URLPATH:
+		if (v[0] != '/' || !http_token_valid(v, 255)) {
+			*why = "expected a path starting with /, printable ASCII without "
+			       "blanks, at most 255 bytes";
 			return -1;
 		}
-		return 0;
+		return set_string(field, v);
+	case OT_HOSTNAME:
+		if (!http_token_valid(v, 253)) {
+			*why = "expected a host name: printable ASCII without blanks, at "
+			       "most 253 bytes";
+			return -1;
+		}
+		return set_string(field, v);
 	case OT_FINGERPRINT:
 		if (fingerprint_parse(v, cfg->fingerprint, why) != 0)
 			return -1;
@@ -841,8 +935,12 @@ proxy_from_env(struct config *cfg, char **err)
 {
 	static const char *const tls_vars[] = {"https_proxy", "HTTPS_PROXY",
 	    "all_proxy", "ALL_PROXY", NULL};
+	static const char *const http_vars[] = {"http_proxy", "all_proxy", "ALL_PROXY",
+	    NULL}; /* curl reads http_proxy in lower case only */
 	static const char *const tcp_vars[] = {"all_proxy", "ALL_PROXY", NULL};
-	const char *const *vars = cfg->transport == TRANSPORT_TLS ? tls_vars : tcp_vars;
+	const char *const *vars = TRANSPORT_HAS_TLS(cfg->transport) ? tls_vars
+	    : cfg->transport == TRANSPORT_WS			   ? http_vars
+								   : tcp_vars;
 	const char *noproxy = getenv("no_proxy");
 	if (noproxy == NULL)
 		noproxy = getenv("NO_PROXY");
@@ -912,10 +1010,10 @@ config_load(struct config *cfg, enum role role, int argc, char **argv, char **er
 		*err = xasprintf("burrow %s: --tls-cert and --tls-key go together", rn);
 		return CONFIG_ERROR;
 	}
-	if (role == ROLE_CLIENT && cfg->transport != TRANSPORT_TLS &&
-	    (cfg->has_fingerprint || cfg->ca || cfg->tls_cert)) {
-		*err = xasprintf("burrow client: --fingerprint, --ca and --tls-cert need "
-				 "--transport tls (or --server tls://HOST:PORT)");
+	if (role == ROLE_CLIENT && !TRANSPORT_HAS_TLS(cfg->transport) &&
+	    (cfg->has_fingerprint || cfg->ca || cfg->tls_cert || cfg->sni)) {
+		*err = xasprintf("burrow client: --fingerprint, --ca, --tls-cert and --sni "
+				 "need --transport tls or wss (or --server tls://HOST:PORT)");
 		return CONFIG_ERROR;
 	}
 	if (role == ROLE_CLIENT && !cfg->proxy_set && proxy_from_env(cfg, err) != 0)
@@ -948,6 +1046,9 @@ config_free(struct config *cfg)
 	free(cfg->ca);
 	free(cfg->known_servers);
 	free(cfg->tls_ciphersuites);
+	free(cfg->url_path);
+	free(cfg->host_header);
+	free(cfg->sni);
 	free(cfg->name);
 	free(cfg->path);
 	free(cfg->proxy_user);

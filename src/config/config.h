@@ -21,7 +21,11 @@
 
 enum role { ROLE_SERVER = 1, ROLE_CLIENT = 2 };
 enum gateway_ports { GATEWAY_NO, GATEWAY_YES, GATEWAY_CLIENTSPECIFIED };
-enum transport { TRANSPORT_TCP, TRANSPORT_TLS };
+enum transport { TRANSPORT_TCP, TRANSPORT_TLS, TRANSPORT_WS, TRANSPORT_WSS };
+/* TLS underneath: tls and wss. */
+#define TRANSPORT_HAS_TLS(t) ((t) == TRANSPORT_TLS || (t) == TRANSPORT_WSS)
+/* WebSocket on top: ws and wss. */
+#define TRANSPORT_HAS_WS(t) ((t) == TRANSPORT_WS || (t) == TRANSPORT_WSS)
 
 /*
  * One entry of the server's clients: list: a client that names itself
@@ -61,6 +65,9 @@ struct config {
 	enum log_level log_level;
 	/* TLS (transport/tls.h). Paths are malloc'd or NULL. */
 	int transport;            /* client: enum transport */
+	char *url_path;           /* ws/wss: the path of the upgrade (client asks, server takes) */
+	char *host_header;        /* client, ws/wss: Host (default: the server's host[:port]) */
+	char *sni;                /* client, TLS: the name sent and checked (default: the server's host) */
 	char *state_dir;          /* server: generated key and certificate */
 	char *tls_cert, *tls_key; /* server: its certificate; client: for mutual TLS */
 	char *tls_client_ca;      /* server: require client certificates from this CA */

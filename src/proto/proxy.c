@@ -4,9 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <http_parser.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+
+#include "proto/http.h"
 
 size_t
 proxy_http_request(char *buf, size_t cap, const char *host, uint16_t port,
@@ -34,76 +35,18 @@ proxy_http_request(char *buf, size_t cap, const char *host, uint16_t port,
 	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
-struct head {
-	char *reason;
-	size_t reason_len;
-	int done;
-};
-
-static int
-on_status(http_parser *hp, const char *at, size_t len)
-{
-	struct head *h = hp->data;
-	if (h->reason != NULL && h->reason_len > 0) {
-		size_t have = strlen(h->reason);
-		size_t room = h->reason_len - 1 - have;
-		if (len > room)
-			len = room;
-		for (size_t i = 0; i < len; i++)
-			h->reason[have + i] = at[i] >= 0x20 && at[i] < 0x7f ? at[i] : '?';
-		h->reason[have + len] = '\0';
-	}
-	return 0;
-}
-
-static int
-on_headers_complete(http_parser *hp)
-{
-	struct head *h = hp->data;
-	h->done = 1;
-	http_parser_pause(hp, 1); /* what follows is the tunnel's */
-	return 0;
-}
-
 int
 proxy_http_response(const uint8_t *p, size_t n, int *status, size_t *head_len,
     char *reason, size_t reason_len, const char **why)
 {
-	http_parser hp;
-	http_parser_settings s;
-	struct head h = {reason, reason_len, 0};
+	struct http_head h;
+	int st;
+	int rc = http_head_parse(p, n, HTTP_HEAD_RESPONSE, &h, head_len, &st, why);
 	if (reason != NULL && reason_len > 0)
-		reason[0] = '\0';
-	http_parser_init(&hp, HTTP_RESPONSE);
-	http_parser_settings_init(&s);
-	s.on_status = on_status;
-	s.on_headers_complete = on_headers_complete;
-	hp.data = &h;
-	size_t len = n > PROXY_HEAD_MAX ? PROXY_HEAD_MAX : n;
-	size_t used = http_parser_execute(&hp, &s, (const char *)p, len);
-	if (h.done) {
-		/* Paused in on_headers_complete, the parser stops on the head's
-		 * last '\n' without counting it. */
-		if (used < len && p[used] == '\n')
-			used++;
-		if (hp.status_code < 100 || hp.status_code > 999) {
-			/* http-parser takes "HTTP/1.1 20 OK": a status has three digits. */
-			*why = "not an HTTP response (status code)";
-			return -1;
-		}
-		*status = hp.status_code;
-		*head_len = used;
-		return 1;
-	}
-	if (HTTP_PARSER_ERRNO(&hp) != HPE_OK) {
-		*why = "not an HTTP response";
-		return -1;
-	}
-	if (n >= PROXY_HEAD_MAX) {
-		*why = "response head longer than 8 KiB";
-		return -1;
-	}
-	return 0;
+		snprintf(reason, reason_len, "%s", rc == 1 ? h.reason : "");
+	if (rc == 1)
+		*status = h.status;
+	return rc;
 }
 
 size_t

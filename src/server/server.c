@@ -23,6 +23,7 @@
 #include "transport/framed.h"
 #include "transport/tcp.h"
 #include "transport/tls.h"
+#include "transport/ws.h"
 #include "util/evtime.h"
 #include "util/log.h"
 
@@ -210,6 +211,11 @@ control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	struct conn *c = conn_accept_new(srv->base, fd, srv->tls);
 	if (c == NULL)
 		return;
+	/* A WebSocket upgrade is told apart from frames by its first byte too. */
+	if (conn_ws_server(c, srv->cfg->url_path) != 0) {
+		conn_free(c);
+		return;
+	}
 	if (control_admit(srv, c, &src, peer) != 0) {
 		conn_free(c);
 		return;

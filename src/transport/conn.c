@@ -15,7 +15,8 @@ conn_arm(struct conn *c)
 {
 	if (c->rev == NULL)
 		return; /* unbound */
-	unsigned r = c->want_read | c->need_read, w = c->want_write | c->need_write;
+	unsigned r = c->want_read | c->need_read | c->fneed_read;
+	unsigned w = c->want_write | c->need_write | c->fneed_write;
 	if (r != c->armed_read) {
 		if (r)
 			event_add(c->rev, NULL);
@@ -39,6 +40,8 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 	if (c->need_read && c->ops->pump != NULL)
 		c->ops->pump(c, EV_READ);
+	if (c->fneed_read && c->fops != NULL && c->fops->pump != NULL)
+		c->fops->pump(c, EV_READ);
 	if (c->want_read && c->on_read != NULL)
 		c->on_read(c, c->arg);
 }
@@ -49,6 +52,8 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 	if (c->need_write && c->ops->pump != NULL)
 		c->ops->pump(c, EV_WRITE);
+	if (c->fneed_write && c->fops != NULL && c->fops->pump != NULL)
+		c->fops->pump(c, EV_WRITE);
 	if (c->want_write && c->on_write != NULL)
 		c->on_write(c, c->arg);
 }
@@ -110,60 +115,122 @@ conn_kick(struct conn *c, int read, int write)
 {
 	if (c->rev == NULL)
 		return;
-	if (read && c->want_read)
+	if (read && (c->want_read || c->fneed_read))
 		event_active(c->rev, EV_READ, 0);
-	if (write && c->want_write)
+	if (write && (c->want_write || c->fneed_write))
 		event_active(c->wev, EV_WRITE, 0);
 }
 
+void
+conn_filter_set(struct conn *c, const struct conn_ops *fops, void *state)
+{
+	c->fops = fops;
+	c->filter = state;
+}
+
+void
+conn_filter_clear(struct conn *c)
+{
+	c->fops = NULL;
+	c->filter = NULL;
+	conn_filter_need(c, 0, 0);
+}
+
+void
+conn_filter_need(struct conn *c, int read, int write)
+{
+	c->fneed_read = read ? 1 : 0;
+	c->fneed_write = write ? 1 : 0;
+	conn_arm(c);
+}
+
 ssize_t
-conn_read(struct conn *c, void *buf, size_t len)
+conn_raw_read(struct conn *c, void *buf, size_t len)
 {
 	return c->ops->read(c, buf, len);
 }
 
 ssize_t
-conn_writev(struct conn *c, const struct iovec *iov, int iovcnt)
+conn_raw_writev(struct conn *c, const struct iovec *iov, int iovcnt)
 {
 	return c->ops->writev(c, iov, iovcnt);
+}
+
+int
+conn_raw_shutdown(struct conn *c)
+{
+	return c->ops->shutdown(c);
+}
+
+size_t
+conn_raw_buffered(const struct conn *c)
+{
+	return c->ops->buffered ? c->ops->buffered(c) : 0;
+}
+
+const char *
+conn_raw_strerror(const struct conn *c, int err)
+{
+	const char *s = c->ops->strerror ? c->ops->strerror(c) : NULL;
+	return s != NULL ? s : strerror(err);
+}
+
+/* The layer the user talks to. */
+static const struct conn_ops *
+conn_top(const struct conn *c)
+{
+	return c->fops != NULL ? c->fops : c->ops;
+}
+
+ssize_t
+conn_read(struct conn *c, void *buf, size_t len)
+{
+	return conn_top(c)->read(c, buf, len);
+}
+
+ssize_t
+conn_writev(struct conn *c, const struct iovec *iov, int iovcnt)
+{
+	return conn_top(c)->writev(c, iov, iovcnt);
 }
 
 ssize_t
 conn_write(struct conn *c, const void *buf, size_t len)
 {
 	struct iovec iov = {(void *)buf, len};
-	return c->ops->writev(c, &iov, 1);
+	return conn_top(c)->writev(c, &iov, 1);
 }
 
 int
 conn_shutdown(struct conn *c)
 {
-	return c->ops->shutdown(c);
+	return conn_top(c)->shutdown(c);
 }
 
 size_t
 conn_buffered(const struct conn *c)
 {
-	return c->ops->buffered ? c->ops->buffered(c) : 0;
+	const struct conn_ops *o = conn_top(c);
+	return o->buffered ? o->buffered(c) : 0;
 }
 
 int
 conn_splice_fd(const struct conn *c)
 {
-	return c->ops->spliceable ? c->fd : -1;
+	return c->fops == NULL && c->ops->spliceable ? c->fd : -1;
 }
 
 const char *
 conn_kind(const struct conn *c)
 {
-	return c->ops->kind;
+	return conn_top(c)->kind;
 }
 
 const char *
 conn_strerror(const struct conn *c, int err)
 {
-	const char *s = c->ops->strerror ? c->ops->strerror(c) : NULL;
-	return s != NULL ? s : strerror(err);
+	const char *s = c->fops && c->fops->strerror ? c->fops->strerror(c) : NULL;
+	return s != NULL ? s : conn_raw_strerror(c, err);
 }
 
 int
@@ -193,6 +260,9 @@ conn_dispose(struct conn *c)
 		event_free(c->rev);
 	if (c->wev)
 		event_free(c->wev);
+	c->rev = c->wev = NULL; /* the layers' last words arm nothing */
+	if (c->fops && c->fops->destroy)
+		c->fops->destroy(c); /* may still write through the transport */
 	if (c->ops->destroy)
 		c->ops->destroy(c);
 	free(c);

@@ -446,7 +446,7 @@ tls_client_new(const struct config *cfg, char **err, int *usage)
 		    tls_errstr("cannot read"));
 		goto fail;
 	}
-	snprintf(tc->host, sizeof tc->host, "%s", cfg->server.host);
+	snprintf(tc->host, sizeof tc->host, "%s", cfg->sni ? cfg->sni : cfg->server.host);
 	struct in6_addr a;
 	tc->host_is_ip = inet_pton(AF_INET, tc->host, &a) == 1 ||
 	    inet_pton(AF_INET6, tc->host, &a) == 1;

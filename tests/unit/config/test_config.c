@@ -1237,10 +1237,10 @@ test_server_urls(void **state)
 	static const struct {
 		const char *server, *want;
 	} bad[] = {
-	    {"udp://h:1", "burrow client: --server 'udp://h:1': expected HOST[:PORT], "
-			  "tcp://HOST:PORT or tls://HOST:PORT"},
-	    {"https://h", "burrow client: --server 'https://h': expected HOST[:PORT], "
-			  "tcp://HOST:PORT or tls://HOST:PORT"},
+	    {"udp://h:1", "burrow client: --server 'udp://h:1': expected HOST[:PORT] "
+			  "or a URL: tcp://, tls://, ws:// or wss://"},
+	    {"https://h", "burrow client: --server 'https://h': expected HOST[:PORT] "
+			  "or a URL: tcp://, tls://, ws:// or wss://"},
 	    {"tls://h:0", "burrow client: --server 'tls://h:0': expected HOST[:PORT] with "
 			  "a port from 1 to 65535"},
 	    {"tls://", "burrow client: --server 'tls://': "},
@@ -1404,8 +1404,8 @@ test_tls_errors(void **state)
 		const char *a, *b;
 		const char *want;
 	} cases[] = {
-	    {ROLE_CLIENT, "--transport", "quic", "burrow client: --transport 'quic': expected tcp or tls"},
-	    {ROLE_CLIENT, "--transport", "TLS", "burrow client: --transport 'TLS': expected tcp or tls"},
+	    {ROLE_CLIENT, "--transport", "quic", "burrow client: --transport 'quic': expected tcp, tls, ws or wss"},
+	    {ROLE_CLIENT, "--transport", "TLS", "burrow client: --transport 'TLS': expected tcp, tls, ws or wss"},
 	    {ROLE_CLIENT, "--fingerprint", "nope",
 		"burrow client: --fingerprint 'nope': expected SHA256: and 43 base64 "
 		"characters (as the server logs it), or 64 hex digits"},
@@ -1438,11 +1438,11 @@ test_tls_errors(void **state)
 	    {ROLE_SERVER, "--tls-cert", "/c", "burrow server: --tls-cert and --tls-key go together"},
 	    {ROLE_SERVER, "--tls-key", "/k", "burrow server: --tls-cert and --tls-key go together"},
 	    {ROLE_CLIENT, "--fingerprint", FP_B64,
-		"burrow client: --fingerprint, --ca and --tls-cert need --transport tls "
-		"(or --server tls://HOST:PORT)"},
+		"burrow client: --fingerprint, --ca, --tls-cert and --sni need --transport "
+		"tls or wss (or --server tls://HOST:PORT)"},
 	    {ROLE_CLIENT, "--ca", "/ca",
-		"burrow client: --fingerprint, --ca and --tls-cert need --transport tls "
-		"(or --server tls://HOST:PORT)"},
+		"burrow client: --fingerprint, --ca, --tls-cert and --sni need --transport "
+		"tls or wss (or --server tls://HOST:PORT)"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct config cfg;
@@ -1479,7 +1479,7 @@ test_tls_errors(void **state)
 
 	/* In a file: file:line: key: why, and the role's keys only. */
 	static const struct file_case fcases[] = {
-	    {ROLE_CLIENT, "transport: udp\n", "1: transport: expected tcp or tls"},
+	    {ROLE_CLIENT, "transport: udp\n", "1: transport: expected tcp, tls, ws or wss"},
 	    {ROLE_CLIENT, "fingerprint: SHA256:x\n",
 		"1: fingerprint: expected SHA256: and 43 base64 characters"},
 	    {ROLE_CLIENT, "name: a/b\n", "1: name: use 1 to 64 of A-Z a-z 0-9 . _ -"},
