@@ -131,16 +131,23 @@ struct client {
 
 /* client.c */
 /* Starts hs with a fresh nonce; the HELLO's length in buf, 0 if no randomness. */
-size_t client_hello(struct handshake *hs, enum hello_role role, uint8_t *buf);
+size_t client_hello(struct handshake *hs, enum hello_role role, struct conn *conn,
+    uint8_t *buf);
 /* Where the client dials: the proxy, or the server itself. */
 const struct hostport *client_hop(const struct client *c);
 /* On a socket connected to the proxy: the tunnel to the server (transport/proxy.h). */
 struct proxy_dial *client_tunnel(struct client *c, int fd, proxy_done_cb done,
     void *arg);
-/* A connection to the server on a connected socket: TCP or TLS. Takes fd. */
+/* A connection to the server on a connected socket: TCP or TLS, and
+ * WebSocket on top for ws/wss. Takes fd. */
 struct conn *client_conn_new(struct client *c, int fd);
-/* After the server's HELLO: a TLS connection binds hs to it. 0 or -1. */
-int client_bind(struct conn *conn, struct handshake *hs);
+/*
+ * After the server's HELLO: binds hs to a TLS connection whose other end
+ * is the server's (CAP_TLS both ways). 0, or -1 with *why: a tls client
+ * whose TLS ends before the server (retrying will not help).
+ */
+int client_bind(struct client *c, struct conn *conn, struct handshake *hs,
+    const char **why);
 
 /* target.c */
 void targets_init(struct client *c);

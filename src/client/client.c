@@ -144,25 +144,39 @@ client_ws_host(struct client *c)
 }
 
 int
-client_bind(struct conn *conn, struct handshake *hs)
+client_bind(struct client *c, struct conn *conn, struct handshake *hs,
+    const char **why)
 {
 	uint8_t b[BINDING_LEN];
 	if (!conn_is_tls(conn))
 		return 0;
-	if (conn_channel_binding(conn, b) != 0)
+	if (!(hs->caps & CAP_TLS)) {
+		/* Our TLS ends before the server. Behind a web server or CDN (wss)
+		 * that is the setup; with tls it is someone we did not expect. */
+		if (c->cfg->transport == TRANSPORT_WSS)
+			return 0;
+		*why = "the server does not terminate this TLS connection itself: "
+		       "something in between does (for a server behind a TLS front "
+		       "such as nginx or a CDN, use wss://)";
 		return -1;
+	}
+	if (conn_channel_binding(conn, b) != 0) {
+		*why = "no TLS channel binding";
+		return -1;
+	}
 	hs_bind(hs, b);
 	return 0;
 }
 
 /* Starts hs with a fresh nonce; the HELLO's length in buf, 0 if no randomness. */
 size_t
-client_hello(struct handshake *hs, enum hello_role role, uint8_t *buf)
+client_hello(struct handshake *hs, enum hello_role role, struct conn *conn,
+    uint8_t *buf)
 {
 	uint8_t nonce[NONCE_LEN];
 	if (auth_nonce(nonce) != 0)
 		return 0;
-	return hs_client_hello(hs, role, nonce, buf);
+	return hs_client_hello(hs, role, nonce, conn_is_tls(conn) ? CAP_TLS : 0, buf);
 }
 
 static int
@@ -187,9 +201,11 @@ client_on_frame(struct session *s, const struct frame *f, void *arg,
 			client_refused(c);
 			return 0;
 		}
-		if (client_bind(session_conn(s), &c->hs) != 0) {
-			*why = "no TLS channel binding";
-			return -1;
+		const char *bwhy;
+		if (client_bind(c, session_conn(s), &c->hs, &bwhy) != 0) {
+			log_error("%s", bwhy);
+			client_refused(c);
+			return 0;
 		}
 		uint8_t buf[MSG_MAX];
 		if (c->cfg->name == NULL) {
@@ -412,7 +428,7 @@ client_connected(struct client *c, int fd)
 	}
 	c->state = C_HANDSHAKE;
 	uint8_t buf[MSG_MAX];
-	size_t n = client_hello(&c->hs, HELLO_CONTROL, buf);
+	size_t n = client_hello(&c->hs, HELLO_CONTROL, conn, buf);
 	if (n == 0) {
 		session_close(c->s, "no randomness");
 		return;

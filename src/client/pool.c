@@ -98,8 +98,9 @@ dc_read_cb(struct conn *conn, void *arg)
 				dc_fail(dc, "bad HELLO");
 				return;
 			}
-			if (client_bind(dc->conn, &dc->hs) != 0) {
-				dc_fail(dc, "no TLS channel binding");
+			const char *bwhy;
+			if (client_bind(dc->c, dc->conn, &dc->hs, &bwhy) != 0) {
+				dc_fail(dc, bwhy);
 				return;
 			}
 			uint8_t buf[MSG_MAX];
@@ -206,7 +207,7 @@ dc_connected(struct data_conn *dc, int fd)
 		return;
 	}
 	uint8_t buf[MSG_MAX];
-	size_t n = client_hello(&dc->hs, HELLO_DATA, buf);
+	size_t n = client_hello(&dc->hs, HELLO_DATA, dc->conn, buf);
 	if (n == 0 || frame_write(dc->conn, FRAME_HELLO, 0, buf, n) != 0) {
 		dc_fail(dc, "write HELLO");
 		return;

@@ -7,13 +7,14 @@
 
 size_t
 hs_client_hello(struct handshake *h, enum hello_role role,
-    const uint8_t nonce[NONCE_LEN], uint8_t *buf)
+    const uint8_t nonce[NONCE_LEN], uint32_t conn_caps, uint8_t *buf)
 {
 	memset(h, 0, sizeof *h);
 	h->role = (uint8_t)role;
+	h->caps = PROTO_CAPS | (conn_caps & CAP_TLS); /* ours, until the reply */
 	memcpy(h->client_nonce, nonce, NONCE_LEN);
 	struct msg_hello m = {.version = PROTO_VERSION, .role = h->role,
-	    .caps = PROTO_CAPS};
+	    .caps = h->caps};
 	memcpy(m.nonce, nonce, NONCE_LEN);
 	return msg_hello_encode(buf, &m);
 }
@@ -36,7 +37,8 @@ hs_client_on_hello(struct handshake *h, const uint8_t *p, size_t n,
 		return -1;
 	}
 	memcpy(h->server_nonce, m.nonce, NONCE_LEN);
-	h->caps = m.caps & PROTO_CAPS;
+	h->peer_caps = m.caps;
+	h->caps &= m.caps;
 	return 0;
 }
 
@@ -95,8 +97,8 @@ hs_client_on_auth_ok(const struct handshake *h, const uint8_t *p, size_t n,
 
 int
 hs_server_on_hello(struct handshake *h, const uint8_t *p, size_t n,
-    const uint8_t nonce[NONCE_LEN], uint8_t *buf, size_t *len, uint16_t *code,
-    char *text, size_t textlen, const char **why)
+    const uint8_t nonce[NONCE_LEN], uint32_t conn_caps, uint8_t *buf,
+    size_t *len, uint16_t *code, char *text, size_t textlen, const char **why)
 {
 	struct msg_hello m;
 	*code = 0;
@@ -116,11 +118,13 @@ hs_server_on_hello(struct handshake *h, const uint8_t *p, size_t n,
 		return -1;
 	}
 	h->role = m.role;
-	h->caps = m.caps & PROTO_CAPS;
+	uint32_t mine = PROTO_CAPS | (conn_caps & CAP_TLS);
+	h->peer_caps = m.caps;
+	h->caps = m.caps & mine;
 	memcpy(h->client_nonce, m.nonce, NONCE_LEN);
 	memcpy(h->server_nonce, nonce, NONCE_LEN);
 	struct msg_hello reply = {.version = PROTO_VERSION, .role = m.role,
-	    .caps = PROTO_CAPS};
+	    .caps = mine};
 	memcpy(reply.nonce, nonce, NONCE_LEN);
 	*len = msg_hello_encode(buf, &reply);
 	return 0;

@@ -30,6 +30,7 @@ struct handshake {
 	uint8_t client_nonce[NONCE_LEN];
 	uint8_t server_nonce[NONCE_LEN];
 	uint32_t caps; /* the capabilities both sides announced */
+	uint32_t peer_caps; /* what the other side announced */
 	uint8_t binding[BINDING_LEN]; /* the TLS channel binding, if has_binding */
 	uint8_t has_binding;
 };
@@ -40,9 +41,10 @@ struct handshake {
  */
 void hs_bind(struct handshake *h, const uint8_t binding[BINDING_LEN]);
 
-/* Client: starts h; the HELLO to send. */
+/* Client: starts h; the HELLO to send. conn_caps: CAP_TLS if the
+ * connection is TLS, else 0. */
 size_t hs_client_hello(struct handshake *h, enum hello_role role,
-    const uint8_t nonce[NONCE_LEN], uint8_t *buf);
+    const uint8_t nonce[NONCE_LEN], uint32_t conn_caps, uint8_t *buf);
 /*
  * Client: the server's HELLO. 0, or -1 with *why. *version is the server's
  * version when the HELLO decoded: another one than PROTO_VERSION means the
@@ -69,10 +71,11 @@ int hs_client_on_auth_ok(const struct handshake *h, const uint8_t *p, size_t n,
  * Server: the client's HELLO. 0 with the reply in buf (*len), or -1: a
  * malformed HELLO (*why, a protocol error) if *code is 0, else an ERROR with
  * *code and text to send before closing (another version, an unknown role).
+ * conn_caps as for hs_client_hello.
  */
 int hs_server_on_hello(struct handshake *h, const uint8_t *p, size_t n,
-    const uint8_t nonce[NONCE_LEN], uint8_t *buf, size_t *len, uint16_t *code,
-    char *text, size_t textlen, const char **why);
+    const uint8_t nonce[NONCE_LEN], uint32_t conn_caps, uint8_t *buf,
+    size_t *len, uint16_t *code, char *text, size_t textlen, const char **why);
 /* Server: 1 if the AUTH's proof is keyed by key, else 0 (constant time). */
 int hs_server_verify(const struct handshake *h, const struct msg_auth *a,
     const void *key, size_t keylen);

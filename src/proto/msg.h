@@ -56,6 +56,14 @@ enum hello_role { HELLO_CONTROL = 0, HELLO_DATA = 1 };
  * server keys the proof by that client's own token (its clients: list).
  */
 #define CAP_NAMED 0x1u
+/*
+ * CAP_TLS, per connection: this side's end of the connection is TLS that it
+ * terminates itself. When both send it, both proofs cover the TLS channel
+ * binding; a client on TLS whose server does not send it knows that
+ * something in between (a web server or CDN in front of a wss server, or a
+ * man in the middle) terminates its TLS.
+ */
+#define CAP_TLS 0x2u
 #define PROTO_CAPS CAP_NAMED
 
 struct msg_hello {

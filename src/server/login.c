@@ -48,8 +48,10 @@ server_hello(struct client_conn *cc, const struct frame *f, const char **why)
 		*why = "no randomness";
 		return -1;
 	}
-	if (hs_server_on_hello(&cc->hs, f->payload, f->len, nonce, buf, &len, &code,
-		text, sizeof text, why) != 0) {
+	struct conn *conn = session_conn(cc->s);
+	if (hs_server_on_hello(&cc->hs, f->payload, f->len, nonce,
+		conn_is_tls(conn) ? CAP_TLS : 0, buf, &len, &code, text, sizeof text,
+		why) != 0) {
 		if (code == 0)
 			return -1;
 		log_warn("%s: %s", session_label(cc->s), text);
@@ -57,15 +59,15 @@ server_hello(struct client_conn *cc, const struct frame *f, const char **why)
 		session_close_after_flush(cc->s, "version mismatch");
 		return 0;
 	}
-	struct conn *conn = session_conn(cc->s);
-	if (conn_is_tls(conn)) {
+	if (cc->hs.caps & CAP_TLS) {
+		/* Both ends of this TLS connection are ours: bind the proofs to it. */
 		uint8_t b[BINDING_LEN];
 		if (conn_channel_binding(conn, b) != 0) {
 			*why = "no TLS channel binding";
 			return -1;
 		}
 		hs_bind(&cc->hs, b);
-	} else if (tls_server_required(cc->srv->tls)) {
+	} else if (!conn_is_tls(conn) && tls_server_required(cc->srv->tls)) {
 		static const char need[] = "this server requires TLS: connect with "
 					   "--transport tls (or --server tls://HOST:PORT)";
 		log_limited(&cc->srv->lim_refuse, LOG_WARN, "%s: refused: plain TCP",

@@ -677,8 +677,10 @@ def start_socat(procs, listen_args, connect):
 def test_mitm_cannot_authenticate(burrow_server, burrow_client, echo, pki, procs, upstream):
     """socat terminates TLS with its own key and forwards to the real server,
     over TLS or plain TCP. The client is pinned to socat's key, so TLS
-    succeeds, but the AUTH proofs cover the TLS exporter, which differs on
-    the two legs: the server refuses, the client exits 1."""
+    succeeds. Over TLS upstream, the AUTH proofs cover the TLS exporter,
+    which differs on the two legs: the server refuses, the client exits 1.
+    Over plain TCP upstream, the server's HELLO says it does not terminate
+    the client's TLS (no CAP_TLS): a tls client refuses before AUTH, exit 1."""
     srv = burrow_server()
     mitm = pki.self_signed("mitm")
     connect = (f"OPENSSL:127.0.0.1:{srv.port},verify=0" if upstream == "tls"
@@ -686,10 +688,15 @@ def test_mitm_cannot_authenticate(burrow_server, burrow_client, echo, pki, procs
     mport = start_socat(procs, f"cert={mitm.crt},key={mitm.key},verify=0", connect)
     cli = burrow_client(f"127.0.0.1:{mport}", "-R", f"0:127.0.0.1:{echo.port}",
                         *tls_args(mitm.pin), transport=None)
-    srv.wait_log(r"authentication failed")
+    if upstream == "tls":
+        srv.wait_log(r"authentication failed")
     rc = cli.wait_exit()
     assert rc == 1, f"client rc={rc}, want 1"
-    assert cli.find(r"(?i)authentication"), cli.text()
+    if upstream == "tls":
+        assert cli.find(r"(?i)authentication"), cli.text()
+    else:
+        assert cli.find(r"does not terminate this TLS connection itself"), cli.text()
+        assert srv.find(r"authenticated") is None
     assert cli.find(r"does not match") is None, "TLS to the MITM should have succeeded (pinned)"
     assert cli.find(r"authenticated to") is None
     assert srv.find(r"tunnel r1 listening") is None

@@ -189,7 +189,8 @@ def hello_payload(role, nonce, version=VERSION, caps=0):
 
 
 CAP_NAMED = 0x1  # AUTH on a control connection may carry the client's name
-KNOWN_CAPS = CAP_NAMED
+CAP_TLS = 0x2
+KNOWN_CAPS = CAP_NAMED | CAP_TLS
 
 
 def parse_hello(payload):

@@ -102,7 +102,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct handshake s, c;
 	int server_hello_done = 0, client_hello_done = 0;
 	hs_client_hello(&c, size > 0 && (data[0] & 1) ? HELLO_DATA : HELLO_CONTROL,
-	    nonce, buf);
+	    nonce, 0, buf);
 	while (off < size) {
 		struct frame f;
 		const char *why = NULL;
@@ -116,7 +116,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t reply[MSG_MAX];
 		switch (f.type) {
 		case FRAME_HELLO:
-			if (hs_server_on_hello(&s, f.payload, f.len, nonce, reply, &rn,
+			if (hs_server_on_hello(&s, f.payload, f.len, nonce, 0, reply, &rn,
 				&code, text, sizeof text, &why) == 0) {
 				struct msg_hello m;
 				check(msg_hello_decode(reply, rn, &m, &why) == 0);

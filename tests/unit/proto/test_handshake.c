@@ -25,8 +25,8 @@ test_control_then_data(void **state)
 	char text[128];
 	const char *why = NULL, *token = "t0ken-t0ken-t0ken";
 
-	n = hs_client_hello(&c, HELLO_CONTROL, CN, buf);
-	assert_int_equal(hs_server_on_hello(&s, buf, n, SN, reply, &rn, &code, text,
+	n = hs_client_hello(&c, HELLO_CONTROL, CN, 0, buf);
+	assert_int_equal(hs_server_on_hello(&s, buf, n, SN, 0, reply, &rn, &code, text,
 			     sizeof text, &why), 0);
 	assert_int_equal(s.role, HELLO_CONTROL);
 	assert_int_equal(hs_client_on_hello(&c, reply, rn, &version, &why), 0);
@@ -59,8 +59,8 @@ test_control_then_data(void **state)
 	/* The data connection: its AUTH names the session, keyed by its key. */
 	struct handshake dc, ds;
 	uint8_t cn2[NONCE_LEN] = {5}, sn2[NONCE_LEN] = {6};
-	n = hs_client_hello(&dc, HELLO_DATA, cn2, buf);
-	assert_int_equal(hs_server_on_hello(&ds, buf, n, sn2, reply, &rn, &code, text,
+	n = hs_client_hello(&dc, HELLO_DATA, cn2, 0, buf);
+	assert_int_equal(hs_server_on_hello(&ds, buf, n, sn2, 0, reply, &rn, &code, text,
 			     sizeof text, &why), 0);
 	assert_int_equal(hs_client_on_hello(&dc, reply, rn, &version, &why), 0);
 	n = hs_client_auth(&dc, key_c, MAC_LEN, 77, buf);
@@ -86,17 +86,17 @@ test_server_refusals(void **state)
 	const char *why = NULL;
 	struct msg_hello m = {.version = 2, .role = HELLO_CONTROL};
 	size_t n = msg_hello_encode(buf, &m);
-	assert_int_equal(hs_server_on_hello(&s, buf, n, SN, reply, &rn, &code, text,
+	assert_int_equal(hs_server_on_hello(&s, buf, n, SN, 0, reply, &rn, &code, text,
 			     sizeof text, &why), -1);
 	assert_int_equal(code, ERR_VERSION);
 	assert_string_equal(text, "unsupported protocol version 2 (this server speaks 3)");
 	m.version = PROTO_VERSION;
 	m.role = 7;
 	n = msg_hello_encode(buf, &m);
-	assert_int_equal(hs_server_on_hello(&s, buf, n, SN, reply, &rn, &code, text,
+	assert_int_equal(hs_server_on_hello(&s, buf, n, SN, 0, reply, &rn, &code, text,
 			     sizeof text, &why), -1);
 	assert_string_equal(text, "unknown connection role 7");
-	assert_int_equal(hs_server_on_hello(&s, (const uint8_t *)"GET /", 5, SN, reply,
+	assert_int_equal(hs_server_on_hello(&s, (const uint8_t *)"GET /", 5, SN, 0, reply,
 			     &rn, &code, text, sizeof text, &why), -1);
 	assert_int_equal(code, 0);
 	assert_non_null(why);
@@ -110,7 +110,7 @@ test_client_checks_hello(void **state)
 	uint8_t buf[MSG_MAX];
 	uint16_t version;
 	const char *why = NULL;
-	hs_client_hello(&c, HELLO_DATA, CN, buf);
+	hs_client_hello(&c, HELLO_DATA, CN, 0, buf);
 	struct msg_hello m = {.version = 4, .role = HELLO_DATA};
 	size_t n = msg_hello_encode(buf, &m);
 	assert_int_equal(hs_client_on_hello(&c, buf, n, &version, &why), -1);
@@ -131,8 +131,8 @@ hellos(struct handshake *c, struct handshake *s, enum hello_role role)
 	uint16_t code, version;
 	char text[128];
 	const char *why = NULL;
-	n = hs_client_hello(c, role, CN, buf);
-	assert_int_equal(hs_server_on_hello(s, buf, n, SN, reply, &rn, &code, text,
+	n = hs_client_hello(c, role, CN, 0, buf);
+	assert_int_equal(hs_server_on_hello(s, buf, n, SN, 0, reply, &rn, &code, text,
 			     sizeof text, &why), 0);
 	assert_int_equal(hs_client_on_hello(c, reply, rn, &version, &why), 0);
 	assert_int_equal(s->role, role);
@@ -261,7 +261,7 @@ test_caps_named(void **state)
 	struct msg_hello m = {.version = PROTO_VERSION, .role = HELLO_CONTROL,
 	    .caps = 0xffffffffu};
 	size_t n = msg_hello_encode(buf, &m);
-	assert_int_equal(hs_server_on_hello(&s, buf, n, SN, reply, &rn, &code, text,
+	assert_int_equal(hs_server_on_hello(&s, buf, n, SN, 0, reply, &rn, &code, text,
 			     sizeof text, &why), 0);
 	assert_int_equal(s.caps, PROTO_CAPS);
 	struct msg_hello r;
@@ -270,11 +270,11 @@ test_caps_named(void **state)
 	/* One that announces nothing gets nothing. */
 	m.caps = 0;
 	n = msg_hello_encode(buf, &m);
-	assert_int_equal(hs_server_on_hello(&s, buf, n, SN, reply, &rn, &code, text,
+	assert_int_equal(hs_server_on_hello(&s, buf, n, SN, 0, reply, &rn, &code, text,
 			     sizeof text, &why), 0);
 	assert_int_equal(s.caps, 0);
 	/* And a server without CAP_NAMED leaves the client without it. */
-	hs_client_hello(&c, HELLO_CONTROL, CN, buf);
+	hs_client_hello(&c, HELLO_CONTROL, CN, 0, buf);
 	m.caps = 0x80000000u;
 	n = msg_hello_encode(buf, &m);
 	assert_int_equal(hs_client_on_hello(&c, buf, n, &version, &why), 0);
