@@ -84,7 +84,7 @@ tls_setup(struct running *r, const struct config *cfg)
 	int usage = 0;
 	if (cfg->role == ROLE_SERVER)
 		r->tls_server = tls_server_new(cfg, &err, &usage);
-	else if (TRANSPORT_HAS_TLS(cfg->transport))
+	else if (TRANSPORT_MAY_TLS(cfg->transport))
 		r->tls_client = tls_client_new(cfg, &err, &usage);
 	else
 		return 0;

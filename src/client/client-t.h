@@ -126,6 +126,8 @@ struct client {
 	struct relay_workers *relays;
 	struct tls_client *tls; /* NULL: plain TCP */
 	char ws_host[ADDR_STR_MAX + 8]; /* ws/wss: the upgrade's Host header */
+	int transport;  /* the one in use: cfg's, or auto's current choice */
+	char auto_why[640]; /* auto: why the transports tried so far failed */
 	int exit_code;
 };
 

@@ -28,6 +28,8 @@
 #include "util/log.h"
 
 static void client_connect(struct client *c);
+static int client_auto_next(struct client *c, const char *why);
+static void client_ws_host(struct client *c);
 static void client_backoff(struct client *c);
 static int client_on_frame(struct session *s, const struct frame *f, void *arg,
     const char **why);
@@ -118,9 +120,9 @@ client_tunnel(struct client *c, int fd, proxy_done_cb done, void *arg)
 struct conn *
 client_conn_new(struct client *c, int fd)
 {
-	struct conn *conn = c->tls ? conn_tls_connect(c->base, fd, c->tls)
-				   : conn_tcp_new(c->base, fd);
-	if (conn != NULL && TRANSPORT_HAS_WS(c->cfg->transport) &&
+	struct conn *conn = TRANSPORT_HAS_TLS(c->transport)
+	    ? conn_tls_connect(c->base, fd, c->tls) : conn_tcp_new(c->base, fd);
+	if (conn != NULL && TRANSPORT_HAS_WS(c->transport) &&
 	    conn_ws_client(conn, c->ws_host, c->cfg->url_path) != 0) {
 		conn_free(conn);
 		return NULL;
@@ -133,7 +135,7 @@ static void
 client_ws_host(struct client *c)
 {
 	const struct config *cfg = c->cfg;
-	uint16_t own = cfg->transport == TRANSPORT_WSS ? 443 : 80;
+	uint16_t own = c->transport == TRANSPORT_WSS ? 443 : 80;
 	if (cfg->host_header != NULL)
 		snprintf(c->ws_host, sizeof c->ws_host, "%s", cfg->host_header);
 	else if (cfg->server.port == own)
@@ -153,7 +155,7 @@ client_bind(struct client *c, struct conn *conn, struct handshake *hs,
 	if (!(hs->caps & CAP_TLS)) {
 		/* Our TLS ends before the server. Behind a web server or CDN (wss)
 		 * that is the setup; with tls it is someone we did not expect. */
-		if (c->cfg->transport == TRANSPORT_WSS)
+		if (c->transport == TRANSPORT_WSS)
 			return 0;
 		*why = "the server does not terminate this TLS connection itself: "
 		       "something in between does (for a server behind a TLS front "
@@ -238,6 +240,11 @@ client_on_frame(struct session *s, const struct frame *f, void *arg,
 		}
 		c->state = C_READY;
 		c->backoff_ms = BACKOFF_START_MS;
+		if (c->cfg->transport == TRANSPORT_AUTO) {
+			log_info("transport auto: %s%s%s%s", transport_name(c->transport),
+			    c->auto_why[0] ? " (" : "", c->auto_why, c->auto_why[0] ? ")" : "");
+			c->auto_why[0] = '\0';
+		}
 		hs_session_key(&c->hs, token, c->session_key);
 		char label[64];
 		snprintf(label, sizeof label, "session %u", sid);
@@ -318,8 +325,33 @@ client_on_close(struct session *s, const char *reason, void *arg)
 		client_refused(c);
 		return;
 	}
+	if (c->state == C_HANDSHAKE && client_auto_next(c, reason))
+		return;
 	log_warn("disconnected: %s", reason);
 	client_backoff(c);
+}
+
+/*
+ * auto: the transport in use got through to the server but not through
+ * the handshake (a firewall or proxy that resets it, a web server that is
+ * not burrow): the next one, at once. 0 when none is left.
+ */
+static int
+client_auto_next(struct client *c, const char *why)
+{
+	if (c->cfg->transport != TRANSPORT_AUTO)
+		return 0;
+	size_t n = strlen(c->auto_why);
+	snprintf(c->auto_why + n, sizeof c->auto_why - n, "%s%s: %s", n ? "; " : "",
+	    transport_name(c->transport), why);
+	if (c->transport == TRANSPORT_WSS)
+		return 0;
+	c->transport++; /* tcp, tls, ws, wss: enum transport's order */
+	client_ws_host(c);
+	log_info("transport auto: %s: %s; trying %s", transport_name(c->transport - 1),
+	    why, transport_name(c->transport));
+	client_connect(c);
+	return 1;
 }
 
 /* ---- connecting ---- */
@@ -338,6 +370,14 @@ client_backoff(struct client *c)
 	c->backoff_ms = base >= c->cfg->reconnect_max_ms / 2 ? c->cfg->reconnect_max_ms
 							    : base * 2;
 	c->state = C_BACKOFF;
+	if (c->cfg->transport == TRANSPORT_AUTO) {
+		/* The next round starts from the best one again. */
+		if (c->auto_why[0] != '\0')
+			log_warn("transport auto: none got through (%s)", c->auto_why);
+		c->auto_why[0] = '\0';
+		c->transport = TRANSPORT_TCP;
+		client_ws_host(c);
+	}
 	log_info("reconnecting in %.1f s", delay / 1000.0);
 	event_add_ms(c->timer, delay);
 }
@@ -522,6 +562,7 @@ client_new(struct event_base *base, const struct config *cfg,
 	LIST_INIT(&c->dials);
 	LIST_INIT(&c->data_conns);
 	hostport_format(&cfg->server, c->server_str, sizeof c->server_str);
+	c->transport = cfg->transport == TRANSPORT_AUTO ? TRANSPORT_TCP : cfg->transport;
 	client_ws_host(c);
 	c->tunnels = calloc(cfg->ntunnels, sizeof *c->tunnels);
 	c->timer = event_new(base, -1, 0, client_timer_cb, c);

@@ -117,9 +117,11 @@ static const struct option_def options[] = {
 	"connections in their handshake from one IPv4 address or IPv6 /64; more "
 	"are refused", 1, 1048576},
     {"transport", 0, ROLE_CLIENT, OT_TRANSPORT, OFF(transport), "tcp",
-	"tcp|tls|ws|wss", "how to reach the server: plain TCP, TLS, or WebSocket "
+	"tcp|tls|ws|wss|auto", "how to reach the server: plain TCP, TLS, or WebSocket "
 	"over TCP or TLS, through web servers and proxies that carry WebSockets "
-	"(also --server tls://, ws://, wss://...)", 0, 0},
+	"(also --server tls://, ws://, wss://...); auto: the first of tcp, tls, "
+	"ws, wss that gets through, tried again from the first at each reconnection",
+	0, 0},
     {"path", 0, BOTH, OT_URLPATH, OFF(url_path), "/", "PATH",
 	"ws/wss: the HTTP path of the WebSocket upgrade; the server upgrades only "
 	"this path (behind a web server: the location that proxies to burrow) and "
@@ -208,6 +210,13 @@ secret_set(char **slot, const char *value)
 	*slot = secret_strdup(value);
 	if (*slot == NULL)
 		abort();
+}
+
+const char *
+transport_name(int t)
+{
+	static const char *const names[] = {"tcp", "tls", "ws", "wss", "auto"};
+	return t >= TRANSPORT_TCP && t <= TRANSPORT_AUTO ? names[t] : "?";
 }
 
 static int
@@ -448,16 +457,14 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 			return -1;
 		}
 		return 0;
-	case OT_TRANSPORT: {
-		static const char *const names[] = {"tcp", "tls", "ws", "wss"};
-		for (int i = 0; i < 4; i++)
-			if (strcmp(v, names[i]) == 0) {
-				*(int *)field = i; /* enum transport's order */
+	case OT_TRANSPORT:
+		for (int i = TRANSPORT_TCP; i <= TRANSPORT_AUTO; i++)
+			if (strcmp(v, transport_name(i)) == 0) {
+				*(int *)field = i;
 				return 0;
 			}
-		*why = "expected tcp, tls, ws or wss";
+		*why = "expected tcp, tls, ws, wss or auto";
 		return -1;
-	}
 	case OT_URLPATH:
 		if (v[0] != '/' || !http_token_valid(v, 255)) {
 			*why = "expected a path starting with /, printable ASCII without "
@@ -938,7 +945,7 @@ proxy_from_env(struct config *cfg, char **err)
 	static const char *const http_vars[] = {"http_proxy", "all_proxy", "ALL_PROXY",
 	    NULL}; /* curl reads http_proxy in lower case only */
 	static const char *const tcp_vars[] = {"all_proxy", "ALL_PROXY", NULL};
-	const char *const *vars = TRANSPORT_HAS_TLS(cfg->transport) ? tls_vars
+	const char *const *vars = TRANSPORT_MAY_TLS(cfg->transport) ? tls_vars
 	    : cfg->transport == TRANSPORT_WS			   ? http_vars
 								   : tcp_vars;
 	const char *noproxy = getenv("no_proxy");
@@ -1010,10 +1017,10 @@ config_load(struct config *cfg, enum role role, int argc, char **argv, char **er
 		*err = xasprintf("burrow %s: --tls-cert and --tls-key go together", rn);
 		return CONFIG_ERROR;
 	}
-	if (role == ROLE_CLIENT && !TRANSPORT_HAS_TLS(cfg->transport) &&
+	if (role == ROLE_CLIENT && !TRANSPORT_MAY_TLS(cfg->transport) &&
 	    (cfg->has_fingerprint || cfg->ca || cfg->tls_cert || cfg->sni)) {
 		*err = xasprintf("burrow client: --fingerprint, --ca, --tls-cert and --sni "
-				 "need --transport tls or wss (or --server tls://HOST:PORT)");
+				 "need --transport tls, wss or auto (or --server tls://HOST:PORT)");
 		return CONFIG_ERROR;
 	}
 	if (role == ROLE_CLIENT && !cfg->proxy_set && proxy_from_env(cfg, err) != 0)

@@ -21,8 +21,17 @@
 
 enum role { ROLE_SERVER = 1, ROLE_CLIENT = 2 };
 enum gateway_ports { GATEWAY_NO, GATEWAY_YES, GATEWAY_CLIENTSPECIFIED };
-enum transport { TRANSPORT_TCP, TRANSPORT_TLS, TRANSPORT_WS, TRANSPORT_WSS };
-/* TLS underneath: tls and wss. */
+enum transport {
+	TRANSPORT_TCP,
+	TRANSPORT_TLS,
+	TRANSPORT_WS,
+	TRANSPORT_WSS,
+	TRANSPORT_AUTO, /* client: the first of the others that works, in this order */
+};
+/* "tcp", "tls", ... */
+const char *transport_name(int t);
+/* TLS underneath: tls and wss (auto may get there: it needs TLS's settings). */
+#define TRANSPORT_MAY_TLS(t) ((t) == TRANSPORT_TLS || (t) == TRANSPORT_WSS || (t) == TRANSPORT_AUTO)
 #define TRANSPORT_HAS_TLS(t) ((t) == TRANSPORT_TLS || (t) == TRANSPORT_WSS)
 /* WebSocket on top: ws and wss. */
 #define TRANSPORT_HAS_WS(t) ((t) == TRANSPORT_WS || (t) == TRANSPORT_WSS)

@@ -1404,8 +1404,8 @@ test_tls_errors(void **state)
 		const char *a, *b;
 		const char *want;
 	} cases[] = {
-	    {ROLE_CLIENT, "--transport", "quic", "burrow client: --transport 'quic': expected tcp, tls, ws or wss"},
-	    {ROLE_CLIENT, "--transport", "TLS", "burrow client: --transport 'TLS': expected tcp, tls, ws or wss"},
+	    {ROLE_CLIENT, "--transport", "quic", "burrow client: --transport 'quic': expected tcp, tls, ws, wss or auto"},
+	    {ROLE_CLIENT, "--transport", "TLS", "burrow client: --transport 'TLS': expected tcp, tls, ws, wss or auto"},
 	    {ROLE_CLIENT, "--fingerprint", "nope",
 		"burrow client: --fingerprint 'nope': expected SHA256: and 43 base64 "
 		"characters (as the server logs it), or 64 hex digits"},
@@ -1439,10 +1439,10 @@ test_tls_errors(void **state)
 	    {ROLE_SERVER, "--tls-key", "/k", "burrow server: --tls-cert and --tls-key go together"},
 	    {ROLE_CLIENT, "--fingerprint", FP_B64,
 		"burrow client: --fingerprint, --ca, --tls-cert and --sni need --transport "
-		"tls or wss (or --server tls://HOST:PORT)"},
+		"tls, wss or auto (or --server tls://HOST:PORT)"},
 	    {ROLE_CLIENT, "--ca", "/ca",
 		"burrow client: --fingerprint, --ca, --tls-cert and --sni need --transport "
-		"tls or wss (or --server tls://HOST:PORT)"},
+		"tls, wss or auto (or --server tls://HOST:PORT)"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct config cfg;
@@ -1479,7 +1479,7 @@ test_tls_errors(void **state)
 
 	/* In a file: file:line: key: why, and the role's keys only. */
 	static const struct file_case fcases[] = {
-	    {ROLE_CLIENT, "transport: udp\n", "1: transport: expected tcp, tls, ws or wss"},
+	    {ROLE_CLIENT, "transport: udp\n", "1: transport: expected tcp, tls, ws, wss or auto"},
 	    {ROLE_CLIENT, "fingerprint: SHA256:x\n",
 		"1: fingerprint: expected SHA256: and 43 base64 characters"},
 	    {ROLE_CLIENT, "name: a/b\n", "1: name: use 1 to 64 of A-Z a-z 0-9 . _ -"},
