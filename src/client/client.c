@@ -452,6 +452,7 @@ client_connected(struct client *c, int fd)
 {
 	struct session_params p = {
 	    .window = (uint32_t)c->cfg->window,
+	    .window_max = (uint32_t)c->cfg->window_max,
 	    .heartbeat_ms = c->cfg->heartbeat_ms,
 	    .handshake_ms = c->cfg->handshake_timeout_ms,
 	    .open_timeout_ms = c->cfg->open_timeout_ms,

@@ -87,8 +87,12 @@ static const struct option_def options[] = {
 	"30s", "DURATION", "longest wait between reconnection attempts (starts at 1s)",
 	100, 3600000},
     {"window", 0, BOTH, OT_SIZE, OFF(window), "2M", "SIZE",
-	"per-stream flow-control window: bytes in flight per stream", 65536,
+	"per-stream flow-control window at first: bytes in flight per stream", 65536,
 	64ull * 1024 * 1024},
+    {"window_max", 0, BOTH, OT_SIZE, OFF(window_max), "16M", "SIZE",
+	"how far a stream's receive window may grow when the path holds more "
+	"than it (a long fat link: bytes per round trip, measured with a PING); "
+	"at most window: fixed windows", 65536, 64ull * 1024 * 1024},
     {"pool", 0, ROLE_CLIENT, OT_COUNT, OFF(pool), "8", "N",
 	"dedicated data connections kept open; a stream that carries more than "
 	"the server's dedicated_after takes one and its bytes then flow raw, "

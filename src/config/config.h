@@ -63,6 +63,7 @@ struct config {
 	uint32_t open_timeout_ms;
 	uint32_t reconnect_max_ms;
 	uint64_t window;
+	uint64_t window_max;
 	uint32_t pool;
 	uint64_t dedicated_after;
 	uint32_t threads;

@@ -97,6 +97,11 @@ struct session {
 	unsigned overflow : 1; /* output over SESSION_OUT_MAX: closes soon */
 	uint64_t last_rx_ms;
 	uint32_t next_id;
+	/* The receive window of each stream, grown toward what the path holds:
+	 * bytes that arrive in one round trip of a PING (session.c). */
+	uint32_t window;
+	uint64_t bdp_bytes;  /* arrived since the PING went out */
+	unsigned bdp_pending : 1;
 	struct stream **buckets;
 	size_t nbuckets, nstreams;
 	struct stream_list paused;
@@ -112,6 +117,8 @@ void session_want_reap(struct session *s);
 void session_protocol_error(struct session *s, const char *why);
 
 /* stream.c, for session.c */
+/* Grants the peer delta more bytes of window for good. */
+void stream_grow_window(struct stream *st, uint32_t delta);
 struct stream *stream_new(struct session *s, uint32_t id, int fd,
     uint32_t tunnel_id, enum stream_state state);
 int stream_adopt(struct stream *st, struct conn *data);

@@ -54,7 +54,8 @@ struct session_handler {
 };
 
 struct session_params {
-	uint32_t window;         /* receive window we grant each stream */
+	uint32_t window;         /* receive window we grant each stream, at first */
+	uint32_t window_max;     /* what it may grow to (window: fixed) */
 	uint32_t heartbeat_ms;   /* ping interval once ready */
 	uint32_t handshake_ms;   /* close if not ready by then; 0 = never */
 	uint32_t open_timeout_ms;

@@ -49,7 +49,7 @@ stream_new(struct session *s, uint32_t id, int fd, uint32_t tunnel_id,
 	st->fd = fd;
 	st->state = state;
 	st->promote_at = s->p.promote_after;
-	flow_init(&st->flow, s->p.window, 0);
+	flow_init(&st->flow, s->window, 0);
 	st->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, stream_read_cb, st);
 	st->wev = event_new(s->base, fd, EV_WRITE | EV_PERSIST, stream_write_cb, st);
 	if (st->rev == NULL || st->wev == NULL) {
@@ -222,6 +222,18 @@ stream_consumed(struct stream *st, size_t n)
 		msg_u32_encode(buf, grant);
 		session_send(st->s, FRAME_WINDOW, st->id, buf, sizeof buf);
 	}
+}
+
+void
+stream_grow_window(struct stream *st, uint32_t delta)
+{
+	if (st->state != SS_OPEN || st->moving || st->peer_moved)
+		return;
+	st->flow.recv_window += delta;
+	st->flow.recv_credit += delta;
+	uint8_t buf[4];
+	msg_u32_encode(buf, delta);
+	session_send(st->s, FRAME_WINDOW, st->id, buf, sizeof buf);
 }
 
 static void

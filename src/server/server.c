@@ -236,6 +236,7 @@ control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	snprintf(label, sizeof label, "connection (%s)", cc->peer);
 	struct session_params p = {
 	    .window = (uint32_t)srv->cfg->window,
+	    .window_max = (uint32_t)srv->cfg->window_max,
 	    .heartbeat_ms = srv->cfg->heartbeat_ms,
 	    .handshake_ms = srv->cfg->handshake_timeout_ms,
 	    .open_timeout_ms = srv->cfg->open_timeout_ms,
