@@ -21,6 +21,7 @@
 #include "transport/conn.h"
 #include "transport/dial.h"
 #include "transport/framed.h"
+#include "transport/httpt.h"
 #include "transport/proxy.h"
 #include "transport/tls.h"
 #include "transport/ws.h"
@@ -120,6 +121,8 @@ client_tunnel(struct client *c, int fd, proxy_done_cb done, void *arg)
 struct conn *
 client_conn_new(struct client *c, int fd)
 {
+	if (TRANSPORT_IS_HTTP(c->transport)) /* fd is -1: it dials per request */
+		return conn_httpt_client(c->base, c->cfg, &c->addrs, c->tls, c->ws_host);
 	struct conn *conn = TRANSPORT_HAS_TLS(c->transport)
 	    ? conn_tls_connect(c->base, fd, c->tls) : conn_tcp_new(c->base, fd);
 	if (conn != NULL && TRANSPORT_HAS_WS(c->transport) &&
@@ -135,7 +138,7 @@ static void
 client_ws_host(struct client *c)
 {
 	const struct config *cfg = c->cfg;
-	uint16_t own = c->transport == TRANSPORT_WSS ? 443 : 80;
+	uint16_t own = TRANSPORT_HAS_TLS(c->transport) ? 443 : 80;
 	if (cfg->host_header != NULL)
 		snprintf(c->ws_host, sizeof c->ws_host, "%s", cfg->host_header);
 	else if (cfg->server.port == own)
@@ -344,9 +347,9 @@ client_auto_next(struct client *c, const char *why)
 	size_t n = strlen(c->auto_why);
 	snprintf(c->auto_why + n, sizeof c->auto_why - n, "%s%s: %s", n ? "; " : "",
 	    transport_name(c->transport), why);
-	if (c->transport == TRANSPORT_WSS)
+	if (c->transport == TRANSPORT_HTTP)
 		return 0;
-	c->transport++; /* tcp, tls, ws, wss: enum transport's order */
+	c->transport++; /* tcp, tls, ws, wss, http: enum transport's order */
 	client_ws_host(c);
 	log_info("transport auto: %s: %s; trying %s", transport_name(c->transport - 1),
 	    why, transport_name(c->transport));
@@ -482,6 +485,10 @@ static void
 client_dial(struct client *c)
 {
 	c->state = C_CONNECTING;
+	if (TRANSPORT_IS_HTTP(c->transport)) {
+		client_connected(c, -1); /* no socket of its own */
+		return;
+	}
 	c->dialer = dialer_start(c->base, &c->addrs, c->cfg->handshake_timeout_ms,
 	    client_dialed, client_dial_each, c);
 	if (c->dialer == NULL)

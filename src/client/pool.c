@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "client/client-t.h"
+#include "config/config.h"
 #include "proto/auth.h"
 #include "transport/conn.h"
 #include "transport/proxy.h"
@@ -222,6 +223,8 @@ dc_connected(struct data_conn *dc, int fd)
 void
 pool_fill(struct client *c)
 {
+	if (TRANSPORT_IS_HTTP(c->transport))
+		return; /* every stream stays on the http transport's one conn */
 	while (c->state == C_READY && c->ndata < c->cfg->pool) {
 		struct data_conn *dc = calloc(1, sizeof *dc);
 		if (dc == NULL)

@@ -121,18 +121,21 @@ static const struct option_def options[] = {
 	"connections in their handshake from one IPv4 address or IPv6 /64; more "
 	"are refused", 1, 1048576},
     {"transport", 0, ROLE_CLIENT, OT_TRANSPORT, OFF(transport), "tcp",
-	"tcp|tls|ws|wss|auto", "how to reach the server: plain TCP, TLS, or WebSocket "
-	"over TCP or TLS, through web servers and proxies that carry WebSockets "
-	"(also --server tls://, ws://, wss://...); auto: the first of tcp, tls, "
-	"ws, wss that gets through, tried again from the first at each reconnection",
+	"tcp|tls|ws|wss|http|https|auto", "how to reach the server: plain TCP, TLS, "
+	"WebSocket over TCP or TLS (through web servers and proxies that carry "
+	"WebSockets), or plain HTTP requests and long polls over TCP or TLS (where "
+	"nothing else gets out; slower); also --server tls://, ws://, wss://, "
+	"http://, https://...; auto: the first of tcp, tls, ws, wss, http that gets "
+	"through, tried again from the first at each reconnection",
 	0, 0},
     {"path", 0, BOTH, OT_URLPATH, OFF(url_path), "/", "PATH",
-	"ws/wss: the HTTP path of the WebSocket upgrade; the server upgrades only "
-	"this path (behind a web server: the location that proxies to burrow) and "
-	"answers 404 to others", 0, 0},
+	"ws/wss/http/https: the HTTP path of the WebSocket upgrade and the http "
+	"transport's requests; the server takes only this path (behind a web "
+	"server: the location that proxies to burrow) and answers 404 to others",
+	0, 0},
     {"host_header", 0, ROLE_CLIENT, OT_HOSTNAME, OFF(host_header), NULL, "HOST",
-	"ws/wss: the Host header of the upgrade (default: the server's host, and "
-	":port unless 80 for ws or 443 for wss)", 0, 0},
+	"ws/wss/http/https: the Host header of the requests (default: the server's "
+	"host, and :port unless it is the scheme's own, 80 or 443)", 0, 0},
     {"sni", 0, ROLE_CLIENT, OT_HOSTNAME, OFF(sni), NULL, "NAME",
 	"TLS: the server name sent in the handshake and checked in its certificate "
 	"(default: the server's host; a CDN or a shared front may need another)", 0, 0},
@@ -219,7 +222,8 @@ secret_set(char **slot, const char *value)
 const char *
 transport_name(int t)
 {
-	static const char *const names[] = {"tcp", "tls", "ws", "wss", "auto"};
+	static const char *const names[] = {"tcp", "tls", "ws", "wss", "http", "https",
+	    "auto"};
 	return t >= TRANSPORT_TCP && t <= TRANSPORT_AUTO ? names[t] : "?";
 }
 
@@ -261,7 +265,8 @@ server_url(struct config *cfg, const char *v, char *hostpart, size_t cap,
 		uint16_t port;
 	} schemes[] = {{"tcp://", TRANSPORT_TCP, DEFAULT_CONTROL_PORT},
 	    {"tls://", TRANSPORT_TLS, DEFAULT_CONTROL_PORT},
-	    {"ws://", TRANSPORT_WS, 80}, {"wss://", TRANSPORT_WSS, 443}};
+	    {"ws://", TRANSPORT_WS, 80}, {"wss://", TRANSPORT_WSS, 443},
+	    {"http://", TRANSPORT_HTTP, 80}, {"https://", TRANSPORT_HTTPS, 443}};
 	for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
 		size_t sl = strlen(schemes[i].scheme);
 		if (strncmp(v, schemes[i].scheme, sl) != 0)
@@ -269,8 +274,8 @@ server_url(struct config *cfg, const char *v, char *hostpart, size_t cap,
 		v += sl;
 		const char *slash = strchr(v, '/');
 		size_t hl = slash ? (size_t)(slash - v) : strlen(v);
-		if (slash != NULL && !TRANSPORT_HAS_WS(schemes[i].transport)) {
-			*why = "only ws:// and wss:// URLs have a path";
+		if (slash != NULL && schemes[i].port == DEFAULT_CONTROL_PORT) {
+			*why = "only ws://, wss://, http:// and https:// URLs have a path";
 			return -1;
 		}
 		if (slash != NULL && !http_token_valid(slash, 255)) {
@@ -289,7 +294,8 @@ server_url(struct config *cfg, const char *v, char *hostpart, size_t cap,
 			set_string(&cfg->url_path, slash);
 		return 0;
 	}
-	*why = "expected HOST[:PORT] or a URL: tcp://, tls://, ws:// or wss://";
+	*why = "expected HOST[:PORT] or a URL: tcp://, tls://, ws://, wss://, http:// or "
+	       "https://";
 	return -1;
 }
 
@@ -467,7 +473,7 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 				*(int *)field = i;
 				return 0;
 			}
-		*why = "expected tcp, tls, ws, wss or auto";
+		*why = "expected tcp, tls, ws, wss, http, https or auto";
 		return -1;
 	case OT_URLPATH:
 		if (v[0] != '/' || !http_token_valid(v, 255)) {
@@ -950,7 +956,7 @@ proxy_from_env(struct config *cfg, char **err)
 	    NULL}; /* curl reads http_proxy in lower case only */
 	static const char *const tcp_vars[] = {"all_proxy", "ALL_PROXY", NULL};
 	const char *const *vars = TRANSPORT_MAY_TLS(cfg->transport) ? tls_vars
-	    : cfg->transport == TRANSPORT_WS			   ? http_vars
+	    : cfg->transport == TRANSPORT_WS || cfg->transport == TRANSPORT_HTTP ? http_vars
 								   : tcp_vars;
 	const char *noproxy = getenv("no_proxy");
 	if (noproxy == NULL)

@@ -26,13 +26,17 @@ enum transport {
 	TRANSPORT_TLS,
 	TRANSPORT_WS,
 	TRANSPORT_WSS,
-	TRANSPORT_AUTO, /* client: the first of the others that works, in this order */
+	TRANSPORT_HTTP,  /* requests and long polls (transport/httpt.h) */
+	TRANSPORT_HTTPS,
+	TRANSPORT_AUTO, /* client: the first of tcp to http that works, in this order */
 };
 /* "tcp", "tls", ... */
 const char *transport_name(int t);
 /* TLS underneath: tls and wss (auto may get there: it needs TLS's settings). */
-#define TRANSPORT_MAY_TLS(t) ((t) == TRANSPORT_TLS || (t) == TRANSPORT_WSS || (t) == TRANSPORT_AUTO)
-#define TRANSPORT_HAS_TLS(t) ((t) == TRANSPORT_TLS || (t) == TRANSPORT_WSS)
+#define TRANSPORT_MAY_TLS(t) (TRANSPORT_HAS_TLS(t) || (t) == TRANSPORT_AUTO)
+#define TRANSPORT_HAS_TLS(t) ((t) == TRANSPORT_TLS || (t) == TRANSPORT_WSS || (t) == TRANSPORT_HTTPS)
+/* The http transport: http and https. */
+#define TRANSPORT_IS_HTTP(t) ((t) == TRANSPORT_HTTP || (t) == TRANSPORT_HTTPS)
 /* WebSocket on top: ws and wss. */
 #define TRANSPORT_HAS_WS(t) ((t) == TRANSPORT_WS || (t) == TRANSPORT_WSS)
 

@@ -649,6 +649,23 @@ session_detach(struct session *s)
 	return c;
 }
 
+struct conn *
+session_take_conn(struct session *s)
+{
+	if (s->closing || s->draining || s->conn == NULL)
+		return NULL;
+	struct conn *c = s->conn;
+	s->conn = NULL;
+	s->closing = 1;
+	session_close_streams(s);
+	event_del(s->timer);
+	conn_want_read(c, 0);
+	conn_want_write(c, 0);
+	conn_set_cb(c, NULL, NULL, NULL);
+	session_want_reap(s);
+	return c;
+}
+
 static void
 session_reap_cb(evutil_socket_t fd, short what, void *arg)
 {

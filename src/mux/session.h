@@ -89,6 +89,12 @@ void session_close(struct session *s, const char *reason);
  * already read, closes the session (on_close runs) and returns NULL.
  */
 struct conn *session_detach(struct session *s);
+/*
+ * Before the handshake's first frame, the conn turned out to carry
+ * something else (an http transport request): takes it away, bytes and all,
+ * and ends the session without on_close. NULL if the session is closing.
+ */
+struct conn *session_take_conn(struct session *s);
 /* The session's connection (NULL once closed): for its transport's facts. */
 struct conn *session_conn(struct session *s);
 /* Stops reading, sends what is queued, then closes (at most 2 s later). */

@@ -1,5 +1,6 @@
 #include "proto/http.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -73,6 +74,11 @@ header_done(struct head_state *st)
 	if (!st->in_value)
 		return;
 	st->in_value = 0;
+	/* http-parser drops the whitespace before a value, not after it: the
+	 * trailing OWS is not part of it either (RFC 7230 §3.2). */
+	while (st->value_len > 0 && (st->value[st->value_len - 1] == ' ' ||
+	    st->value[st->value_len - 1] == '\t'))
+		st->value[--st->value_len] = '\0';
 	switch (st->field) {
 	case H_HOST:
 		if (st->value_long)
@@ -86,13 +92,13 @@ header_done(struct head_state *st)
 	case H_CONNECTION:
 		h->connection_upgrade |= has_token(v, "upgrade");
 		break;
-	case H_WS_KEY:
-		if (strlen(v) < sizeof h->ws_key)
-			snprintf(h->ws_key, sizeof h->ws_key, "%s", v);
+	case H_WS_KEY: /* one that does not fit is none of ours */
+		if (!st->value_long && st->value_len < sizeof h->ws_key)
+			memcpy(h->ws_key, v, st->value_len + 1);
 		break;
 	case H_WS_ACCEPT:
-		if (strlen(v) < sizeof h->ws_accept)
-			snprintf(h->ws_accept, sizeof h->ws_accept, "%s", v);
+		if (!st->value_long && st->value_len < sizeof h->ws_accept)
+			memcpy(h->ws_accept, v, st->value_len + 1);
 		break;
 	case H_WS_VERSION: {
 		int ver = 0;
@@ -185,8 +191,16 @@ request_path(struct head_state *st)
 		snprintf(st->h->path, sizeof st->h->path, "/");
 		return 0;
 	}
+	/* http-parser takes "*anything" for a path: the asterisk form is "*"
+	 * alone, any other path starts with '/'. */
+	const char *path = st->url + u.field_data[UF_PATH].off;
+	if (path[0] != '/' && !(st->url_len == 1 && path[0] == '*'))
+		return -1;
 	snprintf(st->h->path, sizeof st->h->path, "%.*s",
 	    (int)u.field_data[UF_PATH].len, st->url + u.field_data[UF_PATH].off);
+	if (u.field_set & (1 << UF_QUERY))
+		snprintf(st->h->query, sizeof st->h->query, "%.*s",
+		    (int)u.field_data[UF_QUERY].len, st->url + u.field_data[UF_QUERY].off);
 	return 0;
 }
 
@@ -214,6 +228,9 @@ head_check(struct head_state *st, http_parser *hp, enum http_kind kind,
 		return -1;
 	}
 	st->h->keep_alive = http_should_keep_alive(hp) ? 1 : 0;
+	st->h->chunked = (hp->flags & F_CHUNKED) ? 1 : 0;
+	st->h->content_length = hp->content_length == ULLONG_MAX ||
+		hp->content_length > INT64_MAX ? -1 : (int64_t)hp->content_length;
 	if (kind == HTTP_HEAD_RESPONSE) {
 		/* http-parser takes "HTTP/1.1 20 OK": a status has three digits. */
 		if (hp->status_code < 100 || hp->status_code > 999) {
@@ -270,9 +287,14 @@ http_head_parse(const uint8_t *p, size_t n, enum http_kind kind,
 		return 0;
 	}
 	/* Paused in on_headers_complete, the parser stops on the head's last
-	 * '\n' without counting it. */
-	if (used < len && p[used] == '\n')
-		used++;
+	 * byte without counting it. Not strict, it takes any byte after the
+	 * last CR for the LF: we do not, or that byte would be read twice. */
+	if (used >= len || p[used] != '\n') {
+		*why = kind == HTTP_HEAD_REQUEST ? "not an HTTP request"
+						 : "not an HTTP response";
+		return -1;
+	}
+	used++;
 	if (head_check(&st, &hp, kind, status, why) != 0)
 		return -1;
 	*head_len = used;

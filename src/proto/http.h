@@ -27,6 +27,7 @@ enum http_kind { HTTP_HEAD_REQUEST, HTTP_HEAD_RESPONSE };
 struct http_head {
 	int method;                      /* request: http-parser's enum http_method */
 	char path[HTTP_PATH_MAX];        /* request: the target's path, no query */
+	char query[HTTP_PATH_MAX];       /* request: the query without '?', "" if none */
 	int status;                      /* response: 100 to 999 */
 	char reason[HTTP_REASON_MAX];    /* response: printable, cut to fit */
 	char host[HTTP_HOST_MAX];        /* Host, "" if absent */
@@ -36,6 +37,8 @@ struct http_head {
 	unsigned upgrade_ws : 1;         /* Upgrade: websocket */
 	unsigned connection_upgrade : 1; /* Connection: ... upgrade ... */
 	unsigned keep_alive : 1;
+	unsigned chunked : 1;            /* Transfer-Encoding: chunked */
+	int64_t content_length;          /* -1 if absent */
 };
 
 int http_head_parse(const uint8_t *p, size_t n, enum http_kind kind,

@@ -10,22 +10,28 @@
 #include "proto/http.h"
 
 size_t
+proxy_auth_header(char *buf, size_t cap, const char *user, const char *pass)
+{
+	char plain[2 * PROXY_CRED_MAX + 2];
+	unsigned char b64[4 * ((sizeof plain + 2) / 3) + 1];
+	int n = snprintf(plain, sizeof plain, "%s:%s", user, pass ? pass : "");
+	if (n < 0 || (size_t)n >= sizeof plain)
+		return 0;
+	EVP_EncodeBlock(b64, (const unsigned char *)plain, n);
+	int m = snprintf(buf, cap, "Proxy-Authorization: Basic %s\r\n", b64);
+	OPENSSL_cleanse(plain, sizeof plain);
+	OPENSSL_cleanse(b64, sizeof b64);
+	return m > 0 && (size_t)m < cap ? (size_t)m : 0;
+}
+
+size_t
 proxy_http_request(char *buf, size_t cap, const char *host, uint16_t port,
     const char *user, const char *pass)
 {
 	int ipv6 = strchr(host, ':') != NULL;
 	char auth[2 * (2 * PROXY_CRED_MAX + 1) + 64] = "";
-	if (user != NULL) {
-		char plain[2 * PROXY_CRED_MAX + 2];
-		unsigned char b64[sizeof auth - 48];
-		int n = snprintf(plain, sizeof plain, "%s:%s", user, pass ? pass : "");
-		if (n < 0 || (size_t)n >= sizeof plain)
-			return 0;
-		EVP_EncodeBlock(b64, (const unsigned char *)plain, n);
-		snprintf(auth, sizeof auth, "Proxy-Authorization: Basic %s\r\n", b64);
-		OPENSSL_cleanse(plain, sizeof plain);
-		OPENSSL_cleanse(b64, sizeof b64);
-	}
+	if (user != NULL && proxy_auth_header(auth, sizeof auth, user, pass) == 0)
+		return 0;
 	int n = snprintf(buf, cap,
 	    "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n%s"
 	    "User-Agent: burrow\r\n\r\n",

@@ -36,6 +36,10 @@ size_t proxy_http_request(char *buf, size_t cap, const char *host, uint16_t port
 int proxy_http_response(const uint8_t *p, size_t n, int *status, size_t *head_len,
     char *reason, size_t reason_len, const char **why);
 
+/* "Proxy-Authorization: Basic ...\r\n" (RFC 7617); its length, or 0 if it
+ * does not fit in cap. */
+size_t proxy_auth_header(char *buf, size_t cap, const char *user, const char *pass);
+
 /* SOCKS5 greeting: no authentication, and username/password if with_auth. */
 size_t socks5_greeting(uint8_t *buf, int with_auth);
 /* The method the server chose (0 none, 2 username/password). */

@@ -22,7 +22,10 @@ struct ws_codec {
 	size_t inlen;
 	uint8_t *out;
 	uint8_t mask[4];
-	/* reading */
+	/* reading: where wslay is in the frames it is handed (ws_recv_cb) */
+	uint8_t hdr[WS_HDR_MAX];
+	size_t hdr_have;
+	uint64_t wire_left; /* payload bytes of the current frame not handed yet */
 	const uint8_t *chunk; /* payload wslay handed us that did not fit yet */
 	size_t chunk_len;
 	uint64_t frame_left; /* payload of the current frame still to come */
@@ -159,14 +162,67 @@ ws_send_cb(const uint8_t *data, size_t len, int flags, void *user)
 	return (ssize_t)len;
 }
 
+/* The header's length, once its first two bytes are in. */
+static size_t
+ws_hdr_len(const uint8_t *h)
+{
+	size_t n = (h[1] & 0x7f) == 127 ? 10 : (h[1] & 0x7f) == 126 ? 4 : 2;
+	return n + ((h[1] & 0x80) ? 4 : 0);
+}
+
+/* Bytes wslay may have now: what is left of the current header or payload. */
+static size_t
+ws_frame_room(const struct ws_codec *w)
+{
+	if (w->wire_left > 0)
+		return w->wire_left < SIZE_MAX ? (size_t)w->wire_left : SIZE_MAX;
+	if (w->hdr_have < 2)
+		return 2 - w->hdr_have;
+	return ws_hdr_len(w->hdr) - w->hdr_have;
+}
+
+/* wslay took p[0..n), never more than ws_frame_room. */
+static void
+ws_frame_took(struct ws_codec *w, const uint8_t *p, size_t n)
+{
+	if (w->wire_left > 0) {
+		w->wire_left -= n;
+		return;
+	}
+	memcpy(w->hdr + w->hdr_have, p, n);
+	w->hdr_have += n;
+	if (w->hdr_have < 2 || w->hdr_have < ws_hdr_len(w->hdr))
+		return;
+	uint64_t len = w->hdr[1] & 0x7f;
+	if (len == 126)
+		len = (uint64_t)w->hdr[2] << 8 | w->hdr[3];
+	else if (len == 127) {
+		len = 0;
+		for (int i = 2; i < 10; i++)
+			len = len << 8 | w->hdr[i];
+	}
+	w->wire_left = len;
+	w->hdr_have = 0;
+}
+
+/*
+ * wslay reads ahead as far as its 4 KiB buffer goes: it is handed one frame
+ * at a time, so that it never holds the start of the next one. Otherwise
+ * frames after a ping or a close would wait inside it, where neither
+ * ws_pending nor the caller's buffer shows them, for input that may never
+ * come.
+ */
 static ssize_t
 ws_recv_cb(uint8_t *buf, size_t len, int flags, void *user)
 {
 	struct ws_codec *w = user;
 	if (w->inlen == 0)
 		return -1; /* wslay: want read */
-	size_t n = len < w->inlen ? len : w->inlen;
+	size_t n = len < w->inlen ? len : w->inlen, room = ws_frame_room(w);
+	if (n > room)
+		n = room;
 	memcpy(buf, w->in, n);
+	ws_frame_took(w, w->in, n);
 	w->in += n;
 	w->inlen -= n;
 	return (ssize_t)n;
@@ -251,11 +307,13 @@ ws_frame_start(struct ws_codec *w, const struct wslay_frame_iocb *f,
 	return 0;
 }
 
-/* RFC 6455 §7.4: codes a peer may send. */
+/* RFC 6455 §7.4 and IANA's registry (1012 service restart, 1013 try again
+ * later, 1014 bad gateway: proxies and servers going down send them): codes
+ * a peer may send. 1004 to 1006 and 1015 never go on the wire. */
 static int
 ws_close_code_valid(int c)
 {
-	return (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1011) ||
+	return (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1014) ||
 	    (c >= 3000 && c <= 4999);
 }
 
@@ -315,9 +373,13 @@ ws_read(struct ws_codec *w, const uint8_t **in, size_t *inlen, uint8_t *out,
 		if (w->closed)
 			break;
 		struct wslay_frame_iocb f;
+		size_t had = w->inlen;
 		ssize_t r = wslay_frame_recv(w->ctx, &f);
-		if (r == WSLAY_ERR_WANT_READ)
+		if (r == WSLAY_ERR_WANT_READ) {
+			if (w->inlen > 0 && w->inlen < had)
+				continue; /* wslay wants more and there is more */
 			break;
+		}
 		if (r < 0) {
 			*why = "malformed frame";
 			rc = -1;

@@ -96,6 +96,7 @@ struct server {
 	struct log_limit lim_auth, lim_unauth, lim_refuse;
 	struct relay_workers *relays;
 	struct tls_server *tls;
+	struct httpt_server *httpt; /* the http transport's connections */
 	uint64_t trimmed_ms; /* the last malloc_trim after TLS handshakes */
 	/* The clients: list in force: the config's, then a reloaded one. */
 	const struct client_entry *policy;

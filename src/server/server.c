@@ -22,6 +22,7 @@
 #include "transport/conn.h"
 #include "transport/framed.h"
 #include "transport/tcp.h"
+#include "transport/httpt.h"
 #include "transport/tls.h"
 #include "transport/ws.h"
 #include "util/evtime.h"
@@ -198,36 +199,27 @@ control_admit(struct server *srv, struct conn *c, const struct source *src,
 	return 0;
 }
 
-static void
-control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+/*
+ * A connection to the control port, a socket's or an http transport's
+ * virtual one: admitted, it starts its handshake as a session. NULL if it
+ * was refused (c freed).
+ */
+static struct client_conn *
+server_accept_conn(struct server *srv, struct conn *c, const struct source *src,
+    const char *peer)
 {
-	struct server *srv = arg;
-	struct source src;
-	char peer[ADDR_STR_MAX];
-	sockaddr_format(sa, peer, sizeof peer);
-	source_from_sockaddr(sa, &src);
-	tcp_nodelay(fd);
-	struct conn *c = conn_accept_new(srv->base, fd, srv->tls);
-	if (c == NULL)
-		return;
-	/* A WebSocket upgrade is told apart from frames by its first byte too. */
-	if (conn_ws_server(c, srv->cfg->url_path) != 0) {
+	if (control_admit(srv, c, src, peer) != 0) {
 		conn_free(c);
-		return;
-	}
-	if (control_admit(srv, c, &src, peer) != 0) {
-		conn_free(c);
-		return;
+		return NULL;
 	}
 	struct client_conn *cc = calloc(1, sizeof *cc);
 	if (cc == NULL) {
-		admit_leave(srv->admit, &src);
+		admit_leave(srv->admit, src);
 		conn_free(c);
-		return;
+		return NULL;
 	}
 	cc->srv = srv;
-	cc->src = src;
+	cc->src = *src;
 	snprintf(cc->peer, sizeof cc->peer, "%s", peer);
 	LIST_INIT(&cc->tunnels);
 	LIST_INIT(&cc->pool);
@@ -245,16 +237,72 @@ control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	};
 	cc->s = session_new(srv->base, c, label, &p, &server_handler, cc);
 	if (cc->s == NULL) {
-		admit_leave(srv->admit, &src);
+		admit_leave(srv->admit, src);
 		conn_free(c);
 		free(cc);
-		return;
+		return NULL;
 	}
 	LIST_INSERT_HEAD(&srv->clients, cc, link);
 	cc->handshaking = 1;
 	TAILQ_INSERT_TAIL(&srv->handshaking, cc, hlink);
 	srv->nhandshaking++;
 	log_debug("%s: accepted", label);
+	return cc;
+}
+
+/* The first request on a control-port connection is the http transport's:
+ * the connection leaves its session for the httpt server. */
+static void
+server_take_http(struct conn *c, const struct http_head *h, const uint8_t *rest,
+    size_t rest_len, void *arg)
+{
+	struct client_conn *cc = arg;
+	struct server *srv = cc->srv;
+	char peer[ADDR_STR_MAX];
+	snprintf(peer, sizeof peer, "%s", cc->peer);
+	struct conn *conn = session_take_conn(cc->s);
+	client_conn_free(cc);
+	if (conn != NULL)
+		httpt_server_take(srv->httpt, conn, h, rest, rest_len, peer);
+}
+
+/* A new http transport connection id: a session like any other. */
+static void
+server_accept_vconn(struct conn *vc, const char *peer, void *arg)
+{
+	struct server *srv = arg;
+	struct source src;
+	struct hostport hp;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	const char *why;
+	if (hostport_parse(peer, 0, &hp, &why) != 0 ||
+	    sockaddr_from_numeric(hp.host, hp.port, &ss, &sl) != 0) {
+		conn_free(vc);
+		return;
+	}
+	source_from_sockaddr((struct sockaddr *)&ss, &src);
+	server_accept_conn(srv, vc, &src, peer);
+}
+
+static void
+control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct server *srv = arg;
+	struct source src;
+	char peer[ADDR_STR_MAX];
+	sockaddr_format(sa, peer, sizeof peer);
+	source_from_sockaddr(sa, &src);
+	tcp_nodelay(fd);
+	struct conn *c = conn_accept_new(srv->base, fd, srv->tls);
+	if (c == NULL)
+		return;
+	struct client_conn *cc = server_accept_conn(srv, c, &src, peer);
+	/* A WebSocket upgrade or an http transport request is told apart from
+	 * frames by its first byte too. */
+	if (cc != NULL && conn_ws_server(c, srv->cfg->url_path, server_take_http, cc) != 0)
+		session_close(cc->s, "out of memory");
 }
 
 static void
@@ -310,8 +358,9 @@ server_new(struct event_base *base, const struct config *cfg,
 	srv->lev = evconnlistener_new(base, control_accept_cb, srv,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	srv->retry = event_new(base, -1, 0, listener_retry_cb, srv->lev);
+	srv->httpt = httpt_server_new(base, cfg->url_path, server_accept_vconn, srv);
 	if (srv->admit == NULL || srv->relays == NULL || srv->lev == NULL ||
-	    srv->retry == NULL) {
+	    srv->retry == NULL || srv->httpt == NULL) {
 		log_error(srv->relays == NULL ? "cannot start relay threads"
 					      : "out of memory");
 		if (srv->lev == NULL)
@@ -357,6 +406,7 @@ server_free(struct server *srv)
 		evconnlistener_free(srv->lev);
 	if (srv->retry)
 		event_free(srv->retry);
+	httpt_server_free(srv->httpt);
 	admit_free(srv->admit);
 	config_free_clients(srv->policy_owned, srv->npolicy);
 	free(srv);

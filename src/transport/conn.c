@@ -17,6 +17,17 @@ conn_arm(struct conn *c)
 		return; /* unbound */
 	unsigned r = c->want_read | c->need_read | c->fneed_read;
 	unsigned w = c->want_write | c->need_write | c->fneed_write;
+	if (c->fd < 0) {
+		/* Virtual (transport/httpt.h): no socket to wait on. A new wish is
+		 * tried once from the loop; then the transport kicks. */
+		if (r && !c->armed_read)
+			event_active(c->rev, EV_READ, 0);
+		if (w && !c->armed_write)
+			event_active(c->wev, EV_WRITE, 0);
+		c->armed_read = r;
+		c->armed_write = w;
+		return;
+	}
 	if (r != c->armed_read) {
 		if (r)
 			event_add(c->rev, NULL);

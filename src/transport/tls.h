@@ -56,6 +56,8 @@ struct conn *conn_tls_connect(struct event_base *base, int fd, struct tls_client
  * Retrying will not help then. Reading clears it.
  */
 char *tls_client_take_untrusted(struct tls_client *tc);
+/* Whether there is such a reason, without taking it. */
+int tls_client_is_untrusted(const struct tls_client *tc);
 
 int conn_is_tls(const struct conn *c);
 /* The SHA-256 of the peer's certificate key (mutual TLS); 0, or -1 if the

@@ -511,6 +511,12 @@ tls_client_refused(struct tls_client *tc, const char *alert)
 		    alert ? alert : "?");
 }
 
+int
+tls_client_is_untrusted(const struct tls_client *tc)
+{
+	return tc->untrusted != NULL;
+}
+
 char *
 tls_client_take_untrusted(struct tls_client *tc)
 {

@@ -15,6 +15,7 @@
 #include "proto/http.h"
 #include "proto/ws.h"
 #include "transport/conn-t.h"
+#include "transport/httpt.h"
 #include "util/log.h"
 
 /* Transport bytes read, and framed bytes written, per buffer. Reads this
@@ -35,6 +36,8 @@ struct ws {
 	int server;
 	struct ws_codec *codec;
 	const char *path;       /* server: the one it upgrades */
+	ws_take_cb take;        /* server: who takes http transport requests */
+	void *take_arg;
 	char key[WS_KEY_LEN + 1]; /* client: its Sec-WebSocket-Key */
 	uint8_t *head;          /* the handshake head so far, HTTP_HEAD_MAX */
 	size_t head_len;
@@ -424,7 +427,8 @@ ws_head_read(struct conn *c, struct ws *w)
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
-	ws_fail(c, w, n == 0 ? "connection closed during the upgrade" : NULL);
+	ws_fail(c, w, n == 0 ? "connection closed during the upgrade"
+			     : conn_raw_strerror(c, errno));
 	return -1;
 }
 
@@ -477,6 +481,19 @@ ws_server_head(struct conn *c, struct ws *w)
 	    &head_len, &status, &why);
 	if (rc == 0)
 		return;
+	if (rc == 1 && w->take != NULL && httpt_request_is_ours(&rq, w->path)) {
+		/* The http transport's: the conn goes to it, this filter goes. */
+		ws_take_cb take = w->take;
+		void *arg = w->take_arg;
+		uint8_t *head = w->head;
+		size_t len = w->head_len;
+		w->head = NULL;
+		conn_filter_clear(c);
+		ws_free(w);
+		take(c, &rq, head + head_len, len - head_len, arg);
+		free(head);
+		return;
+	}
 	char resp[512];
 	size_t n;
 	if (rc < 0) {
@@ -581,6 +598,8 @@ ws_pump(struct conn *c, short what)
 	case WS_HEAD:
 		while (w->state == WS_HEAD && ws_head_read(c, w) > 0) {
 			ws_server_head(c, w);
+			if (c->filter != w)
+				return; /* handed over with the conn (http transport) */
 			if (w->head_len == HTTP_HEAD_MAX)
 				break;
 		}
@@ -658,13 +677,15 @@ conn_ws_client(struct conn *c, const char *host, const char *path)
 }
 
 int
-conn_ws_server(struct conn *c, const char *path)
+conn_ws_server(struct conn *c, const char *path, ws_take_cb take, void *arg)
 {
 	struct ws *w = calloc(1, sizeof *w);
 	if (w == NULL)
 		return -1;
 	w->server = 1;
 	w->path = path;
+	w->take = take;
+	w->take_arg = arg;
 	w->state = WS_SNIFF;
 	conn_filter_set(c, &ws_ops, w);
 	ws_need(c, w);

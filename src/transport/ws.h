@@ -14,6 +14,9 @@
 #ifndef BURROW_TRANSPORT_WS_H
 #define BURROW_TRANSPORT_WS_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 struct conn;
 
 /*
@@ -31,7 +34,12 @@ int conn_ws_client(struct conn *c, const char *host, const char *path);
  * are given back to the reader and the conn stays as it was. 0, or -1 if
  * out of memory.
  */
-int conn_ws_server(struct conn *c, const char *path);
+struct http_head;
+/* A request on path for the http transport (transport/httpt.h) is handed
+ * over: the filter is gone, take(c, head, rest, rest_len, arg) owns c. */
+typedef void (*ws_take_cb)(struct conn *c, const struct http_head *h,
+    const uint8_t *rest, size_t rest_len, void *arg);
+int conn_ws_server(struct conn *c, const char *path, ws_take_cb take, void *arg);
 
 /* Whether c speaks WebSocket (upgraded or upgrading). */
 int conn_is_ws(const struct conn *c);

@@ -1,4 +1,4 @@
-"""--transport auto: the client tries tcp, tls, ws and wss in turn and keeps
+"""--transport auto: the client tries tcp, tls, ws, wss and http in turn and keeps
 the first that gets through, saying in one line which one and why the others
 failed.
 
@@ -143,13 +143,13 @@ def test_auto_only_tls_gets_through(burrow_server, burrow_client, echo, inspecto
 
 
 def test_auto_nothing_gets_through_keeps_trying(burrow_server, burrow_client, echo, inspector):
-    """Everything is reset: one warning names all four with their reasons,
+    """Everything is reset: one warning names all five with their reasons,
     the client backs off and starts again from tcp (it does not exit)."""
     srv = burrow_server()
     fw = inspector(srv.port, lambda b: False)
     cli = auto_client(burrow_client, fw.port, srv.server_key(), echo)
     m = cli.wait_log(r"transport auto: none got through \((.*)\)")
-    for t in ("tcp: ", "tls: ", "ws: ", "wss: "):
+    for t in ("tcp: ", "tls: ", "ws: ", "wss: ", "http: "):
         assert t in m.group(1), m.group(1)
     cli.wait_log(r"reconnecting in")
     assert cli.popen.poll() is None, "the client must keep retrying"

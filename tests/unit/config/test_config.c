@@ -1238,9 +1238,11 @@ test_server_urls(void **state)
 		const char *server, *want;
 	} bad[] = {
 	    {"udp://h:1", "burrow client: --server 'udp://h:1': expected HOST[:PORT] "
-			  "or a URL: tcp://, tls://, ws:// or wss://"},
-	    {"https://h", "burrow client: --server 'https://h': expected HOST[:PORT] "
-			  "or a URL: tcp://, tls://, ws:// or wss://"},
+			  "or a URL: tcp://, tls://, ws://, wss://, http:// or https://"},
+	    {"ftp://h", "burrow client: --server 'ftp://h': expected HOST[:PORT] "
+			  "or a URL: tcp://, tls://, ws://, wss://, http:// or https://"},
+	    {"tls://h/x", "burrow client: --server 'tls://h/x': only ws://, wss://, "
+			  "http:// and https:// URLs have a path"},
 	    {"tls://h:0", "burrow client: --server 'tls://h:0': expected HOST[:PORT] with "
 			  "a port from 1 to 65535"},
 	    {"tls://", "burrow client: --server 'tls://': "},
@@ -1404,8 +1406,8 @@ test_tls_errors(void **state)
 		const char *a, *b;
 		const char *want;
 	} cases[] = {
-	    {ROLE_CLIENT, "--transport", "quic", "burrow client: --transport 'quic': expected tcp, tls, ws, wss or auto"},
-	    {ROLE_CLIENT, "--transport", "TLS", "burrow client: --transport 'TLS': expected tcp, tls, ws, wss or auto"},
+	    {ROLE_CLIENT, "--transport", "quic", "burrow client: --transport 'quic': expected tcp, tls, ws, wss, http, https or auto"},
+	    {ROLE_CLIENT, "--transport", "TLS", "burrow client: --transport 'TLS': expected tcp, tls, ws, wss, http, https or auto"},
 	    {ROLE_CLIENT, "--fingerprint", "nope",
 		"burrow client: --fingerprint 'nope': expected SHA256: and 43 base64 "
 		"characters (as the server logs it), or 64 hex digits"},
@@ -1479,7 +1481,7 @@ test_tls_errors(void **state)
 
 	/* In a file: file:line: key: why, and the role's keys only. */
 	static const struct file_case fcases[] = {
-	    {ROLE_CLIENT, "transport: udp\n", "1: transport: expected tcp, tls, ws, wss or auto"},
+	    {ROLE_CLIENT, "transport: udp\n", "1: transport: expected tcp, tls, ws, wss, http, https or auto"},
 	    {ROLE_CLIENT, "fingerprint: SHA256:x\n",
 		"1: fingerprint: expected SHA256: and 43 base64 characters"},
 	    {ROLE_CLIENT, "name: a/b\n", "1: name: use 1 to 64 of A-Z a-z 0-9 . _ -"},
