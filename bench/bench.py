@@ -3,21 +3,25 @@
 
 Compares, on loopback only: direct, burrow (server + client), ssh -R (own sshd) and socat (one hop); and
 over TLS: burrow --transport tls (default suite, AES-128-GCM, and ChaCha20-Poly1305) against ssh -R with
--c aes128-gcm@openssh.com and -c chacha20-poly1305@openssh.com.
+-c aes128-gcm@openssh.com and -c chacha20-poly1305@openssh.com; and over WebSocket: burrow --transport ws
+against plain burrow and --transport wss against burrow TLS (aes128-gcm), all in the same run.
 Python 3 standard library only.  Run through bench/bench.sh (or `make bench`).
 
     bench/bench.sh            full run  (iperf3 5 s x 3 runs, median; sockperf 3 s; wrk 3 s x 3; churn 300 s;
-                              callgrind; the TLS rows), about 15 minutes
+                              callgrind; the TLS rows; the ws rows), about 17 minutes
     bench/bench.sh --quick    short run (iperf3 2 s x 1 run; sockperf 2 s; wrk 2 s x 1; churn 10 s; no callgrind,
-                              no TLS rows unless --only names them)
+                              no TLS or ws rows unless --only names them)
     bench/bench.sh --quick --only tls    only direct and the TLS rows, about 1.5 minutes
+    bench/bench.sh --quick --only ws     direct, burrow ws and wss, and plain burrow and burrow TLS aes as their
+                                         references, about 1.2 minutes
 
 Prints one table: absolute numbers, ratios against direct and against ssh -R, MET / NOT MET for the
 targets, and a list of anomalies.  See bench/README.md.
 
 Options: --bin PATH (default $BURROW_BIN or build/burrow), --json FILE (raw results, targets, anomalies),
-         --only burrow,mux,ssh,socat,callgrind,tls (what to run; direct always runs; tls = tls-burrow + tls-ssh;
-         default all, --quick: burrow,mux,ssh,socat), --callgrind / --no-callgrind,
+         --only burrow,mux,ssh,socat,callgrind,tls,ws (what to run; direct always runs; tls = tls-burrow + tls-ssh;
+         ws = burrow ws and wss, with plain burrow and burrow TLS aes as references; default all, --quick:
+         burrow,mux,ssh,socat), --callgrind / --no-callgrind,
          --keep-tmp, --churn SECS (churn duration; default 300, 10 with --quick).
 Env:     BURROW_SERVER_ARGS / BURROW_CLIENT_ARGS: extra flags for the burrow server / client
          (e.g. BURROW_CLIENT_ARGS="--window 4M").
@@ -743,15 +747,24 @@ class Burrow:
     name = "burrow"
 
     def __init__(self, svc, tmp, binpath, name="burrow", extra=(), services=("iperf", "sockperf", "echo", "nginx"),
-                 wrap_server=None, wrap_client=None, timeout=10.0, tls=None, server_via=None):
+                 wrap_server=None, wrap_client=None, timeout=10.0, tls=None, server_via=None, transport=None):
         """extra: flags for both sides' variant (e.g. client --pool 0); wrap_*: argv prefix (valgrind);
         tls: None (plain TCP) or a list of extra client flags for TLS (e.g. ["--tls-ciphersuites", X]): the
         client then connects with --transport tls --fingerprint <the key the server logged>;
+        transport: None (tcp, or tls when tls is given), "ws" (client --transport ws) or "wss" (client
+        --transport wss --fingerprint <the key the server logged>, plus the tls flags if any);
         server_via: f(server_port) -> port the client dials instead (a proxy that reads the ServerHello)."""
+        if transport is None:
+            transport = "tcp" if tls is None else "tls"
+        if transport in ("tls", "wss") and tls is None:
+            tls = []
         if not (os.path.isfile(binpath) and os.access(binpath, os.X_OK)):
             raise RuntimeError("binary %s not found" % binpath)
         if tls is not None and not bin_has(binpath, "client", "--transport"):
             raise RuntimeError("binary %s has no TLS (no client --transport)" % binpath)
+        if transport in ("ws", "wss") and not bin_has(binpath, "client", "wss"):
+            raise RuntimeError("binary %s has no WebSocket transport (no client --transport ws|wss)" % binpath)
+        self.transport = transport
         self.name = name
         self.client = None
         self.fingerprint = None
@@ -770,7 +783,9 @@ class Burrow:
         sport = int(m.group(1))
         if tls is not None:
             self.fingerprint = wait_log(self.server, r"tls: server key (SHA256:\S+)", timeout).group(1)
-            cargs = ["--transport", "tls", "--fingerprint", self.fingerprint] + list(tls) + cargs
+            cargs = ["--transport", transport, "--fingerprint", self.fingerprint] + list(tls) + cargs
+        elif transport != "tcp":
+            cargs = ["--transport", transport] + cargs
         if server_via is not None:
             sport = server_via(sport)
         order = [k for k in services if k in svc]
@@ -903,18 +918,20 @@ TLS_PEERS = [("ssh aes", "ssh -R aes128-gcm", "aes128-gcm@openssh.com"),
              ("ssh chacha", "ssh -R chacha20", "chacha20-poly1305@openssh.com"),
              ("tls chacha", "burrow TLS chacha20", TLS_CHACHA)]
 TLS_POOL_N = 64
+HEAD_BYTES = 512      # hello_proxy keeps this much of each connection's start, each way
 
 
 def hello_proxy(target_port):
     """A loopback TCP proxy (threads in the bench process) in front of the burrow server: relays every
     connection unchanged and reads the cipher suite from the first TLS ServerHello the server sends.
-    Returns (port, state); state["suite"] is set once seen."""
+    Returns (port, state); state["suite"] is set once seen; state["heads"] has, per connection in the order
+    accepted, the first HEAD_BYTES bytes each way ({"up": client to server, "down": server to client})."""
     import threading
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", 0))
     ls.listen(64)
-    st = {"suite": None, "seen": threading.Event(), "ls": ls}
+    st = {"suite": None, "seen": threading.Event(), "ls": ls, "heads": []}
 
     def parse(buf):
         # record: type 22, version(2), length(2); handshake: type 2 (ServerHello), length(3), version(2),
@@ -927,13 +944,15 @@ def hello_proxy(target_port):
             return None
         return (buf[off] << 8) | buf[off + 1]
 
-    def pump(a, b, watch):
+    def pump(a, b, watch, head, way):
         buf = b""
         try:
             while True:
                 d = a.recv(65536)
                 if not d:
                     break
+                if len(head[way]) < HEAD_BYTES:      # kept before it is relayed: seen once the peer has it
+                    head[way] += d[:HEAD_BYTES - len(head[way])]
                 if watch and st["suite"] is None and len(buf) < 512:
                     buf += d
                     v = parse(buf)
@@ -961,8 +980,10 @@ def hello_proxy(target_port):
             except OSError:
                 c.close()
                 continue
-            threading.Thread(target=pump, args=(c, u, False), daemon=True).start()
-            threading.Thread(target=pump, args=(u, c, True), daemon=True).start()
+            head = {"up": b"", "down": b""}
+            st["heads"].append(head)
+            threading.Thread(target=pump, args=(c, u, False, head, "up"), daemon=True).start()
+            threading.Thread(target=pump, args=(u, c, True, head, "down"), daemon=True).start()
     threading.Thread(target=serve, daemon=True).start()
     return ls.getsockname()[1], st
 
@@ -989,20 +1010,24 @@ def tls_cipher_probe(cfg, svc, key, tls):
 def measure_tls_pool(cfg, svc, res):
     """RSS of both burrow processes at idle with client --pool 0 and --pool TLS_POOL_N (the data connections
     open and idle, nothing else): (RSS@N - RSS@0) / N per process = RSS per idle data connection, for TLS
-    (default suite, chacha20) and plain TCP (reference). The median of 3 rounds (1 with --quick)."""
-    variants = [("plain", None), ("tls aes", []), ("tls chacha", TLS_CHACHA)]
+    (default suite, chacha20) and plain TCP (reference), and with the ws group for ws and wss (TLS aes and
+    plain as their references). The median of 3 rounds (1 with --quick)."""
+    variants = [("plain", None, None), ("tls aes", [], None), ("tls chacha", TLS_CHACHA, None),
+                ("ws", None, "ws"), ("wss", None, "wss")]
     out = res.setdefault("tls_pool", {"n": TLS_POOL_N})
     rounds = 1 if cfg.quick else 3
     samples = {}
     for rnd in range(rounds):
-        for key, tls in variants:
-            if key != "plain" and not tls_selected(cfg, key):
+        for key, tls, transport in variants:
+            if key.startswith("tls") and not (tls_selected(cfg, key) or (key == "tls aes" and ws_selected(cfg))):
+                continue
+            if key.startswith("ws") and not ws_selected(cfg):
                 continue
             # plain --pool 8 too: the default client's idle RSS without TLS, for runs without the plain rows
             for pool in (0, TLS_POOL_N) + ((8,) if key == "plain" else ()):
                 try:
                     b = Burrow({"echo": svc["echo"]}, cfg.tmp, cfg.bin, name="pool-%s-%d" % (key.replace(" ", "-"), pool),
-                               extra=["--pool", str(pool)], services=("echo",), tls=tls)
+                               extra=["--pool", str(pool)], services=("echo",), tls=tls, transport=transport)
                 except Exception as e:
                     anomaly("idle data connections (%s, --pool %d): burrow did not start: %s"
                             % (key, pool, str(e).splitlines()[0]))
@@ -1037,6 +1062,123 @@ def tls_selected(cfg, key):
     """key: 'tls aes' / 'ssh chacha' ...; selected by --only tls, tls-burrow or tls-ssh."""
     kind = "tls-burrow" if key.startswith("tls") else "tls-ssh"
     return "tls" in cfg.only_set or kind in cfg.only_set
+
+
+# --------------------------------------------------------------------------- WebSocket
+
+# the ws group: burrow with the client on --transport ws / wss (the key is the transport), each against its
+# reference measured in the same run: plain burrow ("burrow") for ws, burrow TLS aes128-gcm ("tls aes") for wss
+WS_PEERS = ("ws", "wss")
+WS_WRONG_PATH = "/bench-no-such-path"
+WS_TARGET = 0.80      # wss throughput >= 80% of TLS throughput (issue 10)
+
+
+def ws_selected(cfg):
+    return "ws" in cfg.only_set
+
+
+def ws_transport_probe(cfg, svc, key):
+    """What a client started with --transport KEY (ws or wss) sends: a separate server and client (--pool 2)
+    with hello_proxy between them, which keeps the start of every connection (control and data) each way.
+    ws: every connection must open with an HTTP upgrade (GET / HTTP/1.1 ... Upgrade: websocket) answered by
+    'HTTP/1.1 101'; wss: with a TLS ClientHello answered by a ServerHello (whose suite is read). Returns
+    {"conns", "ok", "first_up", "first_down", "suite"}."""
+    holder = {}
+
+    def via(sport):
+        holder["port"], holder["st"] = hello_proxy(sport)
+        return holder["port"]
+    b = Burrow({"echo": svc["echo"]}, cfg.tmp, cfg.bin, name="probe-" + key, extra=["--pool", "2"],
+               services=("echo",), transport=key, server_via=via)
+    try:
+        if key == "wss":
+            holder["st"]["seen"].wait(3)
+        heads = list(holder["st"]["heads"])
+        suite = holder["st"]["suite"]
+    finally:
+        b.stop()
+        holder["st"]["ls"].close()
+
+    def good(h):
+        up, down = h["up"], h["down"]
+        if key == "ws":
+            return (up.startswith(b"GET / HTTP/1.1\r\n") and re.search(rb"(?i)\r\nupgrade:[ \t]*websocket\r\n", up)
+                    is not None and down.startswith(b"HTTP/1.1 101"))
+        return len(up) > 5 and len(down) > 5 and up[0] == 22 and up[5] == 1 and down[0] == 22 and down[5] == 2
+
+    def first(b):
+        """what a connection opened with, short: the first line of HTTP, else the kind of bytes"""
+        if not b:
+            return "(nothing)"
+        if b[0] == 22:
+            return "TLS handshake"
+        line = b.split(b"\r\n", 1)[0][:60]
+        return line.decode() if all(32 <= c < 127 for c in line) else "binary " + b[:16].hex()
+    return {"conns": len(heads), "ok": sum(1 for h in heads if good(h)),
+            "first_up": first(heads[0]["up"]) if heads else None, "first_down": first(heads[0]["down"]) if heads else None,
+            "suite": None if suite is None else TLS_SUITES.get(suite, "0x%04x" % suite)}
+
+
+def ws_wrong_path_refused(cfg, svc, key):
+    """A server with --path WS_WRONG_PATH and a client on --transport KEY (default path /): the server must
+    answer the upgrade with 404 and the client log it ('upgrade refused ... (404)'). For wss this shows the
+    client sends an HTTP upgrade inside TLS, which the wire (hello_proxy) cannot. Returns (ok, detail)."""
+    env = {"BURROW_TOKEN": TOKEN}
+    tag = "probe-path-" + key
+    sd = tempfile.mkdtemp(prefix="state-%s-" % tag, dir=cfg.tmp)
+    srv = spawn([cfg.bin, "server", "-l", "127.0.0.1:0", "--state-dir", sd, "--path", WS_WRONG_PATH],
+                os.path.join(cfg.tmp, "%s-server.log" % tag), env)
+    cli = None
+    try:
+        port = wait_log(srv, r"server listening on [\d.]+:(\d+)").group(1)
+        argv = [cfg.bin, "client", "-s", "127.0.0.1:%s" % port, "--transport", key, "-R", "0:127.0.0.1:%d" % svc["echo"]]
+        if key == "wss":
+            argv += ["--fingerprint", wait_log(srv, r"tls: server key (SHA256:\S+)").group(1)]
+        cli = spawn(argv, os.path.join(cfg.tmp, "%s-client.log" % tag), env)
+        try:
+            m = wait_log(cli, r"[^\n]*upgrade refused[^\n]*\(404\)[^\n]*", 5)
+            return True, m.group(0).split("  ", 1)[-1].strip()
+        except RuntimeError as e:
+            return False, str(e).splitlines()[0]
+    finally:
+        stop(cli)
+        stop(srv)
+
+
+def check_ws_transport(cfg, svc, key, res):
+    """Before a ws / wss row: the probe (and for wss the suite and the wrong-path check); mismatches are
+    anomalies. The result goes to res[key]["transport_check"]."""
+    want_suite = "TLS_AES_128_GCM_SHA256"      # the reference row (burrow TLS aes) negotiates this
+    chk = res.setdefault(key, {}).setdefault("transport_check", {})
+    try:
+        chk.update(ws_transport_probe(cfg, svc, key))
+    except Exception as e:
+        anomaly("%s: transport probe failed: %s" % (key, str(e).splitlines()[0]))
+        for p in list(STARTED):
+            if p.argv[0] == cfg.bin:
+                stop(p)
+        return
+    if not chk["conns"] or chk["ok"] != chk["conns"]:
+        anomaly("%s: %d of %d connections (control and data) opened as %s (first: %r -> %r)"
+                % (key, chk["ok"], chk["conns"], "a WebSocket upgrade answered by 101" if key == "ws"
+                   else "a TLS handshake", chk["first_up"], chk["first_down"]))
+    if key == "wss":
+        if chk["suite"] != want_suite:
+            anomaly("%s: negotiated %s, expected %s (the suite of the TLS row it is compared with)"
+                    % (key, chk["suite"], want_suite))
+        try:
+            ok, detail = ws_wrong_path_refused(cfg, svc, key)
+        except Exception as e:
+            ok, detail = False, str(e).splitlines()[0]
+        chk["wrong_path_404"], chk["wrong_path_detail"] = ok, detail
+        if not ok:
+            anomaly("%s: a server with --path %s did not refuse the client with 404 (%s): is the client "
+                    "speaking WebSocket inside TLS?" % (key, WS_WRONG_PATH, detail))
+    log("%s: %d/%d connections %s%s%s" % (key, chk["ok"], chk["conns"],
+                                         "upgraded (GET / -> 101)" if key == "ws" else "TLS",
+                                         ", suite %s" % chk["suite"] if key == "wss" else "",
+                                         ", --path %s refused with 404" % WS_WRONG_PATH if chk.get("wrong_path_404")
+                                         else ""))
 
 
 # --------------------------------------------------------------------------- runner
@@ -1450,6 +1592,161 @@ def report_tls(res, cfg, L):
                 ("%.1f / %.1f" % (kb["server"], kb["client"])) if kb else "n/a", socks))
 
 
+WS_COLS = [("ws", "burrow ws"), ("wss", "burrow wss"), ("tls aes", "burrow TLS aes"), ("burrow", "burrow (tcp)"),
+           ("direct", "direct")]
+
+
+def report_ws(res, cfg, L):
+    """The ws section: one column per ws row, its references (burrow TLS aes, plain burrow) and direct."""
+    if not ws_selected(cfg):
+        return
+    g = lambda p, k: res.get(p, {}).get(k)
+    gb = lambda v: v and v / 1e9
+    pair = lambda d, spec="%d": "n/a" if not d else " / ".join(fmt(d.get(k), spec) for k in sorted(d, reverse=True))
+    over_tcp = ("ws", "wss", "tls aes")      # the columns with a 'vs tcp' figure; 'vs tls': wss only
+    L.append("")
+    L.append("WEBSOCKET (burrow client --transport ws, and --transport wss --fingerprint <the server's key> (default suite); "
+             "the server unchanged (its control port takes the upgrade on /); same services, tests and settings as the "
+             "TLS rows; 'vs tcp' = plain burrow (default -R tunnel), 'vs tls' = burrow TLS aes128-gcm, both in this run)")
+    L.append("%-34s" % "figure" + "".join(" %23s" % lab for _, lab in WS_COLS))
+
+    def row(label, f):
+        cells = []
+        for p, _ in WS_COLS:
+            try:
+                v = f(p)
+            except (TypeError, KeyError, ZeroDivisionError, IndexError):
+                v = None
+            cells.append(" %23s" % ("" if v is None else v))
+        if any(c.strip() for c in cells):
+            L.append("%-34s" % label + "".join(cells))
+
+    short = lambda suite: (suite or "?").replace("TLS_", "").replace("_SHA256", "")
+
+    def wire(p):
+        if p == "burrow":
+            return "tcp"
+        if p == "tls aes":
+            return g(p, "suite") and "TLS " + short(g(p, "suite"))
+        c = g(p, "transport_check")
+        if not c or not c.get("conns"):
+            return None
+        return "%d/%d %s" % (c["ok"], c["conns"], "GET / -> 101" if p == "ws" else "TLS " + short(c.get("suite")))
+
+    def inside(p):
+        c = g(p, "transport_check") or {}
+        if "wrong_path_404" in c:
+            return "yes (404 off path)" if c["wrong_path_404"] else "NOT seen"
+        return None
+    row("load average at start / end", lambda p: " / ".join(fmt(x, "%.2f") for x in g(p, "load")))
+    row("on the wire (probe pair)", wire)
+    row("  upgrade inside TLS (--path)", inside)
+    for n in (1, 8):
+        k = "tput_p%d" % n
+        row("P%d Gbit/s" % n, lambda p: fmt(gb(g(p, k))) if g(p, k) else None)
+        row("  P%d runs" % n, lambda p: " ".join("%.2f" % (x / 1e9) for x in g(p, k + "_runs")) or None)
+        row("  P%d vs direct" % n, lambda p: fmt(ratio(g(p, k), g("direct", k)), "%.2fx") if p != "direct" else None)
+        row("  P%d vs tcp" % n, lambda p: fmt(ratio(g(p, k), g("burrow", k)), "%.2fx") if p in over_tcp else None)
+        row("  P%d vs tls" % n, lambda p: fmt(ratio(g(p, k), g("tls aes", k)), "%.2fx") if p == "wss" else None)
+    row("  P8/P1", lambda p: fmt(ratio(g(p, "tput_p8"), g(p, "tput_p1")), "%.2fx"))
+    row("CPU s per GB (P1, both sides)", lambda p: fmt(g(p, "cpu_s_per_gb"), "%.3f") if p != "direct" else None)
+    row("  split: server + client", lambda p: " + ".join("%.2f" % x for x in g(p, "cpu_s_each")) + " s")
+    row("  vs tcp", lambda p: fmt(ratio(g(p, "cpu_s_per_gb"), g("burrow", "cpu_s_per_gb")), "%.2fx")
+        if p in over_tcp else None)
+    row("  vs tls", lambda p: fmt(ratio(g(p, "cpu_s_per_gb"), g("tls aes", "cpu_s_per_gb")), "%.2fx")
+        if p == "wss" else None)
+    row("  minor faults per GB", lambda p: fmt(g(p, "minflt_per_gb"), "%.0f") if p != "direct" else None)
+    dl = g("direct", "lat")
+    row("latency us one-way avg/p50/p99", lambda p: "%.1f/%.1f/%.1f" % (g(p, "lat")["avg"], g(p, "lat")["p50"],
+                                                                          g(p, "lat")["p99"]))
+    row("  added over direct p50 / p99", lambda p: "%+.1f / %+.1f" % (g(p, "lat")["p50"] - dl["p50"],
+                                                                      g(p, "lat")["p99"] - dl["p99"])
+        if p != "direct" else None)
+    row("  added over tcp p50 / p99", lambda p: "%+.1f / %+.1f" % (g(p, "lat")["p50"] - g("burrow", "lat")["p50"],
+                                                                   g(p, "lat")["p99"] - g("burrow", "lat")["p99"])
+        if p in over_tcp else None)
+    row("  added over tls p50 / p99", lambda p: "%+.1f / %+.1f" % (g(p, "lat")["p50"] - g("tls aes", "lat")["p50"],
+                                                                   g(p, "lat")["p99"] - g("tls aes", "lat")["p99"])
+        if p == "wss" else None)
+    row("connections/s (wrk, close)", lambda p: fmt(g(p, "cps"), "%.0f") if g(p, "cps") is not None else None)
+    row("  runs", lambda p: " ".join("%.0f" % x for x in g(p, "cps_runs")) or None)
+    row("  vs direct", lambda p: fmt(ratio(g(p, "cps"), g("direct", "cps")), "%.2fx") if p != "direct" else None)
+    row("  vs tcp", lambda p: fmt(ratio(g(p, "cps"), g("burrow", "cps")), "%.2fx") if p in over_tcp else None)
+    row("  vs tls", lambda p: fmt(ratio(g(p, "cps"), g("tls aes", "cps")), "%.2fx") if p == "wss" else None)
+    row("  relay CPU ms per 1,000 conns", lambda p: fmt(g(p, "cps_cpu_ms_per_1k"), "%.0f") if p != "direct" else None)
+    row("  wrk errors", lambda p: fmt(g(p, "cps_errors"), "%d") if g(p, "cps_errors") is not None else None)
+    row("idle RSS KB server/client", lambda p: pair(g(p, "rss_idle")) if g(p, "rss_idle") else None)
+    row("  anon+file server", lambda p: "%d+%d" % (g(p, "rss_idle_anon")["server"], g(p, "rss_idle_file")["server"]))
+    row("  anon+file client", lambda p: "%d+%d" % (g(p, "rss_idle_anon")["client"], g(p, "rss_idle_file")["client"]))
+    row("RSS KB @%d conns server/client" % NCONN, lambda p: pair(g(p, "rss_conn")) if g(p, "rss_conn") else None)
+    row("  KB per open connection", lambda p: " / ".join(
+        "%.2f" % ((g(p, "rss_conn")[k] - g(p, "rss_idle")[k]) / NCONN) for k in sorted(g(p, "rss_conn"), reverse=True)))
+    row("  connections echoed", lambda p: "%d/%d" % (g(p, "conn_ok"), NCONN))
+    row("  RSS KB after closing them", lambda p: pair(g(p, "rss_after")) if g(p, "rss_after") else None)
+    row("  fds idle/@%d/after (srv|cli)" % NCONN, lambda p: " | ".join(
+        "%d/%d/%d" % (g(p, "fds_idle")[k], g(p, "fds_conn")[k], g(p, "fds_after")[k])
+        for k in sorted(g(p, "fds_idle"), reverse=True)))
+    if "burrow" in cfg.only_set and g("burrow", "rss_conn"):
+        L.append("  (burrow (tcp): the plain row's figures: its 1,000 connections come after its churn test, and 'after "
+                 "closing them' after its {:,}; idle is before any traffic, as in the other columns)".format(NCONN_BIG)
+                 if g("burrow", "rss_big") else
+                 "  (burrow (tcp): the plain row's figures: its 1,000 connections come after its churn test; idle is "
+                 "before any traffic, as in the other columns)")
+    tp = res.get("tls_pool") or {}
+    if any(tp.get(k) for k in ("ws", "wss")):
+        n = tp.get("n", TLS_POOL_N)
+        L.append("")
+        L.append("WS IDLE DATA CONNECTIONS (as TLS IDLE DATA CONNECTIONS: VmRSS KB of both burrow processes at idle, one "
+                 "tunnel, client --pool 0 vs --pool %d; KB per data connection = (RSS@%d - RSS@0) / %d; median of %d "
+                 "round%s, the same rounds as the TLS and plain figures)" % (n, n, n, 1 if cfg.quick else 3,
+                                                                              "" if cfg.quick else "s"))
+        L.append("%-12s %17s %17s %22s   %s" % ("", "--pool 0 srv/cli", "--pool %d srv/cli" % n,
+                                                "KB per data conn srv/cli", "client sockets 0/%d" % n))
+        for key, lab in (("ws", "ws"), ("wss", "wss"), ("tls aes", "TLS aes"), ("plain", "plain TCP")):
+            o = tp.get(key)
+            if not o:
+                continue
+            kb = o.get("kb_per_data_conn")
+            socks = "/".join(str(statistics.median(x["client_sockets"] for x in o.get("rss_pool%d_runs" % q, [{"client_sockets": 0}])))
+                             for q in (0, n))
+            L.append("%-12s %17s %17s %22s   %s" % (
+                lab, pair(o.get("rss_pool0")), pair(o.get("rss_pool%d" % n)),
+                ("%.1f / %.1f" % (kb["server"], kb["client"])) if kb else "n/a", socks))
+
+
+def report_ws_targets(res, cfg, L):
+    """WS TARGETS: wss throughput as a percentage of TLS throughput (target >= WS_TARGET, single stream; 8 streams
+    shown), and ws against plain TCP (no target)."""
+    if not ws_selected(cfg):
+        return
+    g = lambda p, k: res.get(p, {}).get(k)
+    pct = lambda r: fmt(r and r * 100, "%.0f%%")
+    gbs = lambda v: fmt(v and v / 1e9)
+    L.append("")
+    L.append("WS TARGETS (issue 10: wss throughput against burrow TLS aes128-gcm; ws against plain burrow; this run)")
+    a, b = g("wss", "tput_p1"), g("tls aes", "tput_p1")
+    r = ratio(a, b)
+    target(L, "wss single stream >= %d%% of TLS's" % (WS_TARGET * 100), r and r >= WS_TARGET,
+           "%s: %s vs %s Gbit/s" % (pct(r), gbs(a), gbs(b)))
+    a, b = g("wss", "tput_p8"), g("tls aes", "tput_p8")
+    L.append("      wss 8 streams: %s of TLS's (%s vs %s Gbit/s)" % (pct(ratio(a, b)), gbs(a), gbs(b)))
+    parts = []
+    for n in (1, 8):
+        a, b = g("ws", "tput_p%d" % n), g("burrow", "tput_p%d" % n)
+        parts.append("%s %s (%s vs %s Gbit/s)" % ("single stream" if n == 1 else "8 streams", pct(ratio(a, b)),
+                                                 gbs(a), gbs(b)))
+    L.append("      ws vs plain TCP: " + ", ".join(parts))
+    L.append("      CPU per GB: wss %s of TLS's (%s vs %s s), ws %s of plain TCP's (%s vs %s s)" % (
+        pct(ratio(g("wss", "cpu_s_per_gb"), g("tls aes", "cpu_s_per_gb"))), fmt(g("wss", "cpu_s_per_gb"), "%.3f"),
+        fmt(g("tls aes", "cpu_s_per_gb"), "%.3f"), pct(ratio(g("ws", "cpu_s_per_gb"), g("burrow", "cpu_s_per_gb"))),
+        fmt(g("ws", "cpu_s_per_gb"), "%.3f"), fmt(g("burrow", "cpu_s_per_gb"), "%.3f")))
+    for key in ("ws", "wss"):
+        for role, sm in sorted((g(key, "smaps_idle") or {}).items()):
+            if sm:
+                L.append("      %s idle %s: Pss %d KB; largest RSS: %s" % (
+                    key, role, sm["pss"], ", ".join("%s %d KB" % (n, kb) for n, kb in sm["top"])))
+
+
 def report_tls_targets(res, cfg, L, plain_targets):
     if not any(tls_selected(cfg, k) for k, _, _ in TLS_PEERS):
         return
@@ -1661,6 +1958,7 @@ def report(res, cfg):
     if not plain:
         del L[plain_from:]
     report_tls(res, cfg, L)
+    report_ws(res, cfg, L)
     plain_from, targets_from = len(L), len(TARGETS)
     L.append("")
     L.append("TARGETS (issue 4; issue 3 at the end)")
@@ -1728,6 +2026,7 @@ def report(res, cfg):
         del L[plain_from:]
         del TARGETS[targets_from:]
     report_tls_targets(res, cfg, L, plain_targets if plain else None)
+    report_ws_targets(res, cfg, L)
     if NOTES:
         L.append("")
         L.append("NOTES")
@@ -1747,9 +2046,11 @@ def main():
     ap.add_argument("--bin", default=os.environ.get("BURROW_BIN", "build/burrow"))
     ap.add_argument("--json", help="also write the raw results to this file")
     ap.add_argument("--only", default=None,
-                    help="what to run besides direct: burrow,mux,ssh,socat,callgrind and tls (= tls-burrow: burrow "
+                    help="what to run besides direct: burrow,mux,ssh,socat,callgrind, tls (= tls-burrow: burrow "
                          "TLS aes128-gcm and chacha20 + idle data connections, and tls-ssh: ssh -R -c aes128-gcm "
-                         "and chacha20); default all of them, --quick: burrow,mux,ssh,socat")
+                         "and chacha20) and ws (burrow --transport ws and wss, with plain burrow and burrow TLS "
+                         "aes128-gcm run as their references + idle data connections); default all of them, "
+                         "--quick: burrow,mux,ssh,socat")
     ap.add_argument("--callgrind", dest="callgrind", action="store_true", default=None,
                     help="callgrind Ir of moving %d MB through the relay (default: on, off with --quick)" % CALLGRIND_MB)
     ap.add_argument("--no-callgrind", dest="callgrind", action="store_false")
@@ -1769,9 +2070,9 @@ def main():
     if cfg.callgrind is None:
         cfg.callgrind = not cfg.quick
     if cfg.only is None:
-        cfg.only = "burrow,mux,ssh,socat" + ("" if cfg.quick else ",tls")
+        cfg.only = "burrow,mux,ssh,socat" + ("" if cfg.quick else ",tls,ws")
     only = cfg.only_set = set(x.strip() for x in cfg.only.split(","))
-    unknown = only - {"burrow", "mux", "ssh", "socat", "callgrind", "tls", "tls-burrow", "tls-ssh"}
+    unknown = only - {"burrow", "mux", "ssh", "socat", "callgrind", "tls", "tls-burrow", "tls-ssh", "ws"}
     if unknown:
         ap.error("--only: unknown %s" % ",".join(sorted(unknown)))
 
@@ -1818,7 +2119,10 @@ def main():
         pass
 
     plan = [("direct", lambda: Direct(svc, cfg.tmp))]
-    if "burrow" in only:
+    # the ws group compares with plain burrow and burrow TLS aes of the same run: they run for it when not chosen
+    # themselves (then as reference rows only: no churn, 1,000 connections, no plain or TLS section)
+    ws = ws_selected(cfg)
+    if "burrow" in only or ws:
         plan.append(("burrow", lambda: Burrow(svc, cfg.tmp, cfg.bin)))
     if "mux" in only:
         plan.append(("mux", lambda: Burrow(svc, cfg.tmp, cfg.bin, name="mux", extra=["--pool", "0"])))
@@ -1828,12 +2132,16 @@ def main():
         plan.append(("socat", lambda: Socat(svc, cfg.tmp)))
     # the TLS rows: ssh -R with one cipher and burrow over TLS with the matching suite, in pairs
     for key, label, how in TLS_PEERS:
-        if not tls_selected(cfg, key):
+        if not (tls_selected(cfg, key) or (ws and key == "tls aes")):
             continue
         if key.startswith("ssh"):
             plan.append((key, lambda key=key, how=how: SshR(svc, cfg.tmp, name=key, cipher=how)))
         else:
             plan.append((key, lambda key=key, how=how: Burrow(svc, cfg.tmp, cfg.bin, name=key, tls=how)))
+    # the ws group: burrow over WebSocket (after the TLS rows)
+    if ws:
+        for key in WS_PEERS:
+            plan.append((key, lambda key=key: Burrow(svc, cfg.tmp, cfg.bin, name=key, transport=key)))
 
     deferred = None
     for name, make in plan:
@@ -1846,7 +2154,7 @@ def main():
                 if p.argv[0] == cfg.bin:
                     stop(p)
             continue
-        if name == "burrow":
+        if name == "burrow" and "burrow" in only:
             peer.churn_test = peer.big_test = True
         if name == "mux":
             peer.conn_tests = False
@@ -1862,6 +2170,9 @@ def main():
             if seen != want:
                 anomaly("%s: negotiated %s, expected %s" % (name, seen, want))
             log("%s: negotiates %s" % (name, seen))
+        if name in WS_PEERS:
+            # what the client sends on the wire (a separate pair behind a proxy); for wss the suite too
+            check_ws_transport(cfg, svc, name, res)
         if name == "burrow":
             try:
                 res.setdefault(name, {})["version"] = subprocess.run(
@@ -1874,18 +2185,19 @@ def main():
             res.setdefault(name, {})["cipher"] = peer.cipher
             res[name]["version"] = subprocess.run(["ssh", "-V"], capture_output=True).stderr.decode().split(",")[0]
         try:
-            measure_peer(peer, cfg, res, heavy=(name != "burrow"))
+            measure_peer(peer, cfg, res, heavy=not (name == "burrow" and "burrow" in only))
         except Exception as e:
             anomaly("%s measurement failed: %r" % (name, e))
             peer.stop()
             continue
-        if name == "burrow":
+        if name == "burrow" and "burrow" in only:
             deferred = peer    # its churn and connection tests run last
         else:
             peer.stop()
 
-    if any(tls_selected(cfg, k) for k in ("tls aes", "tls chacha")):
-        log("=== idle data connections: RSS with client --pool 0 and --pool %d, TLS and plain" % TLS_POOL_N)
+    if any(tls_selected(cfg, k) for k in ("tls aes", "tls chacha")) or ws:
+        log("=== idle data connections: RSS with client --pool 0 and --pool %d, TLS%s and plain"
+            % (TLS_POOL_N, ", ws, wss" if ws else ""))
         try:
             measure_tls_pool(cfg, svc, res)
         except Exception as e:

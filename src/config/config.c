@@ -171,8 +171,9 @@ static const struct option_def options[] = {
     {"proxy", 0, ROLE_CLIENT, OT_PROXY, 0, NULL, "URL",
 	"reach the server through http://[user:pass@]host:port (HTTP CONNECT) or "
 	"socks5://[user:pass@]host:port (the proxy resolves the server's name); "
-	"default: HTTPS_PROXY (tls) or ALL_PROXY, minus NO_PROXY, as curl reads "
-	"them; direct: none", 0, 0},
+	"the http transport uses an http:// proxy as a forward proxy, no CONNECT; "
+	"default, as curl reads them: HTTPS_PROXY (tls, wss, https) or http_proxy "
+	"(ws, http), then ALL_PROXY, minus NO_PROXY; direct: none", 0, 0},
     {"name", 'n', ROLE_CLIENT, OT_NAME, OFF(name), NULL, "NAME",
 	"this client's name in the server's clients: list (its own token, "
 	"certificate, ports and limits)", 0, 0},

@@ -101,7 +101,8 @@ struct session {
 	 * bytes that arrive in one round trip of a PING (session.c). */
 	uint32_t window;
 	uint64_t bdp_bytes;  /* arrived since the PING went out */
-	unsigned bdp_pending : 1;
+	uint64_t rtt_min_us; /* the shortest round trip seen (0: none yet) */
+	unsigned bdp_pending : 1, rtt_probe : 1;
 	struct stream **buckets;
 	size_t nbuckets, nstreams;
 	struct stream_list paused;

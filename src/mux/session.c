@@ -23,6 +23,7 @@
 static void session_read_cb(struct conn *c, void *arg);
 static void session_write_cb(struct conn *c, void *arg);
 static void session_flush_cb(evutil_socket_t fd, short what, void *arg);
+static void session_ping(struct session *s, uint8_t mark);
 static void session_reap_cb(evutil_socket_t fd, short what, void *arg);
 static void session_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void session_flush(struct session *s);
@@ -313,35 +314,69 @@ session_protocol_error(struct session *s, const char *why)
  * A fixed window caps a stream at window / round trip: 2 MiB over 40 ms is
  * 400 Mbit/s. As gRPC does for HTTP/2, the receiver measures what the path
  * holds: it sends a PING when data arrives and counts the bytes that arrive
- * until the PONG. If that is near the window, the window is what limits
- * the sender: it doubles the measured amount (up to window_max, and to a
- * share of SESSION_WINDOW_BUDGET per stream) and grants every open stream
- * the difference. One PING per round trip while data flows, none when idle.
+ * until the PONG. A PONG waits behind the DATA the peer has queued, so a
+ * round trip is stretched by queues the window itself fills: the estimate
+ * is the delivery rate times the shortest round trip seen (BBR's), which a
+ * queue does not inflate. If that is near the window, the window is what
+ * limits the sender: it becomes twice the estimate (up to window_max, and
+ * a share of SESSION_WINDOW_BUDGET per stream) and every open stream is
+ * granted the difference. One PING per round trip while data flows, none
+ * when idle.
  */
 #define BDP_PING_MARK 0xb1 /* first byte of a tuning PING; a heartbeat's is 0 */
 #define SESSION_WINDOW_BUDGET (64u * 1024 * 1024)
+
+/* A PING: a heartbeat's (mark 0) or a tuning one; the time it left, in
+ * microseconds, in the other 7 bytes (our PONGs only come back to us). */
+static void
+session_ping(struct session *s, uint8_t mark)
+{
+	uint64_t now = mono_us();
+	uint8_t ping[8] = {mark};
+	for (int i = 1; i < 8; i++)
+		ping[i] = (uint8_t)(now >> (56 - 8 * i));
+	session_send(s, FRAME_PING, 0, ping, sizeof ping);
+}
 
 static void
 session_bdp_on_data(struct session *s)
 {
 	if (s->bdp_pending || s->window >= s->p.window_max)
 		return;
-	uint64_t now = mono_ms();
-	uint8_t ping[8] = {BDP_PING_MARK};
-	for (int i = 1; i < 8; i++)
-		ping[i] = (uint8_t)(now >> (56 - 8 * i));
+	if (s->rtt_min_us == 0) {
+		/* First a round trip measured at the first bytes, before any
+		 * queue fills: the shortest one the estimates scale by. */
+		if (!s->rtt_probe) {
+			s->rtt_probe = 1;
+			session_ping(s, 0);
+		}
+		return;
+	}
 	s->bdp_pending = 1;
 	s->bdp_bytes = 0;
-	session_send(s, FRAME_PING, 0, ping, sizeof ping);
+	session_ping(s, BDP_PING_MARK);
 }
 
+/* Every PONG is a round trip; a tuning one may grow the windows. */
 static void
-session_bdp_on_pong(struct session *s, const uint8_t *p)
+session_on_pong(struct session *s, const uint8_t *p)
 {
-	if (p[0] != BDP_PING_MARK || !s->bdp_pending)
+	uint64_t sent = 0, now = mono_us();
+	for (int i = 1; i < 8; i++)
+		sent = sent << 8 | p[i];
+	if (sent > now || (p[0] != 0 && p[0] != BDP_PING_MARK))
+		return; /* not one of ours */
+	uint64_t rtt = now > sent ? now - sent : 1;
+	if (s->rtt_min_us == 0 || rtt < s->rtt_min_us)
+		s->rtt_min_us = rtt;
+	if (p[0] != BDP_PING_MARK) {
+		s->rtt_probe = 0;
+		return;
+	}
+	if (!s->bdp_pending)
 		return;
 	s->bdp_pending = 0;
-	uint64_t bdp = s->bdp_bytes;
+	uint64_t bdp = s->bdp_bytes * s->rtt_min_us / rtt;
 	if (bdp * 3 < (uint64_t)s->window * 2)
 		return; /* the window is not what limits the sender */
 	uint64_t want = bdp * 2;
@@ -353,12 +388,11 @@ session_bdp_on_pong(struct session *s, const uint8_t *p)
 	if (want <= s->window)
 		return;
 	uint32_t delta = (uint32_t)want - s->window;
-	uint64_t sent = 0;
-	for (int i = 1; i < 8; i++)
-		sent = sent << 8 | p[i];
-	log_debug("%s: stream window %u -> %u KiB (%llu KiB in a round trip of %llu ms)",
+	log_debug("%s: stream window %u -> %u KiB (%llu KiB in a round trip of %llu ms, "
+		  "shortest %llu ms)",
 	    s->label, s->window / 1024, (unsigned)(want / 1024),
-	    (unsigned long long)(bdp / 1024), (unsigned long long)(mono_ms() - sent));
+	    (unsigned long long)(s->bdp_bytes / 1024), (unsigned long long)(rtt / 1000),
+	    (unsigned long long)(s->rtt_min_us / 1000));
 	s->window = (uint32_t)want;
 	for (size_t i = 0; i < s->nbuckets; i++)
 		for (struct stream *st = s->buckets[i]; st != NULL; st = st->hnext)
@@ -406,7 +440,7 @@ session_dispatch(struct session *s, const struct frame *f)
 		if (!s->ready)
 			session_protocol_error(s, "bad PONG");
 		else if (f->len == 8)
-			session_bdp_on_pong(s, f->payload);
+			session_on_pong(s, f->payload);
 		return;
 	default:
 		if (s->h->on_frame(s, f, s->arg, &why) != 0 && !s->closing)
@@ -500,10 +534,7 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 		session_close(s, "heartbeat timeout");
 		return;
 	}
-	uint8_t ping[8];
-	for (int i = 0; i < 8; i++)
-		ping[i] = (uint8_t)(now >> (56 - 8 * i));
-	session_send(s, FRAME_PING, 0, ping, sizeof ping);
+	session_ping(s, 0);
 }
 
 /* ---- streams ---- */

@@ -170,39 +170,66 @@ ws_hdr_len(const uint8_t *h)
 	return n + ((h[1] & 0x80) ? 4 : 0);
 }
 
-/* Bytes wslay may have now: what is left of the current header or payload. */
+/* The payload length of a whole header. */
+static uint64_t
+ws_hdr_payload(const uint8_t *h)
+{
+	uint64_t len = h[1] & 0x7f;
+	if (len == 126)
+		return (uint64_t)h[2] << 8 | h[3];
+	if (len == 127) {
+		len = 0;
+		for (int i = 2; i < 10; i++)
+			len = len << 8 | h[i];
+	}
+	return len;
+}
+
+/*
+ * Bytes wslay may have now: the rest of the current frame, as far as the
+ * header kept so far and the input show it.
+ */
 static size_t
 ws_frame_room(const struct ws_codec *w)
 {
 	if (w->wire_left > 0)
 		return w->wire_left < SIZE_MAX ? (size_t)w->wire_left : SIZE_MAX;
-	if (w->hdr_have < 2)
-		return 2 - w->hdr_have;
-	return ws_hdr_len(w->hdr) - w->hdr_have;
+	uint8_t h[WS_HDR_MAX];
+	size_t have = w->hdr_have, more = WS_HDR_MAX - have;
+	if (more > w->inlen)
+		more = w->inlen;
+	memcpy(h, w->hdr, have);
+	memcpy(h + have, w->in, more);
+	if (have + more < 2)
+		return 2 - have;
+	size_t hl = ws_hdr_len(h);
+	if (have + more < hl)
+		return hl - have;
+	uint64_t len = ws_hdr_payload(h); /* up to 2^64 - 1: wslay refuses it */
+	return len < SIZE_MAX - hl ? hl - have + (size_t)len : SIZE_MAX;
 }
 
 /* wslay took p[0..n), never more than ws_frame_room. */
 static void
 ws_frame_took(struct ws_codec *w, const uint8_t *p, size_t n)
 {
-	if (w->wire_left > 0) {
-		w->wire_left -= n;
-		return;
+	while (n > 0) {
+		if (w->wire_left > 0) {
+			w->wire_left -= n; /* n is within the frame */
+			return;
+		}
+		size_t need = w->hdr_have < 2 ? 2 - w->hdr_have
+					      : ws_hdr_len(w->hdr) - w->hdr_have;
+		size_t k = n < need ? n : need;
+		memcpy(w->hdr + w->hdr_have, p, k);
+		w->hdr_have += k;
+		p += k;
+		n -= k;
+		if (w->hdr_have >= 2 && w->hdr_have == ws_hdr_len(w->hdr)) {
+			w->wire_left = ws_hdr_payload(w->hdr);
+			w->hdr_have = 0;
+		}
 	}
-	memcpy(w->hdr + w->hdr_have, p, n);
-	w->hdr_have += n;
-	if (w->hdr_have < 2 || w->hdr_have < ws_hdr_len(w->hdr))
-		return;
-	uint64_t len = w->hdr[1] & 0x7f;
-	if (len == 126)
-		len = (uint64_t)w->hdr[2] << 8 | w->hdr[3];
-	else if (len == 127) {
-		len = 0;
-		for (int i = 2; i < 10; i++)
-			len = len << 8 | w->hdr[i];
-	}
-	w->wire_left = len;
-	w->hdr_have = 0;
 }
 
 /*

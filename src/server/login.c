@@ -5,6 +5,7 @@
 #include "proto/auth.h"
 #include "server/server-t.h"
 #include "transport/conn.h"
+#include "transport/httpt.h"
 #include "transport/tls.h"
 #include "util/fingerprint.h"
 
@@ -67,7 +68,8 @@ server_hello(struct client_conn *cc, const struct frame *f, const char **why)
 			return -1;
 		}
 		hs_bind(&cc->hs, b);
-	} else if (!conn_is_tls(conn) && tls_server_required(cc->srv->tls)) {
+	} else if (!conn_is_tls(conn) && !httpt_conn_over_tls(conn) &&
+	    tls_server_required(cc->srv->tls)) {
 		static const char need[] = "this server requires TLS: connect with "
 					   "--transport tls (or --server tls://HOST:PORT)";
 		log_limited(&cc->srv->lim_refuse, LOG_WARN, "%s: refused: plain TCP",

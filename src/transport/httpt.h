@@ -43,6 +43,8 @@ void httpt_server_free(struct httpt_server *hs);
 void httpt_server_take(struct httpt_server *hs, struct conn *c,
     const struct http_head *h, const uint8_t *rest, size_t rest_len,
     const char *peer);
+/* A virtual conn whose requests came over TLS (https): for require_tls. */
+int httpt_conn_over_tls(const struct conn *c);
 /* Whether the request h is one for the http transport on path. */
 int httpt_request_is_ours(const struct http_head *h, const char *path);
 

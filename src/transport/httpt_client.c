@@ -179,7 +179,7 @@ hx_done(struct hx *x, const uint8_t *body, size_t len)
 	httpt_prefix_decode(body, &off, &flags);
 	body += HTTPT_PREFIX;
 	len -= HTTPT_PREFIX;
-	if (flags & HTTPT_F_GONE) {
+	if ((flags & HTTPT_F_GONE) && len == 0) {
 		httpc_fail(h, "the server no longer knows this connection");
 		return;
 	}
@@ -226,6 +226,11 @@ hx_done(struct hx *x, const uint8_t *body, size_t len)
 			h->down_fin = 1;
 			conn_kick(&h->c, 1, 0);
 		}
+	}
+	if (flags & HTTPT_F_GONE) {
+		/* Its last bytes (an ERROR, say) are read first. */
+		httpc_fail(h, "the server no longer knows this connection");
+		return;
 	}
 	h->last_ok_ms = mono_ms();
 	h->fails = 0;
@@ -459,7 +464,8 @@ httpc_pump(struct httpc *h)
 		hx_start(&h->post);
 	if (h->failed)
 		return;
-	if (h->get.state == HX_IDLE && !h->down_fin &&
+	/* GETs once a POST got through: only a POST makes the server's conn. */
+	if (h->get.state == HX_IDLE && !h->down_fin && h->up_base > 0 &&
 	    HTTPC_DOWN_MAX - (h->down_len - h->down_off) >= HTTPC_GET_MIN)
 		hx_start(&h->get);
 }
@@ -474,6 +480,7 @@ httpc_read(struct conn *c, void *buf, size_t len)
 	if (have == 0) {
 		if (h->down_fin)
 			return 0;
+		/* failed: what came before the failure was read first */
 		errno = h->failed ? ECONNRESET : EAGAIN;
 		return -1;
 	}

@@ -24,6 +24,7 @@
 #include "proto/http.h"
 #include "proto/httpt.h"
 #include "transport/conn-t.h"
+#include "transport/tls.h"
 #include "util/addr.h"
 #include "util/evtime.h"
 #include "util/log.h"
@@ -47,10 +48,27 @@ struct vconn {
 	size_t out_len;
 	uint64_t down_base;
 	unsigned up_fin : 1, down_fin : 1, expired : 1;
+	unsigned tls : 1; /* its first request came over TLS */
 	struct front *poll; /* the parked GET */
 	struct event *expire, *notify;
 	LIST_ENTRY(vconn) link;
 };
+
+/*
+ * What a vconn whose session ended still owed its client (the ERROR that
+ * says why, say): kept for the GET that comes for it, then dropped.
+ */
+struct grave {
+	struct httpt_server *hs;
+	char id[HTTPT_ID_LEN + 1];
+	uint64_t down_base;
+	uint8_t *out;
+	size_t out_len;
+	struct event *expire;
+	LIST_ENTRY(grave) link;
+};
+#define HTTPT_GRAVE_MS 10000
+#define HTTPT_MAX_GRAVES 1024
 
 enum front_state { F_HEAD, F_BODY, F_WRITE, F_DEAD };
 
@@ -79,7 +97,8 @@ struct httpt_server {
 	void *arg;
 	LIST_HEAD(, vconn) vconns;
 	LIST_HEAD(, front) fronts;
-	size_t nvconns, nfronts;
+	LIST_HEAD(, grave) graves;
+	size_t nvconns, nfronts, ngraves;
 };
 
 static const struct conn_ops vconn_ops;
@@ -210,6 +229,60 @@ vconn_buffered(const struct conn *c)
 }
 
 static void
+grave_free(struct grave *g)
+{
+	LIST_REMOVE(g, link);
+	g->hs->ngraves--;
+	if (g->expire)
+		event_free(g->expire);
+	free(g->out);
+	free(g);
+}
+
+static void
+grave_expire_cb(evutil_socket_t fd, short what, void *arg)
+{
+	grave_free(arg);
+}
+
+/* The vconn goes; bytes its client has not acknowledged stay a while. */
+static void
+grave_new(struct vconn *v)
+{
+	struct httpt_server *hs = v->hs;
+	if (hs == NULL || v->out_len == 0 || hs->ngraves >= HTTPT_MAX_GRAVES)
+		return;
+	struct grave *g = calloc(1, sizeof *g);
+	if (g == NULL)
+		return;
+	g->hs = hs;
+	memcpy(g->id, v->id, sizeof g->id);
+	g->down_base = v->down_base;
+	g->out = v->out;
+	g->out_len = v->out_len;
+	v->out = NULL;
+	v->out_len = 0;
+	g->expire = evtimer_new(hs->base, grave_expire_cb, g);
+	LIST_INSERT_HEAD(&hs->graves, g, link);
+	hs->ngraves++;
+	if (g->expire == NULL) {
+		grave_free(g);
+		return;
+	}
+	event_add_ms(g->expire, HTTPT_GRAVE_MS);
+}
+
+static struct grave *
+grave_find(struct httpt_server *hs, const char *id)
+{
+	struct grave *g;
+	LIST_FOREACH(g, &hs->graves, link)
+		if (strcmp(g->id, id) == 0)
+			return g;
+	return NULL;
+}
+
+static void
 vconn_destroy(struct conn *c)
 {
 	struct vconn *v = (struct vconn *)c;
@@ -217,6 +290,7 @@ vconn_destroy(struct conn *c)
 		v->expired = 1; /* the parked GET says the connection is gone */
 		vconn_answer_poll(v, 1);
 	}
+	grave_new(v); /* unacknowledged bytes: the next GET gets them, and GONE */
 	if (v->hs != NULL) {
 		LIST_REMOVE(v, link);
 		v->hs->nvconns--;
@@ -477,8 +551,29 @@ front_request(struct front *f)
 {
 	struct httpt_server *hs = f->hs;
 	struct vconn *v = vconn_find(hs, f->q.id);
+	struct grave *g = v == NULL ? grave_find(hs, f->q.id) : NULL;
+	if (g != NULL) {
+		/* Ended: what it still owed, then GONE. */
+		uint8_t prefix[HTTPT_PREFIX];
+		uint64_t ack = f->q.has_ack ? f->q.ack : 0;
+		if (f->h.method == HTTP_GET && ack >= g->down_base &&
+		    ack <= g->down_base + g->out_len) {
+			size_t skip = (size_t)(ack - g->down_base);
+			size_t n = g->out_len - skip;
+			if (n > f->q.max)
+				n = f->q.max;
+			httpt_prefix_encode(prefix, ack, HTTPT_F_GONE);
+			front_respond(f, 200, prefix, g->out + skip, n);
+			return;
+		}
+		httpt_prefix_encode(prefix, 0, HTTPT_F_GONE);
+		front_respond(f, 200, prefix, NULL, 0);
+		return;
+	}
 	if (v == NULL) {
-		int fresh = f->h.method == HTTP_POST ? f->q.off == 0 : f->q.ack == 0;
+		/* Only a first POST makes a connection (the client sends its GETs
+		 * once one got through): anything else is for one that ended. */
+		int fresh = f->h.method == HTTP_POST && f->q.off == 0;
 		if (!fresh) {
 			/* Not ours any more (expired, or a server restart). */
 			uint8_t prefix[HTTPT_PREFIX];
@@ -490,6 +585,7 @@ front_request(struct front *f)
 			front_respond(f, 503, NULL, NULL, 0);
 			return;
 		}
+		v->tls = conn_is_tls(f->c);
 		char id[HTTPT_ID_LEN + 1];
 		snprintf(id, sizeof id, "%s", f->q.id);
 		hs->accept(&v->c, f->peer, hs->arg);
@@ -608,6 +704,12 @@ front_timer_cb(evutil_socket_t fd, short what, void *arg)
 /* ---- the server ---- */
 
 int
+httpt_conn_over_tls(const struct conn *c)
+{
+	return c->ops == &vconn_ops && ((const struct vconn *)c)->tls;
+}
+
+int
 httpt_request_is_ours(const struct http_head *h, const char *path)
 {
 	struct httpt_query q;
@@ -628,6 +730,7 @@ httpt_server_new(struct event_base *base, const char *path,
 	hs->arg = arg;
 	LIST_INIT(&hs->vconns);
 	LIST_INIT(&hs->fronts);
+	LIST_INIT(&hs->graves);
 	return hs;
 }
 
@@ -638,6 +741,8 @@ httpt_server_free(struct httpt_server *hs)
 		return;
 	while (!LIST_EMPTY(&hs->fronts))
 		front_free(LIST_FIRST(&hs->fronts));
+	while (!LIST_EMPTY(&hs->graves))
+		grave_free(LIST_FIRST(&hs->graves));
 	/* vconns belong to their sessions, which may outlive this. */
 	struct vconn *v;
 	while ((v = LIST_FIRST(&hs->vconns)) != NULL) {

@@ -16,7 +16,7 @@ import pytest
 from conftest import Proc, LOG_TIMEOUT
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-RE_GROW = r"stream window (\d+) -> (\d+) KiB \((\d+) KiB in a round trip of (\d+) ms\)"
+RE_GROW = r"stream window (\d+) -> (\d+) KiB \((\d+) KiB in a round trip of (\d+) ms, shortest (\d+) ms\)"
 
 
 @pytest.fixture
