@@ -3,6 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <http_parser.h>
+
+#include "proto/http.h"
+
 /* A decimal of at most 19 digits from [p, e); 0 or -1. */
 static int
 dec_parse(const char *p, const char *e, uint64_t *v)
@@ -67,6 +71,14 @@ httpt_query_parse(const char *query, struct httpt_query *q)
 		p = *e ? e + 1 : e;
 	}
 	return q->id[0] != '\0' ? 0 : -1;
+}
+
+int
+httpt_request_is_ours(const struct http_head *h, const char *path)
+{
+	struct httpt_query q;
+	return (h->method == HTTP_POST || h->method == HTTP_GET) && !h->upgrade_ws &&
+	    strcmp(h->path, path) == 0 && httpt_query_parse(h->query, &q) == 0;
 }
 
 static const char httpt_common[] =

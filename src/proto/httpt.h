@@ -46,6 +46,9 @@ struct httpt_query {
 
 /* A request's query: 0, or -1 if it is not one of ours (no valid id). */
 int httpt_query_parse(const char *query, struct httpt_query *q);
+struct http_head;
+/* Whether the request h is one for the http transport on path. */
+int httpt_request_is_ours(const struct http_head *h, const char *path);
 
 /*
  * A request head. target_prefix is "" for a server, "http://host:port" for

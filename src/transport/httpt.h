@@ -45,8 +45,7 @@ void httpt_server_take(struct httpt_server *hs, struct conn *c,
     const char *peer);
 /* A virtual conn whose requests came over TLS (https): for require_tls. */
 int httpt_conn_over_tls(const struct conn *c);
-/* Whether the request h is one for the http transport on path. */
-int httpt_request_is_ours(const struct http_head *h, const char *path);
+
 
 /* ---- client ---- */
 

@@ -709,13 +709,6 @@ httpt_conn_over_tls(const struct conn *c)
 	return c->ops == &vconn_ops && ((const struct vconn *)c)->tls;
 }
 
-int
-httpt_request_is_ours(const struct http_head *h, const char *path)
-{
-	struct httpt_query q;
-	return (h->method == HTTP_POST || h->method == HTTP_GET) && !h->upgrade_ws &&
-	    strcmp(h->path, path) == 0 && httpt_query_parse(h->query, &q) == 0;
-}
 
 struct httpt_server *
 httpt_server_new(struct event_base *base, const char *path,

@@ -13,9 +13,9 @@
 #include <event2/event.h>
 
 #include "proto/http.h"
+#include "proto/httpt.h"
 #include "proto/ws.h"
 #include "transport/conn-t.h"
-#include "transport/httpt.h"
 #include "util/log.h"
 
 /* Transport bytes read, and framed bytes written, per buffer. Reads this
