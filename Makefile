@@ -4,7 +4,7 @@ WERROR  ?= OFF
 PYTEST  := /usr/bin/python3 -m pytest
 CMAKE_FLAGS := -DBURROW_WERROR=$(WERROR)
 
-.PHONY: all build asan fuzz-build deps bench-deps run test unit e2e e2e-tls e2e-asan fuzz fuzz-smoke bench bench-quick docs clean
+.PHONY: all build asan fuzz-build deps bench-deps run test unit e2e e2e-tls e2e-wss e2e-asan fuzz fuzz-smoke bench bench-quick docs clean
 
 all: build
 
@@ -39,6 +39,10 @@ e2e: build
 e2e-tls: build
 	@BURROW_E2E_TRANSPORT=tls BURROW_BIN=$(CURDIR)/build/burrow $(PYTEST) -q tests/e2e
 
+# And over WebSocket inside TLS (the filter layer on top of TLS).
+e2e-wss: build
+	@BURROW_E2E_TRANSPORT=wss BURROW_BIN=$(CURDIR)/build/burrow $(PYTEST) -q tests/e2e
+
 e2e-asan: asan
 	@BURROW_BIN=$(CURDIR)/build-asan/burrow $(PYTEST) -q tests/e2e
 
@@ -59,7 +63,7 @@ fuzz: fuzz-build
 	@$(call FUZZ_RUN,$${FUZZ_SECONDS:-120})
 
 test: deps
-	@$(MAKE) --no-print-directory unit e2e e2e-tls e2e-asan fuzz-smoke docs-check
+	@$(MAKE) --no-print-directory unit e2e e2e-tls e2e-wss e2e-asan fuzz-smoke docs-check
 	@echo "make test: all passed"
 
 bench-deps:

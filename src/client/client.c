@@ -122,7 +122,8 @@ struct conn *
 client_conn_new(struct client *c, int fd)
 {
 	if (TRANSPORT_IS_HTTP(c->transport)) /* fd is -1: it dials per request */
-		return conn_httpt_client(c->base, c->cfg, &c->addrs, c->tls, c->ws_host);
+		return conn_httpt_client(c->base, c->cfg, &c->addrs,
+		    c->transport == TRANSPORT_HTTPS ? c->tls : NULL, c->ws_host);
 	struct conn *conn = TRANSPORT_HAS_TLS(c->transport)
 	    ? conn_tls_connect(c->base, fd, c->tls) : conn_tcp_new(c->base, fd);
 	if (conn != NULL && TRANSPORT_HAS_WS(c->transport) &&
@@ -420,6 +421,10 @@ client_tunneled(int fd, const char *why, void *arg)
 		hostport_format(&c->cfg->proxy, proxy, sizeof proxy);
 		char text[ADDR_STR_MAX + 192];
 		snprintf(text, sizeof text, "proxy %s: %s", proxy, why);
+		/* auto: a proxy that refuses this tunnel may still carry the
+		 * http transport, which needs none. */
+		if (client_auto_next(c, text))
+			return;
 		client_connect_fail(c, text);
 		return;
 	}

@@ -395,6 +395,8 @@ server_shutdown(struct server *srv)
 		relay_workers_free(srv->relays);
 		srv->relays = NULL;
 	}
+	if (srv->httpt)
+		httpt_server_shutdown(srv->httpt);
 }
 
 void

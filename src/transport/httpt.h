@@ -35,6 +35,9 @@ typedef void (*httpt_accept_cb)(struct conn *vc, const char *peer, void *arg);
 
 struct httpt_server *httpt_server_new(struct event_base *base, const char *path,
     httpt_accept_cb accept, void *arg);
+/* Stopping: HTTP connections close, what ended sessions owed is dropped
+ * (nothing keeps the loop running); virtual conns end with their sessions. */
+void httpt_server_shutdown(struct httpt_server *hs);
 void httpt_server_free(struct httpt_server *hs);
 /*
  * Takes c, an HTTP connection whose first request head h was read (rest:

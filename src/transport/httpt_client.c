@@ -135,9 +135,11 @@ hx_reset(struct hx *x)
 
 /* The exchange failed: a fresh connection after a short delay, or give up. */
 static void
-hx_failed(struct hx *x, const char *why)
+hx_failed(struct hx *x, const char *reason)
 {
 	struct httpc *h = x->h;
+	char why[200]; /* reason may live in the conn that goes now */
+	snprintf(why, sizeof why, "%s", reason);
 	hx_close(x);
 	hx_reset(x);
 	uint64_t quiet = mono_ms() - h->last_ok_ms;
@@ -153,7 +155,7 @@ hx_failed(struct hx *x, const char *why)
 		return;
 	}
 	if (quiet > 2ull * h->cfg->handshake_timeout_ms) {
-		char text[224];
+		char text[300];
 		snprintf(text, sizeof text, "no request got through for %llu s (last: %s)",
 		    (unsigned long long)(quiet / 1000), why);
 		httpc_fail(h, text);

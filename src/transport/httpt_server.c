@@ -99,6 +99,7 @@ struct httpt_server {
 	LIST_HEAD(, front) fronts;
 	LIST_HEAD(, grave) graves;
 	size_t nvconns, nfronts, ngraves;
+	int stopping; /* the server is going: no new fronts or graves */
 };
 
 static const struct conn_ops vconn_ops;
@@ -250,7 +251,8 @@ static void
 grave_new(struct vconn *v)
 {
 	struct httpt_server *hs = v->hs;
-	if (hs == NULL || v->out_len == 0 || hs->ngraves >= HTTPT_MAX_GRAVES)
+	if (hs == NULL || hs->stopping || v->out_len == 0 ||
+	    hs->ngraves >= HTTPT_MAX_GRAVES)
 		return;
 	struct grave *g = calloc(1, sizeof *g);
 	if (g == NULL)
@@ -728,6 +730,16 @@ httpt_server_new(struct event_base *base, const char *path,
 }
 
 void
+httpt_server_shutdown(struct httpt_server *hs)
+{
+	hs->stopping = 1;
+	while (!LIST_EMPTY(&hs->fronts))
+		front_free(LIST_FIRST(&hs->fronts));
+	while (!LIST_EMPTY(&hs->graves))
+		grave_free(LIST_FIRST(&hs->graves));
+}
+
+void
 httpt_server_free(struct httpt_server *hs)
 {
 	if (hs == NULL)
@@ -753,7 +765,7 @@ httpt_server_take(struct httpt_server *hs, struct conn *c,
     const char *peer)
 {
 	struct front *f = calloc(1, sizeof *f);
-	if (f == NULL || hs->nfronts >= HTTPT_MAX_FRONTS) {
+	if (f == NULL || hs->nfronts >= HTTPT_MAX_FRONTS || hs->stopping) {
 		free(f);
 		conn_free(c);
 		return;
