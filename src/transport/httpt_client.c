@@ -39,6 +39,7 @@
 #define HTTPC_GET_MIN (64 * 1024)     /* room to ask for before polling again */
 #define HTTPC_POST_TIMEOUT_MS 30000
 #define HTTPC_GET_TIMEOUT_MS 35000 /* the server's long poll is 20 s */
+#define HTTPC_BULK (64 * 1024) /* an answer this big keeps its buffers */
 #define HTTPC_RETRY_MS 100
 #define HTTPC_RETRY_MAX_MS 2000
 
@@ -55,7 +56,7 @@ struct hx {
 	struct dialer *dialer;
 	struct proxy_dial *pdial;
 	uint8_t *req;
-	size_t req_len, req_off;
+	size_t req_len, req_off, req_cap;
 	uint64_t req_pos; /* POST: the body's offset; GET: our ack */
 	size_t req_body;  /* POST: body bytes */
 	int req_fin;
@@ -86,6 +87,7 @@ struct httpc {
 	unsigned up_fin : 1, fin_acked : 1, down_fin : 1, failed : 1;
 	uint64_t last_ok_ms;
 	unsigned fails;  /* requests failed in a row */
+	int bulk;        /* the last answer was big: keep the buffers */
 	int ever_ok;     /* a request got through */
 	struct hx post, get;
 	char *why;
@@ -120,15 +122,24 @@ hx_close(struct hx *x)
 	x->conn = NULL;
 }
 
+/*
+ * Between requests. Buffers of a bulk transfer stay for the next answer
+ * (a 1 MiB malloc is an mmap: one per answer cost more than the copy);
+ * after a small answer, or a failure, they go.
+ */
 static void
-hx_reset(struct hx *x)
+hx_reset(struct hx *x, int keep)
 {
-	free(x->req);
-	x->req = NULL;
+	if (!keep) {
+		free(x->req);
+		x->req = NULL;
+		x->req_cap = 0;
+		free(x->resp);
+		x->resp = NULL;
+		x->resp_cap = 0;
+	}
 	x->req_len = x->req_off = 0;
-	free(x->resp);
-	x->resp = NULL;
-	x->resp_len = x->resp_cap = 0;
+	x->resp_len = 0;
 	x->have_head = 0;
 	event_del(x->timer);
 }
@@ -141,7 +152,8 @@ hx_failed(struct hx *x, const char *reason)
 	char why[200]; /* reason may live in the conn that goes now */
 	snprintf(why, sizeof why, "%s", reason);
 	hx_close(x);
-	hx_reset(x);
+	hx_reset(x, 0);
+	x->state = HX_IDLE; /* whatever follows, this request is over */
 	uint64_t quiet = mono_ms() - h->last_ok_ms;
 	log_debug("http transport %.8s: %s failed: %s", h->id, x->is_post ? "POST" : "GET",
 	    why);
@@ -242,7 +254,10 @@ hx_done(struct hx *x, const uint8_t *body, size_t len)
 		hx_close(x);
 	else
 		conn_want_read(x->conn, 0);
-	hx_reset(x);
+	int big = x->is_post ? x->req_body >= HTTPC_BULK : len >= HTTPC_BULK;
+	if (!x->is_post)
+		h->bulk = big;
+	hx_reset(x, big);
 	x->state = HX_IDLE;
 	httpc_pump(h);
 }
@@ -305,6 +320,8 @@ hx_on_read(struct conn *c, void *arg)
 		if (n > 0) {
 			x->resp_len += (size_t)n;
 			hx_parse(x);
+			if (x->conn != c)
+				return; /* done or failed: the conn went */
 			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -332,7 +349,7 @@ hx_on_write(struct conn *c, void *arg)
 		hx_failed(x, conn_strerror(c, errno));
 		return;
 	}
-	if (x->state != HX_SEND)
+	if (x->state != HX_SEND || x->conn != c)
 		return;
 	conn_want_write(c, 0);
 	x->state = HX_RECV;
@@ -421,9 +438,18 @@ hx_start(struct hx *x)
 		hl = httpt_get_head(head, sizeof head, h->prefix, h->cfg->url_path, h->host,
 		    h->auth, h->id, x->req_pos, (uint32_t)room);
 	}
-	if (hl == 0 || (x->req = malloc(hl + x->req_body)) == NULL) {
-		httpc_fail(h, "request too long or out of memory");
+	if (hl == 0) {
+		httpc_fail(h, "request too long");
 		return;
+	}
+	if (hl + x->req_body > x->req_cap) {
+		uint8_t *p = realloc(x->req, hl + x->req_body);
+		if (p == NULL) {
+			httpc_fail(h, "out of memory");
+			return;
+		}
+		x->req = p;
+		x->req_cap = hl + x->req_body;
 	}
 	memcpy(x->req, head, hl);
 	if (x->req_body > 0)
@@ -490,8 +516,10 @@ httpc_read(struct conn *c, void *buf, size_t len)
 	memcpy(buf, h->down + h->down_off, n);
 	h->down_off += n;
 	if (h->down_off == h->down_len) {
-		free(h->down);
-		h->down = NULL;
+		if (!h->bulk) {
+			free(h->down);
+			h->down = NULL;
+		}
 		h->down_off = h->down_len = 0;
 	}
 	httpc_pump(h); /* room for the next GET */
@@ -560,7 +588,7 @@ httpc_destroy(struct conn *c)
 	struct hx *xs[2] = {&h->post, &h->get};
 	for (int i = 0; i < 2; i++) {
 		hx_close(xs[i]);
-		hx_reset(xs[i]);
+		hx_reset(xs[i], 0);
 		if (xs[i]->timer)
 			event_free(xs[i]->timer);
 	}

@@ -34,6 +34,7 @@
 #define HTTPT_FRONT_IDLE_MS 65000 /* a front between requests, or reading one */
 #define HTTPT_MAX_VCONNS 4096
 #define HTTPT_MAX_FRONTS 8192
+#define HTTPT_BULK (64 * 1024) /* a body this big keeps its buffers for the next */
 
 struct front;
 
@@ -83,7 +84,7 @@ struct front {
 	struct httpt_query q;
 	size_t head_len, body_len;
 	uint8_t *out;
-	size_t out_len, out_off;
+	size_t out_len, out_off, out_cap;
 	struct vconn *parked; /* the vconn this GET waits on */
 	int keep_alive;
 	struct event *timer, *reap;
@@ -175,8 +176,10 @@ vconn_read(struct conn *c, void *buf, size_t len)
 	memcpy(buf, v->in + v->in_off, n);
 	v->in_off += n;
 	if (v->in_off == v->in_len) {
-		free(v->in);
-		v->in = NULL;
+		if (v->in_len < HTTPT_BULK) {
+			free(v->in); /* small: the buffer goes; bulk: it stays */
+			v->in = NULL;
+		}
 		v->in_off = v->in_len = 0;
 	}
 	return (ssize_t)n;
@@ -455,8 +458,11 @@ front_flush(struct front *f)
 		return;
 	}
 	conn_want_write(f->c, 0);
-	free(f->out);
-	f->out = NULL;
+	if (f->out_len < HTTPT_BULK) {
+		free(f->out); /* a bulk answer's room stays for the next */
+		f->out = NULL;
+		f->out_cap = 0;
+	}
 	f->out_len = f->out_off = 0;
 	if (!f->keep_alive) {
 		front_kill(f, NULL);
@@ -486,10 +492,14 @@ front_respond(struct front *f, int status, const uint8_t *prefix,
 		f->keep_alive = 0;
 	}
 	size_t total = hl + (status == 200 ? HTTPT_PREFIX + len : 0);
-	free(f->out);
-	if ((f->out = malloc(total)) == NULL) {
-		front_kill(f, "out of memory");
-		return;
+	if (total > f->out_cap) {
+		uint8_t *p = realloc(f->out, total);
+		if (p == NULL) {
+			front_kill(f, "out of memory");
+			return;
+		}
+		f->out = p;
+		f->out_cap = total;
 	}
 	memcpy(f->out, head, hl);
 	if (status == 200) {
@@ -638,8 +648,9 @@ front_parse(struct front *f)
 		if (f->state != F_DEAD) {
 			memmove(f->in, f->in + used, f->in_len - used);
 			f->in_len -= used;
-			if (f->in_len == 0 && f->in_cap > HTTP_HEAD_MAX) {
-				free(f->in); /* a big body's room goes back */
+			if (f->in_len == 0 && f->in_cap > HTTP_HEAD_MAX &&
+			    f->body_len < HTTPT_BULK) {
+				free(f->in); /* a big body's room stays for the next */
 				f->in = NULL;
 				f->in_cap = 0;
 			}
