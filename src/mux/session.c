@@ -261,22 +261,26 @@ session_flush(struct session *s)
 	if (s->closing)
 		return;
 	size_t left = evbuffer_get_length(s->out);
+	if (left == 0 && s->draining) {
+		/* What the transport still holds (a TLS record, an http
+		 * transport's last request) leaves first. Write interest stays
+		 * on, not off and on again: a virtual conn would call back at once. */
+		if (conn_shutdown(s->conn) != 0 && errno == EAGAIN) {
+			if (!s->writing) {
+				s->writing = 1;
+				conn_want_write(s->conn, 1);
+			}
+			return;
+		}
+		session_close(s, NULL);
+		return;
+	}
 	if (left > 0 && !s->writing) {
 		s->writing = 1;
 		conn_want_write(s->conn, 1);
 	} else if (left == 0 && s->writing) {
 		s->writing = 0;
 		conn_want_write(s->conn, 0);
-	}
-	if (left == 0 && s->draining) {
-		/* What the transport still holds (a TLS record) leaves first. */
-		if (conn_shutdown(s->conn) != 0 && errno == EAGAIN) {
-			s->writing = 1;
-			conn_want_write(s->conn, 1);
-			return;
-		}
-		session_close(s, NULL);
-		return;
 	}
 	if (left >= SESSION_OUT_HIGH)
 		s->congested = 1;

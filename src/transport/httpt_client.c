@@ -209,8 +209,10 @@ hx_done(struct hx *x, const uint8_t *body, size_t len)
 			h->up_base = off;
 			conn_kick(&h->c, 0, 1);
 		}
-		if (x->req_fin && off == x->req_pos + x->req_body)
+		if (x->req_fin && off == x->req_pos + x->req_body) {
 			h->fin_acked = 1;
+			conn_kick(&h->c, 0, 1); /* a shutdown waiting for it */
+		}
 	} else {
 		if (off > h->down_total) {
 			httpc_fail(h, "the server skipped bytes");
@@ -565,6 +567,11 @@ httpc_shutdown(struct conn *c)
 	}
 	h->up_fin = 1;
 	httpc_pump(h);
+	if (!h->fin_acked && !h->failed) {
+		/* Ours until the server has them: ask again when it said so. */
+		errno = EAGAIN;
+		return -1;
+	}
 	return 0;
 }
 
