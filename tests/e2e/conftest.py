@@ -9,6 +9,8 @@ ASan: BURROW_BIN=build-asan/burrow /usr/bin/python3 -m pytest tests/e2e
 TLS:  BURROW_E2E_TRANSPORT=tls /usr/bin/python3 -m pytest tests/e2e
       (every client of the burrow_client factory connects over TLS, pinned to
       the key its server logged; see burrow_client)
+WS:   BURROW_E2E_TRANSPORT=ws (WebSocket over TCP) or =wss (over TLS, pinned
+      as for tls) /usr/bin/python3 -m pytest tests/e2e
 """
 
 import hashlib
@@ -43,10 +45,15 @@ RE_SERVER_LISTENING = r"server listening on (\S+):(\d+)"
 # SHA-256 of the certificate's SubjectPublicKeyInfo, base64 without padding.
 RE_SERVER_KEY = r"tls: server key (SHA256:[A-Za-z0-9+/]{43})(?![A-Za-z0-9+/=])"
 
-# BURROW_E2E_TRANSPORT=tls: run every test's clients over TLS (tcp: the default).
+# BURROW_E2E_TRANSPORT=tls|ws|wss: run every test's clients over TLS,
+# WebSocket or WebSocket over TLS (tcp: the default).
+E2E_TRANSPORTS = ("tcp", "tls", "ws", "wss")
 E2E_TRANSPORT = os.environ.get("BURROW_E2E_TRANSPORT", "tcp")
-if E2E_TRANSPORT not in ("tcp", "tls"):
-    raise RuntimeError(f"BURROW_E2E_TRANSPORT={E2E_TRANSPORT!r}: want tcp or tls")
+if E2E_TRANSPORT not in E2E_TRANSPORTS:
+    raise RuntimeError(f"BURROW_E2E_TRANSPORT={E2E_TRANSPORT!r}: want one of {', '.join(E2E_TRANSPORTS)}")
+# The transports that need TLS in the binary, and those that need WebSocket.
+E2E_TLS = E2E_TRANSPORT in ("tls", "wss")
+E2E_WS = E2E_TRANSPORT in ("ws", "wss")
 
 
 def tunnel_re(name):
@@ -158,6 +165,21 @@ def tls_supported(bin_path=BURROW_BIN):
         except OSError:
             _tls_supported[bin_path] = False
     return _tls_supported[bin_path]
+
+
+_ws_supported = {}
+
+
+def ws_supported(bin_path=BURROW_BIN):
+    """Whether this burrow binary has WebSocket transports (its client --help
+    names ws://)."""
+    if bin_path not in _ws_supported:
+        try:
+            r = subprocess.run([bin_path, "client", "--help"], capture_output=True, timeout=10)
+            _ws_supported[bin_path] = b"ws://" in r.stdout + r.stderr
+        except OSError:
+            _ws_supported[bin_path] = False
+    return _ws_supported[bin_path]
 
 
 def _addr_port(addr):
@@ -384,8 +406,10 @@ class Proc:
 def burrow_bin():
     if not os.access(BURROW_BIN, os.X_OK):
         pytest.fail(f"burrow binary not found at {BURROW_BIN} (build with `make`, or set BURROW_BIN)")
-    if E2E_TRANSPORT == "tls" and not tls_supported(BURROW_BIN):
-        pytest.skip(f"BURROW_E2E_TRANSPORT=tls: {BURROW_BIN} has no TLS yet")
+    if E2E_TLS and not tls_supported(BURROW_BIN):
+        pytest.skip(f"BURROW_E2E_TRANSPORT={E2E_TRANSPORT}: {BURROW_BIN} has no TLS yet")
+    if E2E_WS and not ws_supported(BURROW_BIN):
+        pytest.skip(f"BURROW_E2E_TRANSPORT={E2E_TRANSPORT}: {BURROW_BIN} has no WebSocket yet")
     return BURROW_BIN
 
 
@@ -477,12 +501,15 @@ def burrow_server(burrow_bin, procs, token, tmp_path):
 
 def e2e_transport_args(server, procs):
     """The client flags that BURROW_E2E_TRANSPORT asks for (the one place that
-    decides it): none for tcp; for tls, `--transport tls --fingerprint KEY`
-    with the key its server logged. The server is `server` if it is a server
-    Proc, else the test's burrow server whose port the address names, else
-    the test's only burrow server (a client behind a TCP relay); a test with
-    no burrow server (a fake server in Python) stays on plain TCP."""
-    if E2E_TRANSPORT != "tls":
+    decides it): none for tcp; `--transport ws` for ws; for tls and wss,
+    `--transport tls|wss --fingerprint KEY` with the key its server logged.
+    The server is `server` if it is a server Proc, else the test's burrow
+    server whose port the address names, else the test's only burrow server
+    (a client behind a TCP relay); a test with no burrow server (a fake
+    server in Python) stays on plain TCP. ws and wss use the server's default
+    path, "/" (a test that gives --path or a ws:// URL chooses its own
+    transport)."""
+    if E2E_TRANSPORT == "tcp":
         return []
     servers = [p for p in procs if p.role == "server"]
     if not isinstance(server, str):
@@ -493,7 +520,9 @@ def e2e_transport_args(server, procs):
         target = named[-1] if named else (servers[0] if len(servers) == 1 else None)
     if target is None:
         return []
-    return ["--transport", "tls", "--fingerprint", target.server_key()]
+    if E2E_TRANSPORT == "ws":
+        return ["--transport", "ws"]
+    return ["--transport", E2E_TRANSPORT, "--fingerprint", target.server_key()]
 
 
 @pytest.fixture
