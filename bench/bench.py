@@ -4,24 +4,27 @@
 Compares, on loopback only: direct, burrow (server + client), ssh -R (own sshd) and socat (one hop); and
 over TLS: burrow --transport tls (default suite, AES-128-GCM, and ChaCha20-Poly1305) against ssh -R with
 -c aes128-gcm@openssh.com and -c chacha20-poly1305@openssh.com; and over WebSocket: burrow --transport ws
-against plain burrow and --transport wss against burrow TLS (aes128-gcm), all in the same run.
+against plain burrow and --transport wss against burrow TLS (aes128-gcm); and over the http transport (POSTs up,
+long-poll GETs down): --transport http against plain burrow and https against burrow TLS, all in the same run.
 Python 3 standard library only.  Run through bench/bench.sh (or `make bench`).
 
     bench/bench.sh            full run  (iperf3 5 s x 3 runs, median; sockperf 3 s; wrk 3 s x 3; churn 300 s;
-                              callgrind; the TLS rows; the ws rows), about 17 minutes
+                              callgrind; the TLS rows; the ws and http rows), about 19 minutes
     bench/bench.sh --quick    short run (iperf3 2 s x 1 run; sockperf 2 s; wrk 2 s x 1; churn 10 s; no callgrind,
-                              no TLS or ws rows unless --only names them)
+                              no TLS, ws or http rows unless --only names them)
     bench/bench.sh --quick --only tls    only direct and the TLS rows, about 1.5 minutes
     bench/bench.sh --quick --only ws     direct, burrow ws and wss, and plain burrow and burrow TLS aes as their
                                          references, about 1.2 minutes
+    bench/bench.sh --quick --only http   direct, burrow http and https, and the same references, about 2 minutes
+                                         (--only web: ws and http)
 
 Prints one table: absolute numbers, ratios against direct and against ssh -R, MET / NOT MET for the
 targets, and a list of anomalies.  See bench/README.md.
 
 Options: --bin PATH (default $BURROW_BIN or build/burrow), --json FILE (raw results, targets, anomalies),
-         --only burrow,mux,ssh,socat,callgrind,tls,ws (what to run; direct always runs; tls = tls-burrow + tls-ssh;
-         ws = burrow ws and wss, with plain burrow and burrow TLS aes as references; default all, --quick:
-         burrow,mux,ssh,socat), --callgrind / --no-callgrind,
+         --only burrow,mux,ssh,socat,callgrind,tls,ws,http,web (what to run; direct always runs; tls = tls-burrow +
+         tls-ssh; ws = burrow ws and wss, http = burrow http and https, each with plain burrow and burrow TLS aes as
+         references; web = ws,http; default all, --quick: burrow,mux,ssh,socat), --callgrind / --no-callgrind,
          --keep-tmp, --churn SECS (churn duration; default 300, 10 with --quick).
 Env:     BURROW_SERVER_ARGS / BURROW_CLIENT_ARGS: extra flags for the burrow server / client
          (e.g. BURROW_CLIENT_ARGS="--window 4M").
@@ -277,6 +280,37 @@ def cpu_ticks(roots):
     return stat_sum(roots, (11, 12), (13, 14))
 
 
+def sched_ns(pid):
+    """Time on CPU of all the threads of pid in ns (/proc/PID/task/*/schedstat, first field): a finer clock than
+    utime+stime's ticks, for processes that hardly run."""
+    total = 0
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return None
+    for t in tids:
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, t)) as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def proc_io(pid):
+    """/proc/PID/io: {"rchar", "wchar", "syscr", "syscw"} (bytes and read/write calls, sockets included)."""
+    out = {}
+    try:
+        with open("/proc/%d/io" % pid) as f:
+            for line in f:
+                k, v = line.split(":")
+                if k in ("rchar", "wchar", "syscr", "syscw"):
+                    out[k] = int(v)
+    except (OSError, ValueError):
+        pass
+    return out
+
+
 def minflt(roots):
     """minor page faults of roots and live descendants (+ reaped children of the roots)."""
     return stat_sum(roots, (7,), (8,))
@@ -344,11 +378,13 @@ def smaps_summary(pid, n=3):
 
 # --------------------------------------------------------------------------- measurements
 
-def iperf(port, secs, streams):
+def iperf(port, secs, streams, reverse=False):
+    """reverse: iperf3 -R (the iperf3 server, behind the tunnel's client, sends; the receiver is the iperf3
+    client on the server's side): through burrow the bytes then go client -> server."""
     if not wait_quiet(SERVICES["iperf"]):
         log("iperf3 server still has connections from the previous test after 15 s")
     for attempt in range(3):
-        out, err = iperf_once(port, secs, streams)
+        out, err = iperf_once(port, secs, streams, reverse)
         if err and "busy" in err:
             time.sleep(1.0)
             wait_quiet(SERVICES["iperf"])
@@ -357,9 +393,9 @@ def iperf(port, secs, streams):
     return out, err
 
 
-def iperf_once(port, secs, streams):
+def iperf_once(port, secs, streams, reverse=False):
     argv = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(secs), "-P", str(streams), "-J",
-            "--connect-timeout", "5000"]
+            "--connect-timeout", "5000"] + (["-R"] if reverse else [])
     try:
         r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=secs + 25)
     except subprocess.TimeoutExpired:
@@ -752,11 +788,13 @@ class Burrow:
         tls: None (plain TCP) or a list of extra client flags for TLS (e.g. ["--tls-ciphersuites", X]): the
         client then connects with --transport tls --fingerprint <the key the server logged>;
         transport: None (tcp, or tls when tls is given), "ws" (client --transport ws) or "wss" (client
-        --transport wss --fingerprint <the key the server logged>, plus the tls flags if any);
+        --transport wss --fingerprint <the key the server logged>, plus the tls flags if any), "http" (client
+        --transport http) or "https" (--transport https --fingerprint <the key>, plus the tls flags if any);
+        the http transport has no data connections (every stream multiplexed), so no pool is waited for;
         server_via: f(server_port) -> port the client dials instead (a proxy that reads the ServerHello)."""
         if transport is None:
             transport = "tcp" if tls is None else "tls"
-        if transport in ("tls", "wss") and tls is None:
+        if transport in ("tls", "wss", "https") and tls is None:
             tls = []
         if not (os.path.isfile(binpath) and os.access(binpath, os.X_OK)):
             raise RuntimeError("binary %s not found" % binpath)
@@ -764,6 +802,8 @@ class Burrow:
             raise RuntimeError("binary %s has no TLS (no client --transport)" % binpath)
         if transport in ("ws", "wss") and not bin_has(binpath, "client", "wss"):
             raise RuntimeError("binary %s has no WebSocket transport (no client --transport ws|wss)" % binpath)
+        if transport in ("http", "https") and not bin_has(binpath, "client", "|https"):
+            raise RuntimeError("binary %s has no http transport (no client --transport http|https)" % binpath)
         self.transport = transport
         self.name = name
         self.client = None
@@ -799,6 +839,8 @@ class Burrow:
             self.ports[k] = int(m.group(2))
             wait_listen(self.ports[k], proc=self.server, timeout=timeout)
         self.pool = int(cargs[cargs.index("--pool") + 1]) if "--pool" in cargs else 8
+        if transport in ("http", "https"):
+            self.pool = 0      # no dedicated data connections on the http transport (pool.c does not open them)
         if self.pool != 0:
             # the default path: wait for the pool of dedicated data connections
             try:
@@ -921,11 +963,44 @@ TLS_POOL_N = 64
 HEAD_BYTES = 512      # hello_proxy keeps this much of each connection's start, each way
 
 
-def hello_proxy(target_port):
+class HttpScan:
+    """Reads one direction of an HTTP/1.1 connection as it goes by: the first line of every request or
+    response head (kept in .lines), bodies skipped by Content-Length. Stops (.bad says why) at chunked
+    bodies or a head over 16 KiB: the http transport sends neither."""
+
+    def __init__(self):
+        self.buf, self.body, self.lines, self.bad = b"", 0, [], None
+
+    def feed(self, d):
+        while d and self.bad is None:
+            if self.body:
+                n = min(self.body, len(d))
+                self.body -= n
+                d = d[n:]
+                continue
+            self.buf += d
+            d = b""
+            i = self.buf.find(b"\r\n\r\n")
+            if i < 0:
+                if len(self.buf) > 16384:
+                    self.bad = "no end of head in 16 KiB: %r" % self.buf[:60]
+                break
+            head, d, self.buf = self.buf[:i], self.buf[i + 4:], b""
+            self.lines.append(head.split(b"\r\n", 1)[0][:120].decode(errors="replace"))
+            if re.search(rb"(?im)^transfer-encoding:[^\r\n]*chunked", head):
+                self.bad = "chunked body after %r" % self.lines[-1]
+                break
+            cl = re.search(rb"(?im)^content-length:[ \t]*(\d+)[ \t]*(?:\r|$)", head)
+            self.body = int(cl.group(1)) if cl else 0
+
+
+def hello_proxy(target_port, http=False):
     """A loopback TCP proxy (threads in the bench process) in front of the burrow server: relays every
     connection unchanged and reads the cipher suite from the first TLS ServerHello the server sends.
     Returns (port, state); state["suite"] is set once seen; state["heads"] has, per connection in the order
-    accepted, the first HEAD_BYTES bytes each way ({"up": client to server, "down": server to client})."""
+    accepted, the first HEAD_BYTES bytes each way ({"up": client to server, "down": server to client}).
+    http: also the first line of every HTTP request (head["up_http"], an HttpScan) and response
+    (head["down_http"]) on each connection, read through the whole connection."""
     import threading
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -953,6 +1028,8 @@ def hello_proxy(target_port):
                     break
                 if len(head[way]) < HEAD_BYTES:      # kept before it is relayed: seen once the peer has it
                     head[way] += d[:HEAD_BYTES - len(head[way])]
+                if http:
+                    head[way + "_http"].feed(d)
                 if watch and st["suite"] is None and len(buf) < 512:
                     buf += d
                     v = parse(buf)
@@ -980,7 +1057,7 @@ def hello_proxy(target_port):
             except OSError:
                 c.close()
                 continue
-            head = {"up": b"", "down": b""}
+            head = {"up": b"", "down": b"", "up_http": HttpScan(), "down_http": HttpScan()}
             st["heads"].append(head)
             threading.Thread(target=pump, args=(c, u, False, head, "up"), daemon=True).start()
             threading.Thread(target=pump, args=(u, c, True, head, "down"), daemon=True).start()
@@ -1064,47 +1141,91 @@ def tls_selected(cfg, key):
     return "tls" in cfg.only_set or kind in cfg.only_set
 
 
-# --------------------------------------------------------------------------- WebSocket
+# --------------------------------------------------------------------------- web transports (WebSocket, http)
 
-# the ws group: burrow with the client on --transport ws / wss (the key is the transport), each against its
-# reference measured in the same run: plain burrow ("burrow") for ws, burrow TLS aes128-gcm ("tls aes") for wss
+# the web group: burrow with the client on --transport ws / wss (`--only ws`) and http / https (`--only http`;
+# `--only web` = both); the key is the transport. Each row against its reference measured in the same run:
+# plain burrow ("burrow") for ws and http, burrow TLS aes128-gcm ("tls aes", same suite) for wss and https
 WS_PEERS = ("ws", "wss")
+HTTP_PEERS = ("http", "https")
+WEB_TLS = ("wss", "https")        # the rows over TLS (reference: burrow TLS aes)
 WS_WRONG_PATH = "/bench-no-such-path"
 WS_TARGET = 0.80      # wss throughput >= 80% of TLS throughput (issue 10)
+HTTP_TARGET_BPS = 1e9           # http single stream >= 1 Gbit/s on loopback
+HTTP_TARGET_RTT_US = 2000       # 64 B ping-pong < 2 ms, round trip (sockperf's figures are one-way = RTT/2)
+HTTP_TARGET_IDLE_PCT = 1.0      # an idle connected http client < 1% of one core
+HTTP_POLL_S = 20                # the server's long poll (src/transport/httpt_server.c HTTPT_POLL_MS)
 
 
 def ws_selected(cfg):
-    return "ws" in cfg.only_set
+    return "ws" in cfg.only_set or "web" in cfg.only_set
+
+
+def http_selected(cfg):
+    return "http" in cfg.only_set or "web" in cfg.only_set
+
+
+def web_peers(cfg):
+    return (WS_PEERS if ws_selected(cfg) else ()) + (HTTP_PEERS if http_selected(cfg) else ())
 
 
 def ws_transport_probe(cfg, svc, key):
-    """What a client started with --transport KEY (ws or wss) sends: a separate server and client (--pool 2)
-    with hello_proxy between them, which keeps the start of every connection (control and data) each way.
-    ws: every connection must open with an HTTP upgrade (GET / HTTP/1.1 ... Upgrade: websocket) answered by
-    'HTTP/1.1 101'; wss: with a TLS ClientHello answered by a ServerHello (whose suite is read). Returns
-    {"conns", "ok", "first_up", "first_down", "suite"}."""
+    """What a client started with --transport KEY (ws, wss, http, https) sends: a separate server and client
+    (--pool 2) with hello_proxy between them, which keeps the start of every connection (control and data)
+    each way. ws: every connection must open with an HTTP upgrade (GET / HTTP/1.1 ... Upgrade: websocket)
+    answered by 'HTTP/1.1 101'; http: every connection must carry only 'POST /?b=' and 'GET /?b=' requests
+    answered by 'HTTP/1.1 200' (read through each connection; one echo goes through the tunnel first), at least
+    one POST and one GET answered; wss and https: with a TLS ClientHello answered by a ServerHello (whose suite
+    is read). Returns {"conns", "ok", "first_up", "first_down", "suite"} (+ for http "posts", "gets",
+    "answers": {status line: count}, "bad": [why, per connection that is not good])."""
     holder = {}
 
     def via(sport):
-        holder["port"], holder["st"] = hello_proxy(sport)
+        holder["port"], holder["st"] = hello_proxy(sport, http=(key == "http"))
         return holder["port"]
     b = Burrow({"echo": svc["echo"]}, cfg.tmp, cfg.bin, name="probe-" + key, extra=["--pool", "2"],
                services=("echo",), transport=key, server_via=via)
+    echoed = None
     try:
-        if key == "wss":
+        if key in WEB_TLS:
             holder["st"]["seen"].wait(3)
+        if key in HTTP_PEERS:
+            # bytes both ways through the tunnel (POSTs and GETs with data), then let the proxy see the answers
+            socks, echoed, _ = open_many(b.ports["echo"], 1, timeout=10)
+            for x in socks:
+                x.close()
+            time.sleep(0.3)
         heads = list(holder["st"]["heads"])
         suite = holder["st"]["suite"]
     finally:
         b.stop()
         holder["st"]["ls"].close()
 
-    def good(h):
+    def why_bad(h):
+        """None when the connection looks as it must, else what is wrong with it"""
         up, down = h["up"], h["down"]
         if key == "ws":
-            return (up.startswith(b"GET / HTTP/1.1\r\n") and re.search(rb"(?i)\r\nupgrade:[ \t]*websocket\r\n", up)
-                    is not None and down.startswith(b"HTTP/1.1 101"))
-        return len(up) > 5 and len(down) > 5 and up[0] == 22 and up[5] == 1 and down[0] == 22 and down[5] == 2
+            ok = (up.startswith(b"GET / HTTP/1.1\r\n") and re.search(rb"(?i)\r\nupgrade:[ \t]*websocket\r\n", up)
+                  is not None and down.startswith(b"HTTP/1.1 101"))
+            return None if ok else "not an upgrade answered by 101"
+        if key == "http":
+            reqs, resps = h["up_http"].lines, h["down_http"].lines
+            if h["up_http"].bad or h["down_http"].bad:
+                return h["up_http"].bad or h["down_http"].bad
+            if not reqs:
+                return "no request (first bytes %r)" % up[:24]
+            other = [r for r in reqs if not (r.startswith("POST /?b=") or r.startswith("GET /?b="))]
+            if other:
+                return "request %r" % other[0]
+            wrong = [r for r in resps if not r.startswith("HTTP/1.1 200")]
+            if wrong:
+                return "answer %r" % wrong[0]
+            # the last request may be a long poll still open when the pair was stopped
+            if len(resps) < len(reqs) - 1 or len(resps) > len(reqs):
+                return "%d requests, %d answers" % (len(reqs), len(resps))
+            return None
+        ok = len(up) > 5 and len(down) > 5 and up[0] == 22 and up[5] == 1 and down[0] == 22 and down[5] == 2
+        return None if ok else "not a TLS handshake"
 
     def first(b):
         """what a connection opened with, short: the first line of HTTP, else the kind of bytes"""
@@ -1114,15 +1235,30 @@ def ws_transport_probe(cfg, svc, key):
             return "TLS handshake"
         line = b.split(b"\r\n", 1)[0][:60]
         return line.decode() if all(32 <= c < 127 for c in line) else "binary " + b[:16].hex()
-    return {"conns": len(heads), "ok": sum(1 for h in heads if good(h)),
-            "first_up": first(heads[0]["up"]) if heads else None, "first_down": first(heads[0]["down"]) if heads else None,
-            "suite": None if suite is None else TLS_SUITES.get(suite, "0x%04x" % suite)}
+    bad = [w for w in (why_bad(h) for h in heads) if w]
+    out = {"conns": len(heads), "ok": len(heads) - len(bad), "bad": bad,
+           "first_up": first(heads[0]["up"]) if heads else None, "first_down": first(heads[0]["down"]) if heads else None,
+           "suite": None if suite is None else TLS_SUITES.get(suite, "0x%04x" % suite)}
+    if key == "http":
+        reqs = [r for h in heads for r in h["up_http"].lines]
+        out["posts"] = sum(1 for r in reqs if r.startswith("POST /?b="))
+        out["gets"] = sum(1 for r in reqs if r.startswith("GET /?b="))
+        out["answers"] = {}
+        for h in heads:
+            for r in h["down_http"].lines:
+                k = " ".join(r.split()[:2])
+                out["answers"][k] = out["answers"].get(k, 0) + 1
+        out["echoed"] = echoed
+    return out
 
 
 def ws_wrong_path_refused(cfg, svc, key):
     """A server with --path WS_WRONG_PATH and a client on --transport KEY (default path /): the server must
-    answer the upgrade with 404 and the client log it ('upgrade refused ... (404)'). For wss this shows the
-    client sends an HTTP upgrade inside TLS, which the wire (hello_proxy) cannot. Returns (ok, detail)."""
+    refuse what the client sends with 404. For wss and https this shows the client speaks HTTP inside TLS,
+    which the wire (hello_proxy) cannot. wss: the client must log 'upgrade refused ... (404)'; https: the server
+    must log 'POST /...: no such path (404)' (the client logs a refused request only at debug level), and the
+    client is then watched for 2 s: a crash (killed by a signal) is an anomaly. Returns (ok, detail, client)
+    where client is None (alive) or what happened to it."""
     env = {"BURROW_TOKEN": TOKEN}
     tag = "probe-path-" + key
     sd = tempfile.mkdtemp(prefix="state-%s-" % tag, dir=cfg.tmp)
@@ -1132,21 +1268,36 @@ def ws_wrong_path_refused(cfg, svc, key):
     try:
         port = wait_log(srv, r"server listening on [\d.]+:(\d+)").group(1)
         argv = [cfg.bin, "client", "-s", "127.0.0.1:%s" % port, "--transport", key, "-R", "0:127.0.0.1:%d" % svc["echo"]]
-        if key == "wss":
+        if key in WEB_TLS:
             argv += ["--fingerprint", wait_log(srv, r"tls: server key (SHA256:\S+)").group(1)]
         cli = spawn(argv, os.path.join(cfg.tmp, "%s-client.log" % tag), env)
+        if key in ("ws", "wss"):
+            try:
+                m = wait_log(cli, r"[^\n]*upgrade refused[^\n]*\(404\)[^\n]*", 5)
+                return True, m.group(0).split("  ", 1)[-1].strip(), None
+            except RuntimeError as e:
+                return False, str(e).splitlines()[0], None
         try:
-            m = wait_log(cli, r"[^\n]*upgrade refused[^\n]*\(404\)[^\n]*", 5)
-            return True, m.group(0).split("  ", 1)[-1].strip()
+            m = wait_log(srv, r"[^\n]*(POST|GET) /\S*: no such path \(404\)[^\n]*", 5)
+            ok, detail = True, "server: " + m.group(0).split("  ", 1)[-1].strip()
         except RuntimeError as e:
-            return False, str(e).splitlines()[0]
+            ok, detail = False, str(e).splitlines()[0]
+        end = time.time() + 2.0
+        while time.time() < end and cli.poll() is None:
+            time.sleep(0.05)
+        fate = None
+        if cli.poll() is not None:
+            rc = cli.returncode
+            fate = ("killed by %s" % signal.Signals(-rc).name if rc < 0 else "exited with %d" % rc) + \
+                "; its log ends:\n" + tail(cli.logpath, 4)
+        return ok, detail, fate
     finally:
         stop(cli)
         stop(srv)
 
 
 def check_ws_transport(cfg, svc, key, res):
-    """Before a ws / wss row: the probe (and for wss the suite and the wrong-path check); mismatches are
+    """Before a web row: the probe (and for wss and https the suite and the wrong-path check); mismatches are
     anomalies. The result goes to res[key]["transport_check"]."""
     want_suite = "TLS_AES_128_GCM_SHA256"      # the reference row (burrow TLS aes) negotiates this
     chk = res.setdefault(key, {}).setdefault("transport_check", {})
@@ -1158,27 +1309,71 @@ def check_ws_transport(cfg, svc, key, res):
             if p.argv[0] == cfg.bin:
                 stop(p)
         return
+    what = {"ws": "a WebSocket upgrade answered by 101",
+            "http": "only 'POST /?b=' and 'GET /?b=' requests answered by 'HTTP/1.1 200'"}.get(key, "a TLS handshake")
     if not chk["conns"] or chk["ok"] != chk["conns"]:
-        anomaly("%s: %d of %d connections (control and data) opened as %s (first: %r -> %r)"
-                % (key, chk["ok"], chk["conns"], "a WebSocket upgrade answered by 101" if key == "ws"
-                   else "a TLS handshake", chk["first_up"], chk["first_down"]))
-    if key == "wss":
+        anomaly("%s: %d of %d connections (control and data) %s %s (first: %r -> %r)%s"
+                % (key, chk["ok"], chk["conns"], "carried" if key == "http" else "opened as", what, chk["first_up"],
+                   chk["first_down"], "; " + "; ".join(chk["bad"][:3]) if chk["bad"] else ""))
+    if key == "http":
+        if not (chk["posts"] and chk["gets"] and chk["answers"].get("HTTP/1.1 200")):
+            anomaly("http: expected POST /?b= and GET /?b= requests answered 'HTTP/1.1 200', saw %d POST, %d GET, "
+                    "answers %s" % (chk["posts"], chk["gets"], chk["answers"]))
+        if chk.get("echoed") != 1:
+            anomaly("http: the probe pair did not echo a line through its tunnel")
+    if key in WEB_TLS:
         if chk["suite"] != want_suite:
             anomaly("%s: negotiated %s, expected %s (the suite of the TLS row it is compared with)"
                     % (key, chk["suite"], want_suite))
         try:
-            ok, detail = ws_wrong_path_refused(cfg, svc, key)
+            ok, detail, fate = ws_wrong_path_refused(cfg, svc, key)
         except Exception as e:
-            ok, detail = False, str(e).splitlines()[0]
+            ok, detail, fate = False, str(e).splitlines()[0], None
         chk["wrong_path_404"], chk["wrong_path_detail"] = ok, detail
         if not ok:
             anomaly("%s: a server with --path %s did not refuse the client with 404 (%s): is the client "
-                    "speaking WebSocket inside TLS?" % (key, WS_WRONG_PATH, detail))
-    log("%s: %d/%d connections %s%s%s" % (key, chk["ok"], chk["conns"],
-                                         "upgraded (GET / -> 101)" if key == "ws" else "TLS",
-                                         ", suite %s" % chk["suite"] if key == "wss" else "",
+                    "speaking %s inside TLS?" % (key, WS_WRONG_PATH, detail, "WebSocket" if key == "wss" else "HTTP"))
+        if fate is not None:
+            chk["wrong_path_client"] = fate.splitlines()[0]
+            if "killed by" in fate:
+                anomaly("%s: refused with 404 (a server with --path %s), the client %s" % (key, WS_WRONG_PATH, fate))
+            else:
+                NOTES.append("%s: the client refused with 404 %s" % (key, fate))
+    if key == "http":
+        desc = "HTTP (%d POST, %d GET; answers %s)" % (chk["posts"], chk["gets"], ", ".join(
+            "%s x%d" % kv for kv in sorted(chk["answers"].items())))
+    else:
+        desc = "upgraded (GET / -> 101)" if key == "ws" else "TLS"
+    log("%s: %d/%d connections %s%s%s" % (key, chk["ok"], chk["conns"], desc,
+                                         ", suite %s" % chk["suite"] if key in WEB_TLS else "",
                                          ", --path %s refused with 404" % WS_WRONG_PATH if chk.get("wrong_path_404")
                                          else ""))
+
+
+def measure_idle_cpu(peer, cfg, r):
+    """CPU of the idle connected pair (tunnels registered, no traffic) over cfg.idle_secs, longer than the
+    server's long poll (HTTP_POLL_S), so that at least one poll ends and is renewed in it: utime+stime of each
+    process from /proc as % of one core. Also the client's TCP connections at start and end."""
+    pids = peer.mem_pids()
+    t0 = time.time()
+    c0 = {k: cpu_ticks(v) for k, v in pids.items()}
+    n0 = {k: sched_ns(v[0]) for k, v in pids.items()}
+    io0 = {k: proc_io(v[0]) for k, v in pids.items()}
+    s0 = fd_kinds(pids["client"]).get("socket", 0)
+    time.sleep(cfg.idle_secs)
+    wall = time.time() - t0
+    c1 = {k: cpu_ticks(v) for k, v in pids.items()}
+    n1 = {k: sched_ns(v[0]) for k, v in pids.items()}
+    io1 = {k: proc_io(v[0]) for k, v in pids.items()}
+    r["idle_cpu_secs"] = wall
+    r["idle_cpu_pct"] = {k: (c1[k] - c0[k]) / CLK_TCK / wall * 100 for k in pids}
+    # the same from the scheduler's ns clock, and the reads and writes (calls, bytes) in the window: the polls
+    r["idle_sched_pct"] = {k: (n1[k] - n0[k]) / 1e9 / wall * 100 for k in pids if n0[k] is not None and n1[k] is not None}
+    r["idle_io"] = {k: {f: io1[k][f] - io0[k][f] for f in io1[k] if f in io0[k]} for k in pids}
+    r["idle_client_sockets"] = [s0, fd_kinds(pids["client"]).get("socket", 0)]
+    log("%-7s idle %.0f s: CPU %s%% of one core (schedstat %s%%); I/O %s" % (
+        peer.name, wall, {k: round(v, 2) for k, v in r["idle_cpu_pct"].items()},
+        {k: round(v, 3) for k, v in r["idle_sched_pct"].items()}, r["idle_io"]))
 
 
 # --------------------------------------------------------------------------- runner
@@ -1198,12 +1393,19 @@ def measure_peer(peer, cfg, res, heavy=True):
         r["rss_idle_file"] = {k: rss_kb(v, "RssFile") for k, v in peer.mem_pids().items()}
         r["smaps_idle"] = {k: smaps_summary(v[0]) for k, v in peer.mem_pids().items() if len(v) == 1}
 
+    # CPU of the idle connected pair (the http rows: long polls and heartbeats while nothing moves)
+    if getattr(peer, "idle_cpu_test", False):
+        measure_idle_cpu(peer, cfg, r)
+        if not alive("idle"):
+            return
+
     # throughput
     for streams in (1, 8):
         vals, nbytes = [], 0
         t0 = cpu_ticks(peer.cpu_pids()) if peer.cpu_pids() else 0
         t0_each = [cpu_ticks([p]) for p in peer.cpu_pids()]
         f0 = minflt(peer.cpu_pids())
+        f0_each = [minflt([p]) for p in peer.cpu_pids()]
         for run in range(cfg.runs):
             out, err = iperf(peer.ports["iperf"], cfg.secs, streams)
             if err:
@@ -1225,9 +1427,42 @@ def measure_peer(peer, cfg, res, heavy=True):
         if streams == 1 and peer.cpu_pids() and nbytes:
             r["cpu_s"] = (t1 - t0) / CLK_TCK
             r["minflt_per_gb"] = (minflt(peer.cpu_pids()) - f0) / (nbytes / 1e9)
+            r["minflt_per_gb_each"] = [(minflt([p]) - a) / (nbytes / 1e9) for p, a in zip(peer.cpu_pids(), f0_each)]
             r["cpu_s_each"] = [(cpu_ticks([p]) - a) / CLK_TCK for p, a in zip(peer.cpu_pids(), t0_each)]
             r["cpu_s_per_gb"] = r["cpu_s"] / (nbytes / 1e9)
         if not alive("iperf3 -P %d" % streams):
+            return
+
+    # the other direction, single stream (iperf3 -R: through burrow, client -> server; on the http transport
+    # the bytes go up in POSTs where the forward runs get them in GETs)
+    if getattr(peer, "reverse_test", False):
+        vals, nbytes = [], 0
+        t0 = cpu_ticks(peer.cpu_pids()) if peer.cpu_pids() else 0
+        t0_each = [cpu_ticks([p]) for p in peer.cpu_pids()]
+        f0_each = [minflt([p]) for p in peer.cpu_pids()]
+        for run in range(cfg.runs):
+            out, err = iperf(peer.ports["iperf"], cfg.secs, 1, reverse=True)
+            if err:
+                anomaly("%s iperf3 -R -P 1 run %d: %s" % (name, run + 1, err))
+                restart_iperf_server(cfg)
+                if not alive("iperf3 -R"):
+                    return
+                continue
+            vals.append(out["bps"])
+            nbytes += out["bytes"]
+            mi = out["min_interval_bps"]
+            if mi is not None and mi < 0.05 * out["bps"]:
+                anomaly("%s iperf3 -R -P 1 run %d: stall, a 1 s interval moved %.3f Gbit/s (average %.2f)"
+                        % (name, run + 1, mi / 1e9, out["bps"] / 1e9))
+            log("%-7s iperf3 -R -P 1 run %d: %.2f Gbit/s" % (name, run + 1, out["bps"] / 1e9))
+        r["tput_r1"] = statistics.median(vals) if vals else None
+        r["tput_r1_runs"] = vals
+        if peer.cpu_pids() and nbytes:
+            r["cpu_s_r1"] = (cpu_ticks(peer.cpu_pids()) - t0) / CLK_TCK
+            r["cpu_s_each_r1"] = [(cpu_ticks([p]) - a) / CLK_TCK for p, a in zip(peer.cpu_pids(), t0_each)]
+            r["cpu_s_per_gb_r1"] = r["cpu_s_r1"] / (nbytes / 1e9)
+            r["minflt_per_gb_each_r1"] = [(minflt([p]) - a) / (nbytes / 1e9) for p, a in zip(peer.cpu_pids(), f0_each)]
+        if not alive("iperf3 -R"):
             return
 
     # latency
@@ -1594,25 +1829,40 @@ def report_tls(res, cfg, L):
 
 WS_COLS = [("ws", "burrow ws"), ("wss", "burrow wss"), ("tls aes", "burrow TLS aes"), ("burrow", "burrow (tcp)"),
            ("direct", "direct")]
+HTTP_COLS = [("http", "burrow http"), ("https", "burrow https"), ("tls aes", "burrow TLS aes"),
+             ("burrow", "burrow (tcp)"), ("direct", "direct")]
 
 
-def report_ws(res, cfg, L):
-    """The ws section: one column per ws row, its references (burrow TLS aes, plain burrow) and direct."""
-    if not ws_selected(cfg):
+def report_ws(res, cfg, L, kind="ws"):
+    """A web transport section (kind ws: WEBSOCKET, http: HTTP TRANSPORT): one column per row of the kind (plain,
+    over TLS), its references (burrow TLS aes, plain burrow) and direct. The http section has the reverse
+    direction (iperf3 -R), the round trip and the idle CPU too."""
+    if not (ws_selected(cfg) if kind == "ws" else http_selected(cfg)):
         return
+    cols = WS_COLS if kind == "ws" else HTTP_COLS
+    plain_row, tls_row = (kind, kind + "s")
     g = lambda p, k: res.get(p, {}).get(k)
     gb = lambda v: v and v / 1e9
     pair = lambda d, spec="%d": "n/a" if not d else " / ".join(fmt(d.get(k), spec) for k in sorted(d, reverse=True))
-    over_tcp = ("ws", "wss", "tls aes")      # the columns with a 'vs tcp' figure; 'vs tls': wss only
+    over_tcp = (plain_row, tls_row, "tls aes")      # the columns with a 'vs tcp' figure; 'vs tls': the TLS row only
     L.append("")
-    L.append("WEBSOCKET (burrow client --transport ws, and --transport wss --fingerprint <the server's key> (default suite); "
-             "the server unchanged (its control port takes the upgrade on /); same services, tests and settings as the "
-             "TLS rows; 'vs tcp' = plain burrow (default -R tunnel), 'vs tls' = burrow TLS aes128-gcm, both in this run)")
-    L.append("%-34s" % "figure" + "".join(" %23s" % lab for _, lab in WS_COLS))
+    if kind == "ws":
+        L.append("WEBSOCKET (burrow client --transport ws, and --transport wss --fingerprint <the server's key> (default "
+                 "suite); the server unchanged (its control port takes the upgrade on /); same services, tests and "
+                 "settings as the TLS rows; 'vs tcp' = plain burrow (default -R tunnel), 'vs tls' = burrow TLS "
+                 "aes128-gcm, both in this run)")
+    else:
+        L.append("HTTP TRANSPORT (burrow client --transport http: upstream bytes in POSTs, downstream in long-poll GETs, "
+                 "every stream multiplexed on the one virtual connection, no data connections; and --transport https "
+                 "--fingerprint <the server's key> (default suite); the server unchanged; same services, tests and "
+                 "settings as the TLS rows; 'vs tcp' = plain burrow (default -R tunnel), 'vs tls' = burrow TLS "
+                 "aes128-gcm, both in this run; P1/P8 = iperf3 sending from the server's side: server -> client = "
+                 "GETs; -R P1 = iperf3 -R: client -> server = POSTs)")
+    L.append("%-34s" % "figure" + "".join(" %23s" % lab for _, lab in cols))
 
     def row(label, f):
         cells = []
-        for p, _ in WS_COLS:
+        for p, _ in cols:
             try:
                 v = f(p)
             except (TypeError, KeyError, ZeroDivisionError, IndexError):
@@ -1631,34 +1881,76 @@ def report_ws(res, cfg, L):
         c = g(p, "transport_check")
         if not c or not c.get("conns"):
             return None
-        return "%d/%d %s" % (c["ok"], c["conns"], "GET / -> 101" if p == "ws" else "TLS " + short(c.get("suite")))
+        return "%d/%d %s" % (c["ok"], c["conns"], {"ws": "GET / -> 101", "http": "POST,GET -> 200"}.get(p) or
+                             "TLS " + short(c.get("suite")))
 
     def inside(p):
         c = g(p, "transport_check") or {}
         if "wrong_path_404" in c:
+            m = re.search(r"killed by (\w+)", c.get("wrong_path_client") or "")
+            if m:      # the client died after the 404s (an anomaly says more)
+                return ("yes" if c["wrong_path_404"] else "NOT seen") + "; client " + m.group(1)
             return "yes (404 off path)" if c["wrong_path_404"] else "NOT seen"
         return None
     row("load average at start / end", lambda p: " / ".join(fmt(x, "%.2f") for x in g(p, "load")))
     row("on the wire (probe pair)", wire)
-    row("  upgrade inside TLS (--path)", inside)
+    if kind == "http":
+        row("  requests POST / GET (answers)", lambda p: "%d / %d (%s)" % (
+            g(p, "transport_check")["posts"], g(p, "transport_check")["gets"],
+            " ".join("%s x%d" % (k.split(" ", 1)[-1], v) for k, v in sorted(g(p, "transport_check")["answers"].items())))
+            if p == "http" else None)
+    row("  upgrade inside TLS (--path)" if kind == "ws" else "  HTTP inside TLS (--path: 404)", inside)
+    if kind == "http":
+        row("idle CPU % of a core srv/cli", lambda p: "%.2f / %.2f" % (g(p, "idle_cpu_pct")["server"],
+                                                                      g(p, "idle_cpu_pct")["client"]))
+        row("  schedstat % srv/cli", lambda p: "%.3f / %.3f" % (g(p, "idle_sched_pct")["server"],
+                                                               g(p, "idle_sched_pct")["client"]))
+        row("  over (s); client sockets", lambda p: "%.0f; %d -> %d" % (g(p, "idle_cpu_secs"), g(p, "idle_client_sockets")[0],
+                                                                     g(p, "idle_client_sockets")[1]))
+        row("  client reads/writes (calls)", lambda p: "%d / %d" % (g(p, "idle_io")["client"]["syscr"],
+                                                                   g(p, "idle_io")["client"]["syscw"]))
+        row("  client bytes read/written", lambda p: "%d / %d" % (g(p, "idle_io")["client"]["rchar"],
+                                                                 g(p, "idle_io")["client"]["wchar"]))
     for n in (1, 8):
         k = "tput_p%d" % n
         row("P%d Gbit/s" % n, lambda p: fmt(gb(g(p, k))) if g(p, k) else None)
         row("  P%d runs" % n, lambda p: " ".join("%.2f" % (x / 1e9) for x in g(p, k + "_runs")) or None)
         row("  P%d vs direct" % n, lambda p: fmt(ratio(g(p, k), g("direct", k)), "%.2fx") if p != "direct" else None)
         row("  P%d vs tcp" % n, lambda p: fmt(ratio(g(p, k), g("burrow", k)), "%.2fx") if p in over_tcp else None)
-        row("  P%d vs tls" % n, lambda p: fmt(ratio(g(p, k), g("tls aes", k)), "%.2fx") if p == "wss" else None)
+        row("  P%d vs tls" % n, lambda p: fmt(ratio(g(p, k), g("tls aes", k)), "%.2fx") if p == tls_row else None)
     row("  P8/P1", lambda p: fmt(ratio(g(p, "tput_p8"), g(p, "tput_p1")), "%.2fx"))
+    if kind == "http":
+        row("-R P1 Gbit/s (client -> server)", lambda p: fmt(gb(g(p, "tput_r1"))) if g(p, "tput_r1") else None)
+        row("  -R P1 runs", lambda p: " ".join("%.2f" % (x / 1e9) for x in g(p, "tput_r1_runs")) or None)
+        row("  -R P1 vs direct", lambda p: fmt(ratio(g(p, "tput_r1"), g("direct", "tput_r1")), "%.2fx")
+            if p != "direct" else None)
+        row("  -R P1 vs tcp", lambda p: fmt(ratio(g(p, "tput_r1"), g("burrow", "tput_r1")), "%.2fx")
+            if p in over_tcp else None)
+        row("  -R P1 vs tls", lambda p: fmt(ratio(g(p, "tput_r1"), g("tls aes", "tput_r1")), "%.2fx")
+            if p == tls_row else None)
+        row("  -R P1 / P1", lambda p: fmt(ratio(g(p, "tput_r1"), g(p, "tput_p1")), "%.2fx"))
     row("CPU s per GB (P1, both sides)", lambda p: fmt(g(p, "cpu_s_per_gb"), "%.3f") if p != "direct" else None)
     row("  split: server + client", lambda p: " + ".join("%.2f" % x for x in g(p, "cpu_s_each")) + " s")
     row("  vs tcp", lambda p: fmt(ratio(g(p, "cpu_s_per_gb"), g("burrow", "cpu_s_per_gb")), "%.2fx")
         if p in over_tcp else None)
     row("  vs tls", lambda p: fmt(ratio(g(p, "cpu_s_per_gb"), g("tls aes", "cpu_s_per_gb")), "%.2fx")
-        if p == "wss" else None)
+        if p == tls_row else None)
     row("  minor faults per GB", lambda p: fmt(g(p, "minflt_per_gb"), "%.0f") if p != "direct" else None)
+    if kind == "http":
+        row("    server + client", lambda p: " + ".join("%.0f" % x for x in g(p, "minflt_per_gb_each")))
+        row("CPU s per GB (-R P1, both sides)", lambda p: fmt(g(p, "cpu_s_per_gb_r1"), "%.3f") if p != "direct" else None)
+        row("  split: server + client", lambda p: " + ".join("%.2f" % x for x in g(p, "cpu_s_each_r1")) + " s")
+        row("  vs tcp", lambda p: fmt(ratio(g(p, "cpu_s_per_gb_r1"), g("burrow", "cpu_s_per_gb_r1")), "%.2fx")
+            if p in over_tcp else None)
+        row("  vs tls", lambda p: fmt(ratio(g(p, "cpu_s_per_gb_r1"), g("tls aes", "cpu_s_per_gb_r1")), "%.2fx")
+            if p == tls_row else None)
+        row("  minor faults/GB srv + cli", lambda p: " + ".join("%.0f" % x for x in g(p, "minflt_per_gb_each_r1")))
     dl = g("direct", "lat")
     row("latency us one-way avg/p50/p99", lambda p: "%.1f/%.1f/%.1f" % (g(p, "lat")["avg"], g(p, "lat")["p50"],
                                                                           g(p, "lat")["p99"]))
+    if kind == "http":
+        row("  round trip (2x) avg/p50/p99", lambda p: "%.0f/%.0f/%.0f" % (2 * g(p, "lat")["avg"], 2 * g(p, "lat")["p50"],
+                                                                          2 * g(p, "lat")["p99"]))
     row("  added over direct p50 / p99", lambda p: "%+.1f / %+.1f" % (g(p, "lat")["p50"] - dl["p50"],
                                                                       g(p, "lat")["p99"] - dl["p99"])
         if p != "direct" else None)
@@ -1667,12 +1959,12 @@ def report_ws(res, cfg, L):
         if p in over_tcp else None)
     row("  added over tls p50 / p99", lambda p: "%+.1f / %+.1f" % (g(p, "lat")["p50"] - g("tls aes", "lat")["p50"],
                                                                    g(p, "lat")["p99"] - g("tls aes", "lat")["p99"])
-        if p == "wss" else None)
+        if p == tls_row else None)
     row("connections/s (wrk, close)", lambda p: fmt(g(p, "cps"), "%.0f") if g(p, "cps") is not None else None)
     row("  runs", lambda p: " ".join("%.0f" % x for x in g(p, "cps_runs")) or None)
     row("  vs direct", lambda p: fmt(ratio(g(p, "cps"), g("direct", "cps")), "%.2fx") if p != "direct" else None)
     row("  vs tcp", lambda p: fmt(ratio(g(p, "cps"), g("burrow", "cps")), "%.2fx") if p in over_tcp else None)
-    row("  vs tls", lambda p: fmt(ratio(g(p, "cps"), g("tls aes", "cps")), "%.2fx") if p == "wss" else None)
+    row("  vs tls", lambda p: fmt(ratio(g(p, "cps"), g("tls aes", "cps")), "%.2fx") if p == tls_row else None)
     row("  relay CPU ms per 1,000 conns", lambda p: fmt(g(p, "cps_cpu_ms_per_1k"), "%.0f") if p != "direct" else None)
     row("  wrk errors", lambda p: fmt(g(p, "cps_errors"), "%d") if g(p, "cps_errors") is not None else None)
     row("idle RSS KB server/client", lambda p: pair(g(p, "rss_idle")) if g(p, "rss_idle") else None)
@@ -1693,7 +1985,7 @@ def report_ws(res, cfg, L):
                  "  (burrow (tcp): the plain row's figures: its 1,000 connections come after its churn test; idle is "
                  "before any traffic, as in the other columns)")
     tp = res.get("tls_pool") or {}
-    if any(tp.get(k) for k in ("ws", "wss")):
+    if kind == "ws" and any(tp.get(k) for k in ("ws", "wss")):
         n = tp.get("n", TLS_POOL_N)
         L.append("")
         L.append("WS IDLE DATA CONNECTIONS (as TLS IDLE DATA CONNECTIONS: VmRSS KB of both burrow processes at idle, one "
@@ -1741,6 +2033,58 @@ def report_ws_targets(res, cfg, L):
         fmt(g("tls aes", "cpu_s_per_gb"), "%.3f"), pct(ratio(g("ws", "cpu_s_per_gb"), g("burrow", "cpu_s_per_gb"))),
         fmt(g("ws", "cpu_s_per_gb"), "%.3f"), fmt(g("burrow", "cpu_s_per_gb"), "%.3f")))
     for key in ("ws", "wss"):
+        for role, sm in sorted((g(key, "smaps_idle") or {}).items()):
+            if sm:
+                L.append("      %s idle %s: Pss %d KB; largest RSS: %s" % (
+                    key, role, sm["pss"], ", ".join("%s %d KB" % (n, kb) for n, kb in sm["top"])))
+
+
+def report_http_targets(res, cfg, L):
+    """HTTP TARGETS: http single stream >= 1 Gbit/s on loopback (both directions: server -> client in GETs, the
+    iperf3 default, and client -> server in POSTs, iperf3 -R; the lower one counts), the 64 B ping-pong round trip
+    < 2 ms (sockperf's avg, which is one-way = RTT/2, doubled), and an idle connected client < 1% of one core; the
+    https figures below each, without a target."""
+    if not http_selected(cfg):
+        return
+    g = lambda p, k: res.get(p, {}).get(k)
+    gbs = lambda v: fmt(v and v / 1e9)
+    L.append("")
+    L.append("HTTP TARGETS (burrow --transport http on loopback, this run; https below each, no target)")
+
+    def tput(key):
+        a, b = g(key, "tput_p1"), g(key, "tput_r1")
+        low = min(a, b) if (a is not None and b is not None) else None
+        return low, "server->client (GETs) %s, client->server (POSTs, -R) %s Gbit/s; lower %s" % (gbs(a), gbs(b), gbs(low))
+    low, txt = tput("http")
+    target(L, "http single stream >= %g Gbit/s on loopback" % (HTTP_TARGET_BPS / 1e9),
+           None if low is None else low >= HTTP_TARGET_BPS, txt)
+    L.append("      https: %s" % tput("https")[1])
+
+    def rtt(key):
+        l = g(key, "lat")
+        if not l:
+            return None, "n/a"
+        return 2 * l["avg"], ("round trip avg %.0f us (p50 %.0f, p99 %.0f; sockperf one-way avg/p50/p99 x 2)"
+                              % (2 * l["avg"], 2 * l["p50"], 2 * l["p99"]))
+    v, txt = rtt("http")
+    target(L, "64 B ping-pong < %g ms (round trip)" % (HTTP_TARGET_RTT_US / 1000),
+           None if v is None else v < HTTP_TARGET_RTT_US, txt)
+    L.append("      https: %s" % rtt("https")[1])
+
+    def idle(key):
+        c = g(key, "idle_cpu_pct")
+        if not c:
+            return None, "n/a"
+        sc = g(key, "idle_sched_pct") or {}
+        io = (g(key, "idle_io") or {}).get("client") or {}
+        return c["client"], ("client %.2f%%, server %.2f%% of one core over %.0f s idle (utime+stime, /proc; schedstat: "
+                             "client %s%%, server %s%%; client %s reads, %s writes)" % (
+                                 c["client"], c["server"], g(key, "idle_cpu_secs"), fmt(sc.get("client"), "%.3f"),
+                                 fmt(sc.get("server"), "%.3f"), io.get("syscr", "?"), io.get("syscw", "?")))
+    v, txt = idle("http")
+    target(L, "idle client < %g%% of a core" % HTTP_TARGET_IDLE_PCT, None if v is None else v < HTTP_TARGET_IDLE_PCT, txt)
+    L.append("      https: %s" % idle("https")[1])
+    for key in HTTP_PEERS:
         for role, sm in sorted((g(key, "smaps_idle") or {}).items()):
             if sm:
                 L.append("      %s idle %s: Pss %d KB; largest RSS: %s" % (
@@ -1959,6 +2303,7 @@ def report(res, cfg):
         del L[plain_from:]
     report_tls(res, cfg, L)
     report_ws(res, cfg, L)
+    report_ws(res, cfg, L, "http")
     plain_from, targets_from = len(L), len(TARGETS)
     L.append("")
     L.append("TARGETS (issue 4; issue 3 at the end)")
@@ -2027,6 +2372,7 @@ def report(res, cfg):
         del TARGETS[targets_from:]
     report_tls_targets(res, cfg, L, plain_targets if plain else None)
     report_ws_targets(res, cfg, L)
+    report_http_targets(res, cfg, L)
     if NOTES:
         L.append("")
         L.append("NOTES")
@@ -2049,7 +2395,8 @@ def main():
                     help="what to run besides direct: burrow,mux,ssh,socat,callgrind, tls (= tls-burrow: burrow "
                          "TLS aes128-gcm and chacha20 + idle data connections, and tls-ssh: ssh -R -c aes128-gcm "
                          "and chacha20) and ws (burrow --transport ws and wss, with plain burrow and burrow TLS "
-                         "aes128-gcm run as their references + idle data connections); default all of them, "
+                         "aes128-gcm run as their references + idle data connections), http (burrow --transport "
+                         "http and https, with the same references), web (= ws,http); default all of them, "
                          "--quick: burrow,mux,ssh,socat")
     ap.add_argument("--callgrind", dest="callgrind", action="store_true", default=None,
                     help="callgrind Ir of moving %d MB through the relay (default: on, off with --quick)" % CALLGRIND_MB)
@@ -2065,14 +2412,16 @@ def main():
         cfg.bin = os.path.join(REPO, cfg.bin)
     cfg.secs, cfg.runs, cfg.lat_secs = (2, 1, 2) if cfg.quick else (5, 3, 3)
     cfg.cps_secs, cfg.churn_secs = (2, 10) if cfg.quick else (3, 300)
+    # idle CPU of the http rows: longer than the server's 20 s long poll (quick: one poll, full: two)
+    cfg.idle_secs = HTTP_POLL_S + 2 if cfg.quick else 2 * HTTP_POLL_S + 2
     if cfg.churn:
         cfg.churn_secs = cfg.churn
     if cfg.callgrind is None:
         cfg.callgrind = not cfg.quick
     if cfg.only is None:
-        cfg.only = "burrow,mux,ssh,socat" + ("" if cfg.quick else ",tls,ws")
+        cfg.only = "burrow,mux,ssh,socat" + ("" if cfg.quick else ",tls,ws,http")
     only = cfg.only_set = set(x.strip() for x in cfg.only.split(","))
-    unknown = only - {"burrow", "mux", "ssh", "socat", "callgrind", "tls", "tls-burrow", "tls-ssh", "ws"}
+    unknown = only - {"burrow", "mux", "ssh", "socat", "callgrind", "tls", "tls-burrow", "tls-ssh", "ws", "http", "web"}
     if unknown:
         ap.error("--only: unknown %s" % ",".join(sorted(unknown)))
 
@@ -2119,9 +2468,10 @@ def main():
         pass
 
     plan = [("direct", lambda: Direct(svc, cfg.tmp))]
-    # the ws group compares with plain burrow and burrow TLS aes of the same run: they run for it when not chosen
-    # themselves (then as reference rows only: no churn, 1,000 connections, no plain or TLS section)
-    ws = ws_selected(cfg)
+    # the web group (ws, http) compares with plain burrow and burrow TLS aes of the same run: they run for it when
+    # not chosen themselves (then as reference rows only: no churn, 1,000 connections, no plain or TLS section)
+    ws = ws_selected(cfg) or http_selected(cfg)
+    http = http_selected(cfg)
     if "burrow" in only or ws:
         plan.append(("burrow", lambda: Burrow(svc, cfg.tmp, cfg.bin)))
     if "mux" in only:
@@ -2138,10 +2488,9 @@ def main():
             plan.append((key, lambda key=key, how=how: SshR(svc, cfg.tmp, name=key, cipher=how)))
         else:
             plan.append((key, lambda key=key, how=how: Burrow(svc, cfg.tmp, cfg.bin, name=key, tls=how)))
-    # the ws group: burrow over WebSocket (after the TLS rows)
-    if ws:
-        for key in WS_PEERS:
-            plan.append((key, lambda key=key: Burrow(svc, cfg.tmp, cfg.bin, name=key, transport=key)))
+    # the web group: burrow over WebSocket, then over http (after the TLS rows)
+    for key in web_peers(cfg):
+        plan.append((key, lambda key=key: Burrow(svc, cfg.tmp, cfg.bin, name=key, transport=key)))
 
     deferred = None
     for name, make in plan:
@@ -2170,9 +2519,13 @@ def main():
             if seen != want:
                 anomaly("%s: negotiated %s, expected %s" % (name, seen, want))
             log("%s: negotiates %s" % (name, seen))
-        if name in WS_PEERS:
-            # what the client sends on the wire (a separate pair behind a proxy); for wss the suite too
+        if name in WS_PEERS + HTTP_PEERS:
+            # what the client sends on the wire (a separate pair behind a proxy); for wss and https the suite too
             check_ws_transport(cfg, svc, name, res)
+        if name in HTTP_PEERS:
+            peer.idle_cpu_test = True
+        if http and name in HTTP_PEERS + ("direct", "burrow", "tls aes"):
+            peer.reverse_test = True      # iperf3 -R: POSTs on the http rows; the references for comparison
         if name == "burrow":
             try:
                 res.setdefault(name, {})["version"] = subprocess.run(
@@ -2195,9 +2548,10 @@ def main():
         else:
             peer.stop()
 
-    if any(tls_selected(cfg, k) for k in ("tls aes", "tls chacha")) or ws:
+    # (not for the http rows alone: the http transport has no data connections)
+    if any(tls_selected(cfg, k) for k in ("tls aes", "tls chacha")) or ws_selected(cfg):
         log("=== idle data connections: RSS with client --pool 0 and --pool %d, TLS%s and plain"
-            % (TLS_POOL_N, ", ws, wss" if ws else ""))
+            % (TLS_POOL_N, ", ws, wss" if ws_selected(cfg) else ""))
         try:
             measure_tls_pool(cfg, svc, res)
         except Exception as e:

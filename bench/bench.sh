@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # burrow benchmark: throughput / latency / connections per second / CPU / memory / churn / callgrind of
 # burrow (default and mux) vs direct, ssh -R and socat, on loopback; and burrow over TLS (aes128-gcm,
-# chacha20) vs ssh -R with the same ciphers; and burrow over WebSocket (ws vs plain, wss vs TLS).
+# chacha20) vs ssh -R with the same ciphers; and burrow over WebSocket (ws vs plain, wss vs TLS) and over the
+# http transport (http vs plain, https vs TLS).
 # Usage: bench/bench.sh [--quick] [--callgrind|--no-callgrind] [--bin PATH] [--json FILE]
-#                       [--only burrow,mux,ssh,socat,callgrind,tls,tls-burrow,tls-ssh,ws] [--keep-tmp]
+#                       [--only burrow,mux,ssh,socat,callgrind,tls,tls-burrow,tls-ssh,ws,http,web] [--keep-tmp]
 # The work is done by bench.py (python3 standard library only).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
