@@ -59,6 +59,10 @@ static const struct option_def options[] = {
 	"read settings from a YAML file (flags override it)", 0, 0},
     {"listen", 'l', ROLE_SERVER, OT_LISTEN, OFF(listen), "0.0.0.0:7700",
 	"ADDR:PORT", "control address clients connect to (port 0: any free port)", 0, 0},
+    {"web_listen", 0, ROLE_SERVER, OT_LISTEN, OFF(web_listen), NULL, "ADDR:PORT",
+	"also accept clients on this plain port (no TLS), for a web server or CDN "
+	"in front that proxies WebSocket and http transport requests to burrow "
+	"(the control port takes them too)", 0, 0},
     {"server", 's', ROLE_CLIENT, OT_SERVER, OFF(server), NULL, "HOST[:PORT]",
 	"the burrow server to connect to (default port 7700), or a URL that names "
 	"the transport too: tcp://HOST:PORT, tls://HOST:PORT, ws://HOST[:PORT]/PATH, "
@@ -383,6 +387,8 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 		}
 		if (hostport_parse(v, defport, hp, why) != 0)
 			return -1;
+		if (hp == &cfg->web_listen)
+			cfg->has_web_listen = 1;
 		if (o->type == OT_SERVER && (hp->host[0] == '\0' || hp->port == 0)) {
 			*why = "expected HOST[:PORT] with a port from 1 to 65535";
 			return -1;

@@ -58,6 +58,8 @@ struct client_entry {
 struct config {
 	enum role role;
 	struct hostport listen;  /* server: control address */
+	struct hostport web_listen; /* server: a second, plain port for ws and http */
+	int has_web_listen;
 	struct hostport server;  /* client: where the server is */
 	char *token;
 	int gateway_ports;

@@ -85,6 +85,8 @@ struct server {
 	const struct config *cfg;
 	struct evconnlistener *lev;
 	struct event *retry;
+	struct evconnlistener *web_lev; /* web_listen: plain, no TLS */
+	struct event *web_retry;
 	LIST_HEAD(, client_conn) clients;
 	/* Connections in their handshake, oldest first (max_unauthenticated). */
 	TAILQ_HEAD(, client_conn) handshaking;

@@ -286,16 +286,15 @@ server_accept_vconn(struct conn *vc, const char *peer, void *arg)
 }
 
 static void
-control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+control_accept(struct server *srv, evutil_socket_t fd, struct sockaddr *sa,
+    struct tls_server *ts)
 {
-	struct server *srv = arg;
 	struct source src;
 	char peer[ADDR_STR_MAX];
 	sockaddr_format(sa, peer, sizeof peer);
 	source_from_sockaddr(sa, &src);
 	tcp_nodelay(fd);
-	struct conn *c = conn_accept_new(srv->base, fd, srv->tls);
+	struct conn *c = conn_accept_new(srv->base, fd, ts);
 	if (c == NULL)
 		return;
 	struct client_conn *cc = server_accept_conn(srv, c, &src, peer);
@@ -303,6 +302,67 @@ control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	 * frames by its first byte too. */
 	if (cc != NULL && conn_ws_server(c, srv->cfg->url_path, server_take_http, cc) != 0)
 		session_close(cc->s, "out of memory");
+}
+
+static void
+control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct server *srv = arg;
+	control_accept(srv, fd, sa, srv->tls);
+}
+
+/* web_listen: the same, without TLS (a front has terminated it). */
+static void
+web_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct server *srv = arg;
+	control_accept(srv, fd, sa, NULL);
+}
+
+static void
+web_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct server *srv = arg;
+	listener_backoff(lev, srv->web_retry, "web listener");
+}
+
+/* The web_listen port, if configured: 0, or -1 (logged). */
+static int
+server_web_listen(struct server *srv)
+{
+	const struct hostport *hp = &srv->cfg->web_listen;
+	char shown[ADDR_STR_MAX];
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	hostport_format(hp, shown, sizeof shown);
+	if (sockaddr_from_numeric(hp->host[0] ? hp->host : "0.0.0.0", hp->port, &ss,
+		&sl) != 0) {
+		log_error("web listen %s: not a numeric address", shown);
+		return -1;
+	}
+	int fd = tcp_listen((struct sockaddr *)&ss, sl, 511);
+	if (fd < 0) {
+		log_error("web listen %s: %s", shown, strerror(errno));
+		return -1;
+	}
+	srv->web_lev = evconnlistener_new(srv->base, web_accept_cb, srv,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	if (srv->web_lev == NULL) {
+		close(fd);
+		return -1;
+	}
+	srv->web_retry = event_new(srv->base, -1, 0, listener_retry_cb, srv->web_lev);
+	if (srv->web_retry == NULL)
+		return -1;
+	evconnlistener_set_error_cb(srv->web_lev, web_error_cb);
+	sl = sizeof ss;
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	sockaddr_format((struct sockaddr *)&ss, shown, sizeof shown);
+	log_info("web listening on %s (ws and http transports, plain; path %s)", shown,
+	    srv->cfg->url_path);
+	return 0;
 }
 
 static void
@@ -374,6 +434,10 @@ server_new(struct event_base *base, const struct config *cfg,
 	getsockname(fd, (struct sockaddr *)&ss, &sl);
 	sockaddr_format((struct sockaddr *)&ss, shown, sizeof shown);
 	log_info("server listening on %s", shown);
+	if (cfg->has_web_listen && server_web_listen(srv) != 0) {
+		server_free(srv);
+		return NULL;
+	}
 	return srv;
 }
 
@@ -383,6 +447,10 @@ server_shutdown(struct server *srv)
 	if (srv->lev) {
 		evconnlistener_free(srv->lev);
 		srv->lev = NULL;
+	}
+	if (srv->web_lev) {
+		evconnlistener_free(srv->web_lev);
+		srv->web_lev = NULL;
 	}
 	while (!LIST_EMPTY(&srv->clients)) {
 		struct client_conn *cc = LIST_FIRST(&srv->clients);
@@ -408,6 +476,10 @@ server_free(struct server *srv)
 		evconnlistener_free(srv->lev);
 	if (srv->retry)
 		event_free(srv->retry);
+	if (srv->web_lev)
+		evconnlistener_free(srv->web_lev);
+	if (srv->web_retry)
+		event_free(srv->web_retry);
 	httpt_server_free(srv->httpt);
 	admit_free(srv->admit);
 	config_free_clients(srv->policy_owned, srv->npolicy);
