@@ -128,6 +128,9 @@ struct client {
 	char ws_host[ADDR_STR_MAX + 8]; /* ws/wss: the upgrade's Host header */
 	int transport;  /* the one in use: cfg's, or auto's current choice */
 	char auto_why[640]; /* auto: why the transports tried so far failed */
+	struct event *auto_timer; /* auto, on a fallback: try the better ones again */
+	int auto_upgrade;         /* the session ends to do that */
+	struct gauge *moved;      /* streams moved to relay threads, still open */
 	int exit_code;
 };
 

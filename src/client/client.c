@@ -26,9 +26,11 @@
 #include "transport/tls.h"
 #include "transport/ws.h"
 #include "util/evtime.h"
+#include "util/gauge.h"
 #include "util/log.h"
 
 static void client_connect(struct client *c);
+static void client_auto_timer_cb(evutil_socket_t fd, short what, void *arg);
 static int client_auto_next(struct client *c, const char *why);
 static void client_ws_host(struct client *c);
 static void client_backoff(struct client *c);
@@ -248,6 +250,8 @@ client_on_frame(struct session *s, const struct frame *f, void *arg,
 			log_info("transport auto: %s%s%s%s", transport_name(c->transport),
 			    c->auto_why[0] ? " (" : "", c->auto_why, c->auto_why[0] ? ")" : "");
 			c->auto_why[0] = '\0';
+			if (c->transport != TRANSPORT_TCP)
+				event_add_ms(c->auto_timer, c->cfg->auto_retry_ms);
 		}
 		hs_session_key(&c->hs, token, c->session_key);
 		char label[64];
@@ -300,7 +304,8 @@ client_on_moved(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
 	    c->cfg->tunnels[tunnel_id - 1].name, stream_id);
 	log_debug("%s: moved to a dedicated connection after %llu bytes", label,
 	    (unsigned long long)bytes);
-	relay_workers_add(c->relays, data, local, c->session_id, NULL, label);
+	gauge_hold(c->moved);
+	relay_workers_add(c->relays, data, local, c->session_id, c->moved, label);
 }
 
 static void
@@ -319,8 +324,17 @@ client_on_close(struct session *s, const char *reason, void *arg)
 	for (size_t i = 0; i < c->cfg->ntunnels; i++)
 		c->tunnels[i].registered = c->tunnels[i].retry = 0;
 	event_del(c->timer);
+	event_del(c->auto_timer);
 	if (c->state == C_STOPPED)
 		return;
+	if (c->auto_upgrade) {
+		/* Ended on purpose, idle: from the best transport again, now. */
+		c->auto_upgrade = 0;
+		c->transport = TRANSPORT_TCP;
+		client_ws_host(c);
+		client_connect(c);
+		return;
+	}
 	char *untrusted = c->tls ? tls_client_take_untrusted(c->tls) : NULL;
 	if (untrusted != NULL) {
 		/* Reconnecting will not make the server trustworthy. */
@@ -356,6 +370,28 @@ client_auto_next(struct client *c, const char *why)
 	    why, transport_name(c->transport));
 	client_connect(c);
 	return 1;
+}
+
+/*
+ * auto, settled on a fallback: when no stream is open, end the session
+ * and start again from the best transport; the network may let it through
+ * now. Busy: ask again in a while.
+ */
+static void
+client_auto_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+	if (c->state != C_READY || c->s == NULL)
+		return;
+	if (session_stream_count(c->s) > 0 || gauge_count(c->moved) > 0) {
+		event_add_ms(c->auto_timer, 5000);
+		return;
+	}
+	log_info("transport auto: on %s, idle: trying the better ones again",
+	    transport_name(c->transport));
+	c->auto_upgrade = 1;
+	session_send_error(c->s, FRAME_GOAWAY, 0, ERR_SHUTDOWN, "trying another transport");
+	session_close_after_flush(c->s, "trying another transport");
 }
 
 /* ---- connecting ---- */
@@ -579,11 +615,13 @@ client_new(struct event_base *base, const struct config *cfg,
 	client_ws_host(c);
 	c->tunnels = calloc(cfg->ntunnels, sizeof *c->tunnels);
 	c->timer = event_new(base, -1, 0, client_timer_cb, c);
+	c->auto_timer = evtimer_new(base, client_auto_timer_cb, c);
+	c->moved = gauge_new();
 	c->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
 	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	c->relays = relay_workers_new(cfg->threads);
 	if (c->tunnels == NULL || c->timer == NULL || c->dns == NULL ||
-	    c->relays == NULL) {
+	    c->relays == NULL || c->auto_timer == NULL || c->moved == NULL) {
 		client_free(c);
 		return NULL;
 	}
@@ -604,6 +642,7 @@ client_shutdown(struct client *c)
 		return;
 	c->state = C_STOPPED;
 	event_del(c->timer);
+	event_del(c->auto_timer);
 	if (c->req) {
 		evdns_getaddrinfo_cancel(c->req);
 		c->req = NULL;
@@ -645,6 +684,9 @@ client_free(struct client *c)
 	}
 	if (c->timer)
 		event_free(c->timer);
+	if (c->auto_timer)
+		event_free(c->auto_timer);
+	gauge_drop(c->moved);
 	free(c->tunnels);
 	free(c);
 }

@@ -87,6 +87,10 @@ static const struct option_def options[] = {
 	600000},
     {"open_timeout", 0, BOTH, OT_DURATION, OFF(open_timeout_ms), "5s",
 	"DURATION", "give up on a stream whose target does not answer", 100, 600000},
+    {"auto_retry", 0, ROLE_CLIENT, OT_DURATION, OFF(auto_retry_ms), "10m",
+	"DURATION", "transport auto: on a transport other than the first, try the "
+	"better ones again this often, when no stream is open (the session is "
+	"reconnected for it)", 1000, 86400000},
     {"reconnect_max", 0, ROLE_CLIENT, OT_DURATION, OFF(reconnect_max_ms),
 	"30s", "DURATION", "longest wait between reconnection attempts (starts at 1s)",
 	100, 3600000},

@@ -68,6 +68,7 @@ struct config {
 	uint32_t handshake_timeout_ms;
 	uint32_t open_timeout_ms;
 	uint32_t reconnect_max_ms;
+	uint32_t auto_retry_ms;   /* client, auto: try the better transports again */
 	uint64_t window;
 	uint64_t window_max;
 	uint32_t pool;

@@ -165,3 +165,37 @@ def test_auto_untrusted_server_is_fatal(burrow_server, burrow_client, echo, insp
     assert cli.wait_exit() == 1
     assert cli.find(r"does not match|not trusted|giving up"), cli.text()
     assert cli.find(r"transport auto: (ws|wss)\b") is None, cli.text()
+
+
+def test_auto_tries_the_better_ones_again_when_idle(burrow_server, burrow_client, echo, inspector):
+    """Settled on ws because only HTTP got through; the network opens up:
+    after --auto-retry, while no stream is open, the client starts again
+    from tcp and keeps it. An open stream holds it back meanwhile."""
+    srv = burrow_server()
+    allow = {"all": False}
+    fw = inspector(srv.port, lambda b: allow["all"] or b.isalpha())
+    cli = auto_client(burrow_client, fw.port, srv.server_key(), echo, "--auto-retry", "1s")
+    assert cli.wait_log(RE_CHOSEN).group(1) == "ws"
+    port = cli.tunnel_port("r1")
+    # A stream open across the retry time keeps the session as it is.
+    import socket as _s
+    held = _s.create_connection(("127.0.0.1", port))
+    held.sendall(b"ping")
+    assert held.recv(4) == b"ping"
+    mark = cli.mark()
+    allow["all"] = True
+    # Two retry periods pass with the stream open: no switch (a window in
+    # which something must not happen has no log line to wait for).
+    import time as _t
+    deadline = _t.monotonic() + 2.5
+    while _t.monotonic() < deadline:
+        assert cli.find(r"trying the better ones again", since=mark) is None
+        _t.sleep(0.1)
+    held.sendall(b"pong")
+    assert held.recv(4) == b"pong"
+    held.close()
+    cli.wait_log(r"transport auto: on ws, idle: trying the better ones again", since=mark, timeout=15)
+    m = cli.wait_log(RE_CHOSEN, since=mark, timeout=15)
+    assert m.group(1) == "tcp" and m.group(2) is None, m.group(0)
+    port = cli.tunnel_port("r1", since=mark)
+    assert roundtrip("127.0.0.1", port, b"after") == b"after"
