@@ -322,8 +322,8 @@ hx_on_read(struct conn *c, void *arg)
 		if (n > 0) {
 			x->resp_len += (size_t)n;
 			hx_parse(x);
-			if (x->conn != c)
-				return; /* done or failed: the conn went */
+			if (x->conn != c || x->h->failed)
+				return; /* done or failed: the conn went, or all of it did */
 			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
