@@ -16,12 +16,15 @@
 #include "config/config.h"
 #include "mux/session.h"
 #include "proto/handshake.h"
+#include "socks/front.h"
 #include "transport/dial.h"
 #include "transport/framed.h"
 #include "transport/proxy.h"
 #include "util/log.h"
 
 struct conn;
+struct dest_dial;
+struct evconnlistener;
 struct evdns_base;
 struct evdns_getaddrinfo_request;
 
@@ -53,6 +56,8 @@ struct dial {
 	size_t tunnel;
 	int resolving; /* on its target's waiting list */
 	struct dialer *dialer;
+	struct dest_dial *dd; /* a reverse SOCKS tunnel: the OPEN's destination */
+	char dest[ADDR_STR_MAX], peer[ADDR_STR_MAX]; /* for its log lines */
 	LIST_ENTRY(dial) link;
 	LIST_ENTRY(dial) wlink;
 };
@@ -95,6 +100,10 @@ struct tunnel_state {
 	int registered;
 	int retry; /* registration failed with a port in use: try again */
 	struct target target;
+	char why[MSG_TEXT_MAX + 1]; /* why its registration failed, for log lines */
+	struct evconnlistener *lev; /* -L, -D, visitors: listening here */
+	struct front_set fronts;    /* -D: connections in their request */
+	struct log_limit lim;
 };
 
 struct client {
@@ -160,6 +169,14 @@ void targets_cancel(struct client *c);
 /* OPEN: dial the tunnel's target; the stream starts when it answers. */
 int client_open(struct client *c, const struct frame *f, const char **why);
 void dial_free(struct dial *d);
+
+/* forward.c: -L and -D */
+/* Listens for every -L and -D tunnel; -1 (logged) if one cannot. */
+int forwards_listen(struct client *c);
+void forwards_close(struct client *c);
+int forward_open_result(struct session *s, uint32_t stream_id,
+    uint32_t tunnel_id, uint8_t tag, int fd, const struct msg_error *err,
+    void *arg);
 
 /* pool.c */
 /* Keeps cfg->pool data connections connecting or idle while the session is up. */

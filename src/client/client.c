@@ -42,6 +42,7 @@ static void client_on_moved(struct session *s, uint32_t stream_id,
     void *arg);
 
 static const struct session_handler client_handler = {
+    .on_open_result = forward_open_result,
     .on_frame = client_on_frame,
     .on_close = client_on_close,
     .on_moved = client_on_moved,
@@ -54,11 +55,18 @@ static void
 client_register(struct client *c, size_t i)
 {
 	const struct tunnel_cfg *t = &c->cfg->tunnels[i];
-	struct msg_register m = {.kind = TUNNEL_TCP, .port = t->remote.port,
+	if (t->type == TUNNEL_LOCAL || t->type == TUNNEL_DYNAMIC)
+		return; /* listens here (forward.c) */
+	static const uint8_t kinds[] = {[TUNNEL_REMOTE] = TUNNEL_TCP,
+	    [TUNNEL_REMOTE_DYNAMIC] = TUNNEL_SOCKS, [TUNNEL_SHARED] = TUNNEL_SECRET,
+	    [TUNNEL_VISITOR] = TUNNEL_VISIT};
+	struct msg_register m = {.kind = kinds[t->type],
+	    .port = t->remote.port,
 	    .flags = (t->remote_has_bind ? REGISTER_HAS_BIND : 0) |
 		(t->mux_only ? REGISTER_MUX_ONLY : 0)};
 	snprintf(m.bind, sizeof m.bind, "%s", t->remote.host);
 	snprintf(m.name, sizeof m.name, "%s", t->name);
+	snprintf(m.extra, sizeof m.extra, "%s", t->extra);
 	uint8_t buf[MSG_MAX];
 	size_t n = msg_register_encode(buf, &m);
 	c->tunnels[i].retry = 0;
@@ -74,13 +82,23 @@ client_register_result(struct client *c, const struct frame *f)
 	const struct tunnel_cfg *t = &c->cfg->tunnels[i];
 	char target[ADDR_STR_MAX];
 	hostport_format(&t->local, target, sizeof target);
+	if (t->type == TUNNEL_REMOTE_DYNAMIC)
+		snprintf(target, sizeof target, "SOCKS5 and HTTP proxy exiting here");
 	if (f->type == FRAME_REGISTER_OK) {
 		struct msg_register_ok ok;
 		const char *why;
 		if (msg_register_ok_decode(f->payload, f->len, &ok, &why) != 0)
 			snprintf(ok.addr, sizeof ok.addr, "?");
 		c->tunnels[i].registered = 1;
-		log_info("tunnel %s: listening on %s -> %s", t->name, ok.addr, target);
+		if (t->type == TUNNEL_SHARED)
+			log_info("tunnel %s: shared -> %s, no public port: visitors use "
+				 "--visit %s%s%s", t->name, target,
+			    c->cfg->name && strcmp(t->extra, "*") != 0 ? c->cfg->name : "",
+			    c->cfg->name && strcmp(t->extra, "*") != 0 ? "/" : "", t->name);
+		else if (t->type == TUNNEL_VISITOR)
+			log_info("tunnel %s: %s", t->name, ok.addr);
+		else
+			log_info("tunnel %s: listening on %s -> %s", t->name, ok.addr, target);
 		return;
 	}
 	struct msg_error e;
@@ -88,7 +106,11 @@ client_register_result(struct client *c, const struct frame *f)
 	if (msg_error_decode(f->payload, f->len, &e, &why) != 0)
 		snprintf(e.text, sizeof e.text, "refused");
 	log_warn("tunnel %s: registration failed: %s", t->name, e.text);
-	if (e.code == ERR_IN_USE) {
+	snprintf(c->tunnels[i].why, sizeof c->tunnels[i].why, "%s", e.text);
+	/* In use: the port, or a share another session still holds. Unreachable:
+	 * a visit whose share is not connected yet. Both pass. */
+	if (e.code == ERR_IN_USE || (e.code == ERR_UNREACHABLE &&
+					t->type == TUNNEL_VISITOR)) {
 		c->tunnels[i].retry = 1;
 		if (!evtimer_pending(c->timer, NULL))
 			event_add_ms(c->timer, REGISTER_RETRY_MS);
@@ -626,6 +648,10 @@ client_new(struct event_base *base, const struct config *cfg,
 		return NULL;
 	}
 	targets_init(c);
+	if (forwards_listen(c) != 0) {
+		client_free(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -656,6 +682,7 @@ client_shutdown(struct client *c)
 		    "client shutting down");
 		session_close_after_flush(c->s, "shutting down");
 	}
+	forwards_close(c);
 	if (c->dns) {
 		targets_cancel(c);
 		evdns_base_free(c->dns, 0);
@@ -676,6 +703,7 @@ client_exit_code(const struct client *c)
 void
 client_free(struct client *c)
 {
+	forwards_close(c);
 	if (c->relays)
 		relay_workers_free(c->relays);
 	if (c->dns) {

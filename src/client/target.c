@@ -9,6 +9,7 @@
 #include <event2/event.h>
 
 #include "client/client-t.h"
+#include "transport/dest.h"
 #include "util/evtime.h"
 
 
@@ -20,6 +21,7 @@ dial_free(struct dial *d)
 	if (d->resolving)
 		LIST_REMOVE(d, wlink);
 	dialer_cancel(d->dialer);
+	dest_dial_cancel(d->dd);
 	free(d);
 }
 
@@ -128,6 +130,45 @@ dial_target(struct dial *d)
 	    target_resolved_cb, ts);
 }
 
+static void
+dial_dest_done_cb(int fd, const char *why, uint16_t code, void *arg)
+{
+	struct dial *d = arg;
+	d->dd = NULL;
+	struct client *c = d->c;
+	const struct tunnel_cfg *t = &c->cfg->tunnels[d->tunnel];
+	if (fd < 0) {
+		char text[MSG_TEXT_MAX];
+		snprintf(text, sizeof text, "dial %s: %s", d->dest, why);
+		log_info("tunnel %s: stream %u: from %s: open failed: %s", t->name,
+		    d->stream_id, d->peer, text);
+		if (c->s)
+			session_refuse_stream(c->s, d->stream_id, code, text);
+		dial_free(d);
+		return;
+	}
+	log_info("tunnel %s: stream %u: from %s to %s", t->name, d->stream_id,
+	    d->peer, d->dest);
+	struct session *s = c->s;
+	uint32_t id = d->stream_id, tunnel_id = (uint32_t)d->tunnel + 1;
+	uint32_t window = d->peer_window;
+	dial_free(d);
+	session_accept_stream(s, id, fd, tunnel_id, window);
+}
+
+/* A reverse SOCKS tunnel: the destination the OPEN names, within allow:. */
+static void
+dial_dest(struct dial *d, const char *dest, const char *peer)
+{
+	const struct tunnel_cfg *t = &d->c->cfg->tunnels[d->tunnel];
+	snprintf(d->dest, sizeof d->dest, "%s", dest);
+	snprintf(d->peer, sizeof d->peer, "%s", peer);
+	d->dd = dest_dial_start(d->c->base, d->c->dns, dest, t->allow,
+	    d->c->cfg->open_timeout_ms, dial_dest_done_cb, d);
+	if (d->dd == NULL)
+		dial_fail(d, "out of memory");
+}
+
 /* Numeric targets never need a lookup. */
 void
 targets_init(struct client *c)
@@ -166,8 +207,16 @@ client_open(struct client *c, const struct frame *f, const char **why)
 		return -1;
 	}
 	if (m.tunnel_id == 0 || m.tunnel_id > c->cfg->ntunnels ||
-	    !c->tunnels[m.tunnel_id - 1].registered) {
+	    !c->tunnels[m.tunnel_id - 1].registered ||
+	    c->cfg->tunnels[m.tunnel_id - 1].type == TUNNEL_VISITOR) {
 		session_refuse_stream(c->s, f->id, ERR_INVALID, "no such tunnel");
+		return 0;
+	}
+	int dynamic = c->cfg->tunnels[m.tunnel_id - 1].type == TUNNEL_REMOTE_DYNAMIC;
+	if (dynamic != (m.kind == OPEN_DIAL)) {
+		session_refuse_stream(c->s, f->id, ERR_INVALID, dynamic
+			? "this tunnel needs a destination"
+			: "this tunnel has its own target");
 		return 0;
 	}
 	if (session_stream_count(c->s) + c->ndials >= c->cfg->max_streams) {
@@ -191,7 +240,10 @@ client_open(struct client *c, const struct frame *f, const char **why)
 	c->ndials++;
 	log_debug("tunnel %s: stream %u: from %s", c->cfg->tunnels[d->tunnel].name,
 	    f->id, m.peer);
-	dial_target(d);
+	if (dynamic)
+		dial_dest(d, m.dest, m.peer);
+	else
+		dial_target(d);
 	return 0;
 }
 

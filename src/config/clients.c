@@ -21,8 +21,10 @@ config_free_clients(struct client_entry *v, size_t n)
 {
 	if (v == NULL)
 		return;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		secret_free(v[i].token);
+		free(v[i].forward_to);
+	}
 	free(v);
 }
 
@@ -61,9 +63,13 @@ client_key(struct yctx *y, struct client_entry *e, const char *ks,
 			return yerr(y, v, full, tunnels ? "number out of range (1 to 65536)"
 						      : "number out of range (1 to 1048576)");
 		*f = (uint32_t)n;
+	} else if (strcmp(ks, "forward_to") == 0) {
+		if (dest_set(&e->forward_to, vs, &why) != 0)
+			return yerr(y, v, full, why);
+		e->has_forward_to = 1;
 	} else {
 		return yerr(y, v, full, "unknown key (expected name, token, fingerprint, "
-					"allow_ports, max_tunnels, max_streams)");
+					"allow_ports, max_tunnels, max_streams, forward_to)");
 	}
 	return 0;
 }

@@ -18,6 +18,8 @@ int yerr(struct yctx *y, const yaml_node_t *n, const char *key, const char *why)
 const char *yscalar(const yaml_node_t *n);
 /* A whole decimal number; 0, or -1 if s is not one. */
 int count_parse(const char *s, unsigned long *n);
+/* Destination rules into *slot (freed first; "none": NULL). 0 or -1 with *why. */
+int dest_set(struct dest_rules **slot, const char *v, const char **why);
 /* The server's clients: list (clients.c). 0 or -1 with y->err. */
 int yaml_clients(struct yctx *y, struct config *cfg, yaml_node_t *list);
 

@@ -8,6 +8,7 @@
 #include <yaml.h>
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "config/config-t.h"
 #include "util/fingerprint.h"
@@ -36,6 +37,7 @@ enum opt_type {
 	OT_PROXY,       /* a proxy URL, or "direct"; may hold a password */
 	OT_URLPATH,     /* an HTTP path: "/" and printable ASCII, no blanks (char *) */
 	OT_HOSTNAME,    /* a host name for a header or SNI: printable, no blanks (char *) */
+	OT_DEST,        /* destination rules (struct dest_rules *), or "none" */
 };
 
 struct option_def {
@@ -71,13 +73,34 @@ static const struct option_def options[] = {
 	"shared secret; prefer BURROW_TOKEN or the config file, flags show in ps "
 	"until burrow hides them", 0, 0},
     {"tunnels", 'R', ROLE_CLIENT, OT_TUNNELS, 0, NULL, "SPEC",
-	"remote forward [bind_address:]port:host:hostport, as ssh -R (repeatable)", 0, 0},
+	"remote forward [bind_address:]port:host:hostport, as ssh -R: a server port "
+	"to a target here; [bind_address:]port alone: a server port that is a SOCKS5 "
+	"and HTTP proxy whose connections exit here (repeatable)", 0, 0},
+    {"local_forward", 'L', ROLE_CLIENT, OT_TUNNELS, 0, NULL, "SPEC",
+	"local forward [bind_address:]port:host:hostport, as ssh -L: a port here "
+	"whose connections the server connects to host:hostport (the server's "
+	"forward_to must allow it; repeatable)", 0, 0},
+    {"dynamic_forward", 'D', ROLE_CLIENT, OT_TUNNELS, 0, NULL, "SPEC",
+	"dynamic forward [bind_address:]port, as ssh -D: a SOCKS5 and HTTP proxy "
+	"here whose connections exit at the server (forward_to; repeatable)", 0, 0},
+    {"share", 0, ROLE_CLIENT, OT_TUNNELS, 0, NULL, "[NAME=]HOST:PORT",
+	"a secret tunnel: host:port reachable by visitors (--visit) through the "
+	"server, with no public port; without NAME, a random name is made and "
+	"logged, and anyone who knows it may visit (repeatable)", 0, 0},
+    {"visit", 0, ROLE_CLIENT, OT_TUNNELS, 0, NULL, "[OWNER/]NAME",
+	"visit a secret tunnel: goes with a -L [bind_address:]port that follows "
+	"it, whose connections reach the shared service (OWNER: the sharing "
+	"client's name, when it is not this client's)", 0, 0},
     {"gateway_ports", 0, ROLE_SERVER, OT_GATEWAY, OFF(gateway_ports), "no",
 	"no|yes|clientspecified",
 	"no: tunnels listen on loopback; yes: on all addresses; "
 	"clientspecified: where the client asks", 0, 0},
     {"allow_ports", 0, ROLE_SERVER, OT_PORTS, OFF(allow_ports), "1024-65535",
 	"LIST", "ports clients may claim, like 1024-65535,80 (0 = any free port is always allowed)", 0, 0},
+    {"forward_to", 0, ROLE_SERVER, OT_DEST, OFF(forward_to), NULL, "RULES",
+	"where clients' -L and -D connections may go, which the server dials: "
+	"HOST:PORTS rules like *.corp.example:443,10.0.0.0/8:*,db:5432 (*:* for "
+	"anywhere); unset: -L and -D are refused", 0, 0},
     {"heartbeat", 0, BOTH, OT_DURATION, OFF(heartbeat_ms), "10s", "DURATION",
 	"ping interval; a peer silent for three intervals is dead", 50, 3600000},
     {"handshake_timeout", 0, BOTH, OT_DURATION,
@@ -187,7 +210,8 @@ static const struct option_def options[] = {
 	"certificate, ports and limits)", 0, 0},
     {"clients", 0, ROLE_SERVER, OT_CLIENTS, 0, NULL, "LIST",
 	"YAML only: named clients, each with its own token and/or certificate "
-	"fingerprint, allow_ports, max_tunnels, max_streams (reloaded on SIGHUP)",
+	"fingerprint, allow_ports, max_tunnels, max_streams, forward_to (reloaded "
+	"on SIGHUP)",
 	0, 0},
     {"log_level", 0, BOTH, OT_LOGLEVEL, OFF(log_level), "info",
 	"error|warn|info|debug", "how much to log on stderr", 0, 0},
@@ -207,8 +231,8 @@ static void
 flag_name(const struct option_def *o, char *out, size_t outlen)
 {
 	size_t i = 0;
-	if (o->type == OT_TUNNELS) {
-		snprintf(out, outlen, "-R");
+	if (o->type == OT_TUNNELS && o->short_opt) {
+		snprintf(out, outlen, "-%c", o->short_opt);
 		return;
 	}
 	out[i++] = '-';
@@ -417,6 +441,8 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 		return -1;
 	case OT_PORTS:
 		return port_ranges_parse(v, field, why);
+	case OT_DEST:
+		return dest_set((struct dest_rules **)field, v, why);
 	case OT_DURATION: {
 		uint32_t ms;
 		if (duration_parse(v, &ms, why) != 0)
@@ -529,6 +555,37 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 	return -1;
 }
 
+int
+dest_set(struct dest_rules **slot, const char *v, const char **why)
+{
+	free(*slot);
+	*slot = NULL;
+	if (strcmp(v, "none") == 0)
+		return 0;
+	struct dest_rules *d = malloc(sizeof *d);
+	if (d == NULL)
+		abort();
+	if (dest_rules_parse(v, d, why) != 0) {
+		free(d);
+		return -1;
+	}
+	*slot = d;
+	return 0;
+}
+
+/* "s-" and 32 hex digits. */
+static int
+share_random_name(char *out, size_t outlen)
+{
+	unsigned char r[16];
+	if (RAND_bytes(r, sizeof r) != 1)
+		return -1;
+	size_t n = (size_t)snprintf(out, outlen, "s-");
+	for (size_t i = 0; i < sizeof r && n + 2 < outlen; i++)
+		n += (size_t)snprintf(out + n, outlen - n, "%02x", r[i]);
+	return 0;
+}
+
 static struct tunnel_cfg *
 tunnel_add(struct config *cfg)
 {
@@ -582,15 +639,65 @@ yscalar(const yaml_node_t *n)
 					     : NULL;
 }
 
+static const char *const tunnel_type_names[] = {"tcp", "remote_dynamic",
+    "local", "dynamic", "secret", "visitor"};
+#define NTUNNEL_TYPES 6
+
+/* What each type needs, once the entry's keys are read. */
+static int
+yaml_tunnel_check(struct yctx *y, yaml_node_t *item, const char *key,
+    const struct tunnel_cfg *t, unsigned have)
+{
+	enum { H_REMOTE = 1, H_LOCAL = 2, H_LISTEN = 4, H_ALLOW = 8,
+		H_VISITORS = 16, H_SHARE = 32 };
+	if ((have & H_VISITORS) && t->type != TUNNEL_SHARED)
+		return yerr(y, item, key, "visitors: is for type secret");
+	if ((have & H_SHARE) != (t->type == TUNNEL_VISITOR ? H_SHARE : 0))
+		return yerr(y, item, key, t->type == TUNNEL_VISITOR
+					      ? "missing share: [owner/]name"
+					      : "share: is for type visitor");
+	if (t->type == TUNNEL_SHARED) {
+		if (have & (H_REMOTE | H_LISTEN | H_ALLOW))
+			return yerr(y, item, key, "a secret tunnel has no port: name, "
+						  "local and visitors only");
+		if (!(have & H_LOCAL))
+			return yerr(y, item, key, "missing local: host:port");
+		return 0;
+	}
+	int remote = t->type == TUNNEL_REMOTE || t->type == TUNNEL_REMOTE_DYNAMIC;
+	if (remote && !(have & H_REMOTE))
+		return yerr(y, item, key, "missing remote: [bind_address:]port");
+	if (!remote && !(have & H_LISTEN))
+		return yerr(y, item, key, "missing listen: [bind_address:]port");
+	if (remote && (have & H_LISTEN))
+		return yerr(y, item, key, "listen: is for type local or dynamic (this "
+					  "tunnel's port is on the server: remote:)");
+	if (!remote && (have & H_REMOTE))
+		return yerr(y, item, key, "remote: is for type tcp or remote_dynamic");
+	int target = t->type == TUNNEL_REMOTE || t->type == TUNNEL_LOCAL;
+	if (target && !(have & H_LOCAL))
+		return yerr(y, item, key, t->type == TUNNEL_LOCAL
+					      ? "missing connect: host:port"
+					      : "missing local: host:port");
+	if (!target && (have & H_LOCAL))
+		return yerr(y, item, key, "a dynamic tunnel has no target: each "
+					  "connection names its own");
+	if ((have & H_ALLOW) && t->type != TUNNEL_REMOTE_DYNAMIC)
+		return yerr(y, item, key, "allow: is for type remote_dynamic");
+	return 0;
+}
+
 static int
 yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 {
+	enum { H_REMOTE = 1, H_LOCAL = 2, H_LISTEN = 4, H_ALLOW = 8,
+		H_VISITORS = 16, H_SHARE = 32 };
 	char key[64];
 	snprintf(key, sizeof key, "tunnels[%zu]", idx);
 	if (item->type != YAML_MAPPING_NODE)
 		return yerr(y, item, key, "expected a mapping with name, remote and local");
 	struct tunnel_cfg *t = tunnel_add(cfg);
-	int have_remote = 0, have_local = 0;
+	unsigned have = 0;
 	for (yaml_node_pair_t *p = item->data.mapping.pairs.start;
 	     p < item->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = yaml_document_get_node(&y->doc, p->key);
@@ -607,14 +714,39 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 				return yerr(y, v, full,
 				    "use 1 to 64 of A-Z a-z 0-9 . _ -");
 			strcpy(t->name, vs);
+		} else if (strcmp(ks, "type") == 0) {
+			size_t i = 0;
+			while (i < NTUNNEL_TYPES && strcmp(vs, tunnel_type_names[i]) != 0)
+				i++;
+			if (i == NTUNNEL_TYPES)
+				return yerr(y, v, full, "expected tcp, remote_dynamic, "
+							"local, dynamic, secret or visitor");
+			t->type = (int)i;
 		} else if (strcmp(ks, "remote") == 0) {
 			if (remote_parse(vs, t, &why) != 0)
 				return yerr(y, v, full, why);
-			have_remote = 1;
-		} else if (strcmp(ks, "local") == 0) {
+			have |= H_REMOTE;
+		} else if (strcmp(ks, "local") == 0 || strcmp(ks, "connect") == 0) {
 			if (local_parse(vs, t, &why) != 0)
 				return yerr(y, v, full, why);
-			have_local = 1;
+			have |= H_LOCAL;
+		} else if (strcmp(ks, "listen") == 0) {
+			if (listen_parse(vs, t, &why) != 0)
+				return yerr(y, v, full, why);
+			have |= H_LISTEN;
+		} else if (strcmp(ks, "allow") == 0) {
+			if (dest_set(&t->allow, vs, &why) != 0)
+				return yerr(y, v, full, why);
+			have |= H_ALLOW;
+		} else if (strcmp(ks, "visitors") == 0) {
+			if (visitors_parse(vs, t->extra, sizeof t->extra, &why) != 0)
+				return yerr(y, v, full, why);
+			have |= H_VISITORS;
+		} else if (strcmp(ks, "share") == 0) {
+			if (visit_target_parse(vs, &why) != 0)
+				return yerr(y, v, full, why);
+			snprintf(t->extra, sizeof t->extra, "%s", vs);
+			have |= H_SHARE;
 		} else if (strcmp(ks, "data_path") == 0) {
 			if (strcmp(vs, "mux") == 0)
 				t->mux_only = 1;
@@ -624,13 +756,18 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 				return yerr(y, v, full, "expected auto or mux");
 		} else {
 			return yerr(y, k, full,
-			    "unknown key (expected name, remote, local, data_path)");
+			    "unknown key (expected name, type, remote, local, listen, "
+			    "connect, allow, visitors, share, data_path)");
 		}
 	}
-	if (!have_remote)
-		return yerr(y, item, key, "missing remote: [bind_address:]port");
-	if (!have_local)
-		return yerr(y, item, key, "missing local: host:port");
+	if (yaml_tunnel_check(y, item, key, t, have) != 0)
+		return -1;
+	if (t->type == TUNNEL_SHARED && t->name[0] == '\0') {
+		if (share_random_name(t->name, sizeof t->name) != 0)
+			return yerr(y, item, key, "no randomness for a share's name");
+		if (!(have & H_VISITORS))
+			snprintf(t->extra, sizeof t->extra, "*");
+	}
 	if (t->name[0] == '\0')
 		snprintf(t->name, sizeof t->name, "t%zu", idx + 1);
 	return 0;
@@ -668,6 +805,9 @@ yaml_apply(struct yctx *y, struct config *cfg)
 				return -1;
 			continue;
 		}
+		if (o->type == OT_TUNNELS && o->short_opt != 'R')
+			return yerr(y, k, ks, "a flag only: in a file, add a tunnels: entry "
+					      "with its type: (local, dynamic, secret, visitor)");
 		if (o->type == OT_TUNNELS) {
 			if (v->type != YAML_SEQUENCE_NODE)
 				return yerr(y, v, ks, "expected a list of tunnels");
@@ -814,7 +954,7 @@ option_by_flag(const char *arg, enum role role, const char **value)
 		}
 		char name[64];
 		flag_name(o, name, sizeof name);
-		if (o->type == OT_TUNNELS)
+		if (o->type == OT_TUNNELS && o->short_opt)
 			continue;
 		size_t len = strlen(name);
 		if (strncmp(arg, name, len) == 0 &&
@@ -869,6 +1009,10 @@ flags_apply(struct config *cfg, int argc, char **argv, int first_pass,
     const char **config_path, char **err)
 {
 	const char *rn = role_name(cfg->role);
+	/* --visit NAME pairs with the next -L [bind_address:]port, in order. */
+	enum { VISITS_MAX = 64 };
+	const char *visits[VISITS_MAX];
+	size_t visitor_idx[VISITS_MAX], nvisits = 0, nvisitors = 0;
 	for (int i = 1; i < argc; i++) {
 		char *arg = argv[i];
 		const char *value, *why = NULL;
@@ -920,10 +1064,39 @@ flags_apply(struct config *cfg, int argc, char **argv, int first_pass,
 		}
 		if (first_pass)
 			continue;
+		if (o->type == OT_TUNNELS && o->short_opt == 0 && o->key[0] == 'v') {
+			if (visit_target_parse(value, &why) != 0) {
+				*err = xasprintf("burrow %s: --visit '%s': %s", rn, value, why);
+				return CONFIG_ERROR;
+			}
+			if (nvisits == VISITS_MAX) {
+				*err = xasprintf("burrow %s: too many --visit", rn);
+				return CONFIG_ERROR;
+			}
+			visits[nvisits++] = value;
+			continue;
+		}
 		if (o->type == OT_TUNNELS) {
 			struct tunnel_cfg *t = tunnel_add(cfg);
-			if (forward_spec_parse(value, t, &why) != 0) {
-				*err = xasprintf("burrow %s: -R '%s': %s", rn, value, why);
+			int rc = o->short_opt == 'R' ? forward_spec_parse(value, t, &why)
+			    : o->short_opt == 'L'   ? local_forward_parse(value, t, &why)
+			    : o->short_opt == 'D'   ? listen_parse(value, t, &why)
+						    : share_parse(value, t, &why);
+			if (o->short_opt == 'D')
+				t->type = TUNNEL_DYNAMIC;
+			if (rc != 0 && o->short_opt == 'L' &&
+			    listen_parse(value, t, &why) == 0) {
+				/* -L [bind:]port: a visitor's port (--visit). */
+				t->type = TUNNEL_VISITOR;
+				if (nvisitors == VISITS_MAX) {
+					*err = xasprintf("burrow %s: too many visitors", rn);
+					return CONFIG_ERROR;
+				}
+				visitor_idx[nvisitors++] = cfg->ntunnels - 1;
+				rc = 0;
+			}
+			if (rc != 0) {
+				*err = xasprintf("burrow %s: %s '%s': %s", rn, name, value, why);
 				return CONFIG_ERROR;
 			}
 			continue;
@@ -938,6 +1111,16 @@ flags_apply(struct config *cfg, int argc, char **argv, int first_pass,
 		if (o->type == OT_SECRET || (o->type == OT_PROXY && strchr(value, '@')))
 			hide_arg(valarg);
 	}
+	if (!first_pass && nvisits != nvisitors) {
+		*err = xasprintf(nvisits > nvisitors
+			? "burrow %s: --visit NAME needs a -L [bind_address:]port after it"
+			: "burrow %s: -L [bind_address:]port without a target needs a "
+			  "--visit NAME (or give -L port:host:hostport)", rn);
+		return CONFIG_ERROR;
+	}
+	for (size_t k = 0; !first_pass && k < nvisits; k++)
+		snprintf(cfg->tunnels[visitor_idx[k]].extra,
+		    sizeof cfg->tunnels[0].extra, "%s", visits[k]);
 	return CONFIG_OK;
 }
 
@@ -1011,9 +1194,25 @@ config_load(struct config *cfg, enum role role, int argc, char **argv, char **er
 		return rc;
 
 	const char *rn = role_name(role);
-	for (size_t i = file_tunnels; i < cfg->ntunnels; i++)
-		snprintf(cfg->tunnels[i].name, sizeof cfg->tunnels[i].name, "r%zu",
-		    i - file_tunnels + 1);
+	/* Flags' tunnels: r1, r2... for -R, l1... for -L, d1... for -D. */
+	size_t seen[6] = {0};
+	for (size_t i = file_tunnels; i < cfg->ntunnels; i++) {
+		struct tunnel_cfg *t = &cfg->tunnels[i];
+		int k = t->type == TUNNEL_REMOTE_DYNAMIC ? TUNNEL_REMOTE : t->type;
+		if (t->type == TUNNEL_SHARED && t->name[0] != '\0')
+			continue; /* --share NAME=... */
+		if (t->type == TUNNEL_SHARED) {
+			/* Its name is the secret: 128 random bits, anyone who knows
+			 * them may visit. */
+			if (share_random_name(t->name, sizeof t->name) != 0) {
+				*err = xasprintf("burrow %s: no randomness for a share's name", rn);
+				return CONFIG_ERROR;
+			}
+			snprintf(t->extra, sizeof t->extra, "*");
+			continue;
+		}
+		snprintf(t->name, sizeof t->name, "%c%zu", "r?ld?v"[k], ++seen[k]);
+	}
 	for (size_t i = 0; i < cfg->ntunnels; i++)
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(cfg->tunnels[i].name, cfg->tunnels[j].name) == 0) {
@@ -1048,7 +1247,8 @@ config_load(struct config *cfg, enum role role, int argc, char **argv, char **er
 		return CONFIG_ERROR;
 	if (role == ROLE_CLIENT && cfg->ntunnels == 0) {
 		*err = xasprintf("burrow client: no tunnels: give -R "
-				 "[bind_address:]port:host:hostport or tunnels: in the config file");
+				 "[bind_address:]port:host:hostport, -L, -D, or tunnels: in the "
+				 "config file");
 		return CONFIG_ERROR;
 	}
 	return CONFIG_OK;
@@ -1066,7 +1266,10 @@ void
 config_free(struct config *cfg)
 {
 	secret_free(cfg->token);
+	for (size_t i = 0; i < cfg->ntunnels; i++)
+		free(cfg->tunnels[i].allow);
 	free(cfg->tunnels);
+	free(cfg->forward_to);
 	free(cfg->state_dir);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);

@@ -53,6 +53,8 @@ struct client_entry {
 	struct port_ranges allow_ports;
 	int has_allow_ports;
 	uint32_t max_tunnels, max_streams;
+	struct dest_rules *forward_to; /* owned; NULL: the server's */
+	int has_forward_to;            /* given, maybe "none" */
 };
 
 struct config {
@@ -64,6 +66,7 @@ struct config {
 	char *token;
 	int gateway_ports;
 	struct port_ranges allow_ports;
+	struct dest_rules *forward_to; /* server: -L/-D destinations; NULL: refused */
 	uint32_t heartbeat_ms;
 	uint32_t handshake_timeout_ms;
 	uint32_t open_timeout_ms;

@@ -1,6 +1,10 @@
 #include "config/spec.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fnmatch.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -56,10 +60,48 @@ split_fields(const char *s, char out[][ADDR_HOST_MAX], const char **why)
 }
 
 static int
+count_parse_ul(const char *s, unsigned long *n)
+{
+	char *end;
+	errno = 0;
+	*n = strtoul(s, &end, 10);
+	return *s < '0' || *s > '9' || *end != '\0' || errno != 0 ? -1 : 0;
+}
+
+static int
 field_port(const char *f, uint16_t *port, const char **why)
 {
 	if (port_parse(f, strlen(f), port) != 0) {
 		*why = "port must be a number from 0 to 65535";
+		return -1;
+	}
+	return 0;
+}
+
+/* A listening address from a spec's bind field: loopback unless named. */
+static void
+listen_host(struct hostport *hp, int has_bind, const char *bind)
+{
+	if (!has_bind || strcmp(bind, "localhost") == 0)
+		snprintf(hp->host, sizeof hp->host, "127.0.0.1");
+	else if (bind[0] == '\0' || strcmp(bind, "*") == 0)
+		snprintf(hp->host, sizeof hp->host, "0.0.0.0");
+	else
+		snprintf(hp->host, sizeof hp->host, "%s", bind);
+}
+
+static int
+target_fields(char f[][ADDR_HOST_MAX], struct hostport *hp, const char **why)
+{
+	if (f[0][0] == '\0') {
+		*why = "empty target host";
+		return -1;
+	}
+	strcpy(hp->host, f[0]);
+	if (field_port(f[1], &hp->port, why) != 0)
+		return -1;
+	if (hp->port == 0) {
+		*why = "target port must not be 0";
 		return -1;
 	}
 	return 0;
@@ -72,30 +114,154 @@ forward_spec_parse(const char *s, struct tunnel_cfg *t, const char **why)
 	int n = split_fields(s, f, why);
 	if (n < 0)
 		return -1;
-	if (n != 3 && n != 4) {
-		*why = "expected [bind_address:]port:host:hostport";
-		return -1;
-	}
-	int i = 0;
 	memset(&t->remote, 0, sizeof t->remote);
 	memset(&t->local, 0, sizeof t->local);
+	if (n <= 2) { /* OpenSSH: no target, a SOCKS proxy exiting here */
+		t->type = TUNNEL_REMOTE_DYNAMIC;
+		t->remote_has_bind = n == 2;
+		if (n == 2)
+			strcpy(t->remote.host, f[0]);
+		if (field_port(f[n - 1], &t->remote.port, why) != 0) {
+			*why = "expected [bind_address:]port:host:hostport or "
+			       "[bind_address:]port";
+			return -1;
+		}
+		return 0;
+	}
+	int i = 0;
+	t->type = TUNNEL_REMOTE;
 	t->remote_has_bind = n == 4;
 	if (n == 4)
 		strcpy(t->remote.host, f[i++]);
 	if (field_port(f[i++], &t->remote.port, why) != 0)
 		return -1;
-	if (f[i][0] == '\0') {
-		*why = "empty target host";
+	return target_fields(f + i, &t->local, why);
+}
+
+int
+local_forward_parse(const char *s, struct tunnel_cfg *t, const char **why)
+{
+	char f[SPEC_FIELDS_MAX][ADDR_HOST_MAX];
+	int n = split_fields(s, f, why);
+	if (n < 0)
+		return -1;
+	if (n != 3 && n != 4) {
+		*why = "expected [bind_address:]port:host:hostport";
 		return -1;
 	}
-	strcpy(t->local.host, f[i++]);
-	if (field_port(f[i], &t->local.port, why) != 0)
+	t->type = TUNNEL_LOCAL;
+	memset(&t->listen, 0, sizeof t->listen);
+	listen_host(&t->listen, n == 4, f[0]);
+	int i = n == 4 ? 1 : 0;
+	if (field_port(f[i++], &t->listen.port, why) != 0)
 		return -1;
-	if (t->local.port == 0) {
-		*why = "target port must not be 0";
+	return target_fields(f + i, &t->local, why);
+}
+
+int
+share_parse(const char *s, struct tunnel_cfg *t, const char **why)
+{
+	const char *eq = strchr(s, '=');
+	t->type = TUNNEL_SHARED;
+	t->name[0] = '\0';
+	if (eq != NULL) {
+		size_t len = (size_t)(eq - s);
+		if (len == 0 || len > MSG_NAME_MAX) {
+			*why = "the name must be 1 to 64 of A-Z a-z 0-9 . _ -";
+			return -1;
+		}
+		memcpy(t->name, s, len);
+		t->name[len] = '\0';
+		if (!msg_name_valid(t->name)) {
+			*why = "the name must be 1 to 64 of A-Z a-z 0-9 . _ -";
+			return -1;
+		}
+		s = eq + 1;
+	}
+	return local_parse(s, t, why);
+}
+
+int
+visit_target_parse(const char *s, const char **why)
+{
+	char owner[MSG_NAME_MAX + 1];
+	const char *slash = strchr(s, '/'), *name = s;
+	if (slash != NULL) {
+		size_t len = (size_t)(slash - s);
+		if (len == 0 || len > MSG_NAME_MAX) {
+			*why = "expected [owner/]name";
+			return -1;
+		}
+		memcpy(owner, s, len);
+		owner[len] = '\0';
+		if (!msg_name_valid(owner)) {
+			*why = "the owner must be a client name (A-Z a-z 0-9 . _ -)";
+			return -1;
+		}
+		name = slash + 1;
+	}
+	if (!msg_name_valid(name)) {
+		*why = "the name must be 1 to 64 of A-Z a-z 0-9 . _ -";
 		return -1;
 	}
 	return 0;
+}
+
+int
+visitors_parse(const char *s, char *out, size_t outlen, const char **why)
+{
+	size_t n = 0;
+	out[0] = '\0';
+	if (strcmp(s, "*") == 0) {
+		snprintf(out, outlen, "*");
+		return 0;
+	}
+	const char *p = s;
+	while (*p != '\0') {
+		while (*p == ' ' || *p == ',')
+			p++;
+		size_t len = strcspn(p, ", ");
+		if (len == 0)
+			break;
+		char name[MSG_NAME_MAX + 1];
+		if (len > MSG_NAME_MAX) {
+			*why = "a client name is at most 64 characters";
+			return -1;
+		}
+		memcpy(name, p, len);
+		name[len] = '\0';
+		if (!msg_name_valid(name)) {
+			*why = "expected client names (A-Z a-z 0-9 . _ -) separated by ',', or *";
+			return -1;
+		}
+		if (n + len + 2 > outlen) {
+			*why = "too many visitors";
+			return -1;
+		}
+		n += (size_t)snprintf(out + n, outlen - n, "%s%s", n ? "," : "", name);
+		p += len;
+	}
+	if (n == 0) {
+		*why = "expected client names separated by ',', or *";
+		return -1;
+	}
+	return 0;
+}
+
+int
+listen_parse(const char *s, struct tunnel_cfg *t, const char **why)
+{
+	char f[SPEC_FIELDS_MAX][ADDR_HOST_MAX];
+	int n = split_fields(s, f, why);
+	if (n < 0)
+		return -1;
+	if (n > 2) {
+		*why = "expected [bind_address:]port";
+		return -1;
+	}
+	memset(&t->listen, 0, sizeof t->listen);
+	listen_host(&t->listen, n == 2, f[0]);
+	return field_port(f[n - 1], &t->listen.port, why);
 }
 
 int
@@ -366,5 +532,205 @@ no_proxy_match(const char *list, const char *host)
 			return 1;
 		list += n;
 	}
+	return 0;
+}
+
+/* ---- destination rules ---- */
+
+static int
+dest_ports_parse(const char *s, uint16_t *lo, uint16_t *hi)
+{
+	if (strcmp(s, "*") == 0) {
+		*lo = 1;
+		*hi = 65535;
+		return 0;
+	}
+	const char *dash = strchr(s, '-');
+	if (dash == NULL) {
+		if (port_parse(s, strlen(s), lo) != 0 || *lo == 0)
+			return -1;
+		*hi = *lo;
+		return 0;
+	}
+	if (port_parse(s, (size_t)(dash - s), lo) != 0 ||
+	    port_parse(dash + 1, strlen(dash + 1), hi) != 0 || *lo == 0 || *lo > *hi)
+		return -1;
+	return 0;
+}
+
+/* "10.0.0.0/8", "fd00::/8", "192.0.2.7": 1 and *n filled; 0 if a name. */
+static int
+dest_net_parse(const char *host, struct dest_net *n, const char **why)
+{
+	char a[ADDR_HOST_MAX];
+	snprintf(a, sizeof a, "%s", host);
+	char *slash = strchr(a, '/');
+	if (slash)
+		*slash = '\0';
+	memset(n, 0, sizeof *n);
+	if (inet_pton(AF_INET, a, n->addr) == 1) {
+		n->prefix = 32;
+	} else if (inet_pton(AF_INET6, a, n->addr) == 1) {
+		n->v6 = 1;
+		n->prefix = 128;
+	} else {
+		if (slash) {
+			*why = "a /prefix needs an address before it";
+			return -1;
+		}
+		return 0;
+	}
+	if (slash) {
+		unsigned long bits;
+		if (count_parse_ul(slash + 1, &bits) != 0 || bits > n->prefix) {
+			*why = "bad network prefix length";
+			return -1;
+		}
+		n->prefix = (uint8_t)bits;
+	}
+	return 1;
+}
+
+static int
+dest_rule_add(struct dest_rules *d, const char *rule, const char **why)
+{
+	char f[SPEC_FIELDS_MAX][ADDR_HOST_MAX];
+	/* [v6]/8 keeps its prefix outside the brackets: "[fd00::]/8:*". */
+	char buf[2 * ADDR_HOST_MAX];
+	snprintf(buf, sizeof buf, "%s", rule);
+	char *close = buf[0] == '[' ? strchr(buf, ']') : NULL;
+	char prefix[8] = "";
+	if (close != NULL && close[1] == '/') {
+		size_t plen = strcspn(close + 1, ":");
+		if (plen >= sizeof prefix) {
+			*why = "bad network prefix length";
+			return -1;
+		}
+		memcpy(prefix, close + 1, plen);
+		prefix[plen] = '\0';
+		memmove(close + 1, close + 1 + plen, strlen(close + 1 + plen) + 1);
+	}
+	int n = split_fields(buf, f, why);
+	if (n < 0)
+		return -1;
+	if (n != 2 || f[0][0] == '\0') {
+		*why = "expected HOST:PORTS, like *.example.com:443 or 10.0.0.0/8:*";
+		return -1;
+	}
+	if (strlen(f[0]) + strlen(prefix) >= ADDR_HOST_MAX) {
+		*why = "host name too long";
+		return -1;
+	}
+	strcat(f[0], prefix);
+	uint16_t lo, hi;
+	if (dest_ports_parse(f[1], &lo, &hi) != 0) {
+		*why = "ports must be *, a port from 1 to 65535, or LO-HI";
+		return -1;
+	}
+	struct dest_net net;
+	int r = dest_net_parse(f[0], &net, why);
+	if (r < 0)
+		return -1;
+	if (r == 1) {
+		if (d->nnets == DEST_NETS_MAX) {
+			*why = "too many address rules";
+			return -1;
+		}
+		net.lo = lo;
+		net.hi = hi;
+		d->nets[d->nnets++] = net;
+		return 0;
+	}
+	if (d->nnames == DEST_NAMES_MAX) {
+		*why = "too many name rules";
+		return -1;
+	}
+	struct dest_name *nm = &d->names[d->nnames++];
+	snprintf(nm->pat, sizeof nm->pat, "%s", f[0]);
+	nm->lo = lo;
+	nm->hi = hi;
+	return 0;
+}
+
+int
+dest_rules_parse(const char *s, struct dest_rules *d, const char **why)
+{
+	memset(d, 0, sizeof *d);
+	const char *p = s;
+	while (*p != '\0') {
+		while (*p == ' ')
+			p++;
+		size_t len = strcspn(p, ", ");
+		char rule[2 * ADDR_HOST_MAX];
+		if (len == 0 || len >= sizeof rule) {
+			*why = len == 0 ? "empty rule" : "rule too long";
+			return -1;
+		}
+		memcpy(rule, p, len);
+		rule[len] = '\0';
+		if (dest_rule_add(d, rule, why) != 0)
+			return -1;
+		p += len;
+		while (*p == ' ')
+			p++;
+		if (*p == ',') {
+			p++;
+			if (*p == '\0') {
+				*why = "trailing ','";
+				return -1;
+			}
+		} else if (*p != '\0') {
+			*why = "rules are separated by ','";
+			return -1;
+		}
+	}
+	if (d->nnames + d->nnets == 0) {
+		*why = "no rules";
+		return -1;
+	}
+	return 0;
+}
+
+int
+dest_names_allow(const struct dest_rules *d, const char *host, uint16_t port)
+{
+	for (size_t i = 0; i < d->nnames; i++)
+		if (port >= d->names[i].lo && port <= d->names[i].hi &&
+		    fnmatch(d->names[i].pat, host, FNM_CASEFOLD) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+prefix_match(const uint8_t *a, const uint8_t *net, unsigned bits)
+{
+	unsigned bytes = bits / 8, rest = bits % 8;
+	if (memcmp(a, net, bytes) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	uint8_t mask = (uint8_t)(0xff << (8 - rest));
+	return (a[bytes] & mask) == (net[bytes] & mask);
+}
+
+int
+dest_nets_allow(const struct dest_net *nets, size_t n, const struct sockaddr *sa,
+    uint16_t port)
+{
+	const uint8_t *a;
+	int v6;
+	if (sa->sa_family == AF_INET) {
+		a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+		v6 = 0;
+	} else if (sa->sa_family == AF_INET6) {
+		a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		v6 = 1;
+	} else {
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (nets[i].v6 == v6 && port >= nets[i].lo && port <= nets[i].hi &&
+		    prefix_match(a, nets[i].addr, nets[i].prefix))
+			return 1;
 	return 0;
 }

@@ -12,16 +12,46 @@
 #include "proto/msg.h"
 #include "util/addr.h"
 
-struct tunnel_cfg {
-	char name[MSG_NAME_MAX + 1];
-	struct hostport remote; /* bind address on the server and port */
-	int remote_has_bind;    /* the spec named a bind address */
-	int mux_only;           /* data_path: mux: never a dedicated connection */
-	struct hostport local;  /* what the client dials */
+struct dest_rules;
+
+/* What a tunnel entry of the client is (OpenSSH's names in brackets). */
+enum tunnel_type {
+	TUNNEL_REMOTE,         /* a server port to a target here (-R) */
+	TUNNEL_REMOTE_DYNAMIC, /* a server port that is a SOCKS5 / HTTP proxy exiting here (-R port) */
+	TUNNEL_LOCAL,          /* a port here to a target the server dials (-L) */
+	TUNNEL_DYNAMIC,        /* a SOCKS5 / HTTP proxy here exiting at the server (-D) */
+	TUNNEL_SHARED,         /* a target here that visitors reach, no public port (--share) */
+	TUNNEL_VISITOR,        /* a port here to another client's secret tunnel (--visit -L) */
 };
 
-/* OpenSSH's -R syntax: [bind_address:]port:host:hostport. */
+struct tunnel_cfg {
+	char name[MSG_NAME_MAX + 1];
+	int type;               /* enum tunnel_type */
+	struct hostport remote; /* remote types: bind address on the server and port */
+	int remote_has_bind;    /* the spec named a bind address */
+	int mux_only;           /* data_path: mux: never a dedicated connection */
+	struct hostport local;  /* REMOTE: what the client dials; LOCAL: what the server dials */
+	struct hostport listen; /* LOCAL, DYNAMIC: where the client listens */
+	struct dest_rules *allow; /* REMOTE_DYNAMIC: destinations allowed (NULL: any); owned */
+	/* SHARED: who may visit ("" this account, "*" anyone with the name, or
+	 * client names, comma-separated); VISITOR: "[owner/]share". */
+	char extra[MSG_EXTRA_MAX + 1];
+};
+
+/* OpenSSH's -R syntax: [bind_address:]port:host:hostport, or
+ * [bind_address:]port for a remote dynamic (SOCKS) forward. */
 int forward_spec_parse(const char *s, struct tunnel_cfg *t, const char **why);
+/* -L [bind_address:]port:host:hostport (bind: 127.0.0.1 unless named; "*"
+ * or "" is every address). */
+int local_forward_parse(const char *s, struct tunnel_cfg *t, const char **why);
+/* --share [NAME=]host:port (NAME "" when absent: the caller makes one). */
+int share_parse(const char *s, struct tunnel_cfg *t, const char **why);
+/* --visit and share: [owner/]name. */
+int visit_target_parse(const char *s, const char **why);
+/* visitors: "*", or client names separated by ',' (blanks allowed). */
+int visitors_parse(const char *s, char *out, size_t outlen, const char **why);
+/* -D and the `listen:` key: [bind_address:]port. */
+int listen_parse(const char *s, struct tunnel_cfg *t, const char **why);
 /* The `remote:` key: [bind_address:]port. */
 int remote_parse(const char *s, struct tunnel_cfg *t, const char **why);
 /* The `local:` key: host:port. */
@@ -44,6 +74,38 @@ int proxy_url_parse(const char *s, struct proxy_url *u, const char **why);
 /* curl's NO_PROXY: "*", or names, ".domain" / "domain" suffixes and
  * addresses, comma-separated. 1 if host is exempt. */
 int no_proxy_match(const char *list, const char *host);
+
+/*
+ * Destinations a peer may ask to be connected to (forward_to on the server,
+ * allow on a reverse SOCKS tunnel): a comma-separated list of HOST:PORTS.
+ * HOST is a name pattern (`*`, `*.corp.example`, `db`: shell globbing,
+ * case-insensitive, matched against the name the peer sent) or an address
+ * or network (`10.0.0.0/8`, `[fd00::]/8`, `192.0.2.7`: matched against
+ * every address the name resolves to; only those are dialed). PORTS is `*`,
+ * a port, or LO-HI.
+ */
+#define DEST_NAMES_MAX 16
+#define DEST_NETS_MAX 16
+struct dest_name {
+	char pat[ADDR_HOST_MAX];
+	uint16_t lo, hi;
+};
+struct dest_net {
+	uint8_t addr[16]; /* IPv4 in the first 4 bytes */
+	uint8_t v6, prefix;
+	uint16_t lo, hi;
+};
+struct dest_rules {
+	size_t nnames, nnets;
+	struct dest_name names[DEST_NAMES_MAX];
+	struct dest_net nets[DEST_NETS_MAX];
+};
+int dest_rules_parse(const char *s, struct dest_rules *d, const char **why);
+/* 1 if a name rule allows host (as the peer wrote it) and port. */
+int dest_names_allow(const struct dest_rules *d, const char *host, uint16_t port);
+/* 1 if a network rule allows this address and port. */
+int dest_nets_allow(const struct dest_net *nets, size_t n,
+    const struct sockaddr *sa, uint16_t port);
 
 #define PORT_RANGES_MAX 32
 struct port_ranges {

@@ -67,6 +67,9 @@ struct stream {
 	unsigned moving : 1;     /* we sent MOVED: no more DATA or FIN from us */
 	unsigned peer_moved : 1; /* the peer sent MOVED */
 	unsigned handed_over : 1; /* closed because on_moved took its fds */
+	uint8_t tag;             /* session_open's: on_open_result hears of it */
+	uint8_t *early;          /* session_open's early bytes, until open */
+	size_t early_len;
 	uint64_t bulk_bytes;     /* bytes that came in big reads or frames */
 	uint64_t promote_at;     /* bulk_bytes at which to ask handler->promote */
 	struct event *rev, *wev, *timer;
@@ -124,6 +127,9 @@ struct stream *stream_new(struct session *s, uint32_t id, int fd,
     uint32_t tunnel_id, enum stream_state state);
 int stream_adopt(struct stream *st, struct conn *data);
 void stream_start(struct stream *st, uint32_t peer_window);
+/* An OPEN we sent failed (code, text): the role hears of it, then closed. */
+void stream_open_failed(struct stream *st, uint16_t code, const char *text,
+    int send_rst);
 void stream_on_frame(struct stream *st, const struct frame *f);
 void stream_close(struct stream *st, const char *reason, int send_rst);
 void stream_resume(struct stream *st);

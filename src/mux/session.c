@@ -544,10 +544,10 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 /* ---- streams ---- */
 
 uint32_t
-session_open_stream(struct session *s, int fd, uint32_t tunnel_id,
-    const char *peer)
+session_open(struct session *s, const struct stream_open *o)
 {
-	if (s->closing || s->draining || !s->ready)
+	if (s->closing || s->draining || !s->ready ||
+	    o->early_len > STREAM_EARLY_MAX)
 		return 0;
 	/*
 	 * Ids wrap after 2^31 streams (about 2.5 days at 10,000 connections/s):
@@ -558,16 +558,37 @@ session_open_stream(struct session *s, int fd, uint32_t tunnel_id,
 		id = s->next_id;
 		s->next_id += 2;
 	} while (id == 0 || session_stream_find(s, id) != NULL);
-	struct stream *st = stream_new(s, id, fd, tunnel_id, SS_OPENING);
-	if (st == NULL)
+	uint8_t *early = NULL;
+	if (o->early_len > 0) {
+		if ((early = malloc(o->early_len)) == NULL)
+			return 0;
+		memcpy(early, o->early, o->early_len);
+	}
+	struct stream *st = stream_new(s, id, o->fd, o->tunnel_id, SS_OPENING);
+	if (st == NULL) {
+		free(early);
 		return 0;
-	struct msg_open m = {.tunnel_id = tunnel_id, .window = st->flow.recv_window};
-	snprintf(m.peer, sizeof m.peer, "%s", peer);
+	}
+	st->tag = o->tag;
+	st->early = early;
+	st->early_len = o->early_len;
+	struct msg_open m = *o->m;
+	m.window = st->flow.recv_window;
 	uint8_t buf[MSG_MAX];
 	size_t n = msg_open_encode(buf, &m);
 	session_send(s, FRAME_OPEN, id, buf, n);
 	stream_arm_timer(st);
 	return id;
+}
+
+uint32_t
+session_open_stream(struct session *s, int fd, uint32_t tunnel_id,
+    const char *peer)
+{
+	struct msg_open m = {.tunnel_id = tunnel_id, .kind = OPEN_TUNNEL};
+	snprintf(m.peer, sizeof m.peer, "%s", peer);
+	struct stream_open o = {.fd = fd, .tunnel_id = tunnel_id, .m = &m};
+	return session_open(s, &o);
 }
 
 void
@@ -579,7 +600,7 @@ session_accept_stream(struct session *s, uint32_t id, int fd,
 		return;
 	}
 	if (session_stream_find(s, id) != NULL) {
-		/* The server opened an id it already uses: its bug, its session. */
+		/* The peer opened an id it already uses: its bug, its session. */
 		close(fd);
 		session_protocol_error(s, "OPEN for a stream id in use");
 		return;

@@ -51,6 +51,18 @@ struct session_handler {
 	 */
 	void (*on_stream_closed)(struct session *s, uint32_t stream_id,
 	    uint32_t tunnel_id, void *arg);
+	/*
+	 * Optional: the answer to a stream this side opened with a tag
+	 * (session_open), before the stream relays anything: err is NULL when
+	 * the peer opened it (OPEN_OK), else why not (OPEN_ERR, a RST, or
+	 * open_timeout, code ERR_TIMEOUT). fd is the stream's socket, still
+	 * the stream's: a SOCKS or HTTP CONNECT reply may be written to it.
+	 * After a failure the stream closes it. Return -1 to close the stream
+	 * (a reply that could not be written).
+	 */
+	int (*on_open_result)(struct session *s, uint32_t stream_id,
+	    uint32_t tunnel_id, uint8_t tag, int fd, const struct msg_error *err,
+	    void *arg);
 };
 
 struct session_params {
@@ -101,12 +113,28 @@ struct conn *session_conn(struct session *s);
 void session_close_after_flush(struct session *s, const char *reason);
 
 /*
- * Server side: a user connection on a tunnel becomes a stream; sends OPEN.
- * Returns the stream id, or 0 if the session cannot take it (fd not taken).
+ * A stream this side opens. The server opens them for its tunnels'
+ * connections; with CAP_FORWARD the client does too (-L, -D).
  */
+struct stream_open {
+	int fd;             /* the local socket, taken on success */
+	uint32_t tunnel_id; /* the role's id for what the stream belongs to */
+	uint8_t tag;        /* nonzero: on_open_result hears of the answer */
+	const struct msg_open *m; /* what OPEN says; its window is ours */
+	/* Bytes to send first once it is open (what a proxy request carried
+	 * after its head), at most STREAM_EARLY_MAX; copied. */
+	const void *early;
+	size_t early_len;
+};
+#define STREAM_EARLY_MAX (16 * 1024)
+
+/* Sends OPEN. Returns the stream id, or 0 if the session cannot take it
+ * (fd not taken). */
+uint32_t session_open(struct session *s, const struct stream_open *o);
+/* session_open for a tunnel's user connection, with OPEN_TUNNEL. */
 uint32_t session_open_stream(struct session *s, int fd, uint32_t tunnel_id,
     const char *peer);
-/* Client side: the answer to an OPEN. The session owns fd from here on. */
+/* The answer to the peer's OPEN. The session owns fd from here on. */
 void session_accept_stream(struct session *s, uint32_t id, int fd,
     uint32_t tunnel_id, uint32_t peer_window);
 /*

@@ -107,7 +107,37 @@ stream_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	log_info("%s stream %u: open failed: no answer within %u ms",
 	    st->s->label, st->id, st->s->p.open_timeout_ms);
-	stream_close(st, "open timed out", 1);
+	stream_open_failed(st, ERR_TIMEOUT, "open timed out", 1);
+}
+
+void
+stream_open_failed(struct stream *st, uint16_t code, const char *text,
+    int send_rst)
+{
+	struct session *s = st->s;
+	if (st->tag != 0 && s->h->on_open_result != NULL) {
+		struct msg_error e = {.code = code};
+		snprintf(e.text, sizeof e.text, "%s", text);
+		s->h->on_open_result(s, st->id, st->tunnel_id, st->tag, st->fd, &e,
+		    s->arg);
+	}
+	stream_close(st, send_rst ? text : "open failed", send_rst);
+}
+
+/* Early bytes go first, as DATA within the peer's window. */
+static int
+stream_send_early(struct stream *st)
+{
+	size_t n = st->early_len;
+	if (n > st->flow.send_credit)
+		return -1;
+	session_send(st->s, FRAME_DATA, st->id, st->early, n);
+	flow_sent(&st->flow, n);
+	st->bytes_out += n;
+	free(st->early);
+	st->early = NULL;
+	st->early_len = 0;
+	return 0;
 }
 
 void
@@ -118,6 +148,10 @@ stream_start(struct stream *st, uint32_t peer_window)
 	if (st->timer) {
 		event_free(st->timer);
 		st->timer = NULL;
+	}
+	if (st->early != NULL && stream_send_early(st) != 0) {
+		stream_close(st, "window smaller than the request's early bytes", 1);
+		return;
 	}
 	stream_resume(st);
 }
@@ -439,8 +473,11 @@ stream_on_frame(struct stream *st, const struct frame *f)
 	case FRAME_RST:
 		if (msg_error_decode(f->payload, f->len, &e, &why) != 0)
 			snprintf(e.text, sizeof e.text, "reset");
-		if (st->state == SS_OPENING)
+		if (st->state == SS_OPENING) {
 			log_info("%s stream %u: open failed: %s", s->label, st->id, e.text);
+			stream_open_failed(st, e.code, e.text, 0);
+			return;
+		}
 		stream_close(st, "reset by peer", 0);
 		return;
 	case FRAME_OPEN_OK:
@@ -450,6 +487,12 @@ stream_on_frame(struct stream *st, const struct frame *f)
 			return;
 		}
 		log_debug("%s stream %u: open", s->label, st->id);
+		if (st->tag != 0 && s->h->on_open_result != NULL &&
+		    s->h->on_open_result(s, st->id, st->tunnel_id, st->tag, st->fd,
+			NULL, s->arg) != 0) {
+			stream_close(st, "cannot answer the local client", 1);
+			return;
+		}
 		stream_start(st, v);
 		return;
 	case FRAME_OPEN_ERR:
@@ -459,7 +502,7 @@ stream_on_frame(struct stream *st, const struct frame *f)
 			return;
 		}
 		log_info("%s stream %u: open failed: %s", s->label, st->id, e.text);
-		stream_close(st, "open failed", 0);
+		stream_open_failed(st, e.code, e.text, 0);
 		return;
 	default:
 		session_protocol_error(s, "unexpected stream frame");
@@ -507,5 +550,6 @@ stream_free(struct stream *st)
 {
 	if (st->pending)
 		evbuffer_free(st->pending);
+	free(st->early);
 	free(st);
 }

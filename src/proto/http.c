@@ -179,14 +179,17 @@ on_headers_complete(http_parser *hp)
 	return 0;
 }
 
-/* The path of the request target (origin or absolute form), into h->path. */
+/* The path of the request target (origin or absolute form), into h->path;
+ * CONNECT's authority form (host:port) has none. */
 static int
-request_path(struct head_state *st)
+request_path(struct head_state *st, int connect)
 {
 	struct http_parser_url u;
 	http_parser_url_init(&u);
-	if (http_parser_parse_url(st->url, st->url_len, 0, &u) != 0)
+	if (http_parser_parse_url(st->url, st->url_len, connect, &u) != 0)
 		return -1;
+	if (connect)
+		return 0;
 	if (!(u.field_set & (1 << UF_PATH))) {
 		snprintf(st->h->path, sizeof st->h->path, "/");
 		return 0;
@@ -245,7 +248,7 @@ head_check(struct head_state *st, http_parser *hp, enum http_kind kind,
 		*why = "request target too long";
 		return -1;
 	}
-	if (request_path(st) != 0) {
+	if (request_path(st, hp->method == HTTP_CONNECT) != 0) {
 		*why = "bad request target";
 		return -1;
 	}

@@ -297,6 +297,8 @@ msg_register_encode(uint8_t *buf, const struct msg_register *m)
 	p = wr_u16(p, m->port);
 	p = wr_str(p, m->bind, ADDR_HOST_MAX - 1);
 	p = wr_str(p, m->name, MSG_NAME_MAX);
+	if (m->kind == TUNNEL_SECRET || m->kind == TUNNEL_VISIT)
+		p = wr_str(p, m->extra, MSG_EXTRA_MAX);
 	return (size_t)(p - buf);
 }
 
@@ -310,14 +312,21 @@ msg_register_decode(const uint8_t *p, size_t n, struct msg_register *m,
 	m->port = rd_u16(&r);
 	rd_str(&r, m->bind, sizeof m->bind);
 	rd_str(&r, m->name, sizeof m->name);
+	m->extra[0] = '\0';
+	if (m->kind == TUNNEL_SECRET || m->kind == TUNNEL_VISIT)
+		rd_str(&r, m->extra, sizeof m->extra);
 	if (rd_end(&r, why) != 0)
 		return -1;
 	if (m->flags & ~(REGISTER_HAS_BIND | REGISTER_MUX_ONLY)) {
 		*why = "unknown REGISTER flags";
 		return -1;
 	}
-	if (m->kind != TUNNEL_TCP) {
+	if (m->kind > TUNNEL_VISIT) {
 		*why = "unknown tunnel kind";
+		return -1;
+	}
+	if (m->kind == TUNNEL_VISIT && m->extra[0] == '\0') {
+		*why = "a visit names no secret tunnel";
 		return -1;
 	}
 	if (!msg_name_valid(m->name)) {
@@ -349,6 +358,10 @@ msg_open_encode(uint8_t *buf, const struct msg_open *m)
 	uint8_t *p = wr_u32(buf, m->tunnel_id);
 	p = wr_u32(p, m->window);
 	p = wr_str(p, m->peer, ADDR_STR_MAX - 1);
+	if (m->kind != OPEN_TUNNEL) {
+		*p++ = m->kind;
+		p = wr_str(p, m->dest, ADDR_STR_MAX - 1);
+	}
 	return (size_t)(p - buf);
 }
 
@@ -360,6 +373,17 @@ msg_open_decode(const uint8_t *p, size_t n, struct msg_open *m,
 	m->tunnel_id = rd_u32(&r);
 	m->window = rd_u32(&r);
 	rd_str(&r, m->peer, sizeof m->peer);
+	m->kind = OPEN_TUNNEL;
+	m->dest[0] = '\0';
+	if (!r.err && r.n > 0) { /* CAP_FORWARD's tail */
+		m->kind = rd_u8(&r);
+		rd_str(&r, m->dest, sizeof m->dest);
+		if (!r.err && !(m->kind == OPEN_DIAL && m->dest[0] != '\0') &&
+		    !(m->kind == OPEN_VISIT && m->dest[0] == '\0')) {
+			*why = "bad OPEN kind or destination";
+			return -1;
+		}
+	}
 	return rd_end(&r, why);
 }
 

@@ -36,6 +36,7 @@ enum err_code {
 	ERR_LIMIT = 9,
 	ERR_SHUTDOWN = 10,
 	ERR_INTERNAL = 11,
+	ERR_REFUSED = 12, /* OPEN_ERR: the destination refused the connection */
 };
 
 /* A connection is the control session, or one dedicated data connection. */
@@ -64,7 +65,13 @@ enum hello_role { HELLO_CONTROL = 0, HELLO_DATA = 1 };
  * man in the middle) terminates its TLS.
  */
 #define CAP_TLS 0x2u
-#define PROTO_CAPS CAP_NAMED
+/*
+ * CAP_FORWARD: either side may open streams (the client odd ids, the
+ * server even ones), and OPEN may carry a kind and a destination
+ * (struct msg_open): what -L, -D and reverse SOCKS need.
+ */
+#define CAP_FORWARD 0x4u
+#define PROTO_CAPS (CAP_NAMED | CAP_FORWARD)
 
 struct msg_hello {
 	uint16_t version;
@@ -91,7 +98,13 @@ struct msg_error {
 	char text[MSG_TEXT_MAX + 1];
 };
 
-enum tunnel_kind { TUNNEL_TCP = 0 };
+/* REGISTER's kind: a plain TCP tunnel, or a SOCKS5 / HTTP CONNECT port whose
+ * connections exit at the client (reverse dynamic forwarding). */
+enum tunnel_kind { TUNNEL_TCP = 0, TUNNEL_SOCKS = 1, TUNNEL_SECRET = 2,
+	TUNNEL_VISIT = 3 };
+/* A secret tunnel's visitors ("" this account's clients, "*" anyone who
+ * knows the name, else client names), a visit's "[owner/]share". */
+#define MSG_EXTRA_MAX 512
 
 #define REGISTER_HAS_BIND 0x01 /* the client named a bind address */
 #define REGISTER_MUX_ONLY 0x02 /* never use a dedicated data connection */
@@ -102,16 +115,30 @@ struct msg_register {
 	uint16_t port;
 	char bind[ADDR_HOST_MAX];
 	char name[MSG_NAME_MAX + 1];
+	/* CAP_FORWARD, kinds SECRET and VISIT only: what they share or visit. */
+	char extra[MSG_EXTRA_MAX + 1];
 };
 
 struct msg_register_ok {
 	char addr[ADDR_STR_MAX]; /* the address the server listens on */
 };
 
+/*
+ * What an OPEN asks of its receiver (CAP_FORWARD; without it, always
+ * OPEN_TUNNEL and nothing after peer on the wire):
+ * OPEN_TUNNEL: dial the target of tunnel_id (a -R tunnel);
+ * OPEN_DIAL: dial dest, "host:port" (-L, -D; reverse SOCKS: tunnel_id too);
+ * OPEN_VISIT: from a visitor, to the secret tunnel its tunnel_id visits
+ * (REGISTER kind VISIT); dest is empty.
+ */
+enum open_kind { OPEN_TUNNEL = 0, OPEN_DIAL = 1, OPEN_VISIT = 2 };
+
 struct msg_open {
 	uint32_t tunnel_id;
 	uint32_t window;
 	char peer[ADDR_STR_MAX];
+	uint8_t kind;            /* enum open_kind */
+	char dest[ADDR_STR_MAX]; /* OPEN_DIAL: host:port, IPv6 in brackets */
 };
 
 size_t msg_hello_encode(uint8_t *buf, const struct msg_hello *m);

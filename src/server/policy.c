@@ -28,6 +28,13 @@ policy_max_streams(const struct client_conn *cc)
 					       : cc->srv->cfg->max_streams;
 }
 
+const struct dest_rules *
+policy_forward_to(const struct client_conn *cc)
+{
+	return cc->who && cc->who->has_forward_to ? cc->who->forward_to
+						  : cc->srv->cfg->forward_to;
+}
+
 int
 policy_port_allowed(const struct client_conn *cc, uint16_t port)
 {

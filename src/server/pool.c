@@ -78,8 +78,9 @@ server_promote(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
     void *arg)
 {
 	struct client_conn *cc = arg;
+	/* tunnel_id 0: a stream the client opened (-L, -D): it may move too. */
 	struct tunnel *t = tunnel_by_id(cc, tunnel_id);
-	if (t == NULL || t->mux_only)
+	if (tunnel_id != 0 && (t == NULL || t->mux_only))
 		return NULL;
 	while (!LIST_EMPTY(&cc->pool)) {
 		struct conn *c = pooled_free(LIST_FIRST(&cc->pool), 1);

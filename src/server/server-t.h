@@ -18,6 +18,7 @@
 #include "mux/session.h"
 #include "proto/handshake.h"
 #include "server/admit.h"
+#include "socks/front.h"
 #include "util/log.h"
 
 struct conn;
@@ -29,6 +30,12 @@ struct gauge;
 
 struct tunnel;
 struct pooled;
+struct fwd_dial;
+struct bridge;
+struct evdns_base;
+
+/* session_open tags: front.h's SOCKS/HTTP protocols are 1 to 3. */
+#define TAG_BRIDGE 0x80
 
 /* Where a control-port connection is in its handshake. */
 enum cc_state { CS_HELLO, CS_AUTH, CS_READY };
@@ -55,6 +62,9 @@ struct client_conn {
 	LIST_HEAD(, tunnel) tunnels;
 	LIST_HEAD(, pooled) pool; /* idle data connections, authenticated */
 	size_t npool;
+	LIST_HEAD(, fwd_dial) fwd_dials; /* -L/-D destinations being dialed */
+	size_t nfwd;
+	struct log_limit lim_forward;
 	LIST_ENTRY(client_conn) link;
 };
 
@@ -72,6 +82,13 @@ struct tunnel {
 	char name[MSG_NAME_MAX + 1];
 	char addr[ADDR_STR_MAX];
 	int mux_only;
+	int kind;      /* enum tunnel_kind */
+	int socks;     /* reverse dynamic: a SOCKS5 / HTTP proxy port */
+	/* SECRET: its visitors (msg.h); VISIT: the "[owner/]name" it visits. */
+	char extra[MSG_EXTRA_MAX + 1];
+	int shared;    /* SECRET: on the server's list of shares */
+	LIST_ENTRY(tunnel) slink;
+	struct front_set fronts; /* socks: connections in their request */
 	uint16_t port; /* as the client asked: 0 for any free port */
 	struct gauge *conns; /* live user connections, multiplexed or moved */
 	struct evconnlistener *lev;
@@ -88,6 +105,8 @@ struct server {
 	struct evconnlistener *web_lev; /* web_listen: plain, no TLS */
 	struct event *web_retry;
 	LIST_HEAD(, client_conn) clients;
+	LIST_HEAD(, tunnel) shares;  /* secret tunnels, every client's */
+	LIST_HEAD(, bridge) bridges; /* visits waiting for the sharer's answer */
 	/* Connections in their handshake, oldest first (max_unauthenticated). */
 	TAILQ_HEAD(, client_conn) handshaking;
 	size_t nhandshaking;
@@ -97,6 +116,7 @@ struct server {
 	long fd_limit, fd_reserve;
 	struct log_limit lim_auth, lim_unauth, lim_refuse;
 	struct relay_workers *relays;
+	struct evdns_base *dns; /* forwarded destinations' names */
 	struct tls_server *tls;
 	struct httpt_server *httpt; /* the http transport's connections */
 	uint64_t trimmed_ms; /* the last malloc_trim after TLS handshakes */
@@ -109,6 +129,8 @@ struct server {
 /* policy.c: a client's own limits, else the server's */
 uint32_t policy_max_tunnels(const struct client_conn *cc);
 uint32_t policy_max_streams(const struct client_conn *cc);
+/* Where the client's -L/-D connections may go; NULL: nowhere. */
+const struct dest_rules *policy_forward_to(const struct client_conn *cc);
 int policy_port_allowed(const struct client_conn *cc, uint16_t port);
 /* The credentials an AUTH names: the key its proof is made with, or NULL
  * (unknown name, or no shared token) with *why. */
@@ -136,6 +158,25 @@ struct tunnel *tunnel_by_id(struct client_conn *cc, uint32_t id);
 void tunnel_free(struct tunnel *t, int log_it);
 void server_on_stream_closed(struct session *s, uint32_t stream_id,
     uint32_t tunnel_id, void *arg);
+int server_open_result(struct session *s, uint32_t stream_id,
+    uint32_t tunnel_id, uint8_t tag, int fd, const struct msg_error *err,
+    void *arg);
+
+/* forward.c: OPEN from the client (CAP_FORWARD) */
+int server_open(struct client_conn *cc, const struct frame *f, const char **why);
+void fwd_dial_free(struct fwd_dial *d);
+
+/* share.c: secret tunnels and visits */
+/* REGISTER kind SECRET or VISIT into t: 0 with the REGISTER_OK text, or -1
+ * with the code and text of the refusal. */
+int share_register(struct client_conn *cc, struct tunnel *t,
+    const struct msg_register *m, char *text, size_t textlen, uint16_t *code);
+void share_unlink(struct tunnel *t);
+int share_visit(struct client_conn *v, const struct frame *f,
+    const struct msg_open *m);
+int share_open_result(struct client_conn *sh, uint32_t sid,
+    const struct msg_error *err);
+void share_client_gone(struct client_conn *cc);
 
 /* pool.c */
 void pool_add(struct client_conn *owner, struct conn *c);

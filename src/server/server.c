@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <openssl/crypto.h>
@@ -38,6 +39,7 @@ const struct session_handler server_handler = {
     .promote = server_promote,
     .on_moved = server_on_moved,
     .on_stream_closed = server_on_stream_closed,
+    .on_open_result = server_open_result,
 };
 
 /* The connection authenticated, or ends: it no longer counts as unauthenticated. */
@@ -104,6 +106,10 @@ server_on_frame(struct session *s, const struct frame *f, void *arg,
 		if (cc->state != CS_READY)
 			break;
 		return server_register(cc, f, why);
+	case FRAME_OPEN:
+		if (cc->state != CS_READY)
+			break;
+		return server_open(cc, f, why);
 	case FRAME_ERROR:
 	case FRAME_GOAWAY:
 		if (msg_error_decode(f->payload, f->len, &e, why) != 0)
@@ -128,10 +134,13 @@ server_on_close(struct session *s, const char *reason, void *arg)
 	else
 		log_limited(&cc->srv->lim_unauth, LOG_INFO, "%s: closed: %s",
 		    session_label(s), reason);
+	share_client_gone(cc);
 	while (!LIST_EMPTY(&cc->tunnels))
 		tunnel_free(LIST_FIRST(&cc->tunnels), 1);
 	while (!LIST_EMPTY(&cc->pool))
 		pooled_free(LIST_FIRST(&cc->pool), 0);
+	while (!LIST_EMPTY(&cc->fwd_dials))
+		fwd_dial_free(LIST_FIRST(&cc->fwd_dials));
 	if (!cc->is_data && cc->srv->relays)
 		relay_workers_close_owner(cc->srv->relays, cc->id);
 	client_conn_free(cc);
@@ -223,6 +232,7 @@ server_accept_conn(struct server *srv, struct conn *c, const struct source *src,
 	snprintf(cc->peer, sizeof cc->peer, "%s", peer);
 	LIST_INIT(&cc->tunnels);
 	LIST_INIT(&cc->pool);
+	LIST_INIT(&cc->fwd_dials);
 	/* The id and the label's noun wait for HELLO: session or data connection. */
 	char label[ADDR_STR_MAX + 32];
 	snprintf(label, sizeof label, "connection (%s)", cc->peer);
@@ -406,6 +416,8 @@ server_new(struct event_base *base, const struct config *cfg,
 	srv->policy = cfg->clients;
 	srv->npolicy = cfg->nclients;
 	LIST_INIT(&srv->clients);
+	LIST_INIT(&srv->shares);
+	LIST_INIT(&srv->bridges);
 	TAILQ_INIT(&srv->handshaking);
 	struct rlimit rl;
 	srv->fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
@@ -415,11 +427,14 @@ server_new(struct event_base *base, const struct config *cfg,
 	    : srv->fd_limit / 8 > 4096 ? 4096 : srv->fd_limit / 8;
 	srv->admit = admit_new(cfg->max_unauthenticated_per_source, seed);
 	srv->relays = relay_workers_new(cfg->threads);
+	srv->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	srv->lev = evconnlistener_new(base, control_accept_cb, srv,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	srv->retry = event_new(base, -1, 0, listener_retry_cb, srv->lev);
 	srv->httpt = httpt_server_new(base, cfg->url_path, server_accept_vconn, srv);
 	if (srv->admit == NULL || srv->relays == NULL || srv->lev == NULL ||
+	    srv->dns == NULL ||
 	    srv->retry == NULL || srv->httpt == NULL) {
 		log_error(srv->relays == NULL ? "cannot start relay threads"
 					      : "out of memory");
@@ -452,8 +467,16 @@ server_shutdown(struct server *srv)
 		evconnlistener_free(srv->web_lev);
 		srv->web_lev = NULL;
 	}
+	struct client_conn *cc;
+	LIST_FOREACH(cc, &srv->clients, link) /* their names' lookups end here */
+		while (!LIST_EMPTY(&cc->fwd_dials))
+			fwd_dial_free(LIST_FIRST(&cc->fwd_dials));
+	if (srv->dns) {
+		evdns_base_free(srv->dns, 0);
+		srv->dns = NULL;
+	}
 	while (!LIST_EMPTY(&srv->clients)) {
-		struct client_conn *cc = LIST_FIRST(&srv->clients);
+		cc = LIST_FIRST(&srv->clients);
 		session_send_error(cc->s, FRAME_GOAWAY, 0, ERR_SHUTDOWN,
 		    "server shutting down");
 		/* on_close unlinks and frees cc. */
@@ -481,6 +504,8 @@ server_free(struct server *srv)
 	if (srv->web_retry)
 		event_free(srv->web_retry);
 	httpt_server_free(srv->httpt);
+	if (srv->dns)
+		evdns_base_free(srv->dns, 0);
 	admit_free(srv->admit);
 	config_free_clients(srv->policy_owned, srv->npolicy);
 	free(srv);

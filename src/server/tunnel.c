@@ -7,6 +7,7 @@
 
 #include <event2/listener.h>
 
+#include "proto/socks.h"
 #include "server/server-t.h"
 #include "transport/tcp.h"
 #include "util/gauge.h"
@@ -68,6 +69,11 @@ tunnel_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	sockaddr_format(sa, peer, sizeof peer);
 	const char *refused = tunnel_refusal(t, fd, why, sizeof why);
 	uint32_t id = 0;
+	if (refused == NULL && t->socks) {
+		tcp_nodelay(fd);
+		front_accept(&t->fronts, fd, peer); /* then tunnel_front_done */
+		return;
+	}
 	if (refused == NULL) {
 		tcp_nodelay(fd);
 		gauge_hold(t->conns); /* dropped by on_stream_closed or the relay */
@@ -88,6 +94,54 @@ tunnel_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	    session_label(t->cc->s), id, peer, t->name);
 }
 
+/* A reverse SOCKS tunnel: the request named where to go in the client's network. */
+static void
+tunnel_front_done(int fd, const struct socks_req *r, uint8_t tag,
+    const uint8_t *early, size_t early_len, const char *peer, void *arg)
+{
+	struct tunnel *t = arg;
+	char why[96], dest[ADDR_STR_MAX];
+	struct hostport hp;
+	snprintf(hp.host, sizeof hp.host, "%s", r->host);
+	hp.port = r->port;
+	hostport_format(&hp, dest, sizeof dest);
+	const char *refused = tunnel_refusal(t, fd, why, sizeof why);
+	uint32_t id = 0;
+	if (refused == NULL) {
+		struct msg_open m = {.tunnel_id = t->id, .kind = OPEN_DIAL};
+		snprintf(m.peer, sizeof m.peer, "%s", peer);
+		snprintf(m.dest, sizeof m.dest, "%s", dest);
+		struct stream_open o = {.fd = fd, .tunnel_id = t->id, .tag = tag,
+		    .m = &m, .early = early, .early_len = early_len};
+		gauge_hold(t->conns);
+		id = session_open(t->cc->s, &o);
+		if (id == 0) {
+			gauge_drop(t->conns);
+			refused = "session closing";
+		}
+	}
+	if (refused != NULL) {
+		struct msg_error e = {.code = ERR_INTERNAL};
+		front_answer(tag, fd, &e);
+		log_limited(&t->lim_refuse, LOG_WARN,
+		    "%s: tunnel %s: connection from %s to %s refused: %s",
+		    session_label(t->cc->s), t->name, peer, dest, refused);
+		close(fd);
+		return;
+	}
+	log_info("%s stream %u: opened from %s on tunnel %s to %s",
+	    session_label(t->cc->s), id, peer, t->name, dest);
+}
+
+int
+server_open_result(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
+    uint8_t tag, int fd, const struct msg_error *err, void *arg)
+{
+	if (tag == TAG_BRIDGE)
+		return share_open_result(arg, stream_id, err);
+	return front_answer(tag, fd, err);
+}
+
 static void
 tunnel_error_cb(struct evconnlistener *lev, void *arg)
 {
@@ -104,10 +158,12 @@ tunnel_free(struct tunnel *t, int log_it)
 		log_info("%s: tunnel %s closed", session_label(t->cc->s), t->name);
 	LIST_REMOVE(t, link);
 	t->cc->ntunnels--;
+	share_unlink(t);
 	if (t->lev)
 		evconnlistener_free(t->lev);
 	if (t->retry)
 		event_free(t->retry);
+	front_set_clear(&t->fronts);
 	gauge_drop(t->conns);
 	free(t);
 }
@@ -145,6 +201,57 @@ register_refuse(struct client_conn *cc, uint32_t id, const char *name,
 	session_send_error(cc->s, FRAME_REGISTER_ERR, id, code, text);
 }
 
+static struct tunnel *
+tunnel_new(struct client_conn *cc, uint32_t id, const struct msg_register *m)
+{
+	struct tunnel *t = calloc(1, sizeof *t);
+	if (t == NULL)
+		return NULL;
+	if ((t->conns = gauge_new()) == NULL) {
+		free(t);
+		return NULL;
+	}
+	t->cc = cc;
+	t->id = id;
+	t->kind = m->kind;
+	t->mux_only = (m->flags & REGISTER_MUX_ONLY) != 0;
+	t->port = m->port;
+	snprintf(t->name, sizeof t->name, "%s", m->name);
+	return t;
+}
+
+/* A secret tunnel or a visit: no listener here (share.c). */
+static int
+register_secret(struct client_conn *cc, uint32_t id, const struct msg_register *m)
+{
+	if (!(cc->hs.caps & CAP_FORWARD)) {
+		register_refuse(cc, id, m->name, ERR_INVALID, "unknown tunnel kind");
+		return 0;
+	}
+	struct tunnel *t = tunnel_new(cc, id, m);
+	if (t == NULL) {
+		register_refuse(cc, id, m->name, ERR_INTERNAL, "out of memory");
+		return 0;
+	}
+	char text[ADDR_STR_MAX]; /* REGISTER_OK's field; names are short */
+	uint16_t code = ERR_INTERNAL;
+	if (share_register(cc, t, m, text, sizeof text, &code) != 0) {
+		gauge_drop(t->conns);
+		free(t);
+		register_refuse(cc, id, m->name, code, text);
+		return 0;
+	}
+	snprintf(t->addr, sizeof t->addr, "%s", text);
+	LIST_INSERT_HEAD(&cc->tunnels, t, link);
+	cc->ntunnels++;
+	log_info("%s: tunnel %s: %s", session_label(cc->s), t->name, text);
+	struct msg_register_ok ok;
+	snprintf(ok.addr, sizeof ok.addr, "%s", text);
+	uint8_t buf[MSG_MAX];
+	session_send(cc->s, FRAME_REGISTER_OK, id, buf, msg_register_ok_encode(buf, &ok));
+	return 0;
+}
+
 int
 server_register(struct client_conn *cc, const struct frame *f, const char **why)
 {
@@ -168,6 +275,8 @@ server_register(struct client_conn *cc, const struct frame *f, const char **why)
 			return 0;
 		}
 	}
+	if (m.kind == TUNNEL_SECRET || m.kind == TUNNEL_VISIT)
+		return register_secret(cc, f->id, &m);
 	if (!policy_port_allowed(cc, m.port)) {
 		char text[128];
 		snprintf(text, sizeof text, "port %u is not allowed by the server", m.port);
@@ -202,24 +311,16 @@ server_register(struct client_conn *cc, const struct frame *f, const char **why)
 		    errno == EADDRINUSE ? ERR_IN_USE : ERR_DENIED, text);
 		return 0;
 	}
-	t = calloc(1, sizeof *t);
+	t = tunnel_new(cc, f->id, &m);
 	if (t == NULL) {
 		close(fd);
 		register_refuse(cc, f->id, m.name, ERR_INTERNAL, "out of memory");
 		return 0;
 	}
-	t->conns = gauge_new();
-	if (t->conns == NULL) {
-		close(fd);
-		free(t);
-		register_refuse(cc, f->id, m.name, ERR_INTERNAL, "out of memory");
-		return 0;
-	}
-	t->cc = cc;
-	t->id = f->id;
-	t->mux_only = (m.flags & REGISTER_MUX_ONLY) != 0;
-	t->port = m.port;
-	snprintf(t->name, sizeof t->name, "%s", m.name);
+	t->socks = m.kind == TUNNEL_SOCKS;
+	char label[ADDR_STR_MAX + 128];
+	snprintf(label, sizeof label, "%s: tunnel %s", session_label(cc->s), m.name);
+	front_set_init(&t->fronts, cc->srv->base, label, tunnel_front_done, t);
 	getsockname(fd, (struct sockaddr *)&ss, &sl);
 	sockaddr_format((struct sockaddr *)&ss, t->addr, sizeof t->addr);
 	t->lev = evconnlistener_new(cc->srv->base, tunnel_accept_cb, t,
@@ -239,8 +340,8 @@ server_register(struct client_conn *cc, const struct frame *f, const char **why)
 	evconnlistener_set_error_cb(t->lev, tunnel_error_cb);
 	LIST_INSERT_HEAD(&cc->tunnels, t, link);
 	cc->ntunnels++;
-	log_info("%s: tunnel %s listening on %s", session_label(cc->s), t->name,
-	    t->addr);
+	log_info("%s: tunnel %s listening on %s%s", session_label(cc->s), t->name,
+	    t->addr, t->socks ? " (SOCKS5 and HTTP proxy, exits at the client)" : "");
 	struct msg_register_ok ok;
 	snprintf(ok.addr, sizeof ok.addr, "%s", t->addr);
 	uint8_t buf[MSG_MAX];

@@ -190,7 +190,8 @@ def hello_payload(role, nonce, version=VERSION, caps=0):
 
 CAP_NAMED = 0x1  # AUTH on a control connection may carry the client's name
 CAP_TLS = 0x2
-KNOWN_CAPS = CAP_NAMED | CAP_TLS
+CAP_FORWARD = 0x4  # either side opens streams; OPEN may carry a destination
+KNOWN_CAPS = CAP_NAMED | CAP_TLS | CAP_FORWARD
 
 
 def parse_hello(payload):

@@ -324,7 +324,7 @@ test_flag_errors(void **state)
 		const char *want;
 	} cases[] = {
 	    {ROLE_CLIENT, "-R", "x",
-		"burrow client: -R 'x': expected [bind_address:]port:host:hostport"},
+		"burrow client: -R 'x': expected [bind_address:]port:host:hostport or [bind_address:]port"},
 	    {ROLE_CLIENT, "-R", "80:h:0", "burrow client: -R '80:h:0': target port must not be 0"},
 	    {ROLE_SERVER, "--heartbeat", "1x",
 		"burrow server: --heartbeat '1x': expected a duration like 10s, 500ms or 2m"},
@@ -700,7 +700,7 @@ test_file_errors(void **state)
 		"4: tunnels[1]: missing remote: [bind_address:]port"},
 	    {ROLE_CLIENT, "tunnels:\n  - remote: 1\n", "2: tunnels[0]: missing local: host:port"},
 	    {ROLE_CLIENT, "tunnels:\n  - remote: 1\n    local: h:1\n    port: 3\n",
-		"4: tunnels[0].port: unknown key (expected name, remote, local, data_path)"},
+		"4: tunnels[0].port: unknown key (expected name, type, remote, local, listen, connect, allow, visitors, share, data_path)"},
 	    {ROLE_CLIENT, "tunnels:\n  - name: a b\n",
 		"2: tunnels[0].name: use 1 to 64 of A-Z a-z 0-9 . _ -"},
 	    {ROLE_CLIENT, "tunnels:\n  - name: \"\"\n",
@@ -998,7 +998,7 @@ test_clients_errors(void **state)
 		"4: clients[0].max_streams: number out of range (1 to 1048576)"},
 	    {ROLE_SERVER, "clients:\n  - {name: a, token: x}\n  - {name: b, token: y, port: 3}\n",
 		"3: clients[1].port: unknown key (expected name, token, fingerprint, "
-		"allow_ports, max_tunnels, max_streams)"},
+		"allow_ports, max_tunnels, max_streams, forward_to)"},
 	    {ROLE_SERVER, "clients:\n  - {[a]: 1}\n", "2: clients[0]: keys must be plain words"},
 	    /* Names are unique; the line is the second entry's. */
 	    {ROLE_SERVER,

@@ -94,9 +94,8 @@ static void
 test_forward_rejections(void **state)
 {
 	static const struct bad_spec bad[] = {
-	    {"", "expected [bind_address:]port:host:hostport"},
-	    {"8080", "expected [bind_address:]port:host:hostport"},
-	    {"8080:localhost", "expected [bind_address:]port:host:hostport"},
+	    {"", "expected [bind_address:]port:host:hostport or [bind_address:]port"},
+	    {"8080:localhost", "expected [bind_address:]port:host:hostport or [bind_address:]port"},
 	    {"a:1:b:2:c", "too many ':'-separated fields"},
 	    {"8080:::1:22", "too many ':'-separated fields"},
 	    {"x:localhost:80", "port must be a number from 0 to 65535"},
@@ -118,6 +117,112 @@ test_forward_rejections(void **state)
 		struct tunnel_cfg t;
 		const char *why = NULL;
 		if (forward_spec_parse(bad[i].s, &t, &why) != -1)
+			fail_msg("accepted '%s'", bad[i].s);
+		if (why == NULL || strcmp(why, bad[i].why) != 0)
+			fail_msg("'%s': got '%s', want '%s'", bad[i].s,
+			    why ? why : "(null)", bad[i].why);
+	}
+}
+
+/* -R port and -R bind:port: a remote dynamic (SOCKS) forward, as OpenSSH. */
+static void
+test_forward_dynamic(void **state)
+{
+	struct tunnel_cfg t;
+	const char *why = NULL;
+	assert_int_equal(forward_spec_parse("1080", &t, &why), 0);
+	assert_int_equal(t.type, TUNNEL_REMOTE_DYNAMIC);
+	assert_int_equal(t.remote.port, 1080);
+	assert_false(t.remote_has_bind);
+	assert_int_equal(forward_spec_parse("[::1]:1080", &t, &why), 0);
+	assert_int_equal(t.type, TUNNEL_REMOTE_DYNAMIC);
+	assert_true(t.remote_has_bind);
+	assert_string_equal(t.remote.host, "::1");
+	assert_int_equal(forward_spec_parse("8080:h:80", &t, &why), 0);
+	assert_int_equal(t.type, TUNNEL_REMOTE);
+}
+
+static void
+test_local_forward(void **state)
+{
+	struct tunnel_cfg t;
+	const char *why = NULL;
+	assert_int_equal(local_forward_parse("2222:db.internal:22", &t, &why), 0);
+	assert_int_equal(t.type, TUNNEL_LOCAL);
+	assert_string_equal(t.listen.host, "127.0.0.1");
+	assert_int_equal(t.listen.port, 2222);
+	assert_string_equal(t.local.host, "db.internal");
+	assert_int_equal(t.local.port, 22);
+	assert_int_equal(local_forward_parse("*:2222:[::1]:22", &t, &why), 0);
+	assert_string_equal(t.listen.host, "0.0.0.0");
+	assert_string_equal(t.local.host, "::1");
+	assert_int_equal(local_forward_parse(":2222:h:22", &t, &why), 0);
+	assert_string_equal(t.listen.host, "0.0.0.0");
+	assert_int_equal(local_forward_parse("127.0.0.2:2222:h:22", &t, &why), 0);
+	assert_string_equal(t.listen.host, "127.0.0.2");
+	assert_int_equal(local_forward_parse("2222:h", &t, &why), -1);
+	assert_string_equal(why, "expected [bind_address:]port:host:hostport");
+	assert_int_equal(local_forward_parse("2222:h:0", &t, &why), -1);
+	assert_string_equal(why, "target port must not be 0");
+	assert_int_equal(listen_parse("1080", &t, &why), 0);
+	assert_string_equal(t.listen.host, "127.0.0.1");
+	assert_int_equal(t.listen.port, 1080);
+	assert_int_equal(listen_parse("localhost:1080", &t, &why), 0);
+	assert_string_equal(t.listen.host, "127.0.0.1");
+	assert_int_equal(listen_parse("a:b:1080", &t, &why), -1);
+}
+
+static void
+test_dest_rules(void **state)
+{
+	struct dest_rules d;
+	const char *why = NULL;
+	assert_int_equal(dest_rules_parse("*.example.com:443, db:5432,10.0.0.0/8:*,"
+					  "[fd00::]/8:22-23,192.0.2.7:80",
+			     &d, &why),
+	    0);
+	assert_int_equal(d.nnames, 2);
+	assert_int_equal(d.nnets, 3);
+	assert_true(dest_names_allow(&d, "www.EXAMPLE.com", 443));
+	assert_false(dest_names_allow(&d, "www.example.com", 80));
+	assert_false(dest_names_allow(&d, "example.com", 443));
+	assert_true(dest_names_allow(&d, "db", 5432));
+	assert_false(dest_names_allow(&d, "10.1.2.3", 22));
+
+	struct sockaddr_storage ss;
+	socklen_t len;
+	sockaddr_from_numeric("10.1.2.3", 22, &ss, &len);
+	assert_true(dest_nets_allow(d.nets, d.nnets, (struct sockaddr *)&ss, 22));
+	sockaddr_from_numeric("11.1.2.3", 22, &ss, &len);
+	assert_false(dest_nets_allow(d.nets, d.nnets, (struct sockaddr *)&ss, 22));
+	sockaddr_from_numeric("fd12::1", 22, &ss, &len);
+	assert_true(dest_nets_allow(d.nets, d.nnets, (struct sockaddr *)&ss, 22));
+	assert_false(dest_nets_allow(d.nets, d.nnets, (struct sockaddr *)&ss, 24));
+	sockaddr_from_numeric("fe80::1", 22, &ss, &len);
+	assert_false(dest_nets_allow(d.nets, d.nnets, (struct sockaddr *)&ss, 22));
+	sockaddr_from_numeric("192.0.2.7", 80, &ss, &len);
+	assert_true(dest_nets_allow(d.nets, d.nnets, (struct sockaddr *)&ss, 80));
+	sockaddr_from_numeric("192.0.2.8", 80, &ss, &len);
+	assert_false(dest_nets_allow(d.nets, d.nnets, (struct sockaddr *)&ss, 80));
+
+	assert_int_equal(dest_rules_parse("*:*", &d, &why), 0);
+	assert_true(dest_names_allow(&d, "anything", 1));
+	assert_true(dest_names_allow(&d, "127.0.0.1", 65535));
+
+	static const struct bad_spec bad[] = {
+	    {"", "no rules"},
+	    {"h", "expected HOST:PORTS, like *.example.com:443 or 10.0.0.0/8:*"},
+	    {":80", "expected HOST:PORTS, like *.example.com:443 or 10.0.0.0/8:*"},
+	    {"h:0", "ports must be *, a port from 1 to 65535, or LO-HI"},
+	    {"h:9-8", "ports must be *, a port from 1 to 65535, or LO-HI"},
+	    {"h:80,", "trailing ','"},
+	    {"h:80 x:1", "rules are separated by ','"},
+	    {"10.0.0.0/33:80", "bad network prefix length"},
+	    {"name/8:80", "a /prefix needs an address before it"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		why = NULL;
+		if (dest_rules_parse(bad[i].s, &d, &why) != -1)
 			fail_msg("accepted '%s'", bad[i].s);
 		if (why == NULL || strcmp(why, bad[i].why) != 0)
 			fail_msg("'%s': got '%s', want '%s'", bad[i].s,
@@ -482,6 +587,9 @@ main(void)
 	    cmocka_unit_test(test_forward_ipv6),
 	    cmocka_unit_test(test_forward_port0_remote),
 	    cmocka_unit_test(test_forward_rejections),
+	    cmocka_unit_test(test_forward_dynamic),
+	    cmocka_unit_test(test_local_forward),
+	    cmocka_unit_test(test_dest_rules),
 	    cmocka_unit_test(test_forward_host_lengths),
 	    cmocka_unit_test(test_remote_parse),
 	    cmocka_unit_test(test_local_parse),

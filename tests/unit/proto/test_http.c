@@ -204,7 +204,11 @@ test_target(void **state)
 		assert_int_equal(parse(req, HTTP_HEAD_REQUEST, &h, &len, &status, &why), -1);
 		assert_int_equal(status, 400);
 	}
+	/* CONNECT takes the authority form (a proxy's request), and only it. */
 	assert_int_equal(parse("CONNECT relay.example.com:443 HTTP/1.1\r\n\r\n",
+			     HTTP_HEAD_REQUEST, &h, &len, &status, &why), 1);
+	assert_string_equal(h.path, "");
+	assert_int_equal(parse("CONNECT /x HTTP/1.1\r\n\r\n",
 			     HTTP_HEAD_REQUEST, &h, &len, &status, &why), -1);
 	assert_int_equal(status, 400);
 	assert_string_equal(why, "bad request target");

@@ -323,7 +323,7 @@ test_hello_caps_named(void **state)
 	assert_int_equal(buf[n - 4], 0);
 	assert_int_equal(buf[n - 3], 0);
 	assert_int_equal(buf[n - 2], 0);
-	assert_int_equal(buf[n - 1], CAP_NAMED);
+	assert_int_equal(buf[n - 1], PROTO_CAPS);
 	struct msg_hello out;
 	const char *why = NULL;
 	assert_int_equal(msg_hello_decode(buf, n, &out, &why), 0);
@@ -539,7 +539,7 @@ test_register_rejections(void **state)
 	assert_int_equal(msg_register_decode(buf, n, &out, &why), 0);
 	assert_int_equal(out.port, 8080);
 
-	n = reg_raw(buf, 1, 0, "", 0, "ok", 2);
+	n = reg_raw(buf, 4, 0, "", 0, "ok", 2);
 	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
 	assert_string_equal(why, "unknown tunnel kind");
 
@@ -668,9 +668,43 @@ test_open_round_trip(void **state)
 		assert_int_equal(msg_open_decode(buf, k, &out, &why), -1);
 		assert_non_null(why);
 	}
+	/* One byte more starts CAP_FORWARD's tail, which is then cut short. */
+	buf[n] = 0;
+	assert_int_equal(msg_open_decode(buf, n + 1, &out, &why), -1);
+	assert_string_equal(why, "malformed message");
+}
+
+static void
+test_open_dial_round_trip(void **state)
+{
+	struct msg_open in = {.tunnel_id = 0, .window = 65536,
+	    .peer = "127.0.0.1:5000", .kind = OPEN_DIAL, .dest = "[::1]:22"};
+	uint8_t buf[MSG_MAX];
+	size_t n = msg_open_encode(buf, &in);
+	assert_int_equal(n, 4 + 4 + 2 + strlen(in.peer) + 1 + 2 + strlen(in.dest));
+	struct msg_open out;
+	const char *why = NULL;
+	assert_int_equal(msg_open_decode(buf, n, &out, &why), 0);
+	assert_int_equal(out.kind, OPEN_DIAL);
+	assert_string_equal(out.dest, "[::1]:22");
+	/* Cut anywhere but right before the tail (an OPEN_TUNNEL): malformed. */
+	size_t base = 4 + 4 + 2 + strlen(in.peer);
+	for (size_t k = 0; k < n; k++)
+		assert_int_equal(msg_open_decode(buf, k, &out, &why), k == base ? 0 : -1);
 	buf[n] = 0;
 	assert_int_equal(msg_open_decode(buf, n + 1, &out, &why), -1);
 	assert_string_equal(why, "trailing bytes in message");
+	/* An unknown kind, and OPEN_DIAL without a destination. */
+	size_t tail = 4 + 4 + 2 + strlen(in.peer);
+	buf[tail] = 7;
+	assert_int_equal(msg_open_decode(buf, n, &out, &why), -1);
+	assert_string_equal(why, "bad OPEN kind or destination");
+	buf[tail] = OPEN_VISIT; /* a visit carries no destination */
+	assert_int_equal(msg_open_decode(buf, n, &out, &why), -1);
+	assert_string_equal(why, "bad OPEN kind or destination");
+	uint8_t empty[] = {0, 0, 0, 0, 0, 1, 0, 0, 0, 0, OPEN_DIAL, 0, 0};
+	assert_int_equal(msg_open_decode(empty, sizeof empty, &out, &why), -1);
+	assert_string_equal(why, "bad OPEN kind or destination");
 }
 
 static void
@@ -822,6 +856,7 @@ main(void)
 	    cmocka_unit_test(test_register_ok_round_trip),
 	    cmocka_unit_test(test_register_ok_longest),
 	    cmocka_unit_test(test_open_round_trip),
+	    cmocka_unit_test(test_open_dial_round_trip),
 	    cmocka_unit_test(test_open_control_in_peer),
 	    cmocka_unit_test(test_u32),
 	    cmocka_unit_test(test_name_valid),
