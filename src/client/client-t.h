@@ -17,6 +17,7 @@
 #include "mux/session.h"
 #include "proto/handshake.h"
 #include "socks/front.h"
+#include "udp/flow.h"
 #include "transport/dial.h"
 #include "transport/framed.h"
 #include "transport/proxy.h"
@@ -140,6 +141,7 @@ struct client {
 	struct event *auto_timer; /* auto, on a fallback: try the better ones again */
 	int auto_upgrade;         /* the session ends to do that */
 	struct gauge *moved;      /* streams moved to relay threads, still open */
+	struct udp_table udp;     /* UDP tunnels' flows */
 	int exit_code;
 };
 
@@ -169,6 +171,11 @@ void targets_cancel(struct client *c);
 /* OPEN: dial the tunnel's target; the stream starts when it answers. */
 int client_open(struct client *c, const struct frame *f, const char **why);
 void dial_free(struct dial *d);
+/* Starts looking the tunnel's target up, if it is not known or being looked up. */
+void target_lookup(struct tunnel_state *ts);
+
+/* udp.c: UDP_OPEN, DGRAM, UDP_CLOSE */
+int client_udp_frame(struct client *c, const struct frame *f, const char **why);
 
 /* forward.c: -L and -D */
 /* Listens for every -L and -D tunnel; -1 (logged) if one cannot. */

@@ -60,7 +60,7 @@ client_register(struct client *c, size_t i)
 	static const uint8_t kinds[] = {[TUNNEL_REMOTE] = TUNNEL_TCP,
 	    [TUNNEL_REMOTE_DYNAMIC] = TUNNEL_SOCKS, [TUNNEL_SHARED] = TUNNEL_SECRET,
 	    [TUNNEL_VISITOR] = TUNNEL_VISIT};
-	struct msg_register m = {.kind = kinds[t->type],
+	struct msg_register m = {.kind = t->udp ? TUNNEL_UDP : kinds[t->type],
 	    .port = t->remote.port,
 	    .flags = (t->remote_has_bind ? REGISTER_HAS_BIND : 0) |
 		(t->mux_only ? REGISTER_MUX_ONLY : 0)};
@@ -310,6 +310,12 @@ client_on_frame(struct session *s, const struct frame *f, void *arg,
 		if (c->state != C_READY)
 			return -1;
 		return client_open(c, f, why);
+	case FRAME_UDP_OPEN:
+	case FRAME_DGRAM:
+	case FRAME_UDP_CLOSE:
+		if (c->state != C_READY)
+			return -1;
+		return client_udp_frame(c, f, why);
 	default:
 		*why = "unexpected frame";
 		return -1;
@@ -339,6 +345,7 @@ client_on_close(struct session *s, const char *reason, void *arg)
 		dial_free(LIST_FIRST(&c->dials));
 	while (!LIST_EMPTY(&c->data_conns))
 		dc_free(LIST_FIRST(&c->data_conns));
+	udp_table_clear(&c->udp);
 	c->pool_announced = 0;
 	OPENSSL_cleanse(c->session_key, sizeof c->session_key);
 	if (c->relays)

@@ -169,6 +169,21 @@ dial_dest(struct dial *d, const char *dest, const char *peer)
 		dial_fail(d, "out of memory");
 }
 
+void
+target_lookup(struct tunnel_state *ts)
+{
+	struct target *tg = &ts->target;
+	if (tg->req != NULL || (tg->a.n > 0 && tg->expires_ms > mono_ms()))
+		return;
+	const struct tunnel_cfg *t = &ts->c->cfg->tunnels[ts->index];
+	struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC,
+	    .ai_socktype = SOCK_DGRAM, .ai_flags = EVUTIL_AI_ADDRCONFIG};
+	char port[8];
+	snprintf(port, sizeof port, "%u", t->local.port);
+	tg->req = evdns_getaddrinfo(ts->c->dns, t->local.host, port, &hints,
+	    target_resolved_cb, ts);
+}
+
 /* Numeric targets never need a lookup. */
 void
 targets_init(struct client *c)

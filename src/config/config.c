@@ -74,8 +74,9 @@ static const struct option_def options[] = {
 	"until burrow hides them", 0, 0},
     {"tunnels", 'R', ROLE_CLIENT, OT_TUNNELS, 0, NULL, "SPEC",
 	"remote forward [bind_address:]port:host:hostport, as ssh -R: a server port "
-	"to a target here; [bind_address:]port alone: a server port that is a SOCKS5 "
-	"and HTTP proxy whose connections exit here (repeatable)", 0, 0},
+	"to a target here; udp:[bind_address:]port:host:hostport for UDP; "
+	"[bind_address:]port alone: a server port that is a SOCKS5 and HTTP proxy "
+	"whose connections exit here (repeatable)", 0, 0},
     {"local_forward", 'L', ROLE_CLIENT, OT_TUNNELS, 0, NULL, "SPEC",
 	"local forward [bind_address:]port:host:hostport, as ssh -L: a port here "
 	"whose connections the server connects to host:hostport (the server's "
@@ -716,10 +717,12 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 			strcpy(t->name, vs);
 		} else if (strcmp(ks, "type") == 0) {
 			size_t i = 0;
-			while (i < NTUNNEL_TYPES && strcmp(vs, tunnel_type_names[i]) != 0)
+			t->udp = strcmp(vs, "udp") == 0;
+			while (!t->udp && i < NTUNNEL_TYPES &&
+			    strcmp(vs, tunnel_type_names[i]) != 0)
 				i++;
 			if (i == NTUNNEL_TYPES)
-				return yerr(y, v, full, "expected tcp, remote_dynamic, "
+				return yerr(y, v, full, "expected tcp, udp, remote_dynamic, "
 							"local, dynamic, secret or visitor");
 			t->type = (int)i;
 		} else if (strcmp(ks, "remote") == 0) {

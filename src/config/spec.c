@@ -111,11 +111,16 @@ int
 forward_spec_parse(const char *s, struct tunnel_cfg *t, const char **why)
 {
 	char f[SPEC_FIELDS_MAX][ADDR_HOST_MAX];
-	int n = split_fields(s, f, why);
+	t->udp = strncmp(s, "udp:", 4) == 0;
+	int n = split_fields(t->udp ? s + 4 : s, f, why);
 	if (n < 0)
 		return -1;
 	memset(&t->remote, 0, sizeof t->remote);
 	memset(&t->local, 0, sizeof t->local);
+	if (t->udp && n < 3) {
+		*why = "expected udp:[bind_address:]port:host:hostport";
+		return -1;
+	}
 	if (n <= 2) { /* OpenSSH: no target, a SOCKS proxy exiting here */
 		t->type = TUNNEL_REMOTE_DYNAMIC;
 		t->remote_has_bind = n == 2;

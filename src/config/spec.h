@@ -30,6 +30,7 @@ struct tunnel_cfg {
 	struct hostport remote; /* remote types: bind address on the server and port */
 	int remote_has_bind;    /* the spec named a bind address */
 	int mux_only;           /* data_path: mux: never a dedicated connection */
+	int udp;                /* REMOTE: a UDP tunnel (-R udp:...) */
 	struct hostport local;  /* REMOTE: what the client dials; LOCAL: what the server dials */
 	struct hostport listen; /* LOCAL, DYNAMIC: where the client listens */
 	struct dest_rules *allow; /* REMOTE_DYNAMIC: destinations allowed (NULL: any); owned */

@@ -89,6 +89,13 @@ session_is_closing(const struct session *s)
 	return s->closing;
 }
 
+int
+session_congested(const struct session *s)
+{
+	return s->closing || s->draining || s->out == NULL ||
+	    evbuffer_get_length(s->out) >= SESSION_OUT_HIGH;
+}
+
 size_t
 session_stream_count(const struct session *s)
 {

@@ -85,6 +85,8 @@ const char *session_label(const struct session *s);
 void session_set_ready(struct session *s);
 int session_is_closing(const struct session *s);
 size_t session_stream_count(const struct session *s);
+/* Output above its high mark (or closing): a datagram sent now is dropped. */
+int session_congested(const struct session *s);
 
 void session_send(struct session *s, enum frame_type type, uint32_t id,
     const void *payload, size_t len);

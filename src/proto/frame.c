@@ -20,6 +20,9 @@ static const char *const type_names[] = {
     [FRAME_GOAWAY] = "GOAWAY",
     [FRAME_ADOPT] = "ADOPT",
     [FRAME_MOVED] = "MOVED",
+    [FRAME_UDP_OPEN] = "UDP_OPEN",
+    [FRAME_DGRAM] = "DGRAM",
+    [FRAME_UDP_CLOSE] = "UDP_CLOSE",
 };
 
 static uint32_t

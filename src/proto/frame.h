@@ -41,7 +41,11 @@ enum frame_type {
 	FRAME_GOAWAY = 17,
 	FRAME_ADOPT = 18,
 	FRAME_MOVED = 19,
-	FRAME_TYPE_MAX = FRAME_MOVED
+	/* CAP_UDP: datagram flows (msg.h) */
+	FRAME_UDP_OPEN = 20,
+	FRAME_DGRAM = 21,
+	FRAME_UDP_CLOSE = 22,
+	FRAME_TYPE_MAX = FRAME_UDP_CLOSE
 };
 
 struct frame {

@@ -321,7 +321,7 @@ msg_register_decode(const uint8_t *p, size_t n, struct msg_register *m,
 		*why = "unknown REGISTER flags";
 		return -1;
 	}
-	if (m->kind > TUNNEL_VISIT) {
+	if (m->kind > TUNNEL_UDP) {
 		*why = "unknown tunnel kind";
 		return -1;
 	}

@@ -71,7 +71,15 @@ enum hello_role { HELLO_CONTROL = 0, HELLO_DATA = 1 };
  * (struct msg_open): what -L, -D and reverse SOCKS need.
  */
 #define CAP_FORWARD 0x4u
-#define PROTO_CAPS (CAP_NAMED | CAP_FORWARD)
+/*
+ * CAP_UDP: UDP tunnels. The side with the public UDP port opens a flow per
+ * source address (UDP_OPEN: tunnel_id u32 | peer str, id = flow id), each
+ * datagram is one DGRAM (id = flow id, payload = the datagram), and the
+ * opener ends idle flows (UDP_CLOSE, empty). Datagrams are dropped, and
+ * counted, when the session is congested: never queued without bound.
+ */
+#define CAP_UDP 0x8u
+#define PROTO_CAPS (CAP_NAMED | CAP_FORWARD | CAP_UDP)
 
 struct msg_hello {
 	uint16_t version;
@@ -101,7 +109,7 @@ struct msg_error {
 /* REGISTER's kind: a plain TCP tunnel, or a SOCKS5 / HTTP CONNECT port whose
  * connections exit at the client (reverse dynamic forwarding). */
 enum tunnel_kind { TUNNEL_TCP = 0, TUNNEL_SOCKS = 1, TUNNEL_SECRET = 2,
-	TUNNEL_VISIT = 3 };
+	TUNNEL_VISIT = 3, TUNNEL_UDP = 4 };
 /* A secret tunnel's visitors ("" this account's clients, "*" anyone who
  * knows the name, else client names), a visit's "[owner/]share". */
 #define MSG_EXTRA_MAX 512

@@ -19,6 +19,7 @@
 #include "proto/handshake.h"
 #include "server/admit.h"
 #include "socks/front.h"
+#include "udp/flow.h"
 #include "util/log.h"
 
 struct conn;
@@ -62,6 +63,8 @@ struct client_conn {
 	LIST_HEAD(, tunnel) tunnels;
 	LIST_HEAD(, pooled) pool; /* idle data connections, authenticated */
 	size_t npool;
+	struct udp_table udp;  /* UDP tunnels' flows */
+	uint32_t next_flow;    /* even, as stream ids */
 	LIST_HEAD(, fwd_dial) fwd_dials; /* -L/-D destinations being dialed */
 	size_t nfwd;
 	struct log_limit lim_forward;
@@ -87,6 +90,9 @@ struct tunnel {
 	/* SECRET: its visitors (msg.h); VISIT: the "[owner/]name" it visits. */
 	char extra[MSG_EXTRA_MAX + 1];
 	int shared;    /* SECRET: on the server's list of shares */
+	int ufd;       /* UDP: its socket (else -1) */
+	struct event *uev, *usweep;
+	uint32_t nflows;
 	LIST_ENTRY(tunnel) slink;
 	struct front_set fronts; /* socks: connections in their request */
 	uint16_t port; /* as the client asked: 0 for any free port */
@@ -177,6 +183,12 @@ int share_visit(struct client_conn *v, const struct frame *f,
 int share_open_result(struct client_conn *sh, uint32_t sid,
     const struct msg_error *err);
 void share_client_gone(struct client_conn *cc);
+
+/* udp.c: UDP tunnels */
+int udp_bind(const struct sockaddr *sa, socklen_t len);
+int udp_tunnel_start(struct tunnel *t, int fd);
+void udp_tunnel_stop(struct tunnel *t);
+int server_udp_frame(struct client_conn *cc, const struct frame *f, const char **why);
 
 /* pool.c */
 void pool_add(struct client_conn *owner, struct conn *c);

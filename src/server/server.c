@@ -110,6 +110,11 @@ server_on_frame(struct session *s, const struct frame *f, void *arg,
 		if (cc->state != CS_READY)
 			break;
 		return server_open(cc, f, why);
+	case FRAME_DGRAM:
+	case FRAME_UDP_CLOSE:
+		if (cc->state != CS_READY)
+			break;
+		return server_udp_frame(cc, f, why);
 	case FRAME_ERROR:
 	case FRAME_GOAWAY:
 		if (msg_error_decode(f->payload, f->len, &e, why) != 0)

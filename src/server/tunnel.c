@@ -163,6 +163,7 @@ tunnel_free(struct tunnel *t, int log_it)
 		evconnlistener_free(t->lev);
 	if (t->retry)
 		event_free(t->retry);
+	udp_tunnel_stop(t);
 	front_set_clear(&t->fronts);
 	gauge_drop(t->conns);
 	free(t);
@@ -216,9 +217,12 @@ tunnel_new(struct client_conn *cc, uint32_t id, const struct msg_register *m)
 	t->kind = m->kind;
 	t->mux_only = (m->flags & REGISTER_MUX_ONLY) != 0;
 	t->port = m->port;
+	t->ufd = -1;
 	snprintf(t->name, sizeof t->name, "%s", m->name);
 	return t;
 }
+
+static int tunnel_listening(struct client_conn *cc, struct tunnel *t, uint32_t id);
 
 /* A secret tunnel or a visit: no listener here (share.c). */
 static int
@@ -293,12 +297,19 @@ server_register(struct client_conn *cc, const struct frame *f, const char **why)
 		register_refuse(cc, f->id, m.name, ERR_INVALID, text);
 		return 0;
 	}
-	int fd = tcp_listen((struct sockaddr *)&ss, sl, 511);
+	int udp = m.kind == TUNNEL_UDP;
+	if (udp && !(cc->hs.caps & CAP_UDP)) {
+		register_refuse(cc, f->id, m.name, ERR_INVALID, "unknown tunnel kind");
+		return 0;
+	}
+	int fd = udp ? udp_bind((struct sockaddr *)&ss, sl)
+		     : tcp_listen((struct sockaddr *)&ss, sl, 511);
 	if (fd < 0 && errno == EAFNOSUPPORT && strcmp(host, "::") == 0) {
 		/* No IPv6 here: the wildcard is IPv4's. */
 		snprintf(host, sizeof host, "0.0.0.0");
 		sockaddr_from_numeric(host, m.port, &ss, &sl);
-		fd = tcp_listen((struct sockaddr *)&ss, sl, 511);
+		fd = udp ? udp_bind((struct sockaddr *)&ss, sl)
+			 : tcp_listen((struct sockaddr *)&ss, sl, 511);
 	}
 	if (fd < 0) {
 		struct hostport hp;
@@ -323,6 +334,16 @@ server_register(struct client_conn *cc, const struct frame *f, const char **why)
 	front_set_init(&t->fronts, cc->srv->base, label, tunnel_front_done, t);
 	getsockname(fd, (struct sockaddr *)&ss, &sl);
 	sockaddr_format((struct sockaddr *)&ss, t->addr, sizeof t->addr);
+	if (udp) {
+		if (udp_tunnel_start(t, fd) != 0) {
+			udp_tunnel_stop(t);
+			gauge_drop(t->conns);
+			free(t);
+			register_refuse(cc, f->id, m.name, ERR_INTERNAL, "out of memory");
+			return 0;
+		}
+		return tunnel_listening(cc, t, f->id);
+	}
 	t->lev = evconnlistener_new(cc->srv->base, tunnel_accept_cb, t,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	t->retry = t->lev ? event_new(cc->srv->base, -1, 0, listener_retry_cb, t->lev)
@@ -338,14 +359,21 @@ server_register(struct client_conn *cc, const struct frame *f, const char **why)
 		return 0;
 	}
 	evconnlistener_set_error_cb(t->lev, tunnel_error_cb);
+	return tunnel_listening(cc, t, f->id);
+}
+
+static int
+tunnel_listening(struct client_conn *cc, struct tunnel *t, uint32_t id)
+{
 	LIST_INSERT_HEAD(&cc->tunnels, t, link);
 	cc->ntunnels++;
-	log_info("%s: tunnel %s listening on %s%s", session_label(cc->s), t->name,
-	    t->addr, t->socks ? " (SOCKS5 and HTTP proxy, exits at the client)" : "");
+	log_info("%s: tunnel %s listening on %s%s%s", session_label(cc->s), t->name,
+	    t->addr, t->ufd >= 0 ? " (UDP)" : "",
+	    t->socks ? " (SOCKS5 and HTTP proxy, exits at the client)" : "");
 	struct msg_register_ok ok;
 	snprintf(ok.addr, sizeof ok.addr, "%s", t->addr);
 	uint8_t buf[MSG_MAX];
-	session_send(cc->s, FRAME_REGISTER_OK, f->id, buf,
+	session_send(cc->s, FRAME_REGISTER_OK, id, buf,
 	    msg_register_ok_encode(buf, &ok));
 	return 0;
 }

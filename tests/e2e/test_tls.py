@@ -334,14 +334,23 @@ def test_streams_move_to_tls_data_connections(burrow_server, burrow_client, serv
     moved = len(srv.text().split("moved to a dedicated connection")) - 1
     assert moved >= 4, f"only {moved} streams moved with 4 idle data connections"
 
-    mark = srv.mark()
-    got = roundtrip("127.0.0.1", p_down, b"", timeout=30)
-    assert len(got) == len(services.SOURCE) and sha(got) == sha(services.SOURCE)
+    # The 16 echoes used the pool up; the client refills it in the background,
+    # and a stream moves only if an idle connection is there when it asks (on a
+    # loaded machine a 4 MiB download can be over first): a few tries.
+    for _ in range(5):
+        mark = srv.mark()
+        got = roundtrip("127.0.0.1", p_down, b"", timeout=30)
+        assert len(got) == len(services.SOURCE) and sha(got) == sha(services.SOURCE)
+        if srv.find(MOVED, since=mark):
+            break
     srv.wait_log(MOVED, since=mark)
 
-    mark = srv.mark()
-    data = os.urandom(3 * MB + 5)
-    assert roundtrip("127.0.0.1", p_up, data, timeout=30).decode().strip() == sha(data)
+    for _ in range(5):
+        mark = srv.mark()
+        data = os.urandom(3 * MB + 5)
+        assert roundtrip("127.0.0.1", p_up, data, timeout=30).decode().strip() == sha(data)
+        if srv.find(MOVED, since=mark):
+            break
     srv.wait_log(MOVED, since=mark)
 
     records = t.records()

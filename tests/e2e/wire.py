@@ -49,6 +49,9 @@ PONG = 16
 GOAWAY = 17
 ADOPT = 18
 MOVED = 19
+UDP_OPEN = 20
+DGRAM = 21
+UDP_CLOSE = 22
 
 NAMES = {v: k for k, v in dict(
     HELLO=HELLO, AUTH=AUTH, AUTH_OK=AUTH_OK, ERROR=ERROR, REGISTER=REGISTER,
@@ -191,7 +194,8 @@ def hello_payload(role, nonce, version=VERSION, caps=0):
 CAP_NAMED = 0x1  # AUTH on a control connection may carry the client's name
 CAP_TLS = 0x2
 CAP_FORWARD = 0x4  # either side opens streams; OPEN may carry a destination
-KNOWN_CAPS = CAP_NAMED | CAP_TLS | CAP_FORWARD
+CAP_UDP = 0x8
+KNOWN_CAPS = CAP_NAMED | CAP_TLS | CAP_FORWARD | CAP_UDP
 
 
 def parse_hello(payload):
@@ -389,7 +393,7 @@ class Peer:
         """Exactly one frame: the header, then exactly its payload."""
         hdr = self.recv_exact(HEADER_LEN, timeout)
         t, flags, reserved, fid, n = decode_header(hdr)
-        if t == 0 or t > MOVED:
+        if t == 0 or t > UDP_CLOSE:
             raise AssertionError(f"server sent an unknown frame type {t}")
         if reserved != 0:
             raise AssertionError(f"server set reserved header bits: {reserved:#x}")

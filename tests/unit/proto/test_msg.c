@@ -539,7 +539,7 @@ test_register_rejections(void **state)
 	assert_int_equal(msg_register_decode(buf, n, &out, &why), 0);
 	assert_int_equal(out.port, 8080);
 
-	n = reg_raw(buf, 4, 0, "", 0, "ok", 2);
+	n = reg_raw(buf, 5, 0, "", 0, "ok", 2);
 	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
 	assert_string_equal(why, "unknown tunnel kind");
 
