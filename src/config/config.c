@@ -102,6 +102,9 @@ static const struct option_def options[] = {
 	"where clients' -L and -D connections may go, which the server dials: "
 	"HOST:PORTS rules like *.corp.example:443,10.0.0.0/8:*,db:5432 (*:* for "
 	"anywhere); unset: -L and -D are refused", 0, 0},
+    {"udp_timeout", 0, ROLE_SERVER, OT_DURATION, OFF(udp_timeout_ms), "60s",
+	"DURATION", "a UDP tunnel's flow (one per source address) ends after this "
+	"long without a datagram either way", 1000, 86400000},
     {"heartbeat", 0, BOTH, OT_DURATION, OFF(heartbeat_ms), "10s", "DURATION",
 	"ping interval; a peer silent for three intervals is dead", 50, 3600000},
     {"handshake_timeout", 0, BOTH, OT_DURATION,

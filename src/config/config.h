@@ -67,6 +67,7 @@ struct config {
 	int gateway_ports;
 	struct port_ranges allow_ports;
 	struct dest_rules *forward_to; /* server: -L/-D destinations; NULL: refused */
+	uint32_t udp_timeout_ms;  /* server: a UDP flow's idle end */
 	uint32_t heartbeat_ms;
 	uint32_t handshake_timeout_ms;
 	uint32_t open_timeout_ms;

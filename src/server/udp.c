@@ -111,8 +111,12 @@ static void
 udp_sweep_one(struct udp_flow *f, void *arg)
 {
 	struct sweep *sw = arg;
-	if (f->tunnel_id == sw->t->id && sw->now - f->last_ms >= UDP_IDLE_MS) {
+	if (f->tunnel_id == sw->t->id &&
+	    sw->now - f->last_ms >= sw->t->cc->srv->cfg->udp_timeout_ms) {
 		sw->t->nflows--;
+		log_info("%s: tunnel %s: flow %u ended: idle (%llu datagrams in, %llu "
+			 "out)", session_label(sw->t->cc->s), sw->t->name, f->id,
+		    (unsigned long long)f->in, (unsigned long long)f->out);
 		udp_close_flow(f, "idle");
 	}
 }
@@ -138,7 +142,8 @@ udp_tunnel_start(struct tunnel *t, int fd)
 	if (t->uev == NULL || t->usweep == NULL)
 		return -1;
 	event_add(t->uev, NULL);
-	event_add_ms(t->usweep, UDP_IDLE_MS / 6);
+	uint32_t every = t->cc->srv->cfg->udp_timeout_ms / 6;
+	event_add_ms(t->usweep, every < 200 ? 200 : every);
 	return 0;
 }
 

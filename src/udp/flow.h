@@ -17,8 +17,7 @@ struct event_base;
 struct session;
 struct udp_flow;
 
-/* A flow idle this long is ended by the side that opened it. */
-#define UDP_IDLE_MS 60000
+/* A flow idle for the server's udp_timeout is ended by the server. */
 #define UDP_TABLE_BUCKETS 256
 /* Datagrams read per callback: fairness with streams. */
 #define UDP_READ_BUDGET 64
