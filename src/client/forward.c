@@ -140,6 +140,7 @@ forward_listen(struct client *c, struct tunnel_state *ts)
 	char label[MSG_NAME_MAX + 16];
 	snprintf(label, sizeof label, "tunnel %s", t->name);
 	front_set_init(&ts->fronts, c->base, label, forward_front_done, ts);
+	ts->fronts.auth = c->cfg->socks_auth;
 	if (t->type == TUNNEL_DYNAMIC) {
 		log_info("tunnel %s: listening on %s -> SOCKS5 and HTTP proxy, exits "
 			 "at the server", t->name, shown);

@@ -84,6 +84,10 @@ static const struct option_def options[] = {
     {"dynamic_forward", 'D', ROLE_CLIENT, OT_TUNNELS, 0, NULL, "SPEC",
 	"dynamic forward [bind_address:]port, as ssh -D: a SOCKS5 and HTTP proxy "
 	"here whose connections exit at the server (forward_to; repeatable)", 0, 0},
+    {"socks_auth", 0, ROLE_CLIENT, OT_SECRET, OFF(socks_auth), NULL, "USER:PASSWORD",
+	"-D and HTTP proxy ports here ask for this username and password "
+	"(SOCKS5 RFC 1929, HTTP Proxy-Authorization: Basic); hidden from ps like "
+	"the token", 0, 0},
     {"share", 0, ROLE_CLIENT, OT_TUNNELS, 0, NULL, "[NAME=]HOST:PORT",
 	"a secret tunnel: host:port reachable by visitors (--visit) through the "
 	"server, with no public port; without NAME, a random name is made and "
@@ -1251,6 +1255,10 @@ config_load(struct config *cfg, enum role role, int argc, char **argv, char **er
 	}
 	if (role == ROLE_CLIENT && !cfg->proxy_set && proxy_from_env(cfg, err) != 0)
 		return CONFIG_ERROR;
+	if (cfg->socks_auth != NULL && strchr(cfg->socks_auth, ':') == NULL) {
+		*err = xasprintf("burrow client: --socks-auth: expected USER:PASSWORD");
+		return CONFIG_ERROR;
+	}
 	if (role == ROLE_CLIENT && cfg->ntunnels == 0) {
 		*err = xasprintf("burrow client: no tunnels: give -R "
 				 "[bind_address:]port:host:hostport, -L, -D, or tunnels: in the "
@@ -1272,6 +1280,7 @@ void
 config_free(struct config *cfg)
 {
 	secret_free(cfg->token);
+	secret_free(cfg->socks_auth);
 	for (size_t i = 0; i < cfg->ntunnels; i++)
 		free(cfg->tunnels[i].allow);
 	free(cfg->tunnels);

@@ -64,6 +64,7 @@ struct config {
 	int has_web_listen;
 	struct hostport server;  /* client: where the server is */
 	char *token;
+	char *socks_auth;        /* client: -D's "user:password" (secret memory), or NULL */
 	int gateway_ports;
 	struct port_ranges allow_ports;
 	struct dest_rules *forward_to; /* server: -L/-D destinations; NULL: refused */

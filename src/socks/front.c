@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 
 #include "mux/session.h"
 #include "proto/http.h"
@@ -99,6 +100,23 @@ front_done(struct front *f, size_t used)
 	fs->done(fd, &req, (uint8_t)req.proto, early, n, peer, fs->arg);
 }
 
+/* The credentials the client gave, against the port's (none asked: any). */
+static int
+front_auth_ok(struct front *f)
+{
+	const char *want = f->fs->auth;
+	if (want == NULL)
+		return 1;
+	const char *colon = strchr(want, ':');
+	size_t ulen = (size_t)(colon - want), plen = strlen(colon + 1);
+	const struct socks_req *r = &f->req;
+	/* Lengths are not secret; the bytes are compared in constant time. */
+	int ok = strlen(r->user) == ulen && strlen(r->pass) == plen;
+	ok &= CRYPTO_memcmp(r->user, want, ok ? ulen : 0) == 0;
+	ok &= CRYPTO_memcmp(r->pass, colon + 1, ok ? plen : 0) == 0;
+	return ok; /* a refusal is logged by front_fail */
+}
+
 /* Feeds what was read to the parser; writes what it says to write. */
 static void
 front_feed(struct front *f)
@@ -110,7 +128,7 @@ front_feed(struct front *f)
 		    &used);
 		off += used;
 		if (st == SOCKS_CHECK_AUTH)
-			st = socks_auth_result(&f->req, 1); /* no credentials asked */
+			st = socks_auth_result(&f->req, front_auth_ok(f));
 		switch (st) {
 		case SOCKS_MORE:
 			memmove(f->in, f->in + off, f->in_len - off);
@@ -177,7 +195,7 @@ front_accept(struct front_set *fs, int fd, const char *peer)
 	f->fs = fs;
 	f->fd = fd;
 	snprintf(f->peer, sizeof f->peer, "%s", peer);
-	socks_init(&f->req, 0);
+	socks_init(&f->req, fs->auth != NULL);
 	LIST_INSERT_HEAD(&fs->list, f, link);
 	fs->n++;
 	f->ev = event_new(fs->base, fd, EV_READ | EV_PERSIST, front_read_cb, f);

@@ -45,6 +45,7 @@ struct front_set {
 	size_t n;
 	LIST_HEAD(, front) list;
 	struct log_limit lim;
+	const char *auth; /* "user:password" the clients must give, or NULL */
 };
 
 void front_set_init(struct front_set *fs, struct event_base *base,
