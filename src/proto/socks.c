@@ -186,28 +186,52 @@ socks5_request(struct socks_req *r, const uint8_t *in, size_t len, size_t *used)
 
 /* ---- HTTP ---- */
 
-/* The value of header `name` in the head's lines (after the first), or NULL. */
+/*
+ * The head's header lines after the request line, one per call: *p walks
+ * the head (NUL-terminated, no NUL inside); a line ends with LF or CRLF
+ * (http-parser takes both). 0 at the blank line that ends the head.
+ */
+static int
+next_line(const char **p, const char **line, size_t *len)
+{
+	const char *e = strchr(*p, '\n');
+	if (e == NULL)
+		return 0;
+	size_t n = (size_t)(e - *p);
+	if (n > 0 && (*p)[n - 1] == '\r')
+		n--;
+	if (n == 0)
+		return 0;
+	*line = *p;
+	*len = n;
+	*p = e + 1;
+	return 1;
+}
+
+/* Where the header lines start: after the request line. */
+static const char *
+first_header(const char *head)
+{
+	const char *e = strchr(head, '\n');
+	return e ? e + 1 : head + strlen(head);
+}
+
+/* The value of header `name`, or NULL. */
 static const char *
 header_find(const char *head, const char *name, size_t *vlen)
 {
-	size_t nl = strlen(name);
-	const char *p = strstr(head, "\r\n");
-	while (p != NULL && p[2] != '\r') {
-		p += 2;
-		const char *e = strstr(p, "\r\n");
-		if (e == NULL)
-			return NULL;
-		if ((size_t)(e - p) > nl && p[nl] == ':' && strncasecmp(p, name, nl) == 0) {
-			const char *v = p + nl + 1;
-			while (v < e && (*v == ' ' || *v == '\t'))
+	size_t nl = strlen(name), len;
+	const char *p = first_header(head), *line;
+	while (next_line(&p, &line, &len)) {
+		if (len > nl && line[nl] == ':' && strncasecmp(line, name, nl) == 0) {
+			const char *v = line + nl + 1, *ve = line + len;
+			while (v < ve && (*v == ' ' || *v == '\t'))
 				v++;
-			const char *ve = e;
 			while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
 				ve--;
 			*vlen = (size_t)(ve - v);
 			return v;
 		}
-		p = e;
 	}
 	return NULL;
 }
@@ -257,23 +281,23 @@ http_rewrite(struct socks_req *r, const char *head, const char *method,
 		return -1;
 	n = (size_t)w;
 	int have_host = 0;
-	const char *p = strstr(head, "\r\n") + 2;
-	while (strncmp(p, "\r\n", 2) != 0) {
-		const char *e = strstr(p, "\r\n");
-		size_t len = (size_t)(e - p);
+	const char *p = first_header(head), *line;
+	size_t len;
+	while (next_line(&p, &line, &len)) {
 		static const char *const drop[] = {"Proxy-Connection:",
 		    "Proxy-Authorization:", "Connection:", "Keep-Alive:"};
 		int skip = 0;
 		for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
-			skip |= strncasecmp(p, drop[i], strlen(drop[i])) == 0;
-		have_host |= strncasecmp(p, "Host:", 5) == 0;
-		if (!skip) {
+			skip |= len >= strlen(drop[i]) &&
+			    strncasecmp(line, drop[i], strlen(drop[i])) == 0;
+		have_host |= len >= 5 && strncasecmp(line, "Host:", 5) == 0;
+		if (!skip) { /* sent on with CRLF, whatever ended it here */
 			if (n + len + 2 > cap)
 				return -1;
-			memcpy(r->fwd_head + n, p, len + 2);
+			memcpy(r->fwd_head + n, line, len);
+			memcpy(r->fwd_head + n + len, "\r\n", 2);
 			n += len + 2;
 		}
-		p = e + 2;
 	}
 	w = snprintf((char *)r->fwd_head + n, cap - n, "%s%s%sConnection: close\r\n\r\n",
 	    have_host ? "" : "Host: ", have_host ? "" : authority, have_host ? "" : "\r\n");
@@ -334,6 +358,8 @@ http_request(struct socks_req *r, const uint8_t *in, size_t len, size_t *used)
 		return SOCKS_MORE;
 	if (rc < 0)
 		return fail_http(r, status, why);
+	if (memchr(in, '\0', head_len) != NULL)
+		return fail_http(r, 400, "NUL byte in the request head");
 	char head[HTTP_HEAD_MAX + 1];
 	memcpy(head, in, head_len);
 	head[head_len] = '\0';
