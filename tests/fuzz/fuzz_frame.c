@@ -130,7 +130,12 @@ decode_all(const uint8_t *p, size_t n)
 		check_str(r.bind, sizeof r.bind);
 		check_str(r.name, sizeof r.name);
 		check(msg_name_valid(r.name));
-		check(r.kind == TUNNEL_TCP);
+		check_str(r.extra, sizeof r.extra);
+		check(r.kind <= TUNNEL_UDP);
+		if (r.kind != TUNNEL_SECRET && r.kind != TUNNEL_VISIT)
+			check(r.extra[0] == '\0');
+		if (r.kind == TUNNEL_VISIT)
+			check(r.extra[0] != '\0');
 		check((r.flags & ~(REGISTER_HAS_BIND | REGISTER_MUX_ONLY)) == 0);
 		same(p, n, buf, msg_register_encode(buf, &r));
 	} else {
@@ -150,6 +155,10 @@ decode_all(const uint8_t *p, size_t n)
 	why = NULL;
 	if (msg_open_decode(p, n, &o, &why) == 0) {
 		check_str(o.peer, sizeof o.peer);
+		check_str(o.dest, sizeof o.dest);
+		check(o.kind == OPEN_TUNNEL || o.kind == OPEN_DIAL ||
+		    o.kind == OPEN_VISIT);
+		check((o.kind == OPEN_DIAL) == (o.dest[0] != '\0'));
 		same(p, n, buf, msg_open_encode(buf, &o));
 	} else {
 		check(why != NULL);
