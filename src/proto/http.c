@@ -19,8 +19,8 @@ enum field {
 
 struct head_state {
 	struct http_head *h;
-	char url[HTTP_PATH_MAX];
-	size_t url_len;
+	char *url; /* the request target, NUL-terminated */
+	size_t url_cap, url_len;
 	int url_long;
 	char name[32];
 	size_t name_len;
@@ -34,7 +34,7 @@ static int
 on_url(http_parser *hp, const char *at, size_t len)
 {
 	struct head_state *st = hp->data;
-	if (len >= sizeof st->url - st->url_len) {
+	if (len >= st->url_cap - st->url_len) {
 		st->url_long = 1;
 		return 0;
 	}
@@ -230,6 +230,8 @@ head_check(struct head_state *st, http_parser *hp, enum http_kind kind,
 		*why = "Host header too long";
 		return -1;
 	}
+	st->h->http_major = hp->http_major;
+	st->h->http_minor = hp->http_minor;
 	st->h->keep_alive = http_should_keep_alive(hp) ? 1 : 0;
 	st->h->chunked = (hp->flags & F_CHUNKED) ? 1 : 0;
 	st->h->content_length = hp->content_length == ULLONG_MAX ||
@@ -256,14 +258,16 @@ head_check(struct head_state *st, http_parser *hp, enum http_kind kind,
 	return 0;
 }
 
-int
-http_head_parse(const uint8_t *p, size_t n, enum http_kind kind,
-    struct http_head *h, size_t *head_len, int *status, const char **why)
+/* http_head_parse, the request target going to url (url_cap bytes). */
+static int
+head_parse(const uint8_t *p, size_t n, enum http_kind kind, struct http_head *h,
+    char *url, size_t url_cap, size_t *head_len, int *status, const char **why)
 {
 	http_parser hp;
 	http_parser_settings s;
-	struct head_state st = {.h = h};
+	struct head_state st = {.h = h, .url = url, .url_cap = url_cap};
 	memset(h, 0, sizeof *h);
+	url[0] = '\0';
 	http_parser_init(&hp, kind == HTTP_HEAD_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE);
 	http_parser_settings_init(&s);
 	s.on_url = on_url;
@@ -302,6 +306,22 @@ http_head_parse(const uint8_t *p, size_t n, enum http_kind kind,
 		return -1;
 	*head_len = used;
 	return 1;
+}
+
+int
+http_head_parse(const uint8_t *p, size_t n, enum http_kind kind,
+    struct http_head *h, size_t *head_len, int *status, const char **why)
+{
+	char url[HTTP_PATH_MAX];
+	return head_parse(p, n, kind, h, url, sizeof url, head_len, status, why);
+}
+
+int
+http_proxy_head_parse(const uint8_t *p, size_t n, struct http_head *h,
+    char *target, size_t cap, size_t *head_len, int *status, const char **why)
+{
+	return head_parse(p, n, HTTP_HEAD_REQUEST, h, target, cap, head_len, status,
+	    why);
 }
 
 const char *

@@ -39,10 +39,19 @@ struct http_head {
 	unsigned keep_alive : 1;
 	unsigned chunked : 1;            /* Transfer-Encoding: chunked */
 	int64_t content_length;          /* -1 if absent */
+	int http_major, http_minor;      /* the version: 1 and 1 for HTTP/1.1 */
 };
 
 int http_head_parse(const uint8_t *p, size_t n, enum http_kind kind,
     struct http_head *h, size_t *head_len, int *status, const char **why);
+/*
+ * The same for a request to a proxy, whose target is a whole URL or
+ * CONNECT's host:port and may be longer than h->path takes: it goes whole
+ * into target (NUL-terminated; 414 if it does not fit in cap). The target
+ * is checked as http_head_parse checks it.
+ */
+int http_proxy_head_parse(const uint8_t *p, size_t n, struct http_head *h,
+    char *target, size_t cap, size_t *head_len, int *status, const char **why);
 
 /* "GET", "POST", ... for log lines. */
 const char *http_method_name(int method);

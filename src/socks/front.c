@@ -27,7 +27,7 @@ struct front {
 	uint8_t in[FRONT_IN_MAX];
 	size_t in_len;
 	char peer[ADDR_STR_MAX];
-	LIST_ENTRY(front) link;
+	TAILQ_ENTRY(front) link;
 };
 
 void
@@ -39,13 +39,13 @@ front_set_init(struct front_set *fs, struct event_base *base,
 	snprintf(fs->label, sizeof fs->label, "%s", label);
 	fs->done = done;
 	fs->arg = arg;
-	LIST_INIT(&fs->list);
+	TAILQ_INIT(&fs->list);
 }
 
 static void
 front_free(struct front *f, int close_fd)
 {
-	LIST_REMOVE(f, link);
+	TAILQ_REMOVE(&f->fs->list, f, link);
 	f->fs->n--;
 	if (f->ev)
 		event_free(f->ev);
@@ -57,8 +57,8 @@ front_free(struct front *f, int close_fd)
 void
 front_set_clear(struct front_set *fs)
 {
-	while (!LIST_EMPTY(&fs->list))
-		front_free(LIST_FIRST(&fs->list), 1);
+	while (!TAILQ_EMPTY(&fs->list))
+		front_free(TAILQ_FIRST(&fs->list), 1);
 }
 
 static void
@@ -181,11 +181,15 @@ front_read_cb(evutil_socket_t fd, short what, void *arg)
 void
 front_accept(struct front_set *fs, int fd, const char *peer)
 {
+	/* Full: the oldest pending request makes room, as on the control port,
+	 * so silent connections hold the port for no longer than it takes
+	 * FRONT_MAX new ones to arrive, instead of locking everyone out. */
 	if (fs->n >= FRONT_MAX) {
-		log_limited(&fs->lim, LOG_WARN, "%s: connection from %s refused: %d "
-		    "requests already pending", fs->label, peer, FRONT_MAX);
-		close(fd);
-		return;
+		struct front *old = TAILQ_FIRST(&fs->list);
+		log_limited(&fs->lim, LOG_WARN, "%s: %d requests pending: the "
+		    "oldest, from %s, closed for one from %s", fs->label, FRONT_MAX,
+		    old->peer, peer);
+		front_free(old, 1);
 	}
 	struct front *f = calloc(1, sizeof *f);
 	if (f == NULL) {
@@ -196,7 +200,7 @@ front_accept(struct front_set *fs, int fd, const char *peer)
 	f->fd = fd;
 	snprintf(f->peer, sizeof f->peer, "%s", peer);
 	socks_init(&f->req, fs->auth != NULL);
-	LIST_INSERT_HEAD(&fs->list, f, link);
+	TAILQ_INSERT_TAIL(&fs->list, f, link);
 	fs->n++;
 	f->ev = event_new(fs->base, fd, EV_READ | EV_PERSIST, front_read_cb, f);
 	if (f->ev == NULL) {

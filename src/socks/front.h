@@ -23,7 +23,8 @@ struct front;
 
 /* How long a client may take to name its destination. */
 #define FRONT_TIMEOUT_MS 10000
-/* Connections of one port still in their request: more are closed. */
+/* Connections of one port still in their request: a new one closes the
+ * oldest. */
 #define FRONT_MAX 256
 
 /*
@@ -43,7 +44,7 @@ struct front_set {
 	front_done_cb done;
 	void *arg;
 	size_t n;
-	LIST_HEAD(, front) list;
+	TAILQ_HEAD(, front) list; /* oldest first */
 	struct log_limit lim;
 	const char *auth; /* "user:password" the clients must give, or NULL */
 };
