@@ -91,7 +91,8 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 		    &len);
 		if (n < 0)
 			break; /* EAGAIN, or an ICMP error for an earlier send */
-		struct udp_flow *f = udp_flow_by_addr(&cc->udp, (struct sockaddr *)&ss, len);
+		struct udp_flow *f = udp_flow_by_addr(&cc->udp, t->id, (struct sockaddr *)&ss,
+		    len);
 		if (f == NULL && (f = udp_new_flow(t, (struct sockaddr *)&ss, len)) == NULL)
 			continue;
 		f->in++;

@@ -18,12 +18,12 @@ id_bucket(uint32_t id)
 	return (id * 2654435761u) >> 24 & (UDP_TABLE_BUCKETS - 1);
 }
 
-/* FNV-1a over the address bytes that matter. */
+/* FNV-1a over the tunnel id and the address bytes that matter. */
 static size_t
-addr_bucket(const struct sockaddr *sa, socklen_t len)
+addr_bucket(uint32_t tunnel_id, const struct sockaddr *sa, socklen_t len)
 {
 	const uint8_t *p = (const uint8_t *)sa;
-	uint32_t h = 2166136261u;
+	uint32_t h = (2166136261u ^ tunnel_id) * 16777619u;
 	for (socklen_t i = 0; i < len; i++)
 		h = (h ^ p[i]) * 16777619u;
 	return h & (UDP_TABLE_BUCKETS - 1);
@@ -39,10 +39,12 @@ udp_flow_by_id(struct udp_table *t, uint32_t id)
 }
 
 struct udp_flow *
-udp_flow_by_addr(struct udp_table *t, const struct sockaddr *sa, socklen_t len)
+udp_flow_by_addr(struct udp_table *t, uint32_t tunnel_id,
+    const struct sockaddr *sa, socklen_t len)
 {
-	struct udp_flow *f = t->by_addr[addr_bucket(sa, len)];
-	while (f != NULL && !(f->alen == len && memcmp(&f->addr, sa, len) == 0))
+	struct udp_flow *f = t->by_addr[addr_bucket(tunnel_id, sa, len)];
+	while (f != NULL && !(f->tunnel_id == tunnel_id && f->alen == len &&
+				memcmp(&f->addr, sa, len) == 0))
 		f = f->addr_next;
 	return f;
 }
@@ -65,7 +67,7 @@ udp_flow_add(struct udp_table *t, uint32_t id, uint32_t tunnel_id,
 	if (sa != NULL && len <= sizeof f->addr) {
 		memcpy(&f->addr, sa, len);
 		f->alen = len;
-		size_t a = addr_bucket(sa, len);
+		size_t a = addr_bucket(tunnel_id, sa, len);
 		f->addr_next = t->by_addr[a];
 		t->by_addr[a] = f;
 	}
@@ -82,7 +84,8 @@ udp_flow_free(struct udp_flow *f)
 		pp = &(*pp)->id_next;
 	*pp = f->id_next;
 	if (f->alen > 0) {
-		pp = &t->by_addr[addr_bucket((struct sockaddr *)&f->addr, f->alen)];
+		pp = &t->by_addr[addr_bucket(f->tunnel_id, (struct sockaddr *)&f->addr,
+		    f->alen)];
 		while (*pp != f)
 			pp = &(*pp)->addr_next;
 		*pp = f->addr_next;
@@ -135,7 +138,6 @@ udp_flow_send(struct udp_flow *f, const void *p, size_t n)
 		return -1;
 	}
 	session_send(f->s, FRAME_DGRAM, f->id, p, n);
-	f->out++;
 	return 0;
 }
 

@@ -38,15 +38,18 @@ struct udp_flow {
 	int fd;                       /* dialing side: its own socket, else -1 */
 	struct event *ev;
 	uint64_t last_ms;
-	uint64_t in, out;             /* datagrams */
+	/* Datagrams read from this side's socket (the source's, the target's)
+	 * and written to it. */
+	uint64_t in, out;
 	struct udp_table *tab;
 	struct session *s;
 	struct udp_flow *id_next, *addr_next;
 };
 
 struct udp_flow *udp_flow_by_id(struct udp_table *t, uint32_t id);
-struct udp_flow *udp_flow_by_addr(struct udp_table *t, const struct sockaddr *sa,
-    socklen_t len);
+/* The public side's flow of one tunnel from one source address. */
+struct udp_flow *udp_flow_by_addr(struct udp_table *t, uint32_t tunnel_id,
+    const struct sockaddr *sa, socklen_t len);
 /* A new flow in t (fd -1, no event); NULL if out of memory. */
 struct udp_flow *udp_flow_add(struct udp_table *t, uint32_t id, uint32_t tunnel_id,
     const struct sockaddr *sa, socklen_t len);
