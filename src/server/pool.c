@@ -78,9 +78,13 @@ server_promote(struct session *s, uint32_t stream_id, uint32_t tunnel_id,
     void *arg)
 {
 	struct client_conn *cc = arg;
-	/* tunnel_id 0: a stream the client opened (-L, -D): it may move too. */
+	/* tunnel_id 0: a stream the client opened (-L, -D): it may move too.
+	 * The two legs of a visit (share.c) stay: they are joined here by a
+	 * socketpair, and both moving at once deadlocked, each move waiting
+	 * for the other leg's bytes to drain. */
 	struct tunnel *t = tunnel_by_id(cc, tunnel_id);
-	if (tunnel_id != 0 && (t == NULL || t->mux_only))
+	if (tunnel_id != 0 && (t == NULL || t->mux_only ||
+				  t->kind == TUNNEL_SECRET || t->kind == TUNNEL_VISIT))
 		return NULL;
 	while (!LIST_EMPTY(&cc->pool)) {
 		struct conn *c = pooled_free(LIST_FIRST(&cc->pool), 1);

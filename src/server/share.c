@@ -31,6 +31,7 @@
 struct bridge {
 	struct client_conn *visitor, *sharer;
 	uint32_t vid, vwindow; /* the visitor's stream and its window */
+	uint32_t vtid;         /* the visitor's VISIT tunnel */
 	uint32_t sid;          /* the stream opened to the sharer */
 	int fd;                /* the visitor's end of the socketpair */
 	LIST_ENTRY(bridge) link;
@@ -215,6 +216,7 @@ share_visit(struct client_conn *v, const struct frame *f, const struct msg_open 
 	b->sharer = sh;
 	b->vid = f->id;
 	b->vwindow = m->window;
+	b->vtid = vt->id;
 	b->fd = sv[0];
 	LIST_INSERT_HEAD(&v->srv->bridges, b, link);
 	v->nfwd++;
@@ -234,7 +236,7 @@ share_open_result(struct client_conn *sh, uint32_t sid, const struct msg_error *
 	if (b == NULL)
 		return -1; /* the visitor left: close the sharer's stream */
 	struct client_conn *v = b->visitor;
-	uint32_t vid = b->vid, vwindow = b->vwindow;
+	uint32_t vid = b->vid, vwindow = b->vwindow, vtid = b->vtid;
 	int fd = b->fd;
 	b->fd = -1;
 	v->nfwd--;
@@ -244,7 +246,12 @@ share_open_result(struct client_conn *sh, uint32_t sid, const struct msg_error *
 		visit_refuse(v, vid, err->code, err->text);
 		return 0;
 	}
-	session_accept_stream(v->s, vid, fd, 0, vwindow);
+	/* On the visitor's VISIT tunnel: counted there (the stream's close drops
+	 * it), and never moved to a data connection (server_promote). */
+	struct tunnel *vt = tunnel_by_id(v, vtid);
+	if (vt != NULL)
+		gauge_hold(vt->conns);
+	session_accept_stream(v->s, vid, fd, vt != NULL ? vtid : 0, vwindow);
 	return 0;
 }
 
