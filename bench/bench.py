@@ -5,26 +5,31 @@ Compares, on loopback only: direct, burrow (server + client), ssh -R (own sshd) 
 over TLS: burrow --transport tls (default suite, AES-128-GCM, and ChaCha20-Poly1305) against ssh -R with
 -c aes128-gcm@openssh.com and -c chacha20-poly1305@openssh.com; and over WebSocket: burrow --transport ws
 against plain burrow and --transport wss against burrow TLS (aes128-gcm); and over the http transport (POSTs up,
-long-poll GETs down): --transport http against plain burrow and https against burrow TLS, all in the same run.
+long-poll GETs down): --transport http against plain burrow and https against burrow TLS; and the dynamic forward
+(client -D, a SOCKS5 and HTTP CONNECT proxy exiting at the server) against ssh -D, all in the same run.
 Python 3 standard library only.  Run through bench/bench.sh (or `make bench`).
 
     bench/bench.sh            full run  (iperf3 5 s x 3 runs, median; sockperf 3 s; wrk 3 s x 3; churn 300 s;
-                              callgrind; the TLS rows; the ws and http rows), about 19 minutes
+                              callgrind; the TLS rows; the ws and http rows; the forward rows), about 23 minutes
     bench/bench.sh --quick    short run (iperf3 2 s x 1 run; sockperf 2 s; wrk 2 s x 1; churn 10 s; no callgrind,
-                              no TLS, ws or http rows unless --only names them)
+                              no TLS, ws, http or forward rows unless --only names them)
     bench/bench.sh --quick --only tls    only direct and the TLS rows, about 1.5 minutes
     bench/bench.sh --quick --only ws     direct, burrow ws and wss, and plain burrow and burrow TLS aes as their
                                          references, about 1.2 minutes
     bench/bench.sh --quick --only http   direct, burrow http and https, and the same references, about 2 minutes
                                          (--only web: ws and http)
+    bench/bench.sh --quick --only forward    burrow -D against ssh -D (default cipher, aes128-gcm) and direct:
+                                         SOCKS5 setup latency and one stream each way through the proxy,
+                                         about 25 s (full settings: about 2.2 minutes)
 
 Prints one table: absolute numbers, ratios against direct and against ssh -R, MET / NOT MET for the
 targets, and a list of anomalies.  See bench/README.md.
 
 Options: --bin PATH (default $BURROW_BIN or build/burrow), --json FILE (raw results, targets, anomalies),
-         --only burrow,mux,ssh,socat,callgrind,tls,ws,http,web (what to run; direct always runs; tls = tls-burrow +
-         tls-ssh; ws = burrow ws and wss, http = burrow http and https, each with plain burrow and burrow TLS aes as
-         references; web = ws,http; default all, --quick: burrow,mux,ssh,socat), --callgrind / --no-callgrind,
+         --only burrow,mux,ssh,socat,callgrind,tls,ws,http,web,forward (what to run; direct always runs, except for
+         forward alone, which has its own direct row; tls = tls-burrow + tls-ssh; ws = burrow ws and wss, http = burrow
+         http and https, each with plain burrow and burrow TLS aes as references; web = ws,http; forward = burrow -D vs
+         ssh -D; default all, --quick: burrow,mux,ssh,socat), --callgrind / --no-callgrind,
          --keep-tmp, --churn SECS (churn duration; default 300, 10 with --quick).
 Env:     BURROW_SERVER_ARGS / BURROW_CLIENT_ARGS: extra flags for the burrow server / client
          (e.g. BURROW_CLIENT_ARGS="--window 4M").
@@ -887,54 +892,69 @@ class Burrow:
                 anomaly("%s %s did not exit on SIGTERM within 3 s" % (self.name, role))
 
 
+def start_sshd(d):
+    """An sshd of the bench's own on a free loopback port, with generated host and user keys in the new directory
+    d (its sshd_config, sshd.log). Returns (d, the sshd process, its port)."""
+    for exe in ("/usr/sbin/sshd", "ssh", "ssh-keygen"):
+        if not shutil.which(exe):
+            raise RuntimeError("%s not installed" % exe)
+    os.makedirs(d, mode=0o700)
+    for k in ("host_key", "user_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(d, k)],
+                       check=True, stdin=subprocess.DEVNULL, capture_output=True)
+    shutil.copy(os.path.join(d, "user_key.pub"), os.path.join(d, "authorized_keys"))
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)   # privilege-separation directory
+    sshd_port = free_port()
+    cfg = os.path.join(d, "sshd_config")
+    with open(cfg, "w") as f:
+        f.write("\n".join([
+            "ListenAddress 127.0.0.1:%d" % sshd_port,
+            "HostKey %s/host_key" % d,
+            "PidFile %s/sshd.pid" % d,
+            "AuthorizedKeysFile %s/authorized_keys" % d,
+            "PermitRootLogin yes", "StrictModes no", "UsePAM no",
+            "PasswordAuthentication no", "KbdInteractiveAuthentication no", "PubkeyAuthentication yes",
+            "AllowTcpForwarding yes", "GatewayPorts no", "X11Forwarding no", "PrintMotd no",
+            "UseDNS no", "LogLevel INFO", ""]))
+    sshd = spawn(["/usr/sbin/sshd", "-D", "-e", "-f", cfg], os.path.join(d, "sshd.log"))
+    wait_listen(sshd_port, proc=sshd)
+    return d, sshd, sshd_port
+
+
+def ssh_login_args(d, sshd_port):
+    """The end of an ssh command line that logs in to start_sshd's sshd with its user key."""
+    return ["-p", str(sshd_port), "-i", os.path.join(d, "user_key"),
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+            "root@127.0.0.1"]
+
+
+def ssh_cipher(cipher):
+    """The cipher ssh [-c cipher] negotiates with our sshd: the client's first choice (both use the stock lists)."""
+    g = subprocess.run(["ssh", "-G", "-F", "/dev/null"] + (["-c", cipher] if cipher else []) + ["root@127.0.0.1"],
+                       capture_output=True, stdin=subprocess.DEVNULL)
+    m = re.search(r"^ciphers (\S+)", g.stdout.decode(errors="replace"), re.M)
+    return m.group(1).split(",")[0] if m else "default"
+
+
 class SshR:
     name = "ssh -R"
 
     def __init__(self, svc, tmp, name="ssh -R", cipher=None):
         """cipher: None = the stock lists (the client's first choice is negotiated), else ssh -c CIPHER
         (only that one is offered, so it is the one used or the connection fails)."""
-        for exe in ("/usr/sbin/sshd", "ssh", "ssh-keygen"):
-            if not shutil.which(exe):
-                raise RuntimeError("%s not installed" % exe)
         self.name = name
-        d = os.path.join(tmp, "ssh" if cipher is None else "ssh-" + cipher.split("@")[0])
-        os.makedirs(d, mode=0o700)
-        for k in ("host_key", "user_key"):
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(d, k)],
-                           check=True, stdin=subprocess.DEVNULL, capture_output=True)
-        shutil.copy(os.path.join(d, "user_key.pub"), os.path.join(d, "authorized_keys"))
-        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)   # privilege-separation directory
-        sshd_port = free_port()
-        cfg = os.path.join(d, "sshd_config")
-        with open(cfg, "w") as f:
-            f.write("\n".join([
-                "ListenAddress 127.0.0.1:%d" % sshd_port,
-                "HostKey %s/host_key" % d,
-                "PidFile %s/sshd.pid" % d,
-                "AuthorizedKeysFile %s/authorized_keys" % d,
-                "PermitRootLogin yes", "StrictModes no", "UsePAM no",
-                "PasswordAuthentication no", "KbdInteractiveAuthentication no", "PubkeyAuthentication yes",
-                "AllowTcpForwarding yes", "GatewayPorts no", "X11Forwarding no", "PrintMotd no",
-                "UseDNS no", "LogLevel INFO", ""]))
-        self.sshd = spawn(["/usr/sbin/sshd", "-D", "-e", "-f", cfg], os.path.join(d, "sshd.log"))
-        wait_listen(sshd_port, proc=self.sshd)
+        d, self.sshd, sshd_port = start_sshd(os.path.join(tmp, "ssh" if cipher is None else "ssh-" + cipher.split("@")[0]))
         fwd = [k for k in ("iperf", "sockperf", "echo", "nginx") if k in svc]
         self.ports = {k: free_port() for k in fwd}
         argv = ["ssh", "-N", "-F", "/dev/null"] + (["-c", cipher] if cipher else [])
         for k in fwd:
             argv += ["-R", "%d:127.0.0.1:%d" % (self.ports[k], svc[k])]
-        argv += ["-p", str(sshd_port), "-i", os.path.join(d, "user_key"),
-                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                 "-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
-                 "root@127.0.0.1"]
+        argv += ssh_login_args(d, sshd_port)
         self.ssh = spawn(argv, os.path.join(d, "ssh.log"))
         for k in fwd:
             wait_listen(self.ports[k], timeout=15, proc=self.ssh)
-        # the negotiated cipher is the client's first choice (both sides use the stock lists)
-        g = subprocess.run(["ssh", "-G", "-F", "/dev/null"] + (["-c", cipher] if cipher else []) + ["root@127.0.0.1"],
-                           capture_output=True, stdin=subprocess.DEVNULL)
-        m = re.search(r"^ciphers (\S+)", g.stdout.decode(errors="replace"), re.M)
-        self.cipher = m.group(1).split(",")[0] if m else "default"
+        self.cipher = ssh_cipher(cipher)
 
     def cpu_pids(self):
         return [self.sshd.pid, self.ssh.pid]
@@ -1374,6 +1394,568 @@ def measure_idle_cpu(peer, cfg, r):
     log("%-7s idle %.0f s: CPU %s%% of one core (schedstat %s%%); I/O %s" % (
         peer.name, wall, {k: round(v, 2) for k, v in r["idle_cpu_pct"].items()},
         {k: round(v, 3) for k, v in r["idle_sched_pct"].items()}, r["idle_io"]))
+
+
+# --------------------------------------------------------------------------- forwarding (-D)
+
+# the forward group (`--only forward`): burrow's ssh-style dynamic forward (client -D, a SOCKS5 and HTTP CONNECT
+# proxy whose connections exit at the server, which dials them under --forward-to) against ssh -D to the bench's
+# own sshd (default cipher, and -c aes128-gcm@openssh.com), and a direct row, measured in the same run with the
+# same client: SOCKS5 setups to the echo service, then one stream to a sink process (FORWARD section)
+FWD_SSH = (("ssh -D", None), ("ssh -D aes128-gcm", "aes128-gcm@openssh.com"))
+FWD_ROWS = ("direct", "burrow -D") + tuple(k for k, _ in FWD_SSH)
+FWD_TARGET = 2.0          # burrow -D single stream >= 2x ssh -D (default cipher)
+FWD_FILE = 4 << 20        # the sender's file of zeros, sent again and again with sendfile()
+FWD_SETUPS_QUICK, FWD_SETUPS_FULL = 500, 1000
+
+
+def forward_selected(cfg):
+    return "forward" in cfg.only_set
+
+
+def recv_exact(s, n):
+    b = b""
+    while len(b) < n:
+        d = s.recv(n - len(b))
+        if not d:
+            raise RuntimeError("EOF after %d of %d bytes (%r)" % (len(b), n, b[:32]))
+        b += d
+    return b
+
+
+def socks5_open(proxy_port, dport, timeout=10.0):
+    """A SOCKS5 CONNECT (no auth) to 127.0.0.1:dport through the proxy, as a client such as curl does it: the
+    greeting, then, once the method is chosen, the request. Returns the socket once the success reply is read."""
+    s = socket.create_connection(("127.0.0.1", proxy_port), timeout=timeout)
+    try:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(b"\x05\x01\x00")
+        m = recv_exact(s, 2)
+        if m != b"\x05\x00":
+            raise RuntimeError("SOCKS5 method answer %r" % m)
+        s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton("127.0.0.1") + dport.to_bytes(2, "big"))
+        h = recv_exact(s, 4)
+        if h[0] != 5 or h[1] != 0:
+            raise RuntimeError("SOCKS5 reply %d" % h[1])
+        if h[3] == 1:          # the bound address: IPv4, IPv6 or a name, then the port
+            recv_exact(s, 4 + 2)
+        elif h[3] == 4:
+            recv_exact(s, 16 + 2)
+        elif h[3] == 3:
+            recv_exact(s, recv_exact(s, 1)[0] + 2)
+        else:
+            raise RuntimeError("SOCKS5 reply address type %d" % h[3])
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def http_connect_open(proxy_port, dport, timeout=10.0):
+    """An HTTP CONNECT to 127.0.0.1:dport through the proxy; returns the socket once the 200 head is read."""
+    s = socket.create_connection(("127.0.0.1", proxy_port), timeout=timeout)
+    try:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (dport, dport))
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):      # the echo service sends nothing first: no byte past the head
+            d = s.recv(1)
+            if not d:
+                raise RuntimeError("EOF in the CONNECT answer %r" % head[:60])
+            head += d
+            if len(head) > 4096:
+                raise RuntimeError("CONNECT answer head over 4 KiB")
+        if not re.match(rb"HTTP/1\.[01] 200", head):
+            raise RuntimeError("CONNECT answered %r" % head.split(b"\r\n")[0][:60])
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def fwd_open(row, how, dport):
+    if row.proxy_port is None:
+        s = socket.create_connection(("127.0.0.1", dport), timeout=10)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return s
+    return (http_connect_open if how == "http" else socks5_open)(row.proxy_port, dport)
+
+
+def pct_of(sorted_vals, q):
+    if not sorted_vals:
+        return None
+    return sorted_vals[min(len(sorted_vals) - 1, int(round(q / 100 * (len(sorted_vals) - 1))))]
+
+
+def measure_setups(row, n, how="socks5"):
+    """n sequential setups to the echo service through the row's proxy: the time from connect() to the proxy's
+    success reply (SOCKS5: the 10-byte reply; HTTP: the 200 head; direct: connect() returning), and to the first
+    byte echoed back (1 byte written right after the reply: the connection is usable end to end). usec."""
+    setup, echo, errs = [], [], {}
+    for i in range(n):
+        t0 = time.perf_counter()
+        try:
+            s = fwd_open(row, how, SERVICES["echo"])
+        except Exception as e:
+            k = str(e)[:80]
+            errs[k] = errs.get(k, 0) + 1
+            if sum(errs.values()) > 20:
+                break
+            continue
+        t1 = time.perf_counter()
+        try:
+            s.sendall(b"x")
+            recv_exact(s, 1)
+            echo.append((time.perf_counter() - t0) * 1e6)
+        except Exception as e:
+            k = "echo: " + str(e)[:80]
+            errs[k] = errs.get(k, 0) + 1
+        finally:
+            s.close()
+        setup.append((t1 - t0) * 1e6)
+    out = {"n": n, "ok": len(setup), "errors": errs}
+    for key, vals in (("setup", setup), ("echo", echo)):
+        v = sorted(vals)
+        if v:
+            out[key] = {"p50": statistics.median(v), "p99": pct_of(v, 99), "avg": statistics.mean(v), "max": v[-1]}
+    return out
+
+
+def drain(sock):
+    """Read sock to EOF, spliced into a pipe and from it to /dev/null (no copy to user space; recv_into a 1 MiB
+    buffer where os.splice is missing). Returns the byte count."""
+    n = 0
+    if hasattr(os, "splice"):
+        r, w = os.pipe()
+        null = os.open("/dev/null", os.O_WRONLY)
+        try:
+            while True:
+                k = os.splice(sock.fileno(), w, 1 << 20)
+                if not k:
+                    return n
+                n += k
+                while k:
+                    k -= os.splice(r, null, k)
+        finally:
+            for fd in (r, w, null):
+                os.close(fd)
+    buf = bytearray(1 << 20)
+    while True:
+        k = sock.recv_into(buf)
+        if not k:
+            return n
+        n += k
+
+
+def pour(sock, src, secs):
+    """sendfile() the FWD_FILE bytes of src to sock again and again for secs (no copy from user space). sock is
+    blocking, with SO_SNDTIMEO set so that a stall ends in an error. Returns (bytes, per-second rates)."""
+    ivals = []
+    t0 = mark = time.perf_counter()
+    end, n, mark_n = t0 + secs, 0, 0
+    while True:
+        off = 0
+        while off < FWD_FILE:
+            k = os.sendfile(sock.fileno(), src, off, FWD_FILE - off)
+            if k <= 0:
+                raise RuntimeError("sendfile returned %d" % k)
+            off += k
+        n += FWD_FILE
+        now = time.perf_counter()
+        if now - mark >= 1.0:
+            ivals.append((n - mark_n) * 8 / (now - mark))
+            mark, mark_n = now, n
+        if now >= end:
+            return n, ivals
+
+
+def send_timeout(sock, secs=30):
+    sock.settimeout(None)     # os.sendfile wants a blocking socket; a stall ends by SO_SNDTIMEO instead
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, secs.to_bytes(8, sys.byteorder) + bytes(8))
+
+
+def fwd_peer(ports):
+    """A separate process, the far end of the stream tests, on two ports (SINK,SOURCE). The sink reads each
+    connection to EOF (drain: spliced to /dev/null), then answers with the byte count (8 bytes, big endian) and
+    closes: the sender's end of the transfer, and a check that every byte arrived. The source reads a line with a
+    number of seconds, then sends zeros (pour: sendfile of a memfd) for that long and closes."""
+    import threading
+    raise_nofile()
+    zeros = os.memfd_create("bench-zeros")
+    os.write(zeros, bytes(FWD_FILE))
+    lss = []
+    for port in ports:
+        ls = socket.socket()
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("127.0.0.1", port))
+        ls.listen(64)
+        lss.append(ls)
+    print("sink listening on %d, source on %d" % tuple(ports), flush=True)
+
+    def sink(c):
+        n = 0
+        try:
+            n = drain(c)
+            c.sendall(n.to_bytes(8, "big"))
+        except OSError as e:
+            print("sink: %s after %d bytes" % (e, n), flush=True)
+        c.close()
+
+    def source(c):
+        try:
+            line = b""
+            while not line.endswith(b"\n"):
+                d = c.recv(64)
+                if not d:
+                    raise OSError("EOF before the line")
+                line += d
+            send_timeout(c)
+            pour(c, zeros, float(line))
+            c.shutdown(socket.SHUT_WR)
+        except (OSError, ValueError) as e:
+            print("source: %s" % e, flush=True)
+        c.close()
+
+    def serve(ls, what):
+        while True:
+            c, _ = ls.accept()
+            threading.Thread(target=what, args=(c,), daemon=True).start()
+    threading.Thread(target=serve, args=(lss[1], source), daemon=True).start()
+    serve(lss[0], sink)
+
+
+def thread_cpu():
+    ru = resource.getrusage(resource.RUSAGE_THREAD)
+    return ru.ru_utime + ru.ru_stime
+
+
+def fwd_stream(row, secs, down=False):
+    """One stream through the row's proxy (SOCKS5). Up (the default): to the sink, pour() for secs, then shut down
+    the write side and wait for the sink's byte count; bps = bytes / (first write .. the sink's answer, which comes
+    after the last byte). Down: from the source, which pours for secs once asked; bps = bytes / (the request ..
+    EOF), the bytes spliced to /dev/null here. Neither end copies to or from user space, so neither is what limits
+    the stream. Returns ({"bps", "bytes", "secs", "min_interval_bps", "sender_cpu", "sink_cpu"}, None) or (None,
+    error); sender / sink = the CPU of the sending and the receiving end, % of a core."""
+    far = SERVICES["fwd_peer_proc"].pid
+    try:
+        s = fwd_open(row, "socks5", SERVICES["fwd_source" if down else "fwd_sink"])
+    except Exception as e:
+        return None, "setup: %s" % e
+    ivals = []
+    src = None
+    try:
+        k0, c0 = cpu_ticks([far]), thread_cpu()
+        t0 = time.perf_counter()
+        if down:
+            s.sendall(b"%g\n" % secs)
+            s.settimeout(None)         # os.splice wants a blocking socket; a stall ends by SO_RCVTIMEO instead
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, (int(secs) + 30).to_bytes(8, sys.byteorder) + bytes(8))
+            n = got = drain(s)
+        else:
+            send_timeout(s)
+            src = os.open(SERVICES["fwd_file"], os.O_RDONLY)
+            n, ivals = pour(s, src, secs)
+            s.shutdown(socket.SHUT_WR)
+            s.settimeout(30)
+            got = int.from_bytes(recv_exact(s, 8), "big")
+        t1 = time.perf_counter()
+        c1, k1 = thread_cpu(), cpu_ticks([far])
+    except Exception as e:
+        return None, "transfer: %r" % e
+    finally:
+        s.close()
+        if src is not None:
+            os.close(src)
+    if got != n:
+        return None, "the sink got %d bytes of %d sent" % (got, n)
+    if down and n == 0:
+        return None, "no bytes from the source"
+    wall = t1 - t0
+    here, there = (c1 - c0) / wall * 100, (k1 - k0) / CLK_TCK / wall * 100
+    return {"bps": n * 8 / wall, "bytes": n, "secs": wall, "min_interval_bps": min(ivals) if ivals else None,
+            "sender_cpu": there if down else here, "sink_cpu": here if down else there}, None
+
+
+class BurrowD(Burrow):
+    """burrow server --forward-to '*:*' and burrow client -D 127.0.0.1:0: proxy_port is the client's -D port."""
+
+    def __init__(self, tmp, binpath, name="burrow -D", timeout=10.0):
+        if not (os.path.isfile(binpath) and os.access(binpath, os.X_OK)):
+            raise RuntimeError("binary %s not found" % binpath)
+        if not (bin_has(binpath, "server", "--forward-to") and bin_has(binpath, "client", "-D SPEC")):
+            raise RuntimeError("binary %s has no dynamic forwarding (no client -D, server --forward-to)" % binpath)
+        self.name, self.transport, self.fingerprint, self.client = name, "tcp", None, None
+        env = {"BURROW_TOKEN": TOKEN}
+        sargs = shlex.split(os.environ.get("BURROW_SERVER_ARGS", ""))
+        cargs = shlex.split(os.environ.get("BURROW_CLIENT_ARGS", ""))
+        tag = name.replace(" ", "")
+        state = []
+        if bin_has(binpath, "server", "--state-dir"):
+            self.state_dir = tempfile.mkdtemp(prefix="state-%s-" % tag, dir=tmp)
+            state = ["--state-dir", self.state_dir]
+        self.server = spawn([binpath, "server", "-l", "127.0.0.1:0", "--forward-to", "*:*"] + state + sargs,
+                            os.path.join(tmp, "%s-server.log" % tag), env)
+        sport = int(wait_log(self.server, r"server listening on [\d.]+:(\d+)", timeout).group(1))
+        self.client = spawn([binpath, "client", "-s", "127.0.0.1:%d" % sport, "-D", "127.0.0.1:0"] + cargs,
+                            os.path.join(tmp, "%s-client.log" % tag), env)
+        m = wait_log(self.client, r"tunnel d1: listening on (\S+):(\d+) -> SOCKS5 and HTTP proxy", timeout)
+        self.proxy_port = int(m.group(2))
+        wait_listen(self.proxy_port, proc=self.client, timeout=timeout)
+        self.pool = int(cargs[cargs.index("--pool") + 1]) if "--pool" in cargs else 8
+        if self.pool != 0:
+            try:
+                m = wait_log(self.client, r"(\d+) data connections ready", timeout)
+                if int(m.group(1)) < self.pool:
+                    anomaly("%s: %s data connections ready, --pool %d" % (name, m.group(1), self.pool))
+            except RuntimeError as e:
+                anomaly("%s: pool not ready: %s" % (name, str(e).splitlines()[0]))
+
+    def moved(self):
+        """Streams the server moved to a dedicated data connection (its info lines)."""
+        try:
+            with open(self.server.logpath, "rb") as f:
+                return f.read().count(b"moved to a dedicated connection after")
+        except OSError:
+            return None
+
+
+class SshD:
+    """ssh -N -D 127.0.0.1:PORT to the bench's own sshd (start_sshd), default cipher or ssh -c CIPHER."""
+
+    def __init__(self, tmp, name="ssh -D", cipher=None):
+        self.name = name
+        d, self.sshd, sshd_port = start_sshd(os.path.join(tmp, "ssh-D" if cipher is None else
+                                                          "ssh-D-" + cipher.split("@")[0]))
+        self.proxy_port = free_port()
+        argv = ["ssh", "-N", "-F", "/dev/null"] + (["-c", cipher] if cipher else []) + \
+            ["-D", "127.0.0.1:%d" % self.proxy_port] + ssh_login_args(d, sshd_port)
+        self.ssh = spawn(argv, os.path.join(d, "ssh.log"))
+        wait_listen(self.proxy_port, timeout=15, proc=self.ssh)
+        self.cipher = ssh_cipher(cipher)
+
+    def cpu_pids(self):
+        return [self.sshd.pid, self.ssh.pid]
+
+    def mem_pids(self):
+        return {"sshd": [p for p in tree([self.sshd.pid]) if p != self.sshd.pid], "ssh": [self.ssh.pid]}
+
+    def check_alive(self, when):
+        if self.ssh.poll() is not None:
+            anomaly("%s: ssh exited (rc=%s) during %s\n%s" % (self.name, self.ssh.returncode, when, tail(self.ssh.logpath)))
+            return False
+        return True
+
+    def stop(self):
+        stop(self.ssh)
+        stop(self.sshd)
+
+
+class DirectD:
+    name, proxy_port = "direct", None
+
+    def cpu_pids(self):
+        return []
+
+    def check_alive(self, when):
+        return True
+
+    def stop(self):
+        pass
+
+
+def measure_forward(cfg, res):
+    """The FORWARD rows, all started first and measured in turns (setups, then the throughput runs round-robin,
+    so a change in the machine's load falls on every row alike)."""
+    out = res.setdefault("forward", {})
+    if "fwd_sink" not in SERVICES:
+        SERVICES["fwd_sink"], SERVICES["fwd_source"] = free_port(), free_port()
+        p = spawn(["/usr/bin/python3", os.path.abspath(__file__), "--fwd-peer",
+                   "%d,%d" % (SERVICES["fwd_sink"], SERVICES["fwd_source"])], os.path.join(cfg.tmp, "fwd-peer.log"))
+        SERVICES["fwd_peer_proc"] = p
+        wait_listen(SERVICES["fwd_sink"], proc=p)
+        wait_listen(SERVICES["fwd_source"], proc=p)
+        SERVICES["fwd_file"] = os.path.join(cfg.tmp, "fwd-zeros")
+        with open(SERVICES["fwd_file"], "wb") as f:
+            f.write(bytes(FWD_FILE))
+    makers = [("direct", DirectD), ("burrow -D", lambda: BurrowD(cfg.tmp, cfg.bin))] + \
+        [(k, lambda k=k, c=c: SshD(cfg.tmp, name=k, cipher=c)) for k, c in FWD_SSH]
+    rows = []
+    for name, make in makers:
+        try:
+            rows.append(make())
+        except Exception as e:
+            anomaly("%s unavailable: %s" % (name, e))
+            for p in list(STARTED):
+                if p.argv[0] == cfg.bin:
+                    stop(p)
+            continue
+        r = out.setdefault(name, {})
+        if isinstance(rows[-1], SshD):
+            r["cipher"] = rows[-1].cipher
+        if hasattr(rows[-1], "mem_pids"):
+            r["rss_idle"] = {k: rss_kb(v) for k, v in rows[-1].mem_pids().items()}
+    n = FWD_SETUPS_QUICK if cfg.quick else FWD_SETUPS_FULL
+    try:
+        for row in rows:
+            r = out[row.name]
+            for how in ("socks5", "http") if isinstance(row, BurrowD) else ("socks5",):
+                if how == "http" and row.proxy_port is None:
+                    continue
+                t = time.time()
+                m = measure_setups(row, n, how)
+                r["setups" if how == "socks5" else "setups_http"] = m
+                if m["ok"] < n or m["errors"]:
+                    anomaly("%s %s setups: %d/%d set up, errors %s" % (row.name, how, m["ok"], n, m["errors"]))
+                log("%-17s %d %s setups in %.1f s: reply p50 %s p99 %s us, first echo p50 %s p99 %s us" % (
+                    row.name, n, how, time.time() - t, fmt(m.get("setup", {}).get("p50"), "%.0f"),
+                    fmt(m.get("setup", {}).get("p99"), "%.0f"), fmt(m.get("echo", {}).get("p50"), "%.0f"),
+                    fmt(m.get("echo", {}).get("p99"), "%.0f")))
+            row.check_alive("%s setups" % row.name)
+        # key suffix "" = up (the -D client's side sends: to the sink), "_down" = down (from the source)
+        acc = {(row.name, d): {"vals": [], "bytes": 0, "cpu": 0, "cpu_each": [0] * len(row.cpu_pids()), "runs": []}
+               for row in rows for d in ("", "_down")}
+        for run in range(cfg.runs):
+            for row in rows:
+                for d in ("", "_down"):
+                    a = acc[(row.name, d)]
+                    what = "stream%s run %d" % (d.replace("_", " "), run + 1)
+                    pids = row.cpu_pids()
+                    c0, e0 = cpu_ticks(pids) if pids else 0, [cpu_ticks([p]) for p in pids]
+                    o, err = fwd_stream(row, cfg.secs, down=bool(d))
+                    if err:
+                        anomaly("%s %s: %s" % (row.name, what, err))
+                        row.check_alive(what)
+                        continue
+                    if pids:
+                        a["cpu"] += cpu_ticks(pids) - c0
+                        a["cpu_each"] = [x + cpu_ticks([p]) - y for x, p, y in zip(a["cpu_each"], pids, e0)]
+                    a["vals"].append(o["bps"])
+                    a["bytes"] += o["bytes"]
+                    a["runs"].append(o)
+                    if o["min_interval_bps"] is not None and o["min_interval_bps"] < 0.05 * o["bps"]:
+                        anomaly("%s %s: stall, a 1 s interval moved %.3f Gbit/s (average %.2f)"
+                                % (row.name, what, o["min_interval_bps"] / 1e9, o["bps"] / 1e9))
+                    log("%-17s %-18s: %6.2f Gbit/s (%.0f MB in %.2f s; sender %.0f%%, receiver %.0f%% of a core)" % (
+                        row.name, what, o["bps"] / 1e9, o["bytes"] / 1e6, o["secs"], o["sender_cpu"], o["sink_cpu"]))
+        for row in rows:
+            r = out[row.name]
+            for d in ("", "_down"):
+                a = acc[(row.name, d)]
+                r["tput" + d] = statistics.median(a["vals"]) if a["vals"] else None
+                r["tput%s_runs" % d] = a["vals"]
+                r["runs" + d] = a["runs"]
+                if a["runs"]:
+                    r["sender_cpu" + d] = statistics.median(x["sender_cpu"] for x in a["runs"])
+                    r["sink_cpu" + d] = statistics.median(x["sink_cpu"] for x in a["runs"])
+                if row.cpu_pids() and a["bytes"]:
+                    r["cpu_s" + d] = a["cpu"] / CLK_TCK
+                    r["cpu_s_each" + d] = [x / CLK_TCK for x in a["cpu_each"]]
+                    r["cpu_s_per_gb" + d] = r["cpu_s" + d] / (a["bytes"] / 1e9)
+            if isinstance(row, BurrowD):
+                r["moved"] = row.moved()
+                if (r["runs"] or r["runs_down"]) and row.pool and not r["moved"]:
+                    anomaly("%s: no stream moved to a dedicated data connection (server log)" % row.name)
+            row.check_alive("the stream runs")
+    finally:
+        for row in rows:
+            row.stop()
+    # is the bench's sender + sink the limit? its direct figure against iperf3 -P 1 direct (of the plain rows when
+    # they ran, else one run here)
+    d = res.get("direct", {}).get("tput_p1")
+    if d is None and shutil.which("iperf3"):
+        o, err = iperf(SERVICES["iperf"], cfg.secs, 1)
+        if err:
+            anomaly("forward: iperf3 -P 1 direct (reference): %s" % err)
+        else:
+            d = o["bps"]
+            log("direct            iperf3 -P 1: %.2f Gbit/s (reference for the bench's sender and sink)" % (d / 1e9))
+    out["iperf3_direct_p1"] = d
+
+
+def report_forward(res, cfg, L):
+    """The FORWARD section (setups, then streams up and down) and FORWARD TARGETS."""
+    if not forward_selected(cfg):
+        return
+    f = res.get("forward", {})
+    g = lambda p, k: f.get(p, {}).get(k)
+    us = lambda d, k: fmt((d or {}).get(k), "%.0f")
+    gbs = lambda v: fmt(v and v / 1e9)
+    L.append("")
+    L.append("FORWARD (-D: burrow client -D 127.0.0.1:0 + server --forward-to '*:*' vs ssh -N -D to our sshd, default "
+             "cipher and -c aes128-gcm@openssh.com; SOCKS5, no auth; all rows in this run)")
+    L.append("  setup: connect() to the proxy .. the SOCKS5 success reply (greeting, method, request, reply); echo: .. the "
+             "first byte echoed back by the echo service; %d sequential setups each, usec; +p50 = added over direct" % (
+                 FWD_SETUPS_QUICK if cfg.quick else FWD_SETUPS_FULL))
+    L.append("%-18s %8s %8s %8s %8s %8s %8s   %s" % ("path", "setup50", "setup99", "echo50", "echo99", "+echo50",
+                                                  "vs ssh", "errors"))
+    de = ((g("direct", "setups") or {}).get("echo") or {}).get("p50")
+    se = ((g("ssh -D", "setups") or {}).get("echo") or {}).get("p50")
+    rows = [(p, g(p, "setups")) for p in FWD_ROWS] + [("burrow -D (HTTP)", g("burrow -D", "setups_http"))]
+    for p, st in rows:
+        st = st or {}
+        e50 = (st.get("echo") or {}).get("p50")
+        L.append("%-18s %8s %8s %8s %8s %8s %8s   %s" % (
+            p, us(st.get("setup"), "p50"), us(st.get("setup"), "p99"), us(st.get("echo"), "p50"),
+            us(st.get("echo"), "p99"), "-" if p == "direct" else fmt(e50 is not None and de is not None and e50 - de or None,
+                                                                   "%+.0f"),
+            fmt(ratio(e50, se), "%.2fx"), "%s/%s ok%s" % (st.get("ok", "-"), st.get("n", "-"),
+                                                          (" " + str(st["errors"])) if st.get("errors") else "")))
+    L.append("  burrow -D (HTTP) = the same -D port, HTTP CONNECT (setup = .. the 200 head); ssh -D has no HTTP proxy. "
+             "ssh -D sends the SOCKS5 success reply before its channel to the destination is open, burrow -D once the "
+             "server has connected: the echo columns compare connections that can be used")
+    L.append("")
+    L.append("  stream: one SOCKS5 stream, %d s x %d (median); up = the -D side sends (sendfile() of a %d MiB file of zeros "
+             "over and over) to a sink process (spliced to /dev/null), Gbit/s = bytes / (first write .. the sink's byte "
+             "count after EOF); down = a source process sends (sendfile) for as long, the -D side splices to /dev/null "
+             "until EOF; CPU s/GB = user+sys of the relay processes (burrow server + client, sshd + its children + "
+             "ssh) per GB; snd/rcv%% = the sending and receiving ends' CPU in the up runs, %% of a core" % (
+                 cfg.secs, cfg.runs, FWD_FILE >> 20))
+    L.append("%-18s %7s %7s %7s %7s %7s %8s %8s %9s   %s" % (
+        "path", "up", "down", "up/dir", "up/ssh", "dn/ssh", "CPU up", "CPU down", "snd/rcv%", "split up | runs up | down"))
+    names = {"burrow -D": ("server", "client"), "ssh -D": ("sshd", "ssh"), "ssh -D aes128-gcm": ("sshd", "ssh")}
+    for p in FWD_ROWS:
+        t, td = g(p, "tput"), g(p, "tput_down")
+        split = " + ".join("%s %.2f s" % (n, c) for n, c in zip(names.get(p, ()), g(p, "cpu_s_each") or []))
+        runs = " ".join("%.2f" % (x / 1e9) for x in (g(p, "tput_runs") or [])) or "-"
+        rdn = " ".join("%.2f" % (x / 1e9) for x in (g(p, "tput_down_runs") or [])) or "-"
+        L.append("%-18s %7s %7s %7s %7s %7s %8s %8s %9s   %s" % (
+            p, gbs(t), gbs(td), fmt(ratio(t, g("direct", "tput")), "%.2fx"), fmt(ratio(t, g("ssh -D", "tput")), "%.2fx"),
+            fmt(ratio(td, g("ssh -D", "tput_down")), "%.2fx"), fmt(g(p, "cpu_s_per_gb"), "%.3f"),
+            fmt(g(p, "cpu_s_per_gb_down"), "%.3f"), "%s/%s" % (fmt(g(p, "sender_cpu"), "%.0f"), fmt(g(p, "sink_cpu"), "%.0f")),
+            (split + " | " if split else "") + runs + " | " + rdn))
+    if g("burrow -D", "moved") is not None:
+        L.append("  burrow -D: %d stream(s) moved to a dedicated data connection (server log) of %d stream runs" % (
+            g("burrow -D", "moved"), len(g("burrow -D", "tput_runs") or []) + len(g("burrow -D", "tput_down_runs") or [])))
+    for p in ("ssh -D", "ssh -D aes128-gcm"):
+        if g(p, "cipher"):
+            L.append("  %s: cipher %s" % (p, g(p, "cipher")))
+    ri = {p: g(p, "rss_idle") for p in FWD_ROWS if g(p, "rss_idle")}
+    if ri:
+        L.append("  idle RSS KB: " + "; ".join("%s %s" % (p, " / ".join("%s %d" % kv for kv in v.items()))
+                                              for p, v in ri.items()))
+    ip = f.get("iperf3_direct_p1")
+    L.append("  the measuring client's ceiling: direct up %s, down %s Gbit/s (zero-copy ends); iperf3 -P 1 direct, which "
+             "copies in and out of user space: %s Gbit/s" % (gbs(g("direct", "tput")), gbs(g("direct", "tput_down")),
+                                                             gbs(ip)))
+    L.append("")
+    L.append("FORWARD TARGETS (this run)")
+    a, b = g("burrow -D", "tput"), g("ssh -D", "tput")
+    ad, bd = g("burrow -D", "tput_down"), g("ssh -D", "tput_down")
+    r, rd = ratio(a, b), ratio(ad, bd)
+    low = min(x for x in (r, rd) if x is not None) if (r is not None or rd is not None) else None
+    target(L, "-D throughput >= %gx ssh -D" % FWD_TARGET, None if low is None else low >= FWD_TARGET,
+           "up %s (%s vs %s Gbit/s), down %s (%s vs %s); lower %s; ssh -D %s" % (
+               fmt(r, "%.2fx"), gbs(a), gbs(b), fmt(rd, "%.2fx"), gbs(ad), gbs(bd), fmt(low, "%.2fx"),
+               (g("ssh -D", "cipher") or "?").split("@")[0]))
+    c, cd = g("ssh -D aes128-gcm", "tput"), g("ssh -D aes128-gcm", "tput_down")
+    L.append("      vs ssh -D aes128-gcm: up %s (%s Gbit/s), down %s (%s Gbit/s)" % (
+        fmt(ratio(a, c), "%.2fx"), gbs(c), fmt(ratio(ad, cd), "%.2fx"), gbs(cd)))
+    L.append("      CPU per GB (up / down): burrow -D %s / %s s, ssh -D %s / %s s, ssh -D aes128-gcm %s / %s s" % tuple(
+        fmt(g(p, k), "%.3f") for p in ("burrow -D", "ssh -D", "ssh -D aes128-gcm") for k in ("cpu_s_per_gb",
+                                                                                           "cpu_s_per_gb_down")))
+    sb, ss = (g("burrow -D", "setups") or {}).get("echo"), (g("ssh -D", "setups") or {}).get("echo")
+    L.append("      setup to first echo, p50: burrow -D %s, ssh -D %s usec (%s)" % (
+        us(sb, "p50"), us(ss, "p50"), fmt(ratio(sb and sb["p50"], ss and ss["p50"]), "%.2fx")))
 
 
 # --------------------------------------------------------------------------- runner
@@ -2373,6 +2955,7 @@ def report(res, cfg):
     report_tls_targets(res, cfg, L, plain_targets if plain else None)
     report_ws_targets(res, cfg, L)
     report_http_targets(res, cfg, L)
+    report_forward(res, cfg, L)
     if NOTES:
         L.append("")
         L.append("NOTES")
@@ -2396,17 +2979,21 @@ def main():
                          "TLS aes128-gcm and chacha20 + idle data connections, and tls-ssh: ssh -R -c aes128-gcm "
                          "and chacha20) and ws (burrow --transport ws and wss, with plain burrow and burrow TLS "
                          "aes128-gcm run as their references + idle data connections), http (burrow --transport "
-                         "http and https, with the same references), web (= ws,http); default all of them, "
-                         "--quick: burrow,mux,ssh,socat")
+                         "http and https, with the same references), web (= ws,http), forward (burrow client -D "
+                         "against ssh -D, with its own direct row); default all of them, --quick: burrow,mux,ssh,socat")
     ap.add_argument("--callgrind", dest="callgrind", action="store_true", default=None,
                     help="callgrind Ir of moving %d MB through the relay (default: on, off with --quick)" % CALLGRIND_MB)
     ap.add_argument("--no-callgrind", dest="callgrind", action="store_false")
     ap.add_argument("--keep-tmp", action="store_true")
     ap.add_argument("--churn", type=int, help="seconds of churn (default 300, 10 with --quick)")
     ap.add_argument("--echo-server", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--fwd-peer", help=argparse.SUPPRESS)
     cfg = ap.parse_args()
     if cfg.echo_server:
         echo_server(cfg.echo_server)
+        return 0
+    if cfg.fwd_peer:
+        fwd_peer([int(x) for x in cfg.fwd_peer.split(",")])
         return 0
     if not os.path.isabs(cfg.bin):
         cfg.bin = os.path.join(REPO, cfg.bin)
@@ -2419,9 +3006,10 @@ def main():
     if cfg.callgrind is None:
         cfg.callgrind = not cfg.quick
     if cfg.only is None:
-        cfg.only = "burrow,mux,ssh,socat" + ("" if cfg.quick else ",tls,ws,http")
+        cfg.only = "burrow,mux,ssh,socat" + ("" if cfg.quick else ",tls,ws,http,forward")
     only = cfg.only_set = set(x.strip() for x in cfg.only.split(","))
-    unknown = only - {"burrow", "mux", "ssh", "socat", "callgrind", "tls", "tls-burrow", "tls-ssh", "ws", "http", "web"}
+    unknown = only - {"burrow", "mux", "ssh", "socat", "callgrind", "tls", "tls-burrow", "tls-ssh", "ws", "http", "web",
+                      "forward"}
     if unknown:
         ap.error("--only: unknown %s" % ",".join(sorted(unknown)))
 
@@ -2467,7 +3055,8 @@ def main():
     except Exception:
         pass
 
-    plan = [("direct", lambda: Direct(svc, cfg.tmp))]
+    # direct (iperf3, sockperf, wrk) always runs, unless forward alone is chosen: it has its own direct row
+    plan = [] if only == {"forward"} else [("direct", lambda: Direct(svc, cfg.tmp))]
     # the web group (ws, http) compares with plain burrow and burrow TLS aes of the same run: they run for it when
     # not chosen themselves (then as reference rows only: no churn, 1,000 connections, no plain or TLS section)
     ws = ws_selected(cfg) or http_selected(cfg)
@@ -2548,6 +3137,14 @@ def main():
         else:
             peer.stop()
 
+    # the forward group: burrow -D against ssh -D (before burrow's churn and connection tests, like every throughput)
+    if forward_selected(cfg):
+        log("=== forward: burrow -D, ssh -D (default cipher, aes128-gcm) and direct, SOCKS5 setups and one stream")
+        try:
+            measure_forward(cfg, res)
+        except Exception as e:
+            anomaly("forward measurement failed: %r" % (e,))
+
     # (not for the http rows alone: the http transport has no data connections)
     if any(tls_selected(cfg, k) for k in ("tls aes", "tls chacha")) or ws_selected(cfg):
         log("=== idle data connections: RSS with client --pool 0 and --pool %d, TLS%s and plain"
@@ -2583,6 +3180,7 @@ def main():
             json.dump({"results": res, "targets": TARGETS, "anomalies": ANOMALIES, "notes": NOTES, "quick": cfg.quick,
                        "config": {"iperf_secs": cfg.secs, "runs": cfg.runs, "sockperf_secs": cfg.lat_secs,
                                   "wrk_secs": cfg.cps_secs, "wrk_conns": WRK_CONNS, "churn_secs": cfg.churn_secs,
+                                  "fwd_setups": FWD_SETUPS_QUICK if cfg.quick else FWD_SETUPS_FULL,
                                   "nconn": NCONN, "nconn_big": NCONN_BIG, "callgrind_mb": CALLGRIND_MB, "callgrind_runs": CALLGRIND_RUNS,
                                   "bin": cfg.bin_orig, "bin_mtime": cfg.bin_mtime, "bin_sha256_12": cfg.bin_sha, "git": cfg.git,
                                   "only": cfg.only}}, f, indent=2)
