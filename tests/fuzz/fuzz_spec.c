@@ -35,15 +35,71 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *why;
 
 	struct tunnel_cfg t;
+	memset(&t, 0, sizeof t);
 	why = NULL;
 	if (forward_spec_parse(s, &t, &why) == 0) {
 		check_hostport(&t.remote);
 		check_hostport(&t.local);
-		check(t.local.host[0] != '\0');
-		check(t.local.port != 0);
+		check(t.type == TUNNEL_REMOTE || t.type == TUNNEL_REMOTE_DYNAMIC);
+		if (t.type == TUNNEL_REMOTE) {
+			check(t.local.host[0] != '\0');
+			check(t.local.port != 0);
+		} else {
+			/* -R [bind:]port: a SOCKS port, never UDP, no target. */
+			check(!t.udp && t.local.host[0] == '\0');
+		}
 	} else {
 		check(why != NULL);
 	}
+	why = NULL;
+	memset(&t, 0, sizeof t);
+	if (local_forward_parse(s, &t, &why) == 0) {
+		check(t.type == TUNNEL_LOCAL);
+		check_hostport(&t.listen);
+		check_hostport(&t.local);
+		check(t.local.host[0] != '\0' && t.local.port != 0);
+	} else {
+		check(why != NULL);
+	}
+	why = NULL;
+	memset(&t, 0, sizeof t);
+	if (share_parse(s, &t, &why) == 0) {
+		check(t.type == TUNNEL_SHARED);
+		check(strnlen(t.name, sizeof t.name) < sizeof t.name);
+		check(t.local.host[0] != '\0' && t.local.port != 0);
+	} else {
+		check(why != NULL);
+	}
+	why = NULL;
+	if (visit_target_parse(s, &why) != 0)
+		check(why != NULL);
+	char extra[MSG_EXTRA_MAX + 1];
+	why = NULL;
+	if (visitors_parse(s, extra, sizeof extra, &why) == 0)
+		check(strnlen(extra, sizeof extra) < sizeof extra);
+	else
+		check(why != NULL);
+	why = NULL;
+	memset(&t, 0, sizeof t);
+	if (listen_parse(s, &t, &why) == 0)
+		check_hostport(&t.listen);
+	else
+		check(why != NULL);
+	struct dest_rules *dr = calloc(1, sizeof *dr);
+	why = NULL;
+	if (dr != NULL && dest_rules_parse(s, dr, &why) == 0) {
+		check(dr->nnames <= DEST_NAMES_MAX && dr->nnets <= DEST_NETS_MAX);
+		for (size_t i = 0; i < dr->nnames; i++)
+			check(dr->names[i].lo <= dr->names[i].hi);
+		for (size_t i = 0; i < dr->nnets; i++) {
+			check(dr->nets[i].lo <= dr->nets[i].hi);
+			check(dr->nets[i].prefix <= (dr->nets[i].v6 ? 128 : 32));
+		}
+	} else if (dr != NULL) {
+		check(why != NULL);
+	}
+	free(dr);
+	memset(&t, 0, sizeof t);
 	why = NULL;
 	if (remote_parse(s, &t, &why) != 0)
 		check(why != NULL);
