@@ -105,6 +105,8 @@ struct tunnel_state {
 	struct evconnlistener *lev; /* -L, -D, visitors: listening here */
 	struct front_set fronts;    /* -D: connections in their request */
 	struct log_limit lim;
+	/* A UDP visitor's port (its socket is the event's) and idle sweep. */
+	struct event *uev, *usweep;
 };
 
 struct client {
@@ -142,6 +144,7 @@ struct client {
 	int auto_upgrade;         /* the session ends to do that */
 	struct gauge *moved;      /* streams moved to relay threads, still open */
 	struct udp_table udp;     /* UDP tunnels' flows */
+	uint32_t next_flow;       /* a UDP visitor's flows: odd, as stream ids */
 	int exit_code;
 };
 
@@ -176,6 +179,9 @@ void target_lookup(struct tunnel_state *ts);
 
 /* udp.c: UDP_OPEN, DGRAM, UDP_CLOSE */
 int client_udp_frame(struct client *c, const struct frame *f, const char **why);
+/* A UDP visitor's port: listen (0, or -1 logged), and close. */
+int udp_visit_listen(struct client *c, struct tunnel_state *ts);
+void udp_visit_close(struct tunnel_state *ts);
 
 /* forward.c: -L and -D */
 /* Listens for every -L and -D tunnel; -1 (logged) if one cannot. */

@@ -60,10 +60,13 @@ client_register(struct client *c, size_t i)
 	static const uint8_t kinds[] = {[TUNNEL_REMOTE] = TUNNEL_TCP,
 	    [TUNNEL_REMOTE_DYNAMIC] = TUNNEL_SOCKS, [TUNNEL_SHARED] = TUNNEL_SECRET,
 	    [TUNNEL_VISITOR] = TUNNEL_VISIT};
-	struct msg_register m = {.kind = t->udp ? TUNNEL_UDP : kinds[t->type],
+	int secret = t->type == TUNNEL_SHARED || t->type == TUNNEL_VISITOR;
+	struct msg_register m = {
+	    .kind = t->udp && !secret ? TUNNEL_UDP : kinds[t->type],
 	    .port = t->remote.port,
 	    .flags = (t->remote_has_bind ? REGISTER_HAS_BIND : 0) |
-		(t->mux_only ? REGISTER_MUX_ONLY : 0)};
+		(t->mux_only ? REGISTER_MUX_ONLY : 0) |
+		(t->udp && secret ? REGISTER_UDP : 0)};
 	snprintf(m.bind, sizeof m.bind, "%s", t->remote.host);
 	snprintf(m.name, sizeof m.name, "%s", t->name);
 	snprintf(m.extra, sizeof m.extra, "%s", t->extra);
@@ -91,10 +94,11 @@ client_register_result(struct client *c, const struct frame *f)
 			snprintf(ok.addr, sizeof ok.addr, "?");
 		c->tunnels[i].registered = 1;
 		if (t->type == TUNNEL_SHARED)
-			log_info("tunnel %s: shared -> %s, no public port: visitors use "
-				 "--visit %s%s%s", t->name, target,
+			log_info("tunnel %s: shared -> %s%s, no public port: visitors use "
+				 "--visit %s%s%s%s", t->name, target, t->udp ? " (UDP)" : "",
 			    c->cfg->name && strcmp(t->extra, "*") != 0 ? c->cfg->name : "",
-			    c->cfg->name && strcmp(t->extra, "*") != 0 ? "/" : "", t->name);
+			    c->cfg->name && strcmp(t->extra, "*") != 0 ? "/" : "", t->name,
+			    t->udp ? " -L udp:PORT" : "");
 		else if (t->type == TUNNEL_VISITOR)
 			log_info("tunnel %s: %s", t->name, ok.addr);
 		else
@@ -634,6 +638,7 @@ client_new(struct event_base *base, const struct config *cfg,
 	if (c == NULL)
 		return NULL;
 	c->base = base;
+	udp_table_init(&c->udp, base);
 	c->cfg = cfg;
 	c->tls = tls;
 	c->backoff_ms = BACKOFF_START_MS;
@@ -711,6 +716,7 @@ void
 client_free(struct client *c)
 {
 	forwards_close(c);
+	udp_table_clear(&c->udp);
 	if (c->relays)
 		relay_workers_free(c->relays);
 	if (c->dns) {

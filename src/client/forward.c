@@ -114,6 +114,8 @@ static int
 forward_listen(struct client *c, struct tunnel_state *ts)
 {
 	const struct tunnel_cfg *t = &c->cfg->tunnels[ts->index];
+	if (t->udp)
+		return udp_visit_listen(c, ts);
 	char shown[ADDR_STR_MAX];
 	hostport_format(&t->listen, shown, sizeof shown);
 	struct sockaddr_storage ss;
@@ -174,6 +176,7 @@ forwards_close(struct client *c)
 {
 	for (size_t i = 0; c->tunnels != NULL && i < c->cfg->ntunnels; i++) {
 		struct tunnel_state *ts = &c->tunnels[i];
+		udp_visit_close(ts);
 		if (ts->lev == NULL)
 			continue;
 		evconnlistener_free(ts->lev);

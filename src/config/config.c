@@ -80,7 +80,8 @@ static const struct option_def options[] = {
     {"local_forward", 'L', ROLE_CLIENT, OT_TUNNELS, 0, NULL, "SPEC",
 	"local forward [bind_address:]port:host:hostport, as ssh -L: a port here "
 	"whose connections the server connects to host:hostport (the server's "
-	"forward_to must allow it; repeatable)", 0, 0},
+	"forward_to must allow it); after --visit, [bind_address:]port (TCP) or "
+	"udp:[bind_address:]port (a UDP share) (repeatable)", 0, 0},
     {"dynamic_forward", 'D', ROLE_CLIENT, OT_TUNNELS, 0, NULL, "SPEC",
 	"dynamic forward [bind_address:]port, as ssh -D: a SOCKS5 and HTTP proxy "
 	"here whose connections exit at the server (forward_to; repeatable)", 0, 0},
@@ -88,10 +89,11 @@ static const struct option_def options[] = {
 	"-D and HTTP proxy ports here ask for this username and password "
 	"(SOCKS5 RFC 1929, HTTP Proxy-Authorization: Basic); hidden from ps like "
 	"the token", 0, 0},
-    {"share", 0, ROLE_CLIENT, OT_TUNNELS, 0, NULL, "[NAME=]HOST:PORT",
+    {"share", 0, ROLE_CLIENT, OT_TUNNELS, 0, NULL, "[udp:][NAME=]HOST:PORT",
 	"a secret tunnel: host:port reachable by visitors (--visit) through the "
 	"server, with no public port; without NAME, a random name is made and "
-	"logged, and anyone who knows it may visit (repeatable)", 0, 0},
+	"logged, and anyone who knows it may visit; udp: datagrams to a UDP "
+	"service (repeatable)", 0, 0},
     {"visit", 0, ROLE_CLIENT, OT_TUNNELS, 0, NULL, "[OWNER/]NAME",
 	"visit a secret tunnel: goes with a -L [bind_address:]port that follows "
 	"it, whose connections reach the shared service (OWNER: the sharing "
@@ -699,7 +701,7 @@ static int
 yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 {
 	enum { H_REMOTE = 1, H_LOCAL = 2, H_LISTEN = 4, H_ALLOW = 8,
-		H_VISITORS = 16, H_SHARE = 32 };
+		H_VISITORS = 16, H_SHARE = 32, H_UDP = 64 };
 	char key[64];
 	snprintf(key, sizeof key, "tunnels[%zu]", idx);
 	if (item->type != YAML_MAPPING_NODE)
@@ -757,6 +759,11 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 				return yerr(y, v, full, why);
 			snprintf(t->extra, sizeof t->extra, "%s", vs);
 			have |= H_SHARE;
+		} else if (strcmp(ks, "protocol") == 0) {
+			if (strcmp(vs, "udp") == 0)
+				have |= H_UDP;
+			else if (strcmp(vs, "tcp") != 0)
+				return yerr(y, v, full, "expected tcp or udp");
 		} else if (strcmp(ks, "data_path") == 0) {
 			if (strcmp(vs, "mux") == 0)
 				t->mux_only = 1;
@@ -767,8 +774,17 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 		} else {
 			return yerr(y, k, full,
 			    "unknown key (expected name, type, remote, local, listen, "
-			    "connect, allow, visitors, share, data_path)");
+			    "connect, allow, visitors, share, protocol, data_path)");
 		}
+	}
+	if (have & H_UDP) {
+		/* type: udp is tcp with protocol: udp; secret and visitor carry
+		 * UDP too (a share's datagrams, a visitor's UDP port). */
+		if (t->type != TUNNEL_REMOTE && t->type != TUNNEL_SHARED &&
+		    t->type != TUNNEL_VISITOR)
+			return yerr(y, item, key, "protocol: udp is for type tcp, "
+						  "secret or visitor");
+		t->udp = 1;
 	}
 	if (yaml_tunnel_check(y, item, key, t, have) != 0)
 		return -1;
@@ -1094,8 +1110,17 @@ flags_apply(struct config *cfg, int argc, char **argv, int first_pass,
 						    : share_parse(value, t, &why);
 			if (o->short_opt == 'D')
 				t->type = TUNNEL_DYNAMIC;
+			/* -L udp:[bind:]port: a visitor's UDP port (a UDP share). */
+			int udp_visit = o->short_opt == 'L' && strncmp(value, "udp:", 4) == 0;
+			if (udp_visit) {
+				rc = -1;
+				why = "a UDP -L is a visitor's port: --visit NAME -L "
+				      "udp:[bind_address:]port";
+			}
+			const char *lwhy = NULL;
 			if (rc != 0 && o->short_opt == 'L' &&
-			    listen_parse(value, t, &why) == 0) {
+			    listen_parse(value + (udp_visit ? 4 : 0), t, &lwhy) == 0) {
+				t->udp = udp_visit;
 				/* -L [bind:]port: a visitor's port (--visit). */
 				t->type = TUNNEL_VISITOR;
 				if (nvisitors == VISITS_MAX) {
@@ -1104,6 +1129,8 @@ flags_apply(struct config *cfg, int argc, char **argv, int first_pass,
 				}
 				visitor_idx[nvisitors++] = cfg->ntunnels - 1;
 				rc = 0;
+			} else if (rc != 0 && o->short_opt == 'L' && !udp_visit) {
+				why = lwhy; /* neither a forward nor a visitor's port */
 			}
 			if (rc != 0) {
 				*err = xasprintf("burrow %s: %s '%s': %s", rn, name, value, why);

@@ -166,9 +166,13 @@ local_forward_parse(const char *s, struct tunnel_cfg *t, const char **why)
 int
 share_parse(const char *s, struct tunnel_cfg *t, const char **why)
 {
-	const char *eq = strchr(s, '=');
 	t->type = TUNNEL_SHARED;
 	t->name[0] = '\0';
+	/* udp:[NAME=]host:port: a UDP share (a name has no ':'). */
+	t->udp = strncmp(s, "udp:", 4) == 0;
+	if (t->udp)
+		s += 4;
+	const char *eq = strchr(s, '=');
 	if (eq != NULL) {
 		size_t len = (size_t)(eq - s);
 		if (len == 0 || len > MSG_NAME_MAX) {

@@ -30,7 +30,7 @@ struct tunnel_cfg {
 	struct hostport remote; /* remote types: bind address on the server and port */
 	int remote_has_bind;    /* the spec named a bind address */
 	int mux_only;           /* data_path: mux: never a dedicated connection */
-	int udp;                /* REMOTE: a UDP tunnel (-R udp:...) */
+	int udp;                /* REMOTE, SHARED, VISITOR: datagrams (-R udp:..., --share udp:..., -L udp:...) */
 	struct hostport local;  /* REMOTE: what the client dials; LOCAL: what the server dials */
 	struct hostport listen; /* LOCAL, DYNAMIC: where the client listens */
 	struct dest_rules *allow; /* REMOTE_DYNAMIC: destinations allowed (NULL: any); owned */
@@ -45,7 +45,8 @@ int forward_spec_parse(const char *s, struct tunnel_cfg *t, const char **why);
 /* -L [bind_address:]port:host:hostport (bind: 127.0.0.1 unless named; "*"
  * or "" is every address). */
 int local_forward_parse(const char *s, struct tunnel_cfg *t, const char **why);
-/* --share [NAME=]host:port (NAME "" when absent: the caller makes one). */
+/* --share [udp:][NAME=]host:port (NAME "" when absent: the caller makes
+ * one; udp: a UDP share). */
 int share_parse(const char *s, struct tunnel_cfg *t, const char **why);
 /* --visit and share: [owner/]name. */
 int visit_target_parse(const char *s, const char **why);

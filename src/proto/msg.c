@@ -317,12 +317,17 @@ msg_register_decode(const uint8_t *p, size_t n, struct msg_register *m,
 		rd_str(&r, m->extra, sizeof m->extra);
 	if (rd_end(&r, why) != 0)
 		return -1;
-	if (m->flags & ~(REGISTER_HAS_BIND | REGISTER_MUX_ONLY)) {
+	if (m->flags & ~(REGISTER_HAS_BIND | REGISTER_MUX_ONLY | REGISTER_UDP)) {
 		*why = "unknown REGISTER flags";
 		return -1;
 	}
 	if (m->kind > TUNNEL_UDP) {
 		*why = "unknown tunnel kind";
+		return -1;
+	}
+	if ((m->flags & REGISTER_UDP) && m->kind != TUNNEL_SECRET &&
+	    m->kind != TUNNEL_VISIT) {
+		*why = "REGISTER's UDP flag is for secret tunnels and visits";
 		return -1;
 	}
 	if (m->kind == TUNNEL_VISIT && m->extra[0] == '\0') {

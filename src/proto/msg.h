@@ -116,6 +116,7 @@ enum tunnel_kind { TUNNEL_TCP = 0, TUNNEL_SOCKS = 1, TUNNEL_SECRET = 2,
 
 #define REGISTER_HAS_BIND 0x01 /* the client named a bind address */
 #define REGISTER_MUX_ONLY 0x02 /* never use a dedicated data connection */
+#define REGISTER_UDP 0x04      /* SECRET, VISIT (CAP_UDP): datagrams, not streams */
 
 struct msg_register {
 	uint8_t kind;

@@ -90,6 +90,7 @@ struct tunnel {
 	/* SECRET: its visitors (msg.h); VISIT: the "[owner/]name" it visits. */
 	char extra[MSG_EXTRA_MAX + 1];
 	int shared;    /* SECRET: on the server's list of shares */
+	int udp;       /* SECRET, VISIT: datagrams (REGISTER_UDP) */
 	int ufd;       /* UDP: its socket (else -1) */
 	struct event *uev, *usweep;
 	uint32_t nflows;
@@ -183,12 +184,17 @@ int share_visit(struct client_conn *v, const struct frame *f,
 int share_open_result(struct client_conn *sh, uint32_t sid,
     const struct msg_error *err);
 void share_client_gone(struct client_conn *cc);
+/* The share v means by "[owner/]name", if v may visit it: else NULL, with
+ * the code and reason to refuse with. */
+struct tunnel *share_lookup(struct client_conn *v, const char *target,
+    uint16_t *code, char *why, size_t whylen);
 
 /* udp.c: UDP tunnels */
-int udp_bind(const struct sockaddr *sa, socklen_t len);
 int udp_tunnel_start(struct tunnel *t, int fd);
 void udp_tunnel_stop(struct tunnel *t);
 int server_udp_frame(struct client_conn *cc, const struct frame *f, const char **why);
+/* UDP_OPEN from a visitor (a UDP visit): a flow to the sharer, joined here. */
+int udp_visit_open(struct client_conn *v, const struct frame *f, const char **why);
 
 /* pool.c */
 void pool_add(struct client_conn *owner, struct conn *c);

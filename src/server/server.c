@@ -60,6 +60,7 @@ void
 client_conn_free(struct client_conn *cc)
 {
 	client_conn_handshake_done(cc);
+	udp_table_clear(&cc->udp);
 	LIST_REMOVE(cc, link);
 	OPENSSL_cleanse(cc->session_key, sizeof cc->session_key);
 	free(cc);
@@ -110,6 +111,10 @@ server_on_frame(struct session *s, const struct frame *f, void *arg,
 		if (cc->state != CS_READY)
 			break;
 		return server_open(cc, f, why);
+	case FRAME_UDP_OPEN:
+		if (cc->state != CS_READY)
+			break;
+		return udp_visit_open(cc, f, why);
 	case FRAME_DGRAM:
 	case FRAME_UDP_CLOSE:
 		if (cc->state != CS_READY)
@@ -233,6 +238,7 @@ server_accept_conn(struct server *srv, struct conn *c, const struct source *src,
 		return NULL;
 	}
 	cc->srv = srv;
+	udp_table_init(&cc->udp, srv->base);
 	cc->src = *src;
 	snprintf(cc->peer, sizeof cc->peer, "%s", peer);
 	LIST_INIT(&cc->tunnels);

@@ -82,8 +82,8 @@ share_find(struct server *srv, const char *owner, const char *name)
  * The share a visitor means by "[owner/]name", if it may visit it: NULL
  * with *code and why otherwise.
  */
-static struct tunnel *
-share_for(struct client_conn *v, const char *target, uint16_t *code,
+struct tunnel *
+share_lookup(struct client_conn *v, const char *target, uint16_t *code,
     char *why, size_t whylen)
 {
 	struct server *srv = v->srv;
@@ -126,8 +126,16 @@ share_register(struct client_conn *cc, struct tunnel *t, const struct msg_regist
     char *text, size_t textlen, uint16_t *code)
 {
 	if (m->kind == TUNNEL_VISIT) {
-		if (share_for(cc, m->extra, code, text, textlen) == NULL)
+		struct tunnel *s = share_lookup(cc, m->extra, code, text, textlen);
+		if (s == NULL)
 			return -1;
+		if (s->udp != t->udp) {
+			*code = ERR_INVALID;
+			snprintf(text, textlen, "'%s' is a %s secret tunnel: visit it with "
+			    "-L %s[bind_address:]port", m->extra, s->udp ? "UDP" : "TCP",
+			    s->udp ? "udp:" : "");
+			return -1;
+		}
 		snprintf(t->extra, sizeof t->extra, "%s", m->extra);
 		snprintf(text, textlen, "visiting %s", m->extra);
 		return 0;
@@ -173,9 +181,13 @@ share_visit(struct client_conn *v, const struct frame *f, const struct msg_open 
 		visit_refuse(v, f->id, ERR_INVALID, "no such visit");
 		return 0;
 	}
-	struct tunnel *t = share_for(v, vt->extra, &code, why, sizeof why);
+	struct tunnel *t = share_lookup(v, vt->extra, &code, why, sizeof why);
 	if (t == NULL) {
 		visit_refuse(v, f->id, code, why);
+		return 0;
+	}
+	if (t->udp || vt->udp) { /* a sharer reconnected with another kind */
+		visit_refuse(v, f->id, ERR_INVALID, "a UDP secret tunnel takes no streams");
 		return 0;
 	}
 	struct client_conn *sh = t->cc;

@@ -216,6 +216,7 @@ tunnel_new(struct client_conn *cc, uint32_t id, const struct msg_register *m)
 	t->id = id;
 	t->kind = m->kind;
 	t->mux_only = (m->flags & REGISTER_MUX_ONLY) != 0;
+	t->udp = (m->flags & REGISTER_UDP) != 0;
 	t->port = m->port;
 	t->ufd = -1;
 	snprintf(t->name, sizeof t->name, "%s", m->name);
@@ -228,7 +229,8 @@ static int tunnel_listening(struct client_conn *cc, struct tunnel *t, uint32_t i
 static int
 register_secret(struct client_conn *cc, uint32_t id, const struct msg_register *m)
 {
-	if (!(cc->hs.caps & CAP_FORWARD)) {
+	if (!(cc->hs.caps & CAP_FORWARD) ||
+	    ((m->flags & REGISTER_UDP) && !(cc->hs.caps & CAP_UDP))) {
 		register_refuse(cc, id, m->name, ERR_INVALID, "unknown tunnel kind");
 		return 0;
 	}

@@ -16,39 +16,35 @@
 #include "util/evtime.h"
 #include "util/log.h"
 
-/* Only the loop's thread reads datagrams: one buffer for all. */
-static uint8_t udp_buf[65536];
-
-int
-udp_bind(const struct sockaddr *sa, socklen_t len)
-{
-	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	int one = 1, big = 4 * 1024 * 1024;
-	if (sa->sa_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &(int){0}, sizeof(int));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	/* Bursts wait in the kernel, not here. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
-	if (bind(fd, sa, len) != 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
-
+/*
+ * Ends f, telling its client (UDP_CLOSE) unless the client ended it; the
+ * other half of a bridged flow ends too, and its client is told.
+ */
 static void
-udp_close_flow(struct udp_flow *f, const char *why)
+udp_flow_end(struct udp_flow *f, int tell, const char *why)
 {
 	log_debug("flow %u: closed: %s (%llu datagrams in, %llu out)", f->id, why,
 	    (unsigned long long)f->in, (unsigned long long)f->out);
-	if (f->s != NULL && !session_is_closing(f->s))
+	struct udp_flow *p = f->peer;
+	if (p != NULL) {
+		p->peer = f->peer = NULL;
+		udp_flow_end(p, 1, "its other half ended");
+	}
+	if (tell && f->s != NULL && !session_is_closing(f->s))
 		session_send(f->s, FRAME_UDP_CLOSE, f->id, NULL, 0);
 	udp_flow_free(f);
+}
+
+/* A flow id of the server's parity, unused in cc's table. */
+static uint32_t
+udp_next_id(struct client_conn *cc)
+{
+	uint32_t id;
+	do {
+		id = cc->next_flow;
+		cc->next_flow += 2;
+	} while (id == 0 || udp_flow_by_id(&cc->udp, id) != NULL);
+	return id;
 }
 
 static struct udp_flow *
@@ -59,11 +55,7 @@ udp_new_flow(struct tunnel *t, const struct sockaddr *sa, socklen_t len)
 		udp_table_drop(&cc->udp);
 		return NULL;
 	}
-	uint32_t id;
-	do {
-		id = cc->next_flow;
-		cc->next_flow += 2;
-	} while (id == 0 || udp_flow_by_id(&cc->udp, id) != NULL);
+	uint32_t id = udp_next_id(cc);
 	struct udp_flow *f = udp_flow_add(&cc->udp, id, t->id, sa, len);
 	if (f == NULL)
 		return NULL;
@@ -84,19 +76,19 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct tunnel *t = arg;
 	struct client_conn *cc = t->cc;
-	for (int i = 0; i < UDP_READ_BUDGET; i++) {
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof ss;
-		ssize_t n = recvfrom(fd, udp_buf, sizeof udp_buf, 0, (struct sockaddr *)&ss,
-		    &len);
-		if (n < 0)
-			break; /* EAGAIN, or an ICMP error for an earlier send */
-		struct udp_flow *f = udp_flow_by_addr(&cc->udp, t->id, (struct sockaddr *)&ss,
-		    len);
-		if (f == NULL && (f = udp_new_flow(t, (struct sockaddr *)&ss, len)) == NULL)
-			continue;
-		f->in++;
-		udp_flow_send(f, udp_buf, (size_t)n);
+	struct udp_dgram d[UDP_BATCH];
+	for (int got = 0, n; got < UDP_READ_BUDGET; got += n) {
+		if ((n = udp_recv_batch(fd, d)) == 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			struct udp_flow *f = udp_flow_by_addr(&cc->udp, t->id, d[i].from,
+			    d[i].fromlen);
+			if (f == NULL &&
+			    (f = udp_new_flow(t, d[i].from, d[i].fromlen)) == NULL)
+				continue;
+			f->in++;
+			udp_flow_send(f, d[i].p, d[i].n);
+		}
 	}
 	char label[ADDR_STR_MAX + 96];
 	snprintf(label, sizeof label, "%s: tunnel %s", session_label(cc->s), t->name);
@@ -118,7 +110,7 @@ udp_sweep_one(struct udp_flow *f, void *arg)
 		log_info("%s: tunnel %s: flow %u ended: idle (%llu datagrams in, %llu "
 			 "out)", session_label(sw->t->cc->s), sw->t->name, f->id,
 		    (unsigned long long)f->in, (unsigned long long)f->out);
-		udp_close_flow(f, "idle");
+		udp_flow_end(f, 1, "idle");
 	}
 }
 
@@ -153,9 +145,11 @@ udp_drop_tunnel_flow(struct udp_flow *f, void *arg)
 {
 	struct tunnel *t = arg;
 	if (f->tunnel_id == t->id)
-		udp_close_flow(f, "tunnel closed");
+		udp_flow_end(f, 1, "tunnel closed");
 }
 
+/* Every tunnel, when it goes: its flows end (a UDP share's or visit's
+ * bridged flows with their other halves), then its socket closes. */
 void
 udp_tunnel_stop(struct tunnel *t)
 {
@@ -164,9 +158,11 @@ udp_tunnel_stop(struct tunnel *t)
 	if (t->usweep)
 		event_free(t->usweep);
 	t->uev = t->usweep = NULL;
-	if (t->ufd >= 0) {
-		close(t->ufd);
+	if (t->ufd >= 0 || t->udp)
 		udp_table_each(&t->cc->udp, udp_drop_tunnel_flow, t);
+	if (t->ufd >= 0) {
+		udp_table_flush(&t->cc->udp); /* nothing queued for a closed socket */
+		close(t->ufd);
 	}
 	t->ufd = -1;
 	t->nflows = 0;
@@ -185,19 +181,96 @@ server_udp_frame(struct client_conn *cc, const struct frame *f, const char **why
 		return 0; /* ended here already: a late arrival */
 	struct tunnel *t = tunnel_by_id(cc, fl->tunnel_id);
 	if (f->type == FRAME_UDP_CLOSE) {
-		if (t != NULL)
+		if (t != NULL && !fl->bridged)
 			t->nflows--;
-		fl->s = NULL; /* the client ended it: no UDP_CLOSE back */
-		udp_flow_free(fl);
+		udp_flow_end(fl, 0, "ended by the client");
+		return 0;
+	}
+	fl->last_ms = mono_ms();
+	if (fl->bridged) {
+		struct udp_flow *p = fl->peer;
+		fl->in++;
+		if (p != NULL && udp_flow_send(p, f->payload, f->len) == 0) {
+			p->out++;
+			p->last_ms = fl->last_ms;
+		} else if (p != NULL) {
+			udp_table_log_drops(p->tab, session_label(p->s));
+		}
 		return 0;
 	}
 	if (t == NULL || t->ufd < 0)
 		return 0;
-	fl->last_ms = mono_ms();
-	if (sendto(t->ufd, f->payload, f->len, 0, (struct sockaddr *)&fl->addr,
-		fl->alen) < 0)
-		udp_table_drop(&cc->udp);
-	else
-		fl->out++;
+	udp_queue(&cc->udp, fl, t->ufd, (struct sockaddr *)&fl->addr, fl->alen,
+	    f->payload, f->len);
+	return 0;
+}
+
+/* Why v may not open a UDP flow on its visit vt now (NULL: it may), and the
+ * share it reaches. */
+static const char *
+udp_visit_refusal(struct client_conn *v, struct tunnel *vt, struct tunnel **share,
+    char *text, size_t len)
+{
+	uint16_t code;
+	*share = NULL;
+	if (vt == NULL || vt->kind != TUNNEL_VISIT || !vt->udp)
+		return "no such UDP visit";
+	struct tunnel *t = share_lookup(v, vt->extra, &code, text, len);
+	if (t == NULL)
+		return text;
+	if (!t->udp)
+		return "not a UDP secret tunnel (its client changed it)";
+	if (v->udp.n >= policy_max_streams(v) || t->cc->udp.n >= policy_max_streams(t->cc))
+		return "too many flows (max_streams)";
+	*share = t;
+	return NULL;
+}
+
+int
+udp_visit_open(struct client_conn *v, const struct frame *f, const char **why)
+{
+	struct msg_open m;
+	if (!(v->hs.caps & CAP_UDP) || !(v->hs.caps & CAP_FORWARD)) {
+		*why = "unexpected frame";
+		return -1;
+	}
+	if (msg_open_decode(f->payload, f->len, &m, why) != 0)
+		return -1;
+	if ((f->id & 1) == 0 || udp_flow_by_id(&v->udp, f->id) != NULL) {
+		*why = "bad UDP_OPEN (a flow id of the server's parity, or in use)";
+		return -1;
+	}
+	struct tunnel *vt = tunnel_by_id(v, m.tunnel_id), *t;
+	char text[MSG_TEXT_MAX];
+	const char *refused = udp_visit_refusal(v, vt, &t, text, sizeof text);
+	struct udp_flow *vf = NULL, *sf = NULL;
+	uint32_t sid = 0;
+	if (refused == NULL) {
+		sid = udp_next_id(t->cc);
+		vf = udp_flow_add(&v->udp, f->id, vt->id, NULL, 0);
+		sf = vf ? udp_flow_add(&t->cc->udp, sid, t->id, NULL, 0) : NULL;
+		if (sf == NULL) {
+			if (vf != NULL)
+				udp_flow_free(vf);
+			refused = "out of memory";
+		}
+	}
+	if (refused != NULL) {
+		log_limited(&v->lim_forward, LOG_INFO, "%s flow %u: visit refused: %s",
+		    session_label(v->s), f->id, refused);
+		session_send(v->s, FRAME_UDP_CLOSE, f->id, NULL, 0);
+		return 0;
+	}
+	vf->s = v->s;
+	sf->s = t->cc->s;
+	vf->bridged = sf->bridged = 1;
+	vf->peer = sf;
+	sf->peer = vf;
+	struct msg_open om = {.tunnel_id = t->id};
+	snprintf(om.peer, sizeof om.peer, "%s", m.peer[0] ? m.peer : "visitor");
+	uint8_t buf[MSG_MAX];
+	session_send(t->cc->s, FRAME_UDP_OPEN, sid, buf, msg_open_encode(buf, &om));
+	log_info("%s flow %u: visits %s (%s flow %u)", session_label(v->s), f->id,
+	    vt->extra, session_label(t->cc->s), sid);
 	return 0;
 }

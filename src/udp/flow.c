@@ -1,8 +1,10 @@
 /* UDP flow tables (flow.h). */
 #include "udp/flow.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -11,6 +13,50 @@
 #include "proto/frame.h"
 #include "util/evtime.h"
 #include "util/log.h"
+
+/* Bytes of datagrams a table may hold queued: more flush first. */
+#define UDP_OUTQ_BYTES (256 * 1024)
+
+struct udp_outq {
+	struct event *ev; /* the deferred flush */
+	int n;
+	size_t used;
+	struct udp_flow *flow[UDP_BATCH];
+	int fd[UDP_BATCH];
+	struct mmsghdr m[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	struct sockaddr_storage to[UDP_BATCH];
+	uint8_t buf[UDP_OUTQ_BYTES];
+};
+
+int
+udp_bind(const struct sockaddr *sa, socklen_t len)
+{
+	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int one = 1, big = 4 * 1024 * 1024;
+	if (sa->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &(int){0}, sizeof(int));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	/* Bursts wait in the kernel, not here. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+	if (bind(fd, sa, len) != 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+void
+udp_table_init(struct udp_table *t, struct event_base *base)
+{
+	memset(t, 0, sizeof *t);
+	t->base = base;
+}
 
 static size_t
 id_bucket(uint32_t id)
@@ -79,6 +125,7 @@ void
 udp_flow_free(struct udp_flow *f)
 {
 	struct udp_table *t = f->tab;
+	udp_table_flush(t);
 	struct udp_flow **pp = &t->by_id[id_bucket(f->id)];
 	while (*pp != f)
 		pp = &(*pp)->id_next;
@@ -120,7 +167,117 @@ free_one(struct udp_flow *f, void *arg)
 void
 udp_table_clear(struct udp_table *t)
 {
+	udp_table_flush(t);
 	udp_table_each(t, free_one, NULL);
+	if (t->q != NULL) {
+		event_free(t->q->ev);
+		free(t->q);
+		t->q = NULL;
+	}
+}
+
+/* The loop's receive slots, one datagram of any size each: only the loop's
+ * thread reads datagrams. */
+static uint8_t rx_buf[UDP_BATCH][65536];
+static struct mmsghdr rx_msg[UDP_BATCH];
+static struct iovec rx_iov[UDP_BATCH];
+static struct sockaddr_storage rx_from[UDP_BATCH];
+
+int
+udp_recv_batch(int fd, struct udp_dgram *d)
+{
+	for (int i = 0; i < UDP_BATCH; i++) {
+		rx_iov[i].iov_base = rx_buf[i];
+		rx_iov[i].iov_len = sizeof rx_buf[i];
+		rx_msg[i].msg_hdr = (struct msghdr){.msg_name = &rx_from[i],
+		    .msg_namelen = sizeof rx_from[i], .msg_iov = &rx_iov[i],
+		    .msg_iovlen = 1};
+	}
+	/* EAGAIN, or an ICMP error for an earlier send (reported once). */
+	int n = recvmmsg(fd, rx_msg, UDP_BATCH, MSG_DONTWAIT, NULL);
+	for (int i = 0; i < n; i++)
+		d[i] = (struct udp_dgram){rx_buf[i], rx_msg[i].msg_len,
+		    (const struct sockaddr *)&rx_from[i], rx_msg[i].msg_hdr.msg_namelen};
+	return n > 0 ? n : 0;
+}
+
+/* Writes q's datagrams from i on that share its fd: how many it took. */
+static int
+outq_write_run(struct udp_table *t, int i)
+{
+	struct udp_outq *q = t->q;
+	int k = 1;
+	while (i + k < q->n && q->fd[i + k] == q->fd[i])
+		k++;
+	for (int done = 0; done < k;) {
+		int r = sendmmsg(q->fd[i], &q->m[i + done], (unsigned)(k - done),
+		    MSG_DONTWAIT);
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+			t->dropped += (uint64_t)(k - done); /* the socket is full */
+			break;
+		}
+		if (r <= 0) { /* this one failed (an ICMP error, say): the rest may go */
+			t->dropped++;
+			done++;
+			continue;
+		}
+		for (int j = 0; j < r; j++)
+			if (q->flow[i + done + j] != NULL)
+				q->flow[i + done + j]->out++;
+		done += r;
+	}
+	return k;
+}
+
+void
+udp_table_flush(struct udp_table *t)
+{
+	struct udp_outq *q = t->q;
+	if (q == NULL || q->n == 0)
+		return;
+	for (int i = 0; i < q->n;)
+		i += outq_write_run(t, i);
+	q->n = 0;
+	q->used = 0;
+}
+
+static void
+outq_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	udp_table_flush(arg);
+}
+
+void
+udp_queue(struct udp_table *t, struct udp_flow *f, int fd,
+    const struct sockaddr *to, socklen_t tolen, const void *p, size_t n)
+{
+	struct udp_outq *q = t->q;
+	if (q == NULL) {
+		q = calloc(1, sizeof *q);
+		if (q == NULL || (q->ev = event_new(t->base, -1, 0, outq_flush_cb, t)) == NULL) {
+			free(q);
+			t->dropped++;
+			return;
+		}
+		t->q = q;
+	}
+	if (q->n == UDP_BATCH || q->used + n > sizeof q->buf)
+		udp_table_flush(t);
+	int i = q->n++;
+	memcpy(q->buf + q->used, p, n);
+	q->iov[i].iov_base = q->buf + q->used;
+	q->iov[i].iov_len = n;
+	q->used += n;
+	q->flow[i] = f;
+	q->fd[i] = fd;
+	q->m[i].msg_hdr = (struct msghdr){.msg_iov = &q->iov[i], .msg_iovlen = 1};
+	if (to != NULL && tolen <= sizeof q->to[i]) {
+		memcpy(&q->to[i], to, tolen);
+		q->m[i].msg_hdr.msg_name = &q->to[i];
+		q->m[i].msg_hdr.msg_namelen = tolen;
+	}
+	if (i == 0)
+		event_active(q->ev, EV_WRITE, 0);
 }
 
 void

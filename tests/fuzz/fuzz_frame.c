@@ -136,7 +136,10 @@ decode_all(const uint8_t *p, size_t n)
 			check(r.extra[0] == '\0');
 		if (r.kind == TUNNEL_VISIT)
 			check(r.extra[0] != '\0');
-		check((r.flags & ~(REGISTER_HAS_BIND | REGISTER_MUX_ONLY)) == 0);
+		check((r.flags & ~(REGISTER_HAS_BIND | REGISTER_MUX_ONLY |
+				      REGISTER_UDP)) == 0);
+		if (r.flags & REGISTER_UDP)
+			check(r.kind == TUNNEL_SECRET || r.kind == TUNNEL_VISIT);
 		same(p, n, buf, msg_register_encode(buf, &r));
 	} else {
 		check(why != NULL);
