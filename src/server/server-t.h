@@ -186,6 +186,8 @@ int share_open_result(struct client_conn *sh, uint32_t sid,
 void share_client_gone(struct client_conn *cc);
 /* The share v means by "[owner/]name", if v may visit it: else NULL, with
  * the code and reason to refuse with. */
+/* in with random share names cut to their first 8 hex digits, for logs. */
+const char *share_redact(const char *in, char *out, size_t outlen);
 struct tunnel *share_lookup(struct client_conn *v, const char *target,
     uint16_t *code, char *why, size_t whylen);
 

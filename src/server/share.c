@@ -16,6 +16,7 @@
  * as NAME from anywhere if its visitors are "*" (a random name: the name is
  * the secret).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,32 @@ bridge_free(struct bridge *b)
 	if (b->fd >= 0)
 		close(b->fd);
 	free(b);
+}
+
+/*
+ * A random share name (s- and 32 hex digits) is the secret that lets anyone
+ * visit: server log lines show only its first 8 hex digits, "s-0123abcd...".
+ * The clients still get it whole (they know it).
+ */
+const char *
+share_redact(const char *in, char *out, size_t outlen)
+{
+	size_t o = 0;
+	for (const char *p = in; *p != '\0' && o + 1 < outlen;) {
+		size_t hex = 0;
+		if (p[0] == 's' && p[1] == '-' && (p == in || !isalnum((unsigned char)p[-1])))
+			while (hex < 32 && isxdigit((unsigned char)p[2 + hex]))
+				hex++;
+		if (hex == 32 && !isalnum((unsigned char)p[34])) {
+			int n = snprintf(out + o, outlen - o, "s-%.8s...", p + 2);
+			o = n < 0 ? o : o + (size_t)n < outlen ? o + (size_t)n : outlen - 1;
+			p += 34;
+			continue;
+		}
+		out[o++] = *p++;
+	}
+	out[o < outlen ? o : outlen - 1] = '\0';
+	return out;
 }
 
 static const char *
@@ -165,8 +192,9 @@ share_unlink(struct tunnel *t)
 static void
 visit_refuse(struct client_conn *v, uint32_t id, uint16_t code, const char *why)
 {
+	char shown[MSG_TEXT_MAX + 32];
 	log_limited(&v->lim_forward, LOG_INFO, "%s stream %u: visit refused: %s",
-	    session_label(v->s), id, why);
+	    session_label(v->s), id, share_redact(why, shown, sizeof shown));
 	session_refuse_stream(v->s, id, code, why);
 }
 
@@ -232,8 +260,9 @@ share_visit(struct client_conn *v, const struct frame *f, const struct msg_open 
 	b->fd = sv[0];
 	LIST_INSERT_HEAD(&v->srv->bridges, b, link);
 	v->nfwd++;
+	char shown[MSG_EXTRA_MAX + 1];
 	log_info("%s stream %u: visits %s (%s stream %u)", session_label(v->s), f->id,
-	    vt->extra, session_label(sh->s), b->sid);
+	    share_redact(vt->extra, shown, sizeof shown), session_label(sh->s), b->sid);
 	return 0;
 }
 

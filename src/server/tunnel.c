@@ -154,8 +154,10 @@ tunnel_error_cb(struct evconnlistener *lev, void *arg)
 void
 tunnel_free(struct tunnel *t, int log_it)
 {
+	char shown[MSG_NAME_MAX + 16];
 	if (log_it)
-		log_info("%s: tunnel %s closed", session_label(t->cc->s), t->name);
+		log_info("%s: tunnel %s closed", session_label(t->cc->s),
+		    share_redact(t->name, shown, sizeof shown));
 	LIST_REMOVE(t, link);
 	t->cc->ntunnels--;
 	share_unlink(t);
@@ -197,8 +199,10 @@ static void
 register_refuse(struct client_conn *cc, uint32_t id, const char *name,
     uint16_t code, const char *text)
 {
+	char shown_name[MSG_NAME_MAX + 16], shown[MSG_TEXT_MAX + 32];
 	log_limited(&cc->lim_register, LOG_WARN, "%s: tunnel %s: %s",
-	    session_label(cc->s), name, text);
+	    session_label(cc->s), share_redact(name, shown_name, sizeof shown_name),
+	    share_redact(text, shown, sizeof shown));
 	session_send_error(cc->s, FRAME_REGISTER_ERR, id, code, text);
 }
 
@@ -250,7 +254,10 @@ register_secret(struct client_conn *cc, uint32_t id, const struct msg_register *
 	snprintf(t->addr, sizeof t->addr, "%s", text);
 	LIST_INSERT_HEAD(&cc->tunnels, t, link);
 	cc->ntunnels++;
-	log_info("%s: tunnel %s: %s", session_label(cc->s), t->name, text);
+	char shown_name[MSG_NAME_MAX + 16], shown[ADDR_STR_MAX + 32];
+	log_info("%s: tunnel %s: %s", session_label(cc->s),
+	    share_redact(t->name, shown_name, sizeof shown_name),
+	    share_redact(text, shown, sizeof shown));
 	struct msg_register_ok ok;
 	snprintf(ok.addr, sizeof ok.addr, "%s", text);
 	uint8_t buf[MSG_MAX];

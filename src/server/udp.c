@@ -255,9 +255,10 @@ udp_visit_open(struct client_conn *v, const struct frame *f, const char **why)
 			refused = "out of memory";
 		}
 	}
+	char shown[MSG_EXTRA_MAX + 32];
 	if (refused != NULL) {
 		log_limited(&v->lim_forward, LOG_INFO, "%s flow %u: visit refused: %s",
-		    session_label(v->s), f->id, refused);
+		    session_label(v->s), f->id, share_redact(refused, shown, sizeof shown));
 		session_send(v->s, FRAME_UDP_CLOSE, f->id, NULL, 0);
 		return 0;
 	}
@@ -271,6 +272,6 @@ udp_visit_open(struct client_conn *v, const struct frame *f, const char **why)
 	uint8_t buf[MSG_MAX];
 	session_send(t->cc->s, FRAME_UDP_OPEN, sid, buf, msg_open_encode(buf, &om));
 	log_info("%s flow %u: visits %s (%s flow %u)", session_label(v->s), f->id,
-	    vt->extra, session_label(t->cc->s), sid);
+	    share_redact(vt->extra, shown, sizeof shown), session_label(t->cc->s), sid);
 	return 0;
 }

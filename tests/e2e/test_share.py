@@ -67,8 +67,15 @@ def not_allowed_re(tname, share):
     return r"tunnel %s: registration failed: not allowed to visit '%s'$" % (q(tname), q(share))
 
 
+def shown(name):
+    """A name as the server logs it: a random one cut to its first 8 hex
+    digits (the whole name lets anyone visit)."""
+    return name[:10] + "..." if re.fullmatch(RE_RANDOM, name) else name
+
+
 def server_secret_re(name):
-    return r"session \d+ \([^)]*\): tunnel %s: secret tunnel %s$" % (q(name), q(name))
+    return r"session \d+ \([^)]*\): tunnel %s: secret tunnel %s$" % (q(shown(name)),
+                                                                      q(shown(name)))
 
 
 def refused_re(tname, local_port):
@@ -172,7 +179,7 @@ def share_and_visit(burrow_server, burrow_client, target_port, name="db", srv_ar
     vis = burrow_client(srv, "--visit", name, "-L", "0", *cli_args)
     port = visitor_port(vis, "v1", name)
     vis.wait_log(visiting_re("v1", name))
-    srv.wait_log(r"tunnel v1: visiting %s$" % q(name))
+    srv.wait_log(r"tunnel v1: visiting %s$" % q(shown(name)))
     return srv, sharer, vis, port
 
 
@@ -295,7 +302,7 @@ LogLevel VERBOSE
         vis = burrow_client(f"{n.s_addr_b}:{srv.port}", "--visit", name, "-L", "*:0", netns=n.b)
         vport = visitor_port(vis, "v1", name)
         vis.wait_log(visiting_re("v1", name))
-        srv.wait_log(r"tunnel v1: visiting %s$" % q(name))
+        srv.wait_log(r"tunnel v1: visiting %s$" % q(shown(name)))
         r = probe(n, n.s, n.b_addr, vport, 10, 1)
         assert r["result"] == "connect-timeout", f"B's firewall let a connection in: {r}"
 
@@ -496,6 +503,11 @@ def test_random_name_share(burrow_server, burrow_client, echo):
     sharer2 = burrow_client(srv, "--share", f"127.0.0.1:{echo.port}")
     name2 = sharer2.wait_log(r"tunnel (%s): shared -> " % RE_RANDOM).group(1)
     assert name2 != name
+    # The name is the secret: the server's log shows only its first digits.
+    srv.wait_log(server_secret_re(name2))
+    with srv.cond:
+        text = "\n".join(srv.lines)
+    assert name not in text and name2 not in text and name[:10] + "..." in text
 
 
 # --------------------------------------------------------------------------
@@ -655,7 +667,7 @@ def test_no_public_port(burrow_server, burrow_client, echo):
     vis.wait_log(visiting_re("v1", "db"))
     vis.wait_log(visiting_re("v2", rnd))
     srv.wait_log(r"tunnel v1: visiting db$")
-    srv.wait_log(r"tunnel v2: visiting %s$" % rnd)
+    srv.wait_log(r"tunnel v2: visiting %s$" % q(shown(rnd)))
     assert roundtrip("127.0.0.1", p1, b"one") == b"one"
     assert roundtrip("127.0.0.1", p2, b"two") == b"two"
 
