@@ -1030,6 +1030,18 @@ flag_shown(const char *arg, char *out, size_t outlen)
 	snprintf(out, outlen, "%.*s", len > 40 ? 40 : (int)len, arg);
 }
 
+/* Fields of a -L value separated by ':' outside brackets (IPv6). */
+static int
+spec_fields(const char *s)
+{
+	int n = 1, depth = 0;
+	for (; *s != '\0'; s++) {
+		depth += *s == '[' ? 1 : *s == ']' ? -1 : 0;
+		n += *s == ':' && depth == 0;
+	}
+	return n;
+}
+
 static enum config_result
 flags_apply(struct config *cfg, int argc, char **argv, int first_pass,
     const char **config_path, char **err)
@@ -1129,8 +1141,10 @@ flags_apply(struct config *cfg, int argc, char **argv, int first_pass,
 				}
 				visitor_idx[nvisitors++] = cfg->ntunnels - 1;
 				rc = 0;
-			} else if (rc != 0 && o->short_opt == 'L' && !udp_visit) {
-				why = lwhy; /* neither a forward nor a visitor's port */
+			} else if (rc != 0 && o->short_opt == 'L' && !udp_visit &&
+			    spec_fields(value) < 3) {
+				/* Neither: [bind:]port is what it looks like. */
+				why = lwhy;
 			}
 			if (rc != 0) {
 				*err = xasprintf("burrow %s: %s '%s': %s", rn, name, value, why);
