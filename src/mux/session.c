@@ -436,6 +436,8 @@ session_dispatch(struct session *s, const struct frame *f)
 		} else if (f->type == FRAME_OPEN_OK) {
 			/* We gave up on it (timeout): tell the peer to drop it. */
 			session_send_error(s, FRAME_RST, f->id, ERR_TIMEOUT, "stream gone");
+		} else if (f->type == FRAME_RST && s->h->on_stray_rst != NULL) {
+			s->h->on_stray_rst(s, f->id, s->arg);
 		}
 		/* Other frames for a closed stream are late arrivals: dropped. */
 		return;

@@ -63,6 +63,12 @@ struct session_handler {
 	int (*on_open_result)(struct session *s, uint32_t stream_id,
 	    uint32_t tunnel_id, uint8_t tag, int fd, const struct msg_error *err,
 	    void *arg);
+	/*
+	 * Optional: a RST for a stream id with no stream here: the peer gave
+	 * up on an OPEN that this side has not answered yet (a dial still
+	 * going), which the role may cancel.
+	 */
+	void (*on_stray_rst)(struct session *s, uint32_t stream_id, void *arg);
 };
 
 struct session_params {

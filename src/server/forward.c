@@ -139,3 +139,19 @@ server_open(struct client_conn *cc, const struct frame *f, const char **why)
 	}
 	return 0;
 }
+
+void
+server_stray_rst(struct session *s, uint32_t stream_id, void *arg)
+{
+	struct client_conn *cc = arg;
+	struct fwd_dial *d;
+	LIST_FOREACH(d, &cc->fwd_dials, link) {
+		if (d->stream_id == stream_id) {
+			log_info("%s stream %u: the client gave up: dial of %s cancelled",
+			    session_label(s), stream_id, d->dest);
+			fwd_dial_free(d);
+			return;
+		}
+	}
+	share_visit_cancel(cc, stream_id);
+}

@@ -176,6 +176,9 @@ void fwd_dial_free(struct fwd_dial *d);
 /* share.c: secret tunnels and visits */
 /* REGISTER kind SECRET or VISIT into t: 0 with the REGISTER_OK text, or -1
  * with the code and text of the refusal. */
+/* The client gave up on an OPEN not answered yet: its dial or visit ends. */
+void server_stray_rst(struct session *s, uint32_t stream_id, void *arg);
+int share_visit_cancel(struct client_conn *v, uint32_t stream_id);
 int share_register(struct client_conn *cc, struct tunnel *t,
     const struct msg_register *m, char *text, size_t textlen, uint16_t *code);
 void share_unlink(struct tunnel *t);

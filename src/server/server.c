@@ -40,6 +40,7 @@ const struct session_handler server_handler = {
     .on_moved = server_on_moved,
     .on_stream_closed = server_on_stream_closed,
     .on_open_result = server_open_result,
+    .on_stray_rst = server_stray_rst,
 };
 
 /* The connection authenticated, or ends: it no longer counts as unauthenticated. */

@@ -296,6 +296,22 @@ share_open_result(struct client_conn *sh, uint32_t sid, const struct msg_error *
 	return 0;
 }
 
+/* The visitor gave up on a visit the sharer has not answered: the sharer's
+ * answer will find nothing (its stream is then closed). 0, or -1 if none. */
+int
+share_visit_cancel(struct client_conn *v, uint32_t stream_id)
+{
+	struct bridge *b;
+	LIST_FOREACH(b, &v->srv->bridges, link) {
+		if (b->visitor == v && b->vid == stream_id) {
+			v->nfwd--;
+			bridge_free(b);
+			return 0;
+		}
+	}
+	return -1;
+}
+
 /* A session ends: its visitors' waiting streams are refused or dropped. */
 void
 share_client_gone(struct client_conn *cc)
