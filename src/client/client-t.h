@@ -58,7 +58,9 @@ struct dial {
 	int resolving; /* on its target's waiting list */
 	struct dialer *dialer;
 	struct dest_dial *dd; /* a reverse SOCKS tunnel: the OPEN's destination */
-	char dest[ADDR_STR_MAX], peer[ADDR_STR_MAX]; /* for its log lines */
+	/* For its log lines, and a PROXY header (tcp tunnels: dest is where
+	 * the user connected on the server, "" if the server did not say). */
+	char dest[ADDR_STR_MAX], peer[ADDR_STR_MAX];
 	LIST_ENTRY(dial) link;
 	LIST_ENTRY(dial) wlink;
 };
@@ -105,6 +107,7 @@ struct tunnel_state {
 	struct evconnlistener *lev; /* -L, -D, visitors: listening here */
 	struct front_set fronts;    /* -D: connections in their request */
 	struct log_limit lim;
+	int pp_unknown_logged; /* proxy_protocol: said why headers lack addresses */
 	/* A UDP visitor's port (its socket is the event's) and idle sweep. */
 	struct event *uev, *usweep;
 };

@@ -9,6 +9,7 @@
 #include <event2/event.h>
 
 #include "client/client-t.h"
+#include "proto/proxyproto.h"
 #include "transport/dest.h"
 #include "util/evtime.h"
 
@@ -39,6 +40,51 @@ dial_fail(struct dial *d, const char *why)
 	dial_free(d);
 }
 
+/* An OPEN's "ip:port" or "[v6]:port" as a socket address; NULL if it is not one. */
+static const struct sockaddr *
+proxy_addr(const char *s, struct sockaddr_storage *ss)
+{
+	struct hostport hp;
+	const char *why;
+	socklen_t len;
+	if (s[0] == '\0' || hostport_parse(s, -1, &hp, &why) != 0 ||
+	    hp.host[0] == '\0' ||
+	    sockaddr_from_numeric(hp.host, hp.port, ss, &len) != 0)
+		return NULL;
+	return (const struct sockaddr *)ss;
+}
+
+/*
+ * proxy_protocol: the header goes out before the stream relays a byte. The
+ * socket was connected a moment ago, so its empty send buffer takes the
+ * few bytes in one write; anything less is a failure, never a wait.
+ * NULL, or why not (in buf).
+ */
+static const char *
+dial_proxy_header(struct dial *d, int fd, char *buf, size_t len)
+{
+	struct tunnel_state *ts = &d->c->tunnels[d->tunnel];
+	const struct tunnel_cfg *t = &d->c->cfg->tunnels[d->tunnel];
+	struct sockaddr_storage ss, ds;
+	const struct sockaddr *src = proxy_addr(d->peer, &ss);
+	const struct sockaddr *dst = proxy_addr(d->dest, &ds);
+	if (dst == NULL && !ts->pp_unknown_logged) {
+		ts->pp_unknown_logged = 1;
+		log_warn("tunnel %s: the server does not say which of its addresses "
+			 "users connect to (an older server): PROXY headers carry no "
+			 "addresses (%s)", t->name,
+		    t->proxy_protocol == 1 ? "PROXY UNKNOWN" : "v2 LOCAL");
+	}
+	uint8_t hdr[PROXYPROTO_MAX];
+	size_t n = proxyproto_encode(t->proxy_protocol, src, dst, hdr, sizeof hdr);
+	ssize_t w = n > 0 ? send(fd, hdr, n, MSG_NOSIGNAL) : -1;
+	if (n > 0 && w == (ssize_t)n)
+		return NULL;
+	snprintf(buf, len, "PROXY header: %s", n == 0 ? "cannot encode"
+	    : w < 0 ? strerror(errno) : "short write");
+	return buf;
+}
+
 static void
 dial_done_cb(int fd, const struct sockaddr *addr, socklen_t addrlen,
     const char *why, void *arg)
@@ -49,6 +95,13 @@ dial_done_cb(int fd, const struct sockaddr *addr, socklen_t addrlen,
 		struct target *tg = &d->c->tunnels[d->tunnel].target;
 		if (tg->expires_ms != UINT64_MAX)
 			tg->expires_ms = 0; /* every address failed: look it up again */
+		dial_fail(d, why);
+		return;
+	}
+	char text[MSG_TEXT_MAX];
+	if (d->c->cfg->tunnels[d->tunnel].proxy_protocol != 0 &&
+	    (why = dial_proxy_header(d, fd, text, sizeof text)) != NULL) {
+		close(fd);
 		dial_fail(d, why);
 		return;
 	}
@@ -255,10 +308,14 @@ client_open(struct client *c, const struct frame *f, const char **why)
 	c->ndials++;
 	log_debug("tunnel %s: stream %u: from %s", c->cfg->tunnels[d->tunnel].name,
 	    f->id, m.peer);
-	if (dynamic)
+	if (dynamic) {
 		dial_dest(d, m.dest, m.peer);
-	else
-		dial_target(d);
+		return 0;
+	}
+	/* For a PROXY header: the user's address and where it connected. */
+	snprintf(d->peer, sizeof d->peer, "%s", m.peer);
+	snprintf(d->dest, sizeof d->dest, "%s", m.dest);
+	dial_target(d);
 	return 0;
 }
 

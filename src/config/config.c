@@ -38,6 +38,7 @@ enum opt_type {
 	OT_URLPATH,     /* an HTTP path: "/" and printable ASCII, no blanks (char *) */
 	OT_HOSTNAME,    /* a host name for a header or SNI: printable, no blanks (char *) */
 	OT_DEST,        /* destination rules (struct dest_rules *), or "none" */
+	OT_PROXYPROTO,  /* v1 | v2: flag only, for the -R tunnels of the flags */
 };
 
 struct option_def {
@@ -98,6 +99,11 @@ static const struct option_def options[] = {
 	"visit a secret tunnel: goes with a -L [bind_address:]port that follows "
 	"it, whose connections reach the shared service (OWNER: the sharing "
 	"client's name, when it is not this client's)", 0, 0},
+    {"proxy_protocol", 0, ROLE_CLIENT, OT_PROXYPROTO, 0, NULL, "v1|v2",
+	"every -R tunnel to a target given by flags (TCP) sends the target a "
+	"PROXY protocol header (HAProxy's, text v1 or binary v2) before the "
+	"user's bytes, naming the user's address and the server address it "
+	"connected to; in a file: proxy_protocol: in a tunnels: entry", 0, 0},
     {"gateway_ports", 0, ROLE_SERVER, OT_GATEWAY, OFF(gateway_ports), "no",
 	"no|yes|clientspecified",
 	"no: tunnels listen on loopback; yes: on all addresses; "
@@ -559,6 +565,7 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 	case OT_CONFIG:
 	case OT_HELP:
 	case OT_TUNNELS:
+	case OT_PROXYPROTO:
 		break;
 	}
 	*why = "cannot be set here";
@@ -581,6 +588,18 @@ dest_set(struct dest_rules **slot, const char *v, const char **why)
 	}
 	*slot = d;
 	return 0;
+}
+
+/* proxy_protocol: v1 or v2, as a version number. */
+static int
+proxy_protocol_parse(const char *v, int *version, const char **why)
+{
+	if (strcmp(v, "v1") == 0 || strcmp(v, "v2") == 0) {
+		*version = v[1] - '0';
+		return 0;
+	}
+	*why = "expected v1 or v2";
+	return -1;
 }
 
 /* "s-" and 32 hex digits. */
@@ -703,6 +722,7 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 	enum { H_REMOTE = 1, H_LOCAL = 2, H_LISTEN = 4, H_ALLOW = 8,
 		H_VISITORS = 16, H_SHARE = 32, H_UDP = 64 };
 	char key[64];
+	yaml_node_t *pp = NULL; /* proxy_protocol's key, for its error line */
 	snprintf(key, sizeof key, "tunnels[%zu]", idx);
 	if (item->type != YAML_MAPPING_NODE)
 		return yerr(y, item, key, "expected a mapping with name, remote and local");
@@ -764,6 +784,10 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 				have |= H_UDP;
 			else if (strcmp(vs, "tcp") != 0)
 				return yerr(y, v, full, "expected tcp or udp");
+		} else if (strcmp(ks, "proxy_protocol") == 0) {
+			if (proxy_protocol_parse(vs, &t->proxy_protocol, &why) != 0)
+				return yerr(y, v, full, why);
+			pp = k;
 		} else if (strcmp(ks, "data_path") == 0) {
 			if (strcmp(vs, "mux") == 0)
 				t->mux_only = 1;
@@ -774,7 +798,8 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 		} else {
 			return yerr(y, k, full,
 			    "unknown key (expected name, type, remote, local, listen, "
-			    "connect, allow, visitors, share, protocol, data_path)");
+			    "connect, allow, visitors, share, protocol, data_path, "
+			    "proxy_protocol)");
 		}
 	}
 	if (have & H_UDP) {
@@ -788,6 +813,13 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 	}
 	if (yaml_tunnel_check(y, item, key, t, have) != 0)
 		return -1;
+	/* The header goes before a TCP stream's bytes: nothing else has one. */
+	if (pp != NULL && (t->type != TUNNEL_REMOTE || t->udp)) {
+		char full[96];
+		snprintf(full, sizeof full, "%s.proxy_protocol", key);
+		return yerr(y, pp, full, "is for type tcp (a tunnel to a target, "
+					 "not protocol: udp)");
+	}
 	if (t->type == TUNNEL_SHARED && t->name[0] == '\0') {
 		if (share_random_name(t->name, sizeof t->name) != 0)
 			return yerr(y, item, key, "no randomness for a share's name");
@@ -831,6 +863,9 @@ yaml_apply(struct yctx *y, struct config *cfg)
 				return -1;
 			continue;
 		}
+		if (o->type == OT_PROXYPROTO)
+			return yerr(y, k, ks, "a flag only: in a file, set it in a "
+					      "tunnels: entry of type tcp");
 		if (o->type == OT_TUNNELS && o->short_opt != 'R')
 			return yerr(y, k, ks, "a flag only: in a file, add a tunnels: entry "
 					      "with its type: (local, dynamic, secret, visitor)");
@@ -1042,6 +1077,21 @@ spec_fields(const char *s)
 	return n;
 }
 
+/* --proxy-protocol: every -R to a target (TCP) from the flags. How many. */
+static size_t
+flags_proxy_protocol(struct config *cfg, size_t first, int version)
+{
+	size_t n = 0;
+	for (size_t i = first; i < cfg->ntunnels; i++) {
+		struct tunnel_cfg *t = &cfg->tunnels[i];
+		if (t->type == TUNNEL_REMOTE && !t->udp) {
+			t->proxy_protocol = version;
+			n++;
+		}
+	}
+	return n;
+}
+
 static enum config_result
 flags_apply(struct config *cfg, int argc, char **argv, int first_pass,
     const char **config_path, char **err)
@@ -1051,6 +1101,8 @@ flags_apply(struct config *cfg, int argc, char **argv, int first_pass,
 	enum { VISITS_MAX = 64 };
 	const char *visits[VISITS_MAX];
 	size_t visitor_idx[VISITS_MAX], nvisits = 0, nvisitors = 0;
+	size_t first_tunnel = cfg->ntunnels; /* the file's come before */
+	int pp = 0;                          /* --proxy-protocol */
 	for (int i = 1; i < argc; i++) {
 		char *arg = argv[i];
 		const char *value, *why = NULL;
@@ -1102,6 +1154,13 @@ flags_apply(struct config *cfg, int argc, char **argv, int first_pass,
 		}
 		if (first_pass)
 			continue;
+		if (o->type == OT_PROXYPROTO) {
+			if (proxy_protocol_parse(value, &pp, &why) != 0) {
+				*err = xasprintf("burrow %s: %s '%s': %s", rn, name, value, why);
+				return CONFIG_ERROR;
+			}
+			continue;
+		}
 		if (o->type == OT_TUNNELS && o->short_opt == 0 && o->key[0] == 'v') {
 			if (visit_target_parse(value, &why) != 0) {
 				*err = xasprintf("burrow %s: --visit '%s': %s", rn, value, why);
@@ -1172,6 +1231,11 @@ flags_apply(struct config *cfg, int argc, char **argv, int first_pass,
 	for (size_t k = 0; !first_pass && k < nvisits; k++)
 		snprintf(cfg->tunnels[visitor_idx[k]].extra,
 		    sizeof cfg->tunnels[0].extra, "%s", visits[k]);
+	if (pp != 0 && flags_proxy_protocol(cfg, first_tunnel, pp) == 0) {
+		*err = xasprintf("burrow %s: --proxy-protocol: no -R tunnel to a "
+				 "target over TCP among the flags to send it on", rn);
+		return CONFIG_ERROR;
+	}
 	return CONFIG_OK;
 }
 

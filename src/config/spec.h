@@ -31,6 +31,7 @@ struct tunnel_cfg {
 	int remote_has_bind;    /* the spec named a bind address */
 	int mux_only;           /* data_path: mux: never a dedicated connection */
 	int udp;                /* REMOTE, SHARED, VISITOR: datagrams (-R udp:..., --share udp:..., -L udp:...) */
+	int proxy_protocol;     /* REMOTE over TCP: PROXY header version to the target, 1 or 2; 0: none */
 	struct hostport local;  /* REMOTE: what the client dials; LOCAL: what the server dials */
 	struct hostport listen; /* LOCAL, DYNAMIC: where the client listens */
 	struct dest_rules *allow; /* REMOTE_DYNAMIC: destinations allowed (NULL: any); owned */

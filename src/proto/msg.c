@@ -363,7 +363,8 @@ msg_open_encode(uint8_t *buf, const struct msg_open *m)
 	uint8_t *p = wr_u32(buf, m->tunnel_id);
 	p = wr_u32(p, m->window);
 	p = wr_str(p, m->peer, ADDR_STR_MAX - 1);
-	if (m->kind != OPEN_TUNNEL) {
+	/* No tail when it would say nothing: the form older peers send. */
+	if (m->kind != OPEN_TUNNEL || m->dest[0] != '\0') {
 		*p++ = m->kind;
 		p = wr_str(p, m->dest, ADDR_STR_MAX - 1);
 	}
@@ -383,7 +384,9 @@ msg_open_decode(const uint8_t *p, size_t n, struct msg_open *m,
 	if (!r.err && r.n > 0) { /* CAP_FORWARD's tail */
 		m->kind = rd_u8(&r);
 		rd_str(&r, m->dest, sizeof m->dest);
-		if (!r.err && !(m->kind == OPEN_DIAL && m->dest[0] != '\0') &&
+		/* OPEN_TUNNEL: dest is where the user connected, if known. */
+		if (!r.err && m->kind != OPEN_TUNNEL &&
+		    !(m->kind == OPEN_DIAL && m->dest[0] != '\0') &&
 		    !(m->kind == OPEN_VISIT && m->dest[0] == '\0')) {
 			*why = "bad OPEN kind or destination";
 			return -1;

@@ -79,7 +79,14 @@ enum hello_role { HELLO_CONTROL = 0, HELLO_DATA = 1 };
  * counted, when the session is congested: never queued without bound.
  */
 #define CAP_UDP 0x8u
-#define PROTO_CAPS (CAP_NAMED | CAP_FORWARD | CAP_UDP)
+/*
+ * CAP_OPEN_DEST (with CAP_FORWARD): an OPEN_TUNNEL may carry the tail, kind
+ * 0 and dest = the address on the server that the user connected to (for
+ * a PROXY protocol header). Its own bit because a receiver without it
+ * takes that tail for a protocol error.
+ */
+#define CAP_OPEN_DEST 0x10u
+#define PROTO_CAPS (CAP_NAMED | CAP_FORWARD | CAP_UDP | CAP_OPEN_DEST)
 
 struct msg_hello {
 	uint16_t version;
@@ -135,7 +142,9 @@ struct msg_register_ok {
 /*
  * What an OPEN asks of its receiver (CAP_FORWARD; without it, always
  * OPEN_TUNNEL and nothing after peer on the wire):
- * OPEN_TUNNEL: dial the target of tunnel_id (a -R tunnel);
+ * OPEN_TUNNEL: dial the target of tunnel_id (a -R tunnel); dest, when not
+ * empty, is the server's address that the user connected to ("ip:port",
+ * IPv6 in brackets), for a PROXY protocol header;
  * OPEN_DIAL: dial dest, "host:port" (-L, -D; reverse SOCKS: tunnel_id too);
  * OPEN_VISIT: from a visitor, to the secret tunnel its tunnel_id visits
  * (REGISTER kind VISIT); dest is empty.
@@ -147,7 +156,9 @@ struct msg_open {
 	uint32_t window;
 	char peer[ADDR_STR_MAX];
 	uint8_t kind;            /* enum open_kind */
-	char dest[ADDR_STR_MAX]; /* OPEN_DIAL: host:port, IPv6 in brackets */
+	char dest[ADDR_STR_MAX]; /* OPEN_DIAL: host:port, IPv6 in brackets;
+				  * OPEN_TUNNEL: "" or the address on the server
+				  * that the user connected to */
 };
 
 size_t msg_hello_encode(uint8_t *buf, const struct msg_hello *m);

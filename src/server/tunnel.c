@@ -60,6 +60,28 @@ tunnel_refusal(struct tunnel *t, evutil_socket_t fd, char *buf, size_t len)
 	return NULL;
 }
 
+/*
+ * OPEN for a user connection. With CAP_OPEN_DEST it also names the address
+ * the user connected to, which the client needs for a PROXY protocol
+ * header; a client without the bit would take the tail for an error.
+ */
+static uint32_t
+tunnel_open_stream(struct tunnel *t, evutil_socket_t fd, const char *peer)
+{
+	struct msg_open m = {.tunnel_id = t->id, .kind = OPEN_TUNNEL};
+	snprintf(m.peer, sizeof m.peer, "%s", peer);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	uint32_t need = CAP_FORWARD | CAP_OPEN_DEST;
+	if ((t->cc->hs.caps & need) == need &&
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		sockaddr_format((struct sockaddr *)&ss, m.dest, sizeof m.dest);
+	if (strcmp(m.dest, "?") == 0)
+		m.dest[0] = '\0';
+	struct stream_open o = {.fd = fd, .tunnel_id = t->id, .m = &m};
+	return session_open(t->cc->s, &o);
+}
+
 static void
 tunnel_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
@@ -77,7 +99,7 @@ tunnel_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	if (refused == NULL) {
 		tcp_nodelay(fd);
 		gauge_hold(t->conns); /* dropped by on_stream_closed or the relay */
-		id = session_open_stream(t->cc->s, fd, t->id, peer);
+		id = tunnel_open_stream(t, fd, peer);
 		if (id == 0) {
 			gauge_drop(t->conns);
 			refused = "session closing";

@@ -195,7 +195,8 @@ CAP_NAMED = 0x1  # AUTH on a control connection may carry the client's name
 CAP_TLS = 0x2
 CAP_FORWARD = 0x4  # either side opens streams; OPEN may carry a destination
 CAP_UDP = 0x8
-KNOWN_CAPS = CAP_NAMED | CAP_TLS | CAP_FORWARD | CAP_UDP
+CAP_OPEN_DEST = 0x10  # an OPEN_TUNNEL may name the address the user connected to
+KNOWN_CAPS = CAP_NAMED | CAP_TLS | CAP_FORWARD | CAP_UDP | CAP_OPEN_DEST
 
 
 def parse_hello(payload):

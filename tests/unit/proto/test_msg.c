@@ -543,9 +543,13 @@ test_register_rejections(void **state)
 	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
 	assert_string_equal(why, "unknown tunnel kind");
 
-	n = reg_raw(buf, TUNNEL_TCP, 0x04, "", 0, "ok", 2);
+	n = reg_raw(buf, TUNNEL_TCP, 0x08, "", 0, "ok", 2);
 	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
 	assert_string_equal(why, "unknown REGISTER flags");
+	/* REGISTER_UDP only on a secret tunnel or a visit. */
+	n = reg_raw(buf, TUNNEL_TCP, REGISTER_UDP, "", 0, "ok", 2);
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
+	assert_string_equal(why, "REGISTER's UDP flag is for secret tunnels and visits");
 	n = reg_raw(buf, TUNNEL_TCP, 0x80 | REGISTER_HAS_BIND, "", 0, "ok", 2);
 	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
 	assert_string_equal(why, "unknown REGISTER flags");
@@ -707,6 +711,42 @@ test_open_dial_round_trip(void **state)
 	assert_string_equal(why, "bad OPEN kind or destination");
 }
 
+/* CAP_OPEN_DEST: an OPEN_TUNNEL names the address the user connected to. */
+static void
+test_open_tunnel_dest(void **state)
+{
+	struct msg_open in = {.tunnel_id = 3, .window = 65536,
+	    .peer = "127.0.0.2:40000", .kind = OPEN_TUNNEL,
+	    .dest = "[2001:db8::1]:8080"};
+	uint8_t buf[MSG_MAX];
+	size_t n = msg_open_encode(buf, &in);
+	size_t tail = 4 + 4 + 2 + strlen(in.peer);
+	assert_int_equal(n, tail + 1 + 2 + strlen(in.dest));
+	assert_int_equal(buf[tail], OPEN_TUNNEL);
+	assert_int_equal(buf[tail + 2], strlen(in.dest));
+	struct msg_open out;
+	const char *why = NULL;
+	memset(&out, 0xee, sizeof out);
+	assert_int_equal(msg_open_decode(buf, n, &out, &why), 0);
+	assert_int_equal(out.kind, OPEN_TUNNEL);
+	assert_string_equal(out.peer, in.peer);
+	assert_string_equal(out.dest, in.dest);
+	/* Without the tail (an older server): the same kind, no dest. */
+	memset(&out, 0xee, sizeof out);
+	assert_int_equal(msg_open_decode(buf, tail, &out, &why), 0);
+	assert_int_equal(out.kind, OPEN_TUNNEL);
+	assert_string_equal(out.dest, "");
+	/* A tail with an empty dest says nothing: accepted, and the encoder
+	 * leaves it out. */
+	uint8_t empty[] = {0, 0, 0, 1, 0, 1, 0, 0, 0, 1, 'p', OPEN_TUNNEL, 0, 0};
+	memset(&out, 0xee, sizeof out);
+	assert_int_equal(msg_open_decode(empty, sizeof empty, &out, &why), 0);
+	assert_int_equal(out.kind, OPEN_TUNNEL);
+	assert_string_equal(out.dest, "");
+	assert_int_equal(msg_open_encode(buf, &out), sizeof empty - 3);
+	assert_memory_equal(buf, empty, sizeof empty - 3);
+}
+
 static void
 test_open_control_in_peer(void **state)
 {
@@ -857,6 +897,7 @@ main(void)
 	    cmocka_unit_test(test_register_ok_longest),
 	    cmocka_unit_test(test_open_round_trip),
 	    cmocka_unit_test(test_open_dial_round_trip),
+	    cmocka_unit_test(test_open_tunnel_dest),
 	    cmocka_unit_test(test_open_control_in_peer),
 	    cmocka_unit_test(test_u32),
 	    cmocka_unit_test(test_name_valid),
