@@ -6,13 +6,15 @@ over TLS: burrow --transport tls (default suite, AES-128-GCM, and ChaCha20-Poly1
 -c aes128-gcm@openssh.com and -c chacha20-poly1305@openssh.com; and over WebSocket: burrow --transport ws
 against plain burrow and --transport wss against burrow TLS (aes128-gcm); and over the http transport (POSTs up,
 long-poll GETs down): --transport http against plain burrow and https against burrow TLS; and the dynamic forward
-(client -D, a SOCKS5 and HTTP CONNECT proxy exiting at the server) against ssh -D, all in the same run.
-Python 3 standard library only.  Run through bench/bench.sh (or `make bench`).
+(client -D, a SOCKS5 and HTTP CONNECT proxy exiting at the server) against ssh -D, all in the same run; and UDP
+datagrams per second and loss through a UDP tunnel (-R udp:) against direct (bench/udpblast.c, built at start).
+Python 3 standard library only (and cc for udpblast).  Run through bench/bench.sh (or `make bench`).
 
     bench/bench.sh            full run  (iperf3 5 s x 3 runs, median; sockperf 3 s; wrk 3 s x 3; churn 300 s;
-                              callgrind; the TLS rows; the ws and http rows; the forward rows), about 23 minutes
+                              callgrind; the TLS rows; the ws and http rows; the forward and udp rows), about 26
+                              minutes
     bench/bench.sh --quick    short run (iperf3 2 s x 1 run; sockperf 2 s; wrk 2 s x 1; churn 10 s; no callgrind,
-                              no TLS, ws, http or forward rows unless --only names them)
+                              no TLS, ws, http, forward or udp rows unless --only names them)
     bench/bench.sh --quick --only tls    only direct and the TLS rows, about 1.5 minutes
     bench/bench.sh --quick --only ws     direct, burrow ws and wss, and plain burrow and burrow TLS aes as their
                                          references, about 1.2 minutes
@@ -21,15 +23,20 @@ Python 3 standard library only.  Run through bench/bench.sh (or `make bench`).
     bench/bench.sh --quick --only forward    burrow -D against ssh -D (default cipher, aes128-gcm) and direct:
                                          SOCKS5 setup latency and one stream each way through the proxy,
                                          about 25 s (full settings: about 2.2 minutes)
+    bench/bench.sh --quick --only udp    1,400 and 16,000 B datagrams, direct and through a burrow UDP tunnel, at
+                                         fixed rates and at the sender's maximum: delivered/s, loss and where it
+                                         happened, burrow's CPU per 100k datagrams; 5 s per row, about 1 minute
+                                         (full settings: 5 s x 3, about 3.5 minutes)
 
 Prints one table: absolute numbers, ratios against direct and against ssh -R, MET / NOT MET for the
 targets, and a list of anomalies.  See bench/README.md.
 
 Options: --bin PATH (default $BURROW_BIN or build/burrow), --json FILE (raw results, targets, anomalies),
-         --only burrow,mux,ssh,socat,callgrind,tls,ws,http,web,forward (what to run; direct always runs, except for
-         forward alone, which has its own direct row; tls = tls-burrow + tls-ssh; ws = burrow ws and wss, http = burrow
-         http and https, each with plain burrow and burrow TLS aes as references; web = ws,http; forward = burrow -D vs
-         ssh -D; default all, --quick: burrow,mux,ssh,socat), --callgrind / --no-callgrind,
+         --only burrow,mux,ssh,socat,callgrind,tls,ws,http,web,forward,udp (what to run; direct always runs, except
+         for forward and / or udp alone, which have their own direct rows; tls = tls-burrow + tls-ssh; ws = burrow ws
+         and wss, http = burrow http and https, each with plain burrow and burrow TLS aes as references; web = ws,http;
+         forward = burrow -D vs ssh -D; udp = UDP tunnel vs direct; default all, --quick: burrow,mux,ssh,socat),
+         --callgrind / --no-callgrind,
          --keep-tmp, --churn SECS (churn duration; default 300, 10 with --quick).
 Env:     BURROW_SERVER_ARGS / BURROW_CLIENT_ARGS: extra flags for the burrow server / client
          (e.g. BURROW_CLIENT_ARGS="--window 4M").
@@ -786,6 +793,7 @@ def bin_has(binpath, role, flag):
 
 class Burrow:
     name = "burrow"
+    warn_expected = None     # a regex: warn lines that are expected (not anomalies) when stopped
 
     def __init__(self, svc, tmp, binpath, name="burrow", extra=(), services=("iperf", "sockperf", "echo", "nginx"),
                  wrap_server=None, wrap_client=None, timeout=10.0, tls=None, server_via=None, transport=None):
@@ -883,6 +891,8 @@ class Burrow:
             except OSError:
                 lines = []
             bad = [l for l in lines if re.search(r"Z (warn|error)\b", l) or "open failed" in l]
+            if self.warn_expected:   # e.g. the UDP rows' "dropped N datagrams" lines: figures, not anomalies
+                bad = [l for l in bad if not re.search(self.warn_expected, l)]
             if bad:
                 anomaly("%s %s logged %d warn/error lines (of %d), first: \n%s" % (
                     self.name, role, len(bad), len(lines), "\n".join("    | " + l for l in bad[:5])))
@@ -1958,6 +1968,391 @@ def report_forward(res, cfg, L):
         us(sb, "p50"), us(ss, "p50"), fmt(ratio(sb and sb["p50"], ss and ss["p50"]), "%.2fx")))
 
 
+# the udp group (`--only udp`, issue 12): datagrams per second and loss through a UDP tunnel. bench/udpblast.c (built
+# into the temp dir) is the sender (paced every 1 ms with sendmmsg(), or as fast as it can) and the sink (recvmmsg(),
+# checks every datagram byte for byte: sequence number, length and a payload pattern derived from the sequence
+# number). direct = sender -> sink; burrow = sender -> the server's public UDP port -> client -> sink (a server and
+# client of their own per row: server --udp-timeout 1s, client -R udp:127.0.0.1:0:127.0.0.1:SINK). Rows in turn.
+UDP_ROWS = ((1400, 100000), (1400, 0), (16000, 0), (16000, 20000))   # (datagram size, offered rate/s; 0 = max)
+UDP_PATHS = ("direct", "burrow")
+UDP_TARGET = (1400, 100000)        # issue 12: >= 100,000 datagrams/s of 1,400 B, no loss, on loopback
+UDP_SECS_QUICK, UDP_SECS_FULL = 5, 5
+UDP_RUNS_QUICK, UDP_RUNS_FULL = 1, 3
+UDP_SINK_IDLE = 1                  # the sink ends 1 s after its last datagram
+UDP_DROP_LOG_S = 5.0               # burrow logs "dropped N datagrams" at most once per 5 s (src/udp/flow.c)
+UDP_DROP_RE = r"dropped (\d+) datagrams"
+UDP_FLOW_END_RE = r"flow (\d+) ended: idle \((\d+) datagrams in, (\d+) out\)"
+
+
+def udp_selected(cfg):
+    return "udp" in cfg.only_set
+
+
+def build_udpblast(cfg):
+    src = os.path.join(REPO, "bench", "udpblast.c")
+    out = os.path.join(cfg.tmp, "udpblast")
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        raise RuntimeError("no C compiler (cc) to build bench/udpblast.c")
+    r = subprocess.run([cc, "-O2", "-Wall", "-o", out, src], capture_output=True, timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError("cc -O2 -Wall bench/udpblast.c failed: %s" % (r.stdout + r.stderr).decode(errors="replace")[-600:])
+    if r.stderr.strip():
+        anomaly("udpblast.c: compiler warnings: %s" % r.stderr.decode(errors="replace")[-300:])
+    return out
+
+
+def udp_sock_drops(port):
+    """The drops column of /proc/net/udp(6) summed over the sockets bound to local port `port` (the kernel's count
+    of datagrams it threw away for them, e.g. with the receive buffer full); None when no socket has that port."""
+    total, found = 0, False
+    for fn in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(fn) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if int(parts[1].rsplit(":", 1)[1], 16) == port:
+                        total += int(parts[-1])
+                        found = True
+        except (OSError, ValueError, IndexError):
+            pass
+    return total if found else None
+
+
+def udp_snmp():
+    """The Udp: counters of /proc/net/snmp (machine-wide: InDatagrams, RcvbufErrors, InErrors, SndbufErrors ...)."""
+    try:
+        with open("/proc/net/snmp") as f:
+            rows = [l.split() for l in f if l.startswith("Udp:")]
+        return dict(zip(rows[0][1:], (int(x) for x in rows[1][1:])))
+    except (OSError, IndexError, ValueError):
+        return {}
+
+
+def log_utc(line):
+    """The time of a burrow log line (2026-12-07T13:14:10.270Z ...) as a Unix time, or None."""
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)Z", line)
+    if not m:
+        return None
+    import calendar
+    base, _, frac = m.group(1).partition(".")
+    return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + (float("0." + frac) if frac else 0.0)
+
+
+def udp_log_drops(path):
+    """(datagrams burrow logged as dropped, the time of the last such line) in the log at path."""
+    n, last = 0, None
+    try:
+        with open(path, "rb") as f:
+            for line in f.read().decode(errors="replace").splitlines():
+                m = re.search(UDP_DROP_RE, line)
+                if m:
+                    n += int(m.group(1))
+                    last = log_utc(line) or time.time()
+    except OSError:
+        pass
+    return n, last
+
+
+class BurrowU(Burrow):
+    """burrow server (--udp-timeout 1s) and client -R udp:127.0.0.1:0:127.0.0.1:SINK: public_port is the server's
+    UDP port for the tunnel (the client's `tunnel r1: listening on 127.0.0.1:PORT -> ...` line)."""
+    warn_expected = UDP_DROP_RE
+
+    def __init__(self, tmp, binpath, sink_port, tag, timeout=10.0):
+        if not (os.path.isfile(binpath) and os.access(binpath, os.X_OK)):
+            raise RuntimeError("binary %s not found" % binpath)
+        if not bin_has(binpath, "client", "udp:"):
+            raise RuntimeError("binary %s has no UDP tunnels (no -R udp:...)" % binpath)
+        self.name, self.transport, self.fingerprint, self.client = "burrow udp", "tcp", None, None
+        env = {"BURROW_TOKEN": TOKEN}
+        sargs = shlex.split(os.environ.get("BURROW_SERVER_ARGS", ""))
+        cargs = shlex.split(os.environ.get("BURROW_CLIENT_ARGS", ""))
+        state = []
+        if bin_has(binpath, "server", "--state-dir"):
+            self.state_dir = tempfile.mkdtemp(prefix="state-%s-" % tag, dir=tmp)
+            state = ["--state-dir", self.state_dir]
+        # a 1 s udp_timeout: the flow ends (and the server logs its "datagrams in") soon after a row, and the
+        # sweep, which also logs the dropped count, runs every 200 ms
+        self.udp_timeout = bin_has(binpath, "server", "--udp-timeout")
+        ut = ["--udp-timeout", "1s"] if self.udp_timeout else []
+        self.server = spawn([binpath, "server", "-l", "127.0.0.1:0"] + ut + state + sargs,
+                            os.path.join(tmp, "%s-server.log" % tag), env)
+        sport = int(wait_log(self.server, r"server listening on [\d.]+:(\d+)", timeout).group(1))
+        self.client = spawn([binpath, "client", "-s", "127.0.0.1:%d" % sport,
+                             "-R", "udp:127.0.0.1:0:127.0.0.1:%d" % sink_port] + cargs,
+                            os.path.join(tmp, "%s-client.log" % tag), env)
+        m = wait_log(self.client, r"tunnel r1: listening on (\S+):(\d+) ->", timeout)
+        self.public_port = int(m.group(2))
+        # the client logs the tunnel once the server has registered it, so the UDP port is bound; check anyway
+        end = time.time() + timeout
+        while udp_sock_drops(self.public_port) is None:
+            if time.time() > end:
+                raise RuntimeError("no UDP socket on port %d after %.0f s" % (self.public_port, timeout))
+            time.sleep(0.02)
+        self.pool = int(cargs[cargs.index("--pool") + 1]) if "--pool" in cargs else 8
+        if self.pool != 0:
+            # UDP does not use the data connections, but they must not be opening during the run
+            try:
+                wait_log(self.client, r"(\d+) data connections ready", timeout)
+            except RuntimeError as e:
+                anomaly("burrow udp: pool not ready: %s" % str(e).splitlines()[0])
+
+    def flows_in(self):
+        """[(flow, datagrams in, out)] of the flows the server ended (its `flow N ended: idle` lines)."""
+        try:
+            with open(self.server.logpath, "rb") as f:
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return []
+        return [tuple(int(x) for x in m.groups()) for m in re.finditer(UDP_FLOW_END_RE, text)]
+
+
+def udp_one(cfg, blast, path, size, rate, secs, tag):
+    """One row, one run: a sink, (burrow), the sender for secs; returns the figures of the run."""
+    sink = spawn([blast, "sink", "0", str(UDP_SINK_IDLE)], os.path.join(cfg.tmp, "%s-sink.log" % tag))
+    peer = None
+    try:
+        sink_port = int(wait_log(sink, r"\A(\d+)\n").group(1))
+        if path == "burrow":
+            peer = BurrowU(cfg.tmp, cfg.bin, sink_port, tag)
+            port = peer.public_port
+            pids = peer.cpu_pids()
+            sock0 = udp_sock_drops(port)
+            c0 = [cpu_ticks([p]) for p in pids]
+        else:
+            port = sink_port
+        snmp0 = udp_snmp()
+        argv = [blast, "send", "127.0.0.1", str(port), str(size), str(rate), str(secs)]
+        try:
+            r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=secs + 30)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError("udpblast send hung (> %d s)" % (secs + 30))
+        try:
+            snd = json.loads(r.stdout.decode(errors="replace").strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise RuntimeError("udpblast send rc=%d, no JSON: %s" % (r.returncode, (r.stdout + r.stderr)[-300:]))
+        # the sink ends UDP_SINK_IDLE s after its last datagram (what is still in the tunnel arrives first)
+        end = time.time() + UDP_SINK_IDLE + 5
+        while sink.poll() is None and time.time() < end:
+            time.sleep(0.05)
+        stop(sink)
+        with open(sink.logpath, "rb") as f:
+            lines = [l for l in f.read().decode(errors="replace").splitlines() if l.startswith("{")]
+        if not lines:
+            raise RuntimeError("udpblast sink printed no counts\n%s" % tail(sink.logpath))
+        snk = json.loads(lines[-1])
+        out = {"sent": snd["sent"], "secs": snd["secs"], "sent_rate": snd["rate"], "send_errors": snd["errors"],
+               "first_send_error": snd["first_error"], "late_ticks": snd["late_ticks"],
+               "sender_cpu": 100.0 * snd["cpu_s"] / snd["secs"] if snd["secs"] else None,
+               "delivered": snk["unique"], "received": snk["received"], "corrupt": snk["corrupt"],
+               "duplicate": snk["duplicate"], "out_of_order": snk["out_of_order"],
+               "sink_drops": snk["kernel_drops"], "sink_rcvbuf": snk["rcvbuf"],
+               "sink_cpu": 100.0 * snk["cpu_s"] / snd["secs"] if snd["secs"] else None}
+        out["delivered_rate"] = snk["unique"] / snd["secs"] if snd["secs"] else None
+        out["lost"] = snd["sent"] - snk["unique"]
+        out["loss_pct"] = 100.0 * out["lost"] / snd["sent"] if snd["sent"] else None
+        accounted = max(snk["kernel_drops"], 0)
+        if peer is not None:
+            c1 = [cpu_ticks([p]) for p in pids]
+            out["cpu_s_each"] = [(b - a) / CLK_TCK for a, b in zip(c0, c1)]     # server, client
+            # the server's count of what it read from its UDP port: its flow's `ended: idle (N datagrams in` line,
+            # about 1 s (udp_timeout) after the last datagram
+            flows = []
+            if peer.udp_timeout:
+                end = time.time() + 4
+                while not flows and time.time() < end:
+                    flows = peer.flows_in()
+                    if not flows:
+                        time.sleep(0.05)
+            out["server_in"] = sum(f[1] for f in flows) if flows else None
+            out["flows"] = len(flows)
+            # burrow's own drops (session congested, socket full): logged at most once per 5 s, so wait until a
+            # line after the last one would have come (nothing is sent any more: at most one more line)
+            _, last = udp_log_drops(peer.server.logpath)
+            if last is not None:
+                wait = last + UDP_DROP_LOG_S + 0.6 - time.time()
+                if wait > 0:
+                    time.sleep(wait)
+            out["burrow_dropped_server"] = udp_log_drops(peer.server.logpath)[0]
+            out["burrow_dropped_client"] = udp_log_drops(peer.client.logpath)[0]
+            s1 = udp_sock_drops(port)
+            out["server_sock_drops"] = (s1 - sock0) if (s1 is not None and sock0 is not None) else None
+            peer.check_alive("udp %d B %s/s" % (size, rate or "max"))
+            accounted += (out["server_sock_drops"] or 0) + out["burrow_dropped_server"] + out["burrow_dropped_client"]
+            per = out["server_in"] if out["server_in"] else snd["sent"]
+            out["cpu_per"] = "server_in" if out["server_in"] else "sent"
+            out["cpu_ms_per_100k"] = 1000.0 * sum(out["cpu_s_each"]) / (per / 1e5) if per else None
+        snmp1 = udp_snmp()
+        out["snmp"] = {k: snmp1.get(k, 0) - snmp0.get(k, 0) for k in ("InDatagrams", "RcvbufErrors", "InErrors",
+                                                                      "SndbufErrors") if k in snmp1}
+        # lost and not counted by any of: the server's socket, burrow's log, the sink's socket
+        out["unaccounted"] = out["lost"] - accounted
+        return out
+    finally:
+        stop(sink)
+        if peer is not None:
+            peer.stop()
+
+
+def measure_udp(cfg, res):
+    out = res.setdefault("udp", {})
+    blast = build_udpblast(cfg)
+    secs = UDP_SECS_QUICK if cfg.quick else UDP_SECS_FULL
+    runs = UDP_RUNS_QUICK if cfg.quick else UDP_RUNS_FULL
+    out["secs"], out["runs_each"] = secs, runs
+    rows = out.setdefault("rows", [])
+    for size, rate in UDP_ROWS:
+        for path in UDP_PATHS:
+            rows.append({"size": size, "rate": rate, "path": path, "runs": []})
+    for run in range(runs):
+        for row in rows:
+            what = "udp %5d B %9s %-6s run %d" % (row["size"], "max" if not row["rate"] else "%d/s" % row["rate"],
+                                                  row["path"], run + 1)
+            tag = "udp-%d-%s-%s-%d" % (row["size"], row["rate"] or "max", row["path"], run + 1)
+            try:
+                o = udp_one(cfg, blast, row["path"], row["size"], row["rate"], secs, tag)
+            except Exception as e:
+                anomaly("%s: %s" % (what, e))
+                for p in list(STARTED):     # a pair that did not come up
+                    if p.argv[0] in (cfg.bin, blast):
+                        stop(p)
+                continue
+            row["runs"].append(o)
+            if o["corrupt"] or o["duplicate"]:
+                anomaly("%s: %d corrupt, %d duplicate datagrams at the sink" % (what, o["corrupt"], o["duplicate"]))
+            if o["send_errors"]:
+                anomaly("%s: %d send errors (%s)" % (what, o["send_errors"], o["first_send_error"]))
+            if row["rate"] and not udp_offered(o, row["rate"], secs):
+                NOTES.append("%s: the sender did not keep the offered rate: %d datagrams in %.3f s (%d late ticks)" % (
+                    what, o["sent"], o["secs"], o["late_ticks"]))
+            if row["path"] == "burrow" and o["unaccounted"]:
+                NOTES.append("%s: %d datagrams lost that neither the server's socket, burrow's log nor the sink's "
+                             "socket counted" % (what, o["unaccounted"]))
+            log("%s: sent %8.0f/s, delivered %8.0f/s, loss %.3f%% (%d of %d)%s; sender %.0f%%, sink %.0f%% of a core" % (
+                what, o["sent_rate"], o["delivered_rate"] or 0, o["loss_pct"] or 0, o["lost"], o["sent"],
+                "" if row["path"] == "direct" else ", burrow CPU %s ms/100k (server %.2f s, client %.2f s)" % (
+                    fmt(o.get("cpu_ms_per_100k"), "%.0f"), o["cpu_s_each"][0], o["cpu_s_each"][1]),
+                o["sender_cpu"] or 0, o["sink_cpu"] or 0))
+    for row in rows:
+        rr = row["runs"]
+        if not rr:
+            continue
+        med = sorted(rr, key=lambda o: o["delivered_rate"] or 0)[(len(rr) - 1) // 2]
+        row["median_run"] = rr.index(med)
+        row["sent_rate"] = statistics.median(o["sent_rate"] for o in rr)
+        row["delivered_rate"] = statistics.median(o["delivered_rate"] or 0 for o in rr)
+        for k in ("sent", "delivered", "lost", "corrupt", "duplicate", "out_of_order", "sink_drops", "unaccounted"):
+            row[k] = sum(o[k] for o in rr)
+        row["loss_pct"] = 100.0 * row["lost"] / row["sent"] if row["sent"] else None
+        row["sender_cpu"] = statistics.median(o["sender_cpu"] or 0 for o in rr)
+        row["sink_cpu"] = statistics.median(o["sink_cpu"] or 0 for o in rr)
+        row["rcvbuf_errors"] = sum(o["snmp"].get("RcvbufErrors", 0) for o in rr)
+        if row["path"] == "burrow":
+            for k in ("burrow_dropped_server", "burrow_dropped_client"):
+                row[k] = sum(o[k] for o in rr)
+            row["server_sock_drops"] = sum(o["server_sock_drops"] or 0 for o in rr)
+            row["server_in"] = sum(o["server_in"] or 0 for o in rr) if all(o["server_in"] for o in rr) else None
+            cpu = [sum(o["cpu_s_each"][i] for o in rr) for i in (0, 1)]
+            row["cpu_s_each"] = cpu
+            per = row["server_in"] or row["sent"]
+            row["cpu_per"] = "server_in" if row["server_in"] else "sent"
+            row["cpu_ms_per_100k"] = 1000.0 * sum(cpu) / (per / 1e5) if per else None
+
+
+def udp_offered(o, rate, secs):
+    """Whether a paced run's sender sent RATE x SECONDS datagrams within 1 % of SECONDS."""
+    return o["sent"] >= rate * secs and o["secs"] <= 1.01 * secs
+
+
+def udp_row(res, size, rate, path):
+    for r in res.get("udp", {}).get("rows", []):
+        if (r["size"], r["rate"], r["path"]) == (size, rate, path):
+            return r
+    return None
+
+
+def report_udp(res, cfg, L):
+    """The UDP section and UDP TARGETS."""
+    if not udp_selected(cfg):
+        return
+    u = res.get("udp", {})
+    n0 = lambda v: "n/a" if v is None else "{:,.0f}".format(v)
+    L.append("")
+    L.append("UDP (issue 12; bench/udpblast: a sender paced every 1 ms with sendmmsg(), `max` = as fast as it can, to a "
+             "sink that checks every datagram byte for byte (sequence, length, payload); burrow = sender -> server's UDP "
+             "port -> client -> sink, server --udp-timeout 1s, client -R udp:127.0.0.1:0:127.0.0.1:SINK, a pair per run; "
+             "%d s x %d per row%s)" % (u.get("secs", 0), u.get("runs_each", 0),
+                                       ", sums over the runs, rates median" if u.get("runs_each", 1) > 1 else ""))
+    L.append("  sent/s, delivered/s = datagrams sent / delivered intact (unique) over the sender's time; loss = sent - "
+             "delivered; CPU ms/100k = user+sys of burrow server + client per 100,000 datagrams the server read from its "
+             "port; snd/sink% = the sender's and the sink's CPU, % of a core")
+    L.append("  where lost: srv sock = the kernel's drops at the server's UDP port (/proc/net/udp), burrow = burrow's "
+             "`dropped N datagrams` log lines (server + client), sink sock = the kernel's drops at the sink's socket "
+             "(SO_MEMINFO; SO_RCVBUF 4 MiB asked, getsockopt: %s), other = lost and counted by none of them" % (
+                 next((o["sink_rcvbuf"] for r in u.get("rows", []) for o in r["runs"]), "n/a")))
+    L.append("%5s %8s %-7s %10s %12s %7s %8s %8s %8s %9s   %s" % (
+        "size", "offered", "path", "sent/s", "delivered/s", "vs dir", "loss %", "corrupt", "CPU/100k", "snd/sink%",
+        "where lost: srv sock / burrow / sink sock / other"))
+    for size, rate in UDP_ROWS:
+        d = udp_row(res, size, rate, "direct")
+        for path in UDP_PATHS:
+            r = udp_row(res, size, rate, path)
+            if r is None or not r.get("runs"):
+                L.append("%5d %8s %-7s %10s" % (size, n0(rate) if rate else "max", path, "n/a"))
+                continue
+            if path == "burrow":
+                where = "%s / %s / %s / %s" % (n0(r["server_sock_drops"]), n0(r["burrow_dropped_server"] +
+                                                                              r["burrow_dropped_client"]),
+                                               n0(r["sink_drops"]), n0(r["unaccounted"]))
+            else:
+                where = "- / - / %s / %s" % (n0(r["sink_drops"]), n0(r["unaccounted"]))
+            L.append("%5d %8s %-7s %10s %12s %7s %8s %8s %8s %9s   %s" % (
+                size, n0(rate) if rate else "max", path, n0(r["sent_rate"]), n0(r["delivered_rate"]),
+                fmt(ratio(r["delivered_rate"], d and d.get("delivered_rate")), "%.2fx"),
+                fmt(r["loss_pct"], "%.3f"), n0(r["corrupt"]),
+                fmt(r.get("cpu_ms_per_100k"), "%.0f") if path == "burrow" else "-",
+                "%.0f/%.0f" % (r["sender_cpu"], r["sink_cpu"]), where))
+    for size, rate in UDP_ROWS:
+        r = udp_row(res, size, rate, "burrow")
+        if not r or not r.get("runs"):
+            continue
+        L.append("  burrow %d B %s: %s of %s sent delivered, server read %s (its flow's `datagrams in`); CPU server "
+                 "%.2f s + client %.2f s%s; out of order %s; machine-wide UdpRcvbufErrors +%s" % (
+                     size, "max" if not rate else "@%s/s" % n0(rate), n0(r["delivered"]), n0(r["sent"]),
+                     n0(r["server_in"]), r["cpu_s_each"][0], r["cpu_s_each"][1],
+                     "" if r["cpu_per"] == "server_in" else " (per 100k sent: no flow-ended line)",
+                     n0(r["out_of_order"]), n0(r["rcvbuf_errors"])))
+    L.append("")
+    L.append("UDP TARGETS (issue 12, this run)")
+    size, rate = UDP_TARGET
+    r, d = udp_row(res, size, rate, "burrow"), udp_row(res, size, rate, "direct")
+    ok, measured = None, "not measured"
+    if r and r.get("runs"):
+        # MET: every datagram of RATE x SECONDS arrived intact, and the sender sent them all within 1 % of SECONDS
+        # (delivered/s is over the sender's own time, a few ms more than SECONDS when it lags at the end)
+        offered = all(udp_offered(o, rate, u["secs"]) for o in r["runs"])
+        ok = r["lost"] == 0 and r["corrupt"] == 0 and offered
+        measured = "delivered %s/s, loss %s%% (%s of %s lost, %s corrupt), sent %s/s%s" % (
+            n0(r["delivered_rate"]), fmt(r["loss_pct"], "%.3f"), n0(r["lost"]), n0(r["sent"]), n0(r["corrupt"]),
+            n0(r["sent_rate"]), "" if offered else ": the sender did not send the offered rate")
+    target(L, "UDP %s B at %s/s: delivered >= %s/s, no loss" % (n0(size), n0(rate), n0(rate)), ok, measured)
+    if d and d.get("runs"):
+        L.append("      direct: delivered %s/s, loss %s%%; burrow %s of direct" % (
+            n0(d["delivered_rate"]), fmt(d["loss_pct"], "%.3f"),
+            fmt(ratio(r and r.get("delivered_rate"), d["delivered_rate"]), "%.2fx")))
+    for size, rate in UDP_ROWS:
+        if (size, rate) == UDP_TARGET:
+            continue
+        r, d = udp_row(res, size, rate, "burrow"), udp_row(res, size, rate, "direct")
+        if r and r.get("runs"):
+            L.append("      %s B %s: burrow delivered %s/s (loss %s%%), direct %s/s (loss %s%%): %s" % (
+                n0(size), "max" if not rate else "at %s/s" % n0(rate), n0(r["delivered_rate"]),
+                fmt(r["loss_pct"], "%.3f"), n0(d and d.get("delivered_rate")), fmt(d and d.get("loss_pct"), "%.3f"),
+                fmt(ratio(r["delivered_rate"], d and d.get("delivered_rate")), "%.2fx")))
+
+
 # --------------------------------------------------------------------------- runner
 
 def measure_peer(peer, cfg, res, heavy=True):
@@ -2956,6 +3351,7 @@ def report(res, cfg):
     report_ws_targets(res, cfg, L)
     report_http_targets(res, cfg, L)
     report_forward(res, cfg, L)
+    report_udp(res, cfg, L)
     if NOTES:
         L.append("")
         L.append("NOTES")
@@ -2980,7 +3376,9 @@ def main():
                          "and chacha20) and ws (burrow --transport ws and wss, with plain burrow and burrow TLS "
                          "aes128-gcm run as their references + idle data connections), http (burrow --transport "
                          "http and https, with the same references), web (= ws,http), forward (burrow client -D "
-                         "against ssh -D, with its own direct row); default all of them, --quick: burrow,mux,ssh,socat")
+                         "against ssh -D, with its own direct row), udp (datagrams/s and loss of 1,400 and 16,000 B "
+                         "through a UDP tunnel against direct, with its own direct rows); default all of them, "
+                         "--quick: burrow,mux,ssh,socat")
     ap.add_argument("--callgrind", dest="callgrind", action="store_true", default=None,
                     help="callgrind Ir of moving %d MB through the relay (default: on, off with --quick)" % CALLGRIND_MB)
     ap.add_argument("--no-callgrind", dest="callgrind", action="store_false")
@@ -3006,10 +3404,10 @@ def main():
     if cfg.callgrind is None:
         cfg.callgrind = not cfg.quick
     if cfg.only is None:
-        cfg.only = "burrow,mux,ssh,socat" + ("" if cfg.quick else ",tls,ws,http,forward")
+        cfg.only = "burrow,mux,ssh,socat" + ("" if cfg.quick else ",tls,ws,http,forward,udp")
     only = cfg.only_set = set(x.strip() for x in cfg.only.split(","))
     unknown = only - {"burrow", "mux", "ssh", "socat", "callgrind", "tls", "tls-burrow", "tls-ssh", "ws", "http", "web",
-                      "forward"}
+                      "forward", "udp"}
     if unknown:
         ap.error("--only: unknown %s" % ",".join(sorted(unknown)))
 
@@ -3044,10 +3442,12 @@ def main():
     except Exception:
         cfg.git = "?"
 
+    # (the udp group alone needs none of the services: its sender and sink are bench/udpblast)
+    udp_alone = only == {"udp"}
     for tool in ("iperf3", "sockperf"):
-        if not shutil.which(tool):
+        if not shutil.which(tool) and not udp_alone:
             log("%s not installed: its rows will be n/a" % tool)
-    svc = start_services(cfg)
+    svc = start_services(cfg) if not udp_alone else {}
     res = {"_load_start": open("/proc/loadavg").read().split()[0]}
     try:
         res["_bin"] = {"version": subprocess.run([cfg.bin, "--version"], capture_output=True, timeout=5).stdout.decode().strip(),
@@ -3055,8 +3455,9 @@ def main():
     except Exception:
         pass
 
-    # direct (iperf3, sockperf, wrk) always runs, unless forward alone is chosen: it has its own direct row
-    plan = [] if only == {"forward"} else [("direct", lambda: Direct(svc, cfg.tmp))]
+    # direct (iperf3, sockperf, wrk) always runs, unless only forward and / or udp are chosen: they have their own
+    # direct rows
+    plan = [] if only <= {"forward", "udp"} else [("direct", lambda: Direct(svc, cfg.tmp))]
     # the web group (ws, http) compares with plain burrow and burrow TLS aes of the same run: they run for it when
     # not chosen themselves (then as reference rows only: no churn, 1,000 connections, no plain or TLS section)
     ws = ws_selected(cfg) or http_selected(cfg)
@@ -3145,6 +3546,15 @@ def main():
         except Exception as e:
             anomaly("forward measurement failed: %r" % (e,))
 
+    # the udp group: datagrams through a UDP tunnel against direct (before the heavy tests, like every throughput)
+    if udp_selected(cfg):
+        log("=== udp: %s B datagrams, direct and through a burrow UDP tunnel" % " and ".join(
+            sorted(set("{:,}".format(x) for x, _ in UDP_ROWS), key=lambda x: int(x.replace(",", "")))))
+        try:
+            measure_udp(cfg, res)
+        except Exception as e:
+            anomaly("udp measurement failed: %r" % (e,))
+
     # (not for the http rows alone: the http transport has no data connections)
     if any(tls_selected(cfg, k) for k in ("tls aes", "tls chacha")) or ws_selected(cfg):
         log("=== idle data connections: RSS with client --pool 0 and --pool %d, TLS%s and plain"
@@ -3181,6 +3591,8 @@ def main():
                        "config": {"iperf_secs": cfg.secs, "runs": cfg.runs, "sockperf_secs": cfg.lat_secs,
                                   "wrk_secs": cfg.cps_secs, "wrk_conns": WRK_CONNS, "churn_secs": cfg.churn_secs,
                                   "fwd_setups": FWD_SETUPS_QUICK if cfg.quick else FWD_SETUPS_FULL,
+                                  "udp_secs": UDP_SECS_QUICK if cfg.quick else UDP_SECS_FULL,
+                                  "udp_runs": UDP_RUNS_QUICK if cfg.quick else UDP_RUNS_FULL,
                                   "nconn": NCONN, "nconn_big": NCONN_BIG, "callgrind_mb": CALLGRIND_MB, "callgrind_runs": CALLGRIND_RUNS,
                                   "bin": cfg.bin_orig, "bin_mtime": cfg.bin_mtime, "bin_sha256_12": cfg.bin_sha, "git": cfg.git,
                                   "only": cfg.only}}, f, indent=2)

@@ -2,6 +2,7 @@
 #include "udp/flow.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -11,6 +12,7 @@
 
 #include "mux/session.h"
 #include "proto/frame.h"
+#include "util/addr.h"
 #include "util/evtime.h"
 #include "util/log.h"
 
@@ -244,7 +246,15 @@ udp_table_flush(struct udp_table *t)
 static void
 outq_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
-	udp_table_flush(arg);
+	struct udp_table *t = arg;
+	/* Writes that failed are logged here too: a one-way flow has no read
+	 * callback on this side that would log them. */
+	struct udp_flow *f = t->q->n > 0 ? t->q->flow[0] : NULL;
+	const char *label = f != NULL && f->s != NULL ? session_label(f->s) : "udp flows";
+	char copy[ADDR_STR_MAX + 64];
+	snprintf(copy, sizeof copy, "%s", label);
+	udp_table_flush(t);
+	udp_table_log_drops(t, copy);
 }
 
 void
@@ -301,8 +311,10 @@ udp_flow_send(struct udp_flow *f, const void *p, size_t n)
 void
 udp_table_log_drops(struct udp_table *t, const char *label)
 {
+	if (t->dropped == 0)
+		return;
 	uint64_t now = mono_ms();
-	if (t->dropped == 0 || now - t->last_drop_log_ms < 5000)
+	if (now - t->last_drop_log_ms < 5000)
 		return;
 	log_warn("%s: dropped %llu datagrams (session congested or socket full)",
 	    label, (unsigned long long)t->dropped);
