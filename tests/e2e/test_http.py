@@ -315,6 +315,10 @@ def test_tinyproxy_forward_no_connect(burrow_server, burrow_client, tinyproxy, e
     with socket.create_connection(("127.0.0.1", tp.port), timeout=LOG_TIMEOUT) as s:
         s.sendall(f"GET http://127.0.0.1:{srv.port}/ HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         assert b" 407 " in s.recv(4096).split(b"\r\n")[0]
+    # tinyproxy logs a request after answering it: both probes' lines come
+    # before the mark, so that only burrow's requests are counted below.
+    tp.proc.wait_log(r"Request \(file descriptor \d+\): CONNECT 127\.0\.0\.1:%d " % srv.port)
+    tp.proc.wait_log(r"Request \(file descriptor \d+\): GET http://127\.0\.0\.1:%d/ HTTP" % srv.port)
 
     mark = tp.proc.mark()
     sha_svc = service("sha")
