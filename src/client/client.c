@@ -59,7 +59,12 @@ client_register(struct client *c, size_t i)
 		return; /* listens here (forward.c) */
 	static const uint8_t kinds[] = {[TUNNEL_REMOTE] = TUNNEL_TCP,
 	    [TUNNEL_REMOTE_DYNAMIC] = TUNNEL_SOCKS, [TUNNEL_SHARED] = TUNNEL_SECRET,
-	    [TUNNEL_VISITOR] = TUNNEL_VISIT};
+	    [TUNNEL_VISITOR] = TUNNEL_VISIT, [TUNNEL_HTTPS_SNI] = TUNNEL_HTTPS};
+	if (t->type == TUNNEL_HTTPS_SNI && !(c->hs.caps & CAP_VHOST)) {
+		log_warn("tunnel %s: the server does not serve HTTPS names (an older "
+			 "version)", t->name);
+		return;
+	}
 	int secret = t->type == TUNNEL_SHARED || t->type == TUNNEL_VISITOR;
 	struct msg_register m = {
 	    .kind = t->udp && !secret ? TUNNEL_UDP : kinds[t->type],
@@ -101,6 +106,9 @@ client_register_result(struct client *c, const struct frame *f)
 			    t->udp ? " -L udp:PORT" : "");
 		else if (t->type == TUNNEL_VISITOR)
 			log_info("tunnel %s: %s", t->name, ok.addr);
+		else if (t->type == TUNNEL_HTTPS_SNI)
+			log_info("tunnel %s: serving %s on %s -> %s (TLS passed through "
+				 "by name)", t->name, t->extra, ok.addr, target);
 		else
 			log_info("tunnel %s: listening on %s -> %s", t->name, ok.addr, target);
 		return;

@@ -66,6 +66,11 @@ static const struct option_def options[] = {
 	"also accept clients on this plain port (no TLS), for a web server or CDN "
 	"in front that proxies WebSocket and http transport requests to burrow "
 	"(the control port takes them too)", 0, 0},
+    {"https", 0, ROLE_SERVER, OT_LISTEN, OFF(https_listen), NULL, "ADDR:PORT",
+	"a shared HTTPS port for the names clients register (-R "
+	"https:NAME:host:port): each TLS connection goes, still encrypted, to the "
+	"client that serves the name its ClientHello asks for (SNI); an unknown "
+	"name gets a TLS alert", 0, 0},
     {"server", 's', ROLE_CLIENT, OT_SERVER, OFF(server), NULL, "HOST[:PORT]",
 	"the burrow server to connect to (default port 7700), or a URL that names "
 	"the transport too: tcp://HOST:PORT, tls://HOST:PORT, ws://HOST[:PORT]/PATH, "
@@ -433,6 +438,8 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 			return -1;
 		if (hp == &cfg->web_listen)
 			cfg->has_web_listen = 1;
+		if (hp == &cfg->https_listen)
+			cfg->has_https_listen = 1;
 		if (o->type == OT_SERVER && (hp->host[0] == '\0' || hp->port == 0)) {
 			*why = "expected HOST[:PORT] with a port from 1 to 65535";
 			return -1;
@@ -669,16 +676,36 @@ yscalar(const yaml_node_t *n)
 }
 
 static const char *const tunnel_type_names[] = {"tcp", "remote_dynamic",
-    "local", "dynamic", "secret", "visitor"};
-#define NTUNNEL_TYPES 6
+    "local", "dynamic", "secret", "visitor", "https"};
+#define NTUNNEL_TYPES 7
+
+/* The keys a tunnels: entry had, for yaml_tunnel_check. */
+enum { H_REMOTE = 1, H_LOCAL = 2, H_LISTEN = 4, H_ALLOW = 8, H_VISITORS = 16,
+	H_SHARE = 32, H_UDP = 64, H_DOMAINS = 128 };
+
+/* type https: names on the server's HTTPS port and a target, nothing else. */
+static int
+yaml_https_check(struct yctx *y, yaml_node_t *item, const char *key, unsigned have)
+{
+	if (have & (H_REMOTE | H_LISTEN | H_ALLOW | H_VISITORS | H_SHARE | H_UDP))
+		return yerr(y, item, key, "an https tunnel takes domains and local only "
+					  "(its port is the server's HTTPS port)");
+	if (!(have & H_DOMAINS))
+		return yerr(y, item, key, "missing domains: NAME[, NAME...]");
+	if (!(have & H_LOCAL))
+		return yerr(y, item, key, "missing local: host:port");
+	return 0;
+}
 
 /* What each type needs, once the entry's keys are read. */
 static int
 yaml_tunnel_check(struct yctx *y, yaml_node_t *item, const char *key,
     const struct tunnel_cfg *t, unsigned have)
 {
-	enum { H_REMOTE = 1, H_LOCAL = 2, H_LISTEN = 4, H_ALLOW = 8,
-		H_VISITORS = 16, H_SHARE = 32 };
+	if (t->type == TUNNEL_HTTPS_SNI)
+		return yaml_https_check(y, item, key, have);
+	if (have & H_DOMAINS)
+		return yerr(y, item, key, "domains: is for type https");
 	if ((have & H_VISITORS) && t->type != TUNNEL_SHARED)
 		return yerr(y, item, key, "visitors: is for type secret");
 	if ((have & H_SHARE) != (t->type == TUNNEL_VISITOR ? H_SHARE : 0))
@@ -719,8 +746,6 @@ yaml_tunnel_check(struct yctx *y, yaml_node_t *item, const char *key,
 static int
 yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 {
-	enum { H_REMOTE = 1, H_LOCAL = 2, H_LISTEN = 4, H_ALLOW = 8,
-		H_VISITORS = 16, H_SHARE = 32, H_UDP = 64 };
 	char key[64];
 	yaml_node_t *pp = NULL; /* proxy_protocol's key, for its error line */
 	snprintf(key, sizeof key, "tunnels[%zu]", idx);
@@ -752,7 +777,7 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 				i++;
 			if (i == NTUNNEL_TYPES)
 				return yerr(y, v, full, "expected tcp, udp, remote_dynamic, "
-							"local, dynamic, secret or visitor");
+							"local, dynamic, secret, visitor or https");
 			t->type = (int)i;
 		} else if (strcmp(ks, "remote") == 0) {
 			if (remote_parse(vs, t, &why) != 0)
@@ -774,6 +799,10 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 			if (visitors_parse(vs, t->extra, sizeof t->extra, &why) != 0)
 				return yerr(y, v, full, why);
 			have |= H_VISITORS;
+		} else if (strcmp(ks, "domains") == 0) {
+			if (vhost_names_parse(vs, t->extra, sizeof t->extra, &why) != 0)
+				return yerr(y, v, full, why);
+			have |= H_DOMAINS;
 		} else if (strcmp(ks, "share") == 0) {
 			if (visit_target_parse(vs, &why) != 0)
 				return yerr(y, v, full, why);
@@ -798,7 +827,7 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 		} else {
 			return yerr(y, k, full,
 			    "unknown key (expected name, type, remote, local, listen, "
-			    "connect, allow, visitors, share, protocol, data_path, "
+			    "connect, allow, visitors, share, domains, protocol, data_path, "
 			    "proxy_protocol)");
 		}
 	}
@@ -814,11 +843,12 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 	if (yaml_tunnel_check(y, item, key, t, have) != 0)
 		return -1;
 	/* The header goes before a TCP stream's bytes: nothing else has one. */
-	if (pp != NULL && (t->type != TUNNEL_REMOTE || t->udp)) {
+	if (pp != NULL && ((t->type != TUNNEL_REMOTE && t->type != TUNNEL_HTTPS_SNI) ||
+			      t->udp)) {
 		char full[96];
 		snprintf(full, sizeof full, "%s.proxy_protocol", key);
-		return yerr(y, pp, full, "is for type tcp (a tunnel to a target, "
-					 "not protocol: udp)");
+		return yerr(y, pp, full, "is for type tcp or https (a tunnel to a "
+					 "target, not protocol: udp)");
 	}
 	if (t->type == TUNNEL_SHARED && t->name[0] == '\0') {
 		if (share_random_name(t->name, sizeof t->name) != 0)
@@ -1084,7 +1114,7 @@ flags_proxy_protocol(struct config *cfg, size_t first, int version)
 	size_t n = 0;
 	for (size_t i = first; i < cfg->ntunnels; i++) {
 		struct tunnel_cfg *t = &cfg->tunnels[i];
-		if (t->type == TUNNEL_REMOTE && !t->udp) {
+		if ((t->type == TUNNEL_REMOTE || t->type == TUNNEL_HTTPS_SNI) && !t->udp) {
 			t->proxy_protocol = version;
 			n++;
 		}
@@ -1313,7 +1343,8 @@ config_load(struct config *cfg, enum role role, int argc, char **argv, char **er
 	size_t seen[6] = {0};
 	for (size_t i = file_tunnels; i < cfg->ntunnels; i++) {
 		struct tunnel_cfg *t = &cfg->tunnels[i];
-		int k = t->type == TUNNEL_REMOTE_DYNAMIC ? TUNNEL_REMOTE : t->type;
+		int k = t->type == TUNNEL_REMOTE_DYNAMIC || t->type == TUNNEL_HTTPS_SNI
+			    ? TUNNEL_REMOTE : t->type;
 		if (t->type == TUNNEL_SHARED && t->name[0] != '\0')
 			continue; /* --share NAME=... */
 		if (t->type == TUNNEL_SHARED) {

@@ -62,6 +62,8 @@ struct config {
 	struct hostport listen;  /* server: control address */
 	struct hostport web_listen; /* server: a second, plain port for ws and http */
 	int has_web_listen;
+	struct hostport https_listen; /* server: the shared HTTPS port (SNI routing) */
+	int has_https_listen;
 	struct hostport server;  /* client: where the server is */
 	char *token;
 	char *socks_auth;        /* client: -D's "user:password" (secret memory), or NULL */

@@ -1,5 +1,6 @@
 #include "config/spec.h"
 
+#include <ctype.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fnmatch.h>
@@ -108,9 +109,94 @@ target_fields(char f[][ADDR_HOST_MAX], struct hostport *hp, const char **why)
 }
 
 int
+vhost_name_valid(const char *name)
+{
+	const char *p = strncmp(name, "*.", 2) == 0 ? name + 2 : name;
+	size_t len = strlen(p), label = 0;
+	if (len == 0 || len > 253 || p[0] == '.' || p[len - 1] == '.' || p[0] == '-')
+		return 0;
+	for (; *p != '\0'; p++) {
+		if (*p == '.') {
+			if (label == 0 || p[-1] == '-' || p[1] == '-')
+				return 0;
+			label = 0;
+		} else if ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    *p == '-') {
+			if (++label > 63)
+				return 0;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+int
+vhost_names_parse(const char *s, char *out, size_t outlen, const char **why)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	while (*s != '\0') {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		size_t n = strcspn(s, ", \t");
+		char name[256];
+		if (n == 0 || n >= sizeof name) {
+			*why = "expected host names separated by ',' (a name may start with *.)";
+			return -1;
+		}
+		for (size_t i = 0; i < n; i++)
+			name[i] = (char)tolower((unsigned char)s[i]);
+		name[n] = '\0';
+		if (!vhost_name_valid(name)) {
+			*why = "not a host name (letters, digits, '-' and '.'; a wildcard is *.name)";
+			return -1;
+		}
+		if (o + n + 2 > outlen) {
+			*why = "too many host names";
+			return -1;
+		}
+		o += (size_t)snprintf(out + o, outlen - o, "%s%s", o ? "," : "", name);
+		s += n;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == ',' && s[1] != '\0')
+			s++;
+		else if (*s != '\0') {
+			*why = "expected host names separated by ','";
+			return -1;
+		}
+	}
+	if (o == 0) {
+		*why = "no host name";
+		return -1;
+	}
+	return 0;
+}
+
+/* https:NAMES:host:hostport */
+static int
+https_spec_parse(const char *s, struct tunnel_cfg *t, const char **why)
+{
+	char f[SPEC_FIELDS_MAX][ADDR_HOST_MAX];
+	int n = split_fields(s, f, why);
+	if (n != 3) {
+		*why = "expected https:NAME[,NAME...]:host:hostport";
+		return -1;
+	}
+	t->type = TUNNEL_HTTPS_SNI;
+	memset(&t->remote, 0, sizeof t->remote);
+	if (vhost_names_parse(f[0], t->extra, sizeof t->extra, why) != 0)
+		return -1;
+	return target_fields(f + 1, &t->local, why);
+}
+
+int
 forward_spec_parse(const char *s, struct tunnel_cfg *t, const char **why)
 {
 	char f[SPEC_FIELDS_MAX][ADDR_HOST_MAX];
+	if (strncmp(s, "https:", 6) == 0)
+		return https_spec_parse(s + 6, t, why);
 	t->udp = strncmp(s, "udp:", 4) == 0;
 	int n = split_fields(t->udp ? s + 4 : s, f, why);
 	if (n < 0)

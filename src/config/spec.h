@@ -22,6 +22,7 @@ enum tunnel_type {
 	TUNNEL_DYNAMIC,        /* a SOCKS5 / HTTP proxy here exiting at the server (-D) */
 	TUNNEL_SHARED,         /* a target here that visitors reach, no public port (--share) */
 	TUNNEL_VISITOR,        /* a port here to another client's secret tunnel (--visit -L) */
+	TUNNEL_HTTPS_SNI,      /* names on the server's HTTPS port, passed through to a target here */
 };
 
 struct tunnel_cfg {
@@ -41,7 +42,8 @@ struct tunnel_cfg {
 };
 
 /* OpenSSH's -R syntax: [bind_address:]port:host:hostport, or
- * [bind_address:]port for a remote dynamic (SOCKS) forward. */
+ * [bind_address:]port for a remote dynamic (SOCKS) forward; also
+ * udp:[bind_address:]port:host:hostport and https:NAMES:host:hostport. */
 int forward_spec_parse(const char *s, struct tunnel_cfg *t, const char **why);
 /* -L [bind_address:]port:host:hostport (bind: 127.0.0.1 unless named; "*"
  * or "" is every address). */
@@ -51,6 +53,14 @@ int local_forward_parse(const char *s, struct tunnel_cfg *t, const char **why);
 int share_parse(const char *s, struct tunnel_cfg *t, const char **why);
 /* --visit and share: [owner/]name. */
 int visit_target_parse(const char *s, const char **why);
+/*
+ * Host names a tunnel serves on the HTTPS port: separated by ',' (blanks
+ * allowed), each a DNS name or "*." and one (a wildcard for any one or more
+ * labels in front); written to out lower-cased, joined by ','.
+ */
+int vhost_names_parse(const char *s, char *out, size_t outlen, const char **why);
+/* One such name, lower case: 1 if valid. */
+int vhost_name_valid(const char *name);
 /* visitors: "*", or client names separated by ',' (blanks allowed). */
 int visitors_parse(const char *s, char *out, size_t outlen, const char **why);
 /* -D and the `listen:` key: [bind_address:]port. */

@@ -289,6 +289,13 @@ msg_name_valid(const char *name)
 	return 1;
 }
 
+/* Kinds whose REGISTER ends with the extra string. */
+static int
+register_has_extra(uint8_t kind)
+{
+	return kind == TUNNEL_SECRET || kind == TUNNEL_VISIT || kind == TUNNEL_HTTPS;
+}
+
 size_t
 msg_register_encode(uint8_t *buf, const struct msg_register *m)
 {
@@ -297,7 +304,7 @@ msg_register_encode(uint8_t *buf, const struct msg_register *m)
 	p = wr_u16(p, m->port);
 	p = wr_str(p, m->bind, ADDR_HOST_MAX - 1);
 	p = wr_str(p, m->name, MSG_NAME_MAX);
-	if (m->kind == TUNNEL_SECRET || m->kind == TUNNEL_VISIT)
+	if (register_has_extra(m->kind))
 		p = wr_str(p, m->extra, MSG_EXTRA_MAX);
 	return (size_t)(p - buf);
 }
@@ -313,7 +320,7 @@ msg_register_decode(const uint8_t *p, size_t n, struct msg_register *m,
 	rd_str(&r, m->bind, sizeof m->bind);
 	rd_str(&r, m->name, sizeof m->name);
 	m->extra[0] = '\0';
-	if (m->kind == TUNNEL_SECRET || m->kind == TUNNEL_VISIT)
+	if (register_has_extra(m->kind))
 		rd_str(&r, m->extra, sizeof m->extra);
 	if (rd_end(&r, why) != 0)
 		return -1;
@@ -321,7 +328,7 @@ msg_register_decode(const uint8_t *p, size_t n, struct msg_register *m,
 		*why = "unknown REGISTER flags";
 		return -1;
 	}
-	if (m->kind > TUNNEL_UDP) {
+	if (m->kind > TUNNEL_HTTPS) {
 		*why = "unknown tunnel kind";
 		return -1;
 	}
@@ -332,6 +339,10 @@ msg_register_decode(const uint8_t *p, size_t n, struct msg_register *m,
 	}
 	if (m->kind == TUNNEL_VISIT && m->extra[0] == '\0') {
 		*why = "a visit names no secret tunnel";
+		return -1;
+	}
+	if (m->kind == TUNNEL_HTTPS && m->extra[0] == '\0') {
+		*why = "an HTTPS tunnel names no host";
 		return -1;
 	}
 	if (!msg_name_valid(m->name)) {

@@ -86,7 +86,12 @@ enum hello_role { HELLO_CONTROL = 0, HELLO_DATA = 1 };
  * takes that tail for a protocol error.
  */
 #define CAP_OPEN_DEST 0x10u
-#define PROTO_CAPS (CAP_NAMED | CAP_FORWARD | CAP_UDP | CAP_OPEN_DEST)
+/*
+ * CAP_VHOST: REGISTER kind HTTPS, names served on the server's shared HTTPS
+ * port (routed by the ClientHello's server name, passed through).
+ */
+#define CAP_VHOST 0x20u
+#define PROTO_CAPS (CAP_NAMED | CAP_FORWARD | CAP_UDP | CAP_OPEN_DEST | CAP_VHOST)
 
 struct msg_hello {
 	uint16_t version;
@@ -116,9 +121,10 @@ struct msg_error {
 /* REGISTER's kind: a plain TCP tunnel, or a SOCKS5 / HTTP CONNECT port whose
  * connections exit at the client (reverse dynamic forwarding). */
 enum tunnel_kind { TUNNEL_TCP = 0, TUNNEL_SOCKS = 1, TUNNEL_SECRET = 2,
-	TUNNEL_VISIT = 3, TUNNEL_UDP = 4 };
+	TUNNEL_VISIT = 3, TUNNEL_UDP = 4, TUNNEL_HTTPS = 5 };
 /* A secret tunnel's visitors ("" this account's clients, "*" anyone who
- * knows the name, else client names), a visit's "[owner/]share". */
+ * knows the name, else client names), a visit's "[owner/]share", an HTTPS
+ * tunnel's names ("app.example.com,*.dev.example.com"). */
 #define MSG_EXTRA_MAX 512
 
 #define REGISTER_HAS_BIND 0x01 /* the client named a bind address */
@@ -131,7 +137,8 @@ struct msg_register {
 	uint16_t port;
 	char bind[ADDR_HOST_MAX];
 	char name[MSG_NAME_MAX + 1];
-	/* CAP_FORWARD, kinds SECRET and VISIT only: what they share or visit. */
+	/* Kinds SECRET and VISIT (CAP_FORWARD): what they share or visit;
+	 * HTTPS (CAP_VHOST): the names it serves. */
 	char extra[MSG_EXTRA_MAX + 1];
 };
 

@@ -114,6 +114,15 @@ struct server {
 	LIST_HEAD(, client_conn) clients;
 	LIST_HEAD(, tunnel) shares;  /* secret tunnels, every client's */
 	LIST_HEAD(, bridge) bridges; /* visits waiting for the sharer's answer */
+	/* The HTTPS port (vhost.c): names and their tunnels, connections still
+	 * in their ClientHello (oldest first). */
+	LIST_HEAD(, vhost_name) vhosts;
+	struct evconnlistener *https_lev;
+	struct event *https_retry;
+	TAILQ_HEAD(, sniff) sniffs;
+	size_t nsniffs;
+	struct log_limit lim_https;
+	char https_addr[ADDR_STR_MAX];
 	/* Connections in their handshake, oldest first (max_unauthenticated). */
 	TAILQ_HEAD(, client_conn) handshaking;
 	size_t nhandshaking;
@@ -193,6 +202,20 @@ void share_client_gone(struct client_conn *cc);
 const char *share_redact(const char *in, char *out, size_t outlen);
 struct tunnel *share_lookup(struct client_conn *v, const char *target,
     uint16_t *code, char *why, size_t whylen);
+
+/* vhost.c: the HTTPS port, names routed by SNI */
+struct tunnel *vhost_lookup(struct server *srv, const char *host);
+/* The names (comma-separated) t serves, unless one is held or invalid:
+ * 0 (text: the port's address), or -1 with a code and text. */
+int vhost_register(struct client_conn *cc, struct tunnel *t, const char *names,
+    char *text, size_t textlen, uint16_t *code);
+void vhost_unregister(struct tunnel *t);
+int vhost_listen(struct server *srv);
+void vhost_shutdown(struct server *srv);
+/* A user connection for t (refused, logged and closed on a limit): early
+ * are bytes already read from it, sent first. 0 or -1. */
+int tunnel_take(struct tunnel *t, evutil_socket_t fd, const char *peer,
+    const uint8_t *early, size_t early_len);
 
 /* udp.c: UDP tunnels */
 int udp_tunnel_start(struct tunnel *t, int fd);

@@ -465,6 +465,10 @@ server_new(struct event_base *base, const struct config *cfg,
 		server_free(srv);
 		return NULL;
 	}
+	if (cfg->has_https_listen && vhost_listen(srv) != 0) {
+		server_free(srv);
+		return NULL;
+	}
 	return srv;
 }
 
@@ -479,6 +483,7 @@ server_shutdown(struct server *srv)
 		evconnlistener_free(srv->web_lev);
 		srv->web_lev = NULL;
 	}
+	vhost_shutdown(srv);
 	struct client_conn *cc;
 	LIST_FOREACH(cc, &srv->clients, link) /* their names' lookups end here */
 		while (!LIST_EMPTY(&cc->fwd_dials))

@@ -66,7 +66,8 @@ tunnel_refusal(struct tunnel *t, evutil_socket_t fd, char *buf, size_t len)
  * header; a client without the bit would take the tail for an error.
  */
 static uint32_t
-tunnel_open_stream(struct tunnel *t, evutil_socket_t fd, const char *peer)
+tunnel_open_stream(struct tunnel *t, evutil_socket_t fd, const char *peer,
+    const uint8_t *early, size_t early_len)
 {
 	struct msg_open m = {.tunnel_id = t->id, .kind = OPEN_TUNNEL};
 	snprintf(m.peer, sizeof m.peer, "%s", peer);
@@ -78,28 +79,22 @@ tunnel_open_stream(struct tunnel *t, evutil_socket_t fd, const char *peer)
 		sockaddr_format((struct sockaddr *)&ss, m.dest, sizeof m.dest);
 	if (strcmp(m.dest, "?") == 0)
 		m.dest[0] = '\0';
-	struct stream_open o = {.fd = fd, .tunnel_id = t->id, .m = &m};
+	struct stream_open o = {.fd = fd, .tunnel_id = t->id, .m = &m,
+	    .early = early, .early_len = early_len};
 	return session_open(t->cc->s, &o);
 }
 
-static void
-tunnel_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+int
+tunnel_take(struct tunnel *t, evutil_socket_t fd, const char *peer,
+    const uint8_t *early, size_t early_len)
 {
-	struct tunnel *t = arg;
-	char peer[ADDR_STR_MAX], why[96];
-	sockaddr_format(sa, peer, sizeof peer);
+	char why[96];
 	const char *refused = tunnel_refusal(t, fd, why, sizeof why);
 	uint32_t id = 0;
-	if (refused == NULL && t->socks) {
-		tcp_nodelay(fd);
-		front_accept(&t->fronts, fd, peer); /* then tunnel_front_done */
-		return;
-	}
 	if (refused == NULL) {
 		tcp_nodelay(fd);
 		gauge_hold(t->conns); /* dropped by on_stream_closed or the relay */
-		id = tunnel_open_stream(t, fd, peer);
+		id = tunnel_open_stream(t, fd, peer, early, early_len);
 		if (id == 0) {
 			gauge_drop(t->conns);
 			refused = "session closing";
@@ -110,10 +105,26 @@ tunnel_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		    "%s: tunnel %s: connection from %s refused: %s",
 		    session_label(t->cc->s), t->name, peer, refused);
 		close(fd);
-		return;
+		return -1;
 	}
 	log_info("%s stream %u: opened from %s on tunnel %s",
 	    session_label(t->cc->s), id, peer, t->name);
+	return 0;
+}
+
+static void
+tunnel_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct tunnel *t = arg;
+	char peer[ADDR_STR_MAX], why[96];
+	sockaddr_format(sa, peer, sizeof peer);
+	if (t->socks && tunnel_refusal(t, fd, why, sizeof why) == NULL) {
+		tcp_nodelay(fd);
+		front_accept(&t->fronts, fd, peer); /* then tunnel_front_done */
+		return;
+	}
+	tunnel_take(t, fd, peer, NULL, 0);
 }
 
 /* A reverse SOCKS tunnel: the request named where to go in the client's network. */
@@ -183,6 +194,8 @@ tunnel_free(struct tunnel *t, int log_it)
 	LIST_REMOVE(t, link);
 	t->cc->ntunnels--;
 	share_unlink(t);
+	if (t->kind == TUNNEL_HTTPS)
+		vhost_unregister(t);
 	if (t->lev)
 		evconnlistener_free(t->lev);
 	if (t->retry)
@@ -287,6 +300,41 @@ register_secret(struct client_conn *cc, uint32_t id, const struct msg_register *
 	return 0;
 }
 
+/* Names on the HTTPS port (vhost.c): no listener of its own. */
+static int
+register_https(struct client_conn *cc, uint32_t id, const struct msg_register *m)
+{
+	if (!(cc->hs.caps & CAP_VHOST)) {
+		register_refuse(cc, id, m->name, ERR_INVALID, "unknown tunnel kind");
+		return 0;
+	}
+	struct tunnel *t = tunnel_new(cc, id, m);
+	if (t == NULL) {
+		register_refuse(cc, id, m->name, ERR_INTERNAL, "out of memory");
+		return 0;
+	}
+	LIST_INSERT_HEAD(&cc->tunnels, t, link); /* vhost_unregister finds it */
+	char text[MSG_TEXT_MAX];
+	uint16_t code = ERR_INTERNAL;
+	if (vhost_register(cc, t, m->extra, text, sizeof text, &code) != 0) {
+		LIST_REMOVE(t, link);
+		gauge_drop(t->conns);
+		free(t);
+		register_refuse(cc, id, m->name, code, text);
+		return 0;
+	}
+	snprintf(t->extra, sizeof t->extra, "%s", m->extra);
+	snprintf(t->addr, sizeof t->addr, "%.255s", text);
+	cc->ntunnels++;
+	log_info("%s: tunnel %s serving %s on %s (HTTPS, passed through)",
+	    session_label(cc->s), t->name, t->extra, t->addr);
+	struct msg_register_ok ok;
+	snprintf(ok.addr, sizeof ok.addr, "%s", t->addr);
+	uint8_t buf[MSG_MAX];
+	session_send(cc->s, FRAME_REGISTER_OK, id, buf, msg_register_ok_encode(buf, &ok));
+	return 0;
+}
+
 int
 server_register(struct client_conn *cc, const struct frame *f, const char **why)
 {
@@ -312,6 +360,8 @@ server_register(struct client_conn *cc, const struct frame *f, const char **why)
 	}
 	if (m.kind == TUNNEL_SECRET || m.kind == TUNNEL_VISIT)
 		return register_secret(cc, f->id, &m);
+	if (m.kind == TUNNEL_HTTPS)
+		return register_https(cc, f->id, &m);
 	if (!policy_port_allowed(cc, m.port)) {
 		char text[128];
 		snprintf(text, sizeof text, "port %u is not allowed by the server", m.port);

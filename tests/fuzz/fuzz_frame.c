@@ -131,10 +131,11 @@ decode_all(const uint8_t *p, size_t n)
 		check_str(r.name, sizeof r.name);
 		check(msg_name_valid(r.name));
 		check_str(r.extra, sizeof r.extra);
-		check(r.kind <= TUNNEL_UDP);
-		if (r.kind != TUNNEL_SECRET && r.kind != TUNNEL_VISIT)
+		check(r.kind <= TUNNEL_HTTPS);
+		if (r.kind != TUNNEL_SECRET && r.kind != TUNNEL_VISIT &&
+		    r.kind != TUNNEL_HTTPS)
 			check(r.extra[0] == '\0');
-		if (r.kind == TUNNEL_VISIT)
+		if (r.kind == TUNNEL_VISIT || r.kind == TUNNEL_HTTPS)
 			check(r.extra[0] != '\0');
 		check((r.flags & ~(REGISTER_HAS_BIND | REGISTER_MUX_ONLY |
 				      REGISTER_UDP)) == 0);

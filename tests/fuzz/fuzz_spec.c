@@ -40,8 +40,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (forward_spec_parse(s, &t, &why) == 0) {
 		check_hostport(&t.remote);
 		check_hostport(&t.local);
-		check(t.type == TUNNEL_REMOTE || t.type == TUNNEL_REMOTE_DYNAMIC);
-		if (t.type == TUNNEL_REMOTE) {
+		check(t.type == TUNNEL_REMOTE || t.type == TUNNEL_REMOTE_DYNAMIC ||
+		    t.type == TUNNEL_HTTPS_SNI);
+		if (t.type == TUNNEL_HTTPS_SNI) {
+			check(t.extra[0] != '\0' && t.local.port != 0);
+			check(t.local.host[0] != '\0' && !t.udp);
+		} else if (t.type == TUNNEL_REMOTE) {
 			check(t.local.host[0] != '\0');
 			check(t.local.port != 0);
 		} else {
@@ -74,6 +78,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (visit_target_parse(s, &why) != 0)
 		check(why != NULL);
 	char extra[MSG_EXTRA_MAX + 1];
+	why = NULL;
+	if (vhost_names_parse(s, extra, sizeof extra, &why) == 0) {
+		/* Each name valid, lower case, joined by single commas. */
+		char *save = NULL, copy[MSG_EXTRA_MAX + 1];
+		memcpy(copy, extra, sizeof copy);
+		check(extra[0] != '\0' && extra[strlen(extra) - 1] != ',');
+		for (char *n = strtok_r(copy, ",", &save); n; n = strtok_r(NULL, ",", &save))
+			check(vhost_name_valid(n));
+	} else {
+		check(why != NULL);
+	}
 	why = NULL;
 	if (visitors_parse(s, extra, sizeof extra, &why) == 0)
 		check(strnlen(extra, sizeof extra) < sizeof extra);

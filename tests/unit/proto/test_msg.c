@@ -526,6 +526,27 @@ reg_raw(uint8_t *buf, uint8_t kind, uint8_t flags, const char *bind,
 	return (size_t)(p - buf);
 }
 
+/* Kind HTTPS carries its names in extra, and needs at least one. */
+static void
+test_register_https(void **state)
+{
+	struct msg_register in = {.kind = TUNNEL_HTTPS, .name = "r1",
+	    .extra = "app.example.test,*.dev.example.test"};
+	uint8_t buf[MSG_MAX];
+	size_t n = msg_register_encode(buf, &in);
+	struct msg_register out;
+	const char *why = NULL;
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), 0);
+	assert_int_equal(out.kind, TUNNEL_HTTPS);
+	assert_string_equal(out.extra, in.extra);
+	in.extra[0] = '\0';
+	n = msg_register_encode(buf, &in);
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
+	assert_string_equal(why, "an HTTPS tunnel names no host");
+	/* Without the extra field at all: malformed. */
+	assert_int_equal(msg_register_decode(buf, n - 2, &out, &why), -1);
+}
+
 static void
 test_register_rejections(void **state)
 {
@@ -539,7 +560,7 @@ test_register_rejections(void **state)
 	assert_int_equal(msg_register_decode(buf, n, &out, &why), 0);
 	assert_int_equal(out.port, 8080);
 
-	n = reg_raw(buf, 5, 0, "", 0, "ok", 2);
+	n = reg_raw(buf, 6, 0, "", 0, "ok", 2);
 	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
 	assert_string_equal(why, "unknown tunnel kind");
 
@@ -893,6 +914,7 @@ main(void)
 	    cmocka_unit_test(test_register_empty_bind_port0),
 	    cmocka_unit_test(test_register_longest_fields),
 	    cmocka_unit_test(test_register_rejections),
+	    cmocka_unit_test(test_register_https),
 	    cmocka_unit_test(test_register_ok_round_trip),
 	    cmocka_unit_test(test_register_ok_longest),
 	    cmocka_unit_test(test_open_round_trip),

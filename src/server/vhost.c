@@ -1,0 +1,334 @@
+/*
+ * The shared HTTPS port (--https): each TLS connection goes, still
+ * encrypted, to the tunnel that registered the server name its ClientHello
+ * asks for (SNI; REGISTER kind HTTPS), so the certificate and its key stay
+ * with the client's service. A name is exact ("app.example.com") or a
+ * wildcard ("*.dev.example.com": one or more labels in front of
+ * dev.example.com); an exact name wins, then the longest wildcard. An
+ * unknown name, or none, gets a TLS alert (unrecognized_name), never
+ * another name's service.
+ *
+ * The names are a list: lookups are linear in the names registered, which
+ * max_tunnels and the 512 bytes of a REGISTER's names bound per client.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "config/spec.h"
+#include "proto/sni.h"
+#include "server/server-t.h"
+#include "transport/tcp.h"
+#include "util/evtime.h"
+#include "util/log.h"
+
+/* How long a client may take to send its ClientHello. */
+#define SNIFF_TIMEOUT_MS 10000
+/* Connections of the port still in their ClientHello: a new one closes the
+ * oldest (as on the control port). */
+#define SNIFF_MAX 256
+/* What a ClientHello may take: it goes to the client as the stream's first
+ * bytes. */
+#define SNIFF_BUF STREAM_EARLY_MAX
+
+struct vhost_name {
+	char name[256];
+	struct tunnel *t;
+	LIST_ENTRY(vhost_name) link;
+};
+
+struct sniff {
+	struct server *srv;
+	int fd;
+	struct event *ev;
+	size_t len;
+	char peer[ADDR_STR_MAX];
+	TAILQ_ENTRY(sniff) link;
+	uint8_t buf[SNIFF_BUF];
+};
+
+static struct vhost_name *
+vhost_find(struct server *srv, const char *name)
+{
+	struct vhost_name *v;
+	LIST_FOREACH(v, &srv->vhosts, link)
+		if (strcmp(v->name, name) == 0)
+			return v;
+	return NULL;
+}
+
+struct tunnel *
+vhost_lookup(struct server *srv, const char *host)
+{
+	struct vhost_name *v = vhost_find(srv, host), *best = NULL;
+	if (v != NULL)
+		return v->t;
+	size_t hlen = strlen(host), blen = 0;
+	LIST_FOREACH(v, &srv->vhosts, link) {
+		if (strncmp(v->name, "*.", 2) != 0)
+			continue;
+		size_t slen = strlen(v->name) - 1; /* ".suffix" */
+		if (hlen > slen && strcmp(host + hlen - slen, v->name + 1) == 0 &&
+		    slen > blen) {
+			best = v;
+			blen = slen;
+		}
+	}
+	return best != NULL ? best->t : NULL;
+}
+
+/* Each name of a comma-separated list in turn, in name (NUL-terminated). */
+static const char *
+next_name(const char *p, char *name, size_t len)
+{
+	size_t n = strcspn(p, ",");
+	snprintf(name, len, "%.*s", (int)n, p);
+	return p[n] == ',' ? p + n + 1 : p + n;
+}
+
+int
+vhost_register(struct client_conn *cc, struct tunnel *t, const char *names,
+    char *text, size_t textlen, uint16_t *code)
+{
+	struct server *srv = cc->srv;
+	char name[256];
+	if (srv->https_lev == NULL) {
+		*code = ERR_DENIED;
+		snprintf(text, textlen, "this server has no HTTPS port (--https)");
+		return -1;
+	}
+	for (const char *p = names; *p != '\0';) {
+		p = next_name(p, name, sizeof name);
+		struct vhost_name *v = vhost_find(srv, name);
+		if (!vhost_name_valid(name)) {
+			*code = ERR_INVALID;
+			snprintf(text, textlen, "'%.64s' is not a host name", name);
+			return -1;
+		}
+		if (v != NULL) {
+			*code = ERR_IN_USE;
+			snprintf(text, textlen, "%.200s is served by %s", name,
+			    v->t->cc == cc ? "another tunnel of this client"
+					   : "another client");
+			return -1;
+		}
+	}
+	for (const char *p = names; *p != '\0';) {
+		p = next_name(p, name, sizeof name);
+		struct vhost_name *v = calloc(1, sizeof *v);
+		if (v == NULL) {
+			vhost_unregister(t);
+			*code = ERR_INTERNAL;
+			snprintf(text, textlen, "out of memory");
+			return -1;
+		}
+		snprintf(v->name, sizeof v->name, "%s", name);
+		v->t = t;
+		LIST_INSERT_HEAD(&srv->vhosts, v, link);
+	}
+	snprintf(text, textlen, "%s", srv->https_addr);
+	return 0;
+}
+
+void
+vhost_unregister(struct tunnel *t)
+{
+	struct server *srv = t->cc->srv;
+	struct vhost_name *v, *next;
+	for (v = LIST_FIRST(&srv->vhosts); v != NULL; v = next) {
+		next = LIST_NEXT(v, link);
+		if (v->t == t) {
+			LIST_REMOVE(v, link);
+			free(v);
+		}
+	}
+}
+
+/* ---- connections in their ClientHello ---- */
+
+static void
+sniff_free(struct sniff *sn, int close_fd)
+{
+	TAILQ_REMOVE(&sn->srv->sniffs, sn, link);
+	sn->srv->nsniffs--;
+	if (sn->ev != NULL)
+		event_free(sn->ev);
+	if (close_fd)
+		close(sn->fd);
+	free(sn);
+}
+
+/* Not routable: a fatal TLS alert (when it looked like TLS), then close. */
+static void
+sniff_refuse(struct sniff *sn, const char *host, const char *why, int alert)
+{
+	if (alert) {
+		uint8_t a[7];
+		size_t n = sni_alert(112, a); /* unrecognized_name */
+		ssize_t w = write(sn->fd, a, n);
+		(void)w; /* closing anyway */
+	}
+	log_limited(&sn->srv->lim_https, LOG_INFO, "https: connection from %s%s%s%s "
+	    "refused: %s", sn->peer, host ? " for '" : "", host ? host : "",
+	    host ? "'" : "", why);
+	sniff_free(sn, 1);
+}
+
+/* A plain HTTP request on the HTTPS port: say so, as web servers do. */
+static void
+sniff_plain_http(struct sniff *sn)
+{
+	static const char body[] = "This port speaks HTTPS: use https://\n";
+	char resp[256];
+	int n = snprintf(resp, sizeof resp, "HTTP/1.1 400 Bad Request\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: %zu\r\nConnection: "
+	    "close\r\n\r\n%s", sizeof body - 1, body);
+	ssize_t w = write(sn->fd, resp, (size_t)n);
+	(void)w; /* closing anyway */
+	sniff_refuse(sn, NULL, "a plain HTTP request (400)", 0);
+}
+
+static void
+sniff_route(struct sniff *sn, const char *host)
+{
+	if (host[0] == '\0') {
+		sniff_refuse(sn, NULL, "no server name (SNI) in its ClientHello", 1);
+		return;
+	}
+	struct tunnel *t = vhost_lookup(sn->srv, host);
+	if (t == NULL) {
+		sniff_refuse(sn, host, "no tunnel serves this name", 1);
+		return;
+	}
+	int fd = sn->fd;
+	char peer[ADDR_STR_MAX];
+	snprintf(peer, sizeof peer, "%s", sn->peer);
+	/* The stream copies the ClientHello; the tunnel owns fd from here. */
+	event_free(sn->ev);
+	sn->ev = NULL;
+	tunnel_take(t, fd, peer, sn->buf, sn->len);
+	sniff_free(sn, 0);
+}
+
+static void
+sniff_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sniff *sn = arg;
+	if (what & EV_TIMEOUT) {
+		sniff_refuse(sn, NULL, "no ClientHello within 10 s", 0);
+		return;
+	}
+	ssize_t n = read(fd, sn->buf + sn->len, sizeof sn->buf - sn->len);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		log_limited(&sn->srv->lim_https, LOG_DEBUG, "https: %s closed before "
+		    "its ClientHello", sn->peer);
+		sniff_free(sn, 1);
+		return;
+	}
+	sn->len += (size_t)n;
+	char host[256];
+	const char *why = NULL;
+	int r = sni_parse(sn->buf, sn->len, host, sizeof host, &why);
+	if (r == SNI_FOUND)
+		sniff_route(sn, host);
+	else if (r == SNI_BAD && sn->buf[0] >= 'A' && sn->buf[0] <= 'Z')
+		sniff_plain_http(sn);
+	else if (r == SNI_BAD)
+		sniff_refuse(sn, NULL, why, sn->buf[0] == 22);
+	else if (sn->len == sizeof sn->buf)
+		sniff_refuse(sn, NULL, "ClientHello over 16 KiB", 1);
+}
+
+static void
+https_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct server *srv = arg;
+	if (srv->nsniffs >= SNIFF_MAX) {
+		struct sniff *old = TAILQ_FIRST(&srv->sniffs);
+		log_limited(&srv->lim_https, LOG_WARN, "https: %d connections in their "
+		    "ClientHello: the oldest, from %s, closed", SNIFF_MAX, old->peer);
+		sniff_free(old, 1);
+	}
+	struct sniff *sn = malloc(sizeof *sn);
+	if (sn == NULL) {
+		close(fd);
+		return;
+	}
+	sn->srv = srv;
+	sn->fd = fd;
+	sn->len = 0;
+	sockaddr_format(sa, sn->peer, sizeof sn->peer);
+	TAILQ_INSERT_TAIL(&srv->sniffs, sn, link);
+	srv->nsniffs++;
+	sn->ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, sniff_read_cb, sn);
+	if (sn->ev == NULL) {
+		sniff_free(sn, 1);
+		return;
+	}
+	event_add_ms(sn->ev, SNIFF_TIMEOUT_MS);
+}
+
+static void
+https_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct server *srv = arg;
+	listener_backoff(lev, srv->https_retry, "https listener");
+}
+
+int
+vhost_listen(struct server *srv)
+{
+	const struct hostport *hp = &srv->cfg->https_listen;
+	char shown[ADDR_STR_MAX];
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	hostport_format(hp, shown, sizeof shown);
+	TAILQ_INIT(&srv->sniffs);
+	if (sockaddr_from_numeric(hp->host[0] ? hp->host : "0.0.0.0", hp->port, &ss,
+		&sl) != 0) {
+		log_error("https %s: not a numeric address", shown);
+		return -1;
+	}
+	int fd = tcp_listen((struct sockaddr *)&ss, sl, 511);
+	if (fd < 0) {
+		log_error("https %s: %s", shown, strerror(errno));
+		return -1;
+	}
+	srv->https_lev = evconnlistener_new(srv->base, https_accept_cb, srv,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	if (srv->https_lev == NULL) {
+		close(fd);
+		return -1;
+	}
+	srv->https_retry = event_new(srv->base, -1, 0, listener_retry_cb, srv->https_lev);
+	if (srv->https_retry == NULL)
+		return -1;
+	evconnlistener_set_error_cb(srv->https_lev, https_error_cb);
+	sl = sizeof ss;
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	sockaddr_format((struct sockaddr *)&ss, srv->https_addr, sizeof srv->https_addr);
+	log_info("https listening on %s (TLS passed through by server name)",
+	    srv->https_addr);
+	return 0;
+}
+
+void
+vhost_shutdown(struct server *srv)
+{
+	if (srv->https_lev != NULL)
+		evconnlistener_free(srv->https_lev);
+	if (srv->https_retry != NULL)
+		event_free(srv->https_retry);
+	srv->https_lev = NULL;
+	srv->https_retry = NULL;
+	while (srv->nsniffs > 0)
+		sniff_free(TAILQ_FIRST(&srv->sniffs), 1);
+}
