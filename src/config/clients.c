@@ -67,9 +67,13 @@ client_key(struct yctx *y, struct client_entry *e, const char *ks,
 		if (dest_set(&e->forward_to, vs, &why) != 0)
 			return yerr(y, v, full, why);
 		e->has_forward_to = 1;
+	} else if (strcmp(ks, "domains") == 0) {
+		if (domains_set(&e->domains, vs, &why) != 0)
+			return yerr(y, v, full, why);
 	} else {
 		return yerr(y, v, full, "unknown key (expected name, token, fingerprint, "
-					"allow_ports, max_tunnels, max_streams, forward_to)");
+					"allow_ports, max_tunnels, max_streams, forward_to, "
+					"domains)");
 	}
 	return 0;
 }

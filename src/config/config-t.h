@@ -20,6 +20,8 @@ const char *yscalar(const yaml_node_t *n);
 int count_parse(const char *s, unsigned long *n);
 /* Destination rules into *slot (freed first; "none": NULL). 0 or -1 with *why. */
 int dest_set(struct dest_rules **slot, const char *v, const char **why);
+/* domains: host name patterns (vhost_names_parse). */
+int domains_set(struct domains *d, const char *v, const char **why);
 /* The server's clients: list (clients.c). 0 or -1 with y->err. */
 int yaml_clients(struct yctx *y, struct config *cfg, yaml_node_t *list);
 

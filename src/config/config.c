@@ -39,6 +39,7 @@ enum opt_type {
 	OT_HOSTNAME,    /* a host name for a header or SNI: printable, no blanks (char *) */
 	OT_DEST,        /* destination rules (struct dest_rules *), or "none" */
 	OT_PROXYPROTO,  /* v1 | v2: flag only, for the -R tunnels of the flags */
+	OT_DOMAINS,     /* host name patterns (struct domains) */
 };
 
 struct option_def {
@@ -119,6 +120,10 @@ static const struct option_def options[] = {
 	"where clients' -L and -D connections may go, which the server dials: "
 	"HOST:PORTS rules like *.corp.example:443,10.0.0.0/8:*,db:5432 (*:* for "
 	"anywhere); unset: -L and -D are refused", 0, 0},
+    {"domains", 0, ROLE_SERVER, OT_DOMAINS, OFF(domains), NULL, "NAMES",
+	"the HTTPS names clients may register, like example.com,*.example.com "
+	"(a *. name allows every name under it); a client's own domains: replace "
+	"it; unset: any name", 0, 0},
     {"udp_timeout", 0, ROLE_SERVER, OT_DURATION, OFF(udp_timeout_ms), "60s",
 	"DURATION", "a UDP tunnel's flow (one per source address) ends after this "
 	"long without a datagram either way", 1000, 86400000},
@@ -231,7 +236,7 @@ static const struct option_def options[] = {
 	"certificate, ports and limits)", 0, 0},
     {"clients", 0, ROLE_SERVER, OT_CLIENTS, 0, NULL, "LIST",
 	"YAML only: named clients, each with its own token and/or certificate "
-	"fingerprint, allow_ports, max_tunnels, max_streams, forward_to (reloaded "
+	"fingerprint, allow_ports, max_tunnels, max_streams, forward_to, domains (reloaded "
 	"on SIGHUP)",
 	0, 0},
     {"log_level", 0, BOTH, OT_LOGLEVEL, OFF(log_level), "info",
@@ -466,6 +471,8 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 		return port_ranges_parse(v, field, why);
 	case OT_DEST:
 		return dest_set((struct dest_rules **)field, v, why);
+	case OT_DOMAINS:
+		return domains_set(field, v, why);
 	case OT_DURATION: {
 		uint32_t ms;
 		if (duration_parse(v, &ms, why) != 0)
@@ -594,6 +601,16 @@ dest_set(struct dest_rules **slot, const char *v, const char **why)
 		return -1;
 	}
 	*slot = d;
+	return 0;
+}
+
+int
+domains_set(struct domains *d, const char *v, const char **why)
+{
+	d->set = 0;
+	if (vhost_names_parse(v, d->names, sizeof d->names, why) != 0)
+		return -1;
+	d->set = 1;
 	return 0;
 }
 

@@ -45,6 +45,12 @@ const char *transport_name(int t);
  * (--name) logs in with its own token and/or client certificate, and gets
  * its own ports and limits (0 / no ranges: the server-wide ones).
  */
+/* Host name patterns (vhost_names_parse), or none given. */
+struct domains {
+	int set;
+	char names[MSG_EXTRA_MAX + 1];
+};
+
 struct client_entry {
 	char name[MSG_NAME_MAX + 1];
 	char *token;              /* secret memory, or NULL */
@@ -55,6 +61,7 @@ struct client_entry {
 	uint32_t max_tunnels, max_streams;
 	struct dest_rules *forward_to; /* owned; NULL: the server's */
 	int has_forward_to;            /* given, maybe "none" */
+	struct domains domains;        /* HTTPS names it may register; unset: the server's */
 };
 
 struct config {
@@ -70,6 +77,7 @@ struct config {
 	int gateway_ports;
 	struct port_ranges allow_ports;
 	struct dest_rules *forward_to; /* server: -L/-D destinations; NULL: refused */
+	struct domains domains;  /* server: HTTPS names clients may register; unset: any */
 	uint32_t udp_timeout_ms;  /* server: a UDP flow's idle end */
 	uint32_t heartbeat_ms;
 	uint32_t handshake_timeout_ms;

@@ -174,6 +174,25 @@ vhost_names_parse(const char *s, char *out, size_t outlen, const char **why)
 	return 0;
 }
 
+int
+vhost_name_allowed(const char *patterns, const char *name)
+{
+	size_t nlen = strlen(name);
+	for (const char *p = patterns; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+		if (n == nlen && strncmp(p, name, n) == 0)
+			return 1;
+		/* "*.s": anything ending in ".s" (n - 1 bytes) and longer. */
+		if (n > 2 && p[0] == '*' && p[1] == '.' && nlen > n - 1 &&
+		    strncmp(name + nlen - (n - 1), p + 1, n - 1) == 0)
+			return 1;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
 /* https:NAMES:host:hostport */
 static int
 https_spec_parse(const char *s, struct tunnel_cfg *t, const char **why)

@@ -61,6 +61,9 @@ int visit_target_parse(const char *s, const char **why);
 int vhost_names_parse(const char *s, char *out, size_t outlen, const char **why);
 /* One such name, lower case: 1 if valid. */
 int vhost_name_valid(const char *name);
+/* 1 if name (maybe a wildcard) is within the comma-separated patterns: an
+ * exact one, or "*.s" for any name ending in ".s" (wildcards included). */
+int vhost_name_allowed(const char *patterns, const char *name);
 /* visitors: "*", or client names separated by ',' (blanks allowed). */
 int visitors_parse(const char *s, char *out, size_t outlen, const char **why);
 /* -D and the `listen:` key: [bind_address:]port. */

@@ -9,6 +9,7 @@
 
 #include <openssl/crypto.h>
 
+#include "config/spec.h"
 #include "mux/session.h"
 #include "server/server.h"
 #include "server/server-t.h"
@@ -33,6 +34,14 @@ policy_forward_to(const struct client_conn *cc)
 {
 	return cc->who && cc->who->has_forward_to ? cc->who->forward_to
 						  : cc->srv->cfg->forward_to;
+}
+
+int
+policy_name_allowed(const struct client_conn *cc, const char *name)
+{
+	const struct domains *d = cc->who && cc->who->domains.set ? &cc->who->domains
+								    : &cc->srv->cfg->domains;
+	return !d->set || vhost_name_allowed(d->names, name);
 }
 
 int

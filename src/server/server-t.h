@@ -148,6 +148,8 @@ uint32_t policy_max_streams(const struct client_conn *cc);
 /* Where the client's -L/-D connections may go; NULL: nowhere. */
 const struct dest_rules *policy_forward_to(const struct client_conn *cc);
 int policy_port_allowed(const struct client_conn *cc, uint16_t port);
+/* May cc serve this HTTPS name (domains: of its entry, else the server's)? */
+int policy_name_allowed(const struct client_conn *cc, const char *name);
 /* The credentials an AUTH names: the key its proof is made with, or NULL
  * (unknown name, or no shared token) with *why. */
 const char *policy_auth_key(struct client_conn *cc, const char *name,

@@ -110,6 +110,12 @@ vhost_register(struct client_conn *cc, struct tunnel *t, const char *names,
 			snprintf(text, textlen, "'%.64s' is not a host name", name);
 			return -1;
 		}
+		if (!policy_name_allowed(cc, name)) {
+			*code = ERR_DENIED;
+			snprintf(text, textlen, "%.200s is not among the names this client "
+			    "may serve (domains)", name);
+			return -1;
+		}
 		if (v != NULL) {
 			*code = ERR_IN_USE;
 			snprintf(text, textlen, "%.200s is served by %s", name,

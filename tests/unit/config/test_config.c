@@ -998,7 +998,7 @@ test_clients_errors(void **state)
 		"4: clients[0].max_streams: number out of range (1 to 1048576)"},
 	    {ROLE_SERVER, "clients:\n  - {name: a, token: x}\n  - {name: b, token: y, port: 3}\n",
 		"3: clients[1].port: unknown key (expected name, token, fingerprint, "
-		"allow_ports, max_tunnels, max_streams, forward_to)"},
+		"allow_ports, max_tunnels, max_streams, forward_to, domains)"},
 	    {ROLE_SERVER, "clients:\n  - {[a]: 1}\n", "2: clients[0]: keys must be plain words"},
 	    /* Names are unique; the line is the second entry's. */
 	    {ROLE_SERVER,
