@@ -67,8 +67,8 @@ static const struct option_def options[] = {
 	"also accept clients on this plain port (no TLS), for a web server or CDN "
 	"in front that proxies WebSocket and http transport requests to burrow "
 	"(the control port takes them too)", 0, 0},
-    {"https", 0, ROLE_SERVER, OT_LISTEN, OFF(https_listen), NULL, "ADDR:PORT",
-	"a shared HTTPS port for the names clients register (-R "
+    {"https", 0, ROLE_SERVER, OT_LISTEN, OFF(https_listen), NULL, "ADDR[:PORT]",
+	"a shared HTTPS port (default port 443) for the names clients register (-R "
 	"https:NAME:host:port): each TLS connection goes, still encrypted, to the "
 	"client that serves the name its ClientHello asks for (SNI); an unknown "
 	"name gets a TLS alert", 0, 0},
@@ -439,8 +439,20 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 				return -1;
 			v = hostpart;
 		}
+		int second = hp == &cfg->web_listen || hp == &cfg->https_listen;
+		if (hp == &cfg->https_listen)
+			defport = 443;
 		if (hostport_parse(v, defport, hp, why) != 0)
 			return -1;
+		/* The second ports bind as given: a numeric address, or none. */
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		if (second && sockaddr_from_numeric(hp->host[0] ? hp->host : "0.0.0.0",
+				  hp->port, &ss, &sl) != 0) {
+			*why = "expected a numeric address and a port, like 0.0.0.0:443 or "
+			       "[::]:443";
+			return -1;
+		}
 		if (hp == &cfg->web_listen)
 			cfg->has_web_listen = 1;
 		if (hp == &cfg->https_listen)

@@ -96,3 +96,15 @@ def test_bad_client_domains_exit_2(burrow_bin, token, tmp_path):
     err = r.stderr.decode(errors="replace")
     assert r.returncode == 2, (r.returncode, err)
     assert f"{cfg}:5" in err and "domains" in err, err
+
+
+@pytest.mark.parametrize("value", ["localhost:0", "nonsense", "127.0.0.1:99999"])
+def test_https_port_needs_a_numeric_address(burrow_bin, token, value):
+    """The HTTPS port binds as given: a name is a usage error, not a failure
+    after start (and a bare address takes port 443, not the control port's)."""
+    env = dict(os.environ, BURROW_TOKEN=token)
+    r = subprocess.run([burrow_bin, "server", "--listen", "127.0.0.1:0", "--https", value],
+                       capture_output=True, timeout=10, env=env)
+    err = r.stderr.decode(errors="replace")
+    assert r.returncode == 2, (r.returncode, err)
+    assert f"--https '{value}'" in err, err
