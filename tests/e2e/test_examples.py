@@ -52,3 +52,13 @@ def test_forward_examples_run(burrow_server, burrow_client, echo, tmp_path):
     cli = burrow_client(srv, "-c", fwd)
     for name in ("db", "proxy", "inside", "dns"):
         cli.tunnel_port(name)
+
+
+def test_https_example_runs(burrow_server, burrow_client):
+    """client-https.yaml's two https tunnels register on a server with an
+    HTTPS port on loopback (their names are the example's)."""
+    srv = burrow_server("--https", "127.0.0.1:0")
+    cli = burrow_client(srv, "-c", example("client-https.yaml"))
+    cli.wait_log(r"tunnel site: serving app\.example\.com,www\.example\.com on 127\.0\.0\.1:\d+ "
+                 r"-> 127\.0\.0\.1:8443 \(TLS passed through by name\)")
+    cli.wait_log(r"tunnel dev: serving \*\.dev\.example\.com on 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:9443")
