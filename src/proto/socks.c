@@ -11,6 +11,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "proto/hdr.h"
+
 enum {
 	ST_FIRST,
 	ST_GREETING,
@@ -216,155 +218,17 @@ socks5_request(struct socks_req *r, const uint8_t *in, size_t len, size_t *used)
 
 /* ---- HTTP ---- */
 
-/*
- * What an origin could read otherwise than we do once we have taken
- * headers out: a folded line (http-parser joins it to the line before;
- * RFC 7230 section 3.2.4 lets a proxy refuse it), a CR not before an LF
- * and a control byte. http-parser 2.9.4 refuses the last two in most
- * places but not at the start of a value, where it takes "\ry" for a
- * line end and lets a NUL by.
- */
-static const char *
-head_unclean(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		uint8_t c = p[i], next = i + 1 < n ? p[i + 1] : 0;
-		if (c == '\r' && next != '\n')
-			return "CR without LF in the request head";
-		if (c == '\n' && (next == ' ' || next == '\t'))
-			return "folded header line";
-		if ((c < 0x20 && c != '\r' && c != '\n' && c != '\t') || c == 0x7f)
-			return "control byte in the request head";
-	}
-	return NULL;
-}
-
-/*
- * The next line of head[0..n) from *off (the request line first), without
- * its LF or CRLF (http-parser takes both). 0 at the blank line that ends
- * the head.
- */
-static int
-head_line(const char *head, size_t n, size_t *off, const char **line, size_t *len)
-{
-	const char *s = head + *off, *e = memchr(s, '\n', n - *off);
-	if (e == NULL)
-		return 0;
-	size_t l = (size_t)(e - s);
-	if (l > 0 && s[l - 1] == '\r')
-		l--;
-	*off = (size_t)(e - head) + 1;
-	*line = s;
-	*len = l;
-	return l > 0;
-}
-
-/* Whether the header line is `name: ...` (name is case-insensitive). */
-static int
-header_is(const char *line, size_t len, const char *name, size_t nlen)
-{
-	return len > nlen && line[nlen] == ':' && strncasecmp(line, name, nlen) == 0;
-}
-
-/* A header line's value without the blanks around it. */
-static void
-header_value(const char *line, size_t len, const char **v, size_t *vlen)
-{
-	const char *s = memchr(line, ':', len), *e = line + len;
-	s = s != NULL ? s + 1 : e;
-	while (s < e && (*s == ' ' || *s == '\t'))
-		s++;
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-		e--;
-	*v = s;
-	*vlen = (size_t)(e - s);
-}
-
-/* The value of the first header `name`, or NULL. */
-static const char *
-header_find(const char *head, size_t n, const char *name, size_t *vlen)
-{
-	const char *line, *v;
-	size_t off = 0, len, nlen = strlen(name);
-	head_line(head, n, &off, &line, &len); /* the request line */
-	while (head_line(head, n, &off, &line, &len))
-		if (header_is(line, len, name, nlen)) {
-			header_value(line, len, &v, vlen);
-			return v;
-		}
-	return NULL;
-}
-
-/* Headers a Connection header names: hop-by-hop (RFC 7230 section 6.1). */
-#define HOP_MAX 16
-struct hop {
-	const char *name[HOP_MAX];
-	size_t len[HOP_MAX];
-	size_t n;
-};
-
-/* The names listed in value; -1 if there are more than HOP_MAX. */
-static int
-hop_add(struct hop *hop, const char *v, size_t vlen)
-{
-	const char *e = v + vlen;
-	while (v < e) {
-		const char *t = v, *te;
-		while (t < e && (*t == ',' || *t == ' ' || *t == '\t'))
-			t++;
-		for (te = t; te < e && *te != ','; te++)
-			;
-		v = te;
-		while (te > t && (te[-1] == ' ' || te[-1] == '\t'))
-			te--;
-		if (te == t)
-			continue;
-		if (hop->n == HOP_MAX)
-			return -1;
-		hop->name[hop->n] = t;
-		hop->len[hop->n++] = (size_t)(te - t);
-	}
-	return 0;
-}
-
 /* Whether the header line goes to the origin. */
 static int
-header_kept(const char *line, size_t len, const struct hop *hop)
+header_kept(const char *line, size_t len, const struct hdr_hop *hop)
 {
 	/* Ours, or about the connection to us. Host: the URL's goes first. */
 	static const char *const drop[] = {"Host", "Connection", "Proxy-Connection",
 	    "Keep-Alive", "Proxy-Authorization"};
 	for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
-		if (header_is(line, len, drop[i], strlen(drop[i])))
+		if (hdr_is(line, len, drop[i], strlen(drop[i])))
 			return 0;
-	for (size_t i = 0; i < hop->n; i++)
-		if (header_is(line, len, hop->name[i], hop->len[i]))
-			return 0;
-	return 1;
-}
-
-/* Bytes appended to a fixed buffer; full once one did not fit. */
-struct wbuf {
-	uint8_t *p;
-	size_t cap, n;
-	int full;
-};
-
-static void
-put(struct wbuf *w, const void *s, size_t len)
-{
-	if (w->full || len > w->cap - w->n) {
-		w->full = 1;
-		return;
-	}
-	memcpy(w->p + w->n, s, len);
-	w->n += len;
-}
-
-static void
-put_str(struct wbuf *w, const char *s)
-{
-	put(w, s, strlen(s));
+	return !hdr_hop_has(hop, line, len);
 }
 
 /*
@@ -379,49 +243,49 @@ static int
 http_rewrite(struct socks_req *r, const char *head, size_t n, const struct http_head *h,
     const struct http_parser_url *u, const char *target, const char **why)
 {
-	struct wbuf w = {.p = r->fwd_head, .cap = sizeof r->fwd_head};
-	struct hop hop = {.n = 0};
+	struct hdr_buf w = {.p = r->fwd_head, .cap = sizeof r->fwd_head};
+	struct hdr_hop hop = {.n = 0};
 	const char *line, *v;
 	size_t off = 0, len, vlen;
-	head_line(head, n, &off, &line, &len);
-	while (head_line(head, n, &off, &line, &len)) {
-		if (!header_is(line, len, "Connection", 10) &&
-		    !header_is(line, len, "Proxy-Connection", 16))
+	hdr_line(head, n, &off, &line, &len);
+	while (hdr_line(head, n, &off, &line, &len)) {
+		if (!hdr_is(line, len, "Connection", 10) &&
+		    !hdr_is(line, len, "Proxy-Connection", 16))
 			continue;
-		header_value(line, len, &v, &vlen);
-		if (hop_add(&hop, v, vlen) != 0) {
+		hdr_value(line, len, &v, &vlen);
+		if (hdr_hop_add(&hop, v, vlen) != 0) {
 			*why = "too many Connection options";
 			return 400;
 		}
 	}
-	put_str(&w, http_method_name(h->method));
-	put_str(&w, " ");
+	hdr_put_str(&w, http_method_name(h->method));
+	hdr_put_str(&w, " ");
 	if (u->field_set & (1 << UF_PATH))
-		put(&w, target + u->field_data[UF_PATH].off, u->field_data[UF_PATH].len);
+		hdr_put(&w, target + u->field_data[UF_PATH].off, u->field_data[UF_PATH].len);
 	else
-		put_str(&w, "/");
+		hdr_put_str(&w, "/");
 	if (u->field_set & (1 << UF_QUERY)) { /* the fragment is not sent */
-		put_str(&w, "?");
-		put(&w, target + u->field_data[UF_QUERY].off, u->field_data[UF_QUERY].len);
+		hdr_put_str(&w, "?");
+		hdr_put(&w, target + u->field_data[UF_QUERY].off, u->field_data[UF_QUERY].len);
 	}
 	char version[32];
 	snprintf(version, sizeof version, " HTTP/%d.%d\r\nHost: ", h->http_major,
 	    h->http_minor);
-	put_str(&w, version);
+	hdr_put_str(&w, version);
 	/* The authority as the URL wrote it: no user info, so host[:port]. */
 	const char *a = target + u->field_data[UF_SCHEMA].off +
 	    u->field_data[UF_SCHEMA].len + 3;
-	put(&w, a, strcspn(a, "/?#"));
-	put_str(&w, "\r\n");
+	hdr_put(&w, a, strcspn(a, "/?#"));
+	hdr_put_str(&w, "\r\n");
 	off = 0;
-	head_line(head, n, &off, &line, &len);
-	while (head_line(head, n, &off, &line, &len)) {
+	hdr_line(head, n, &off, &line, &len);
+	while (hdr_line(head, n, &off, &line, &len)) {
 		if (!header_kept(line, len, &hop))
 			continue;
-		put(&w, line, len); /* with CRLF, whatever ended it here */
-		put_str(&w, "\r\n");
+		hdr_put(&w, line, len); /* with CRLF, whatever ended it here */
+		hdr_put_str(&w, "\r\n");
 	}
-	put_str(&w, "Connection: close\r\n\r\n");
+	hdr_put_str(&w, "Connection: close\r\n\r\n");
 	if (w.full) {
 		*why = "request head too long to forward";
 		return 431;
@@ -484,7 +348,7 @@ static int
 http_credentials(struct socks_req *r, const char *head, size_t n)
 {
 	size_t vlen;
-	const char *v = header_find(head, n, "Proxy-Authorization", &vlen);
+	const char *v = hdr_find(head, n, "Proxy-Authorization", &vlen);
 	if (v == NULL)
 		return 0;
 	if (vlen < 6 || strncasecmp(v, "Basic", 5) != 0 || (v[5] != ' ' && v[5] != '\t'))
@@ -577,7 +441,7 @@ http_request(struct socks_req *r, const uint8_t *in, size_t len, size_t *used)
 	if (rc < 0)
 		return fail_http(r, status, why);
 	const char *head = (const char *)in;
-	if ((why = head_unclean(in, head_len)) != NULL)
+	if ((why = hdr_unclean(in, head_len)) != NULL)
 		return fail_http(r, 400, why);
 	if (h.http_major != 1)
 		return fail_http(r, 400, "not HTTP/1.x");
