@@ -163,6 +163,10 @@ void client_conn_free(struct client_conn *cc);
 void listener_backoff(struct evconnlistener *lev, struct event *retry,
     const char *what);
 void listener_retry_cb(evutil_socket_t fd, short what, void *arg);
+/* A second listening port (web_listen, https): 0, or -1 logged. */
+int server_port_listen(struct server *srv, const struct hostport *hp, const char *what,
+    evconnlistener_cb cb, evconnlistener_errorcb ecb, struct evconnlistener **lev,
+    struct event **retry, char *shown, size_t shownlen);
 
 /* login.c: HELLO and AUTH on a control-port connection. */
 int server_hello(struct client_conn *cc, const struct frame *f, const char **why);

@@ -350,38 +350,54 @@ web_error_cb(struct evconnlistener *lev, void *arg)
 	listener_backoff(lev, srv->web_retry, "web listener");
 }
 
-/* The web_listen port, if configured: 0, or -1 (logged). */
-static int
-server_web_listen(struct server *srv)
+/*
+ * A second port of the server (web_listen, https): bound as configured (a
+ * numeric address, checked with the config), with the accept callback and
+ * the EMFILE backoff of the first. Its address goes to shown. 0, or -1
+ * (logged as what).
+ */
+int
+server_port_listen(struct server *srv, const struct hostport *hp, const char *what,
+    evconnlistener_cb cb, evconnlistener_errorcb ecb, struct evconnlistener **lev,
+    struct event **retry, char *shown, size_t shownlen)
 {
-	const struct hostport *hp = &srv->cfg->web_listen;
-	char shown[ADDR_STR_MAX];
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	hostport_format(hp, shown, sizeof shown);
+	hostport_format(hp, shown, shownlen);
 	if (sockaddr_from_numeric(hp->host[0] ? hp->host : "0.0.0.0", hp->port, &ss,
 		&sl) != 0) {
-		log_error("web listen %s: not a numeric address", shown);
+		log_error("%s %s: not a numeric address", what, shown);
 		return -1;
 	}
 	int fd = tcp_listen((struct sockaddr *)&ss, sl, 511);
 	if (fd < 0) {
-		log_error("web listen %s: %s", shown, strerror(errno));
+		log_error("%s %s: %s", what, shown, strerror(errno));
 		return -1;
 	}
-	srv->web_lev = evconnlistener_new(srv->base, web_accept_cb, srv,
+	*lev = evconnlistener_new(srv->base, cb, srv,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-	if (srv->web_lev == NULL) {
+	if (*lev == NULL) {
 		close(fd);
 		return -1;
 	}
-	srv->web_retry = event_new(srv->base, -1, 0, listener_retry_cb, srv->web_lev);
-	if (srv->web_retry == NULL)
+	*retry = event_new(srv->base, -1, 0, listener_retry_cb, *lev);
+	if (*retry == NULL)
 		return -1;
-	evconnlistener_set_error_cb(srv->web_lev, web_error_cb);
+	evconnlistener_set_error_cb(*lev, ecb);
 	sl = sizeof ss;
 	getsockname(fd, (struct sockaddr *)&ss, &sl);
-	sockaddr_format((struct sockaddr *)&ss, shown, sizeof shown);
+	sockaddr_format((struct sockaddr *)&ss, shown, shownlen);
+	return 0;
+}
+
+/* The web_listen port, if configured: 0, or -1 (logged). */
+static int
+server_web_listen(struct server *srv)
+{
+	char shown[ADDR_STR_MAX];
+	if (server_port_listen(srv, &srv->cfg->web_listen, "web listen", web_accept_cb,
+		web_error_cb, &srv->web_lev, &srv->web_retry, shown, sizeof shown) != 0)
+		return -1;
 	log_info("web listening on %s (ws and http transports, plain; path %s)", shown,
 	    srv->cfg->url_path);
 	return 0;

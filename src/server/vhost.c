@@ -23,7 +23,6 @@
 #include "config/spec.h"
 #include "proto/sni.h"
 #include "server/server-t.h"
-#include "transport/tcp.h"
 #include "util/evtime.h"
 #include "util/log.h"
 
@@ -292,35 +291,11 @@ https_error_cb(struct evconnlistener *lev, void *arg)
 int
 vhost_listen(struct server *srv)
 {
-	const struct hostport *hp = &srv->cfg->https_listen;
-	char shown[ADDR_STR_MAX];
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	hostport_format(hp, shown, sizeof shown);
 	TAILQ_INIT(&srv->sniffs);
-	if (sockaddr_from_numeric(hp->host[0] ? hp->host : "0.0.0.0", hp->port, &ss,
-		&sl) != 0) {
-		log_error("https %s: not a numeric address", shown);
+	if (server_port_listen(srv, &srv->cfg->https_listen, "https", https_accept_cb,
+		https_error_cb, &srv->https_lev, &srv->https_retry, srv->https_addr,
+		sizeof srv->https_addr) != 0)
 		return -1;
-	}
-	int fd = tcp_listen((struct sockaddr *)&ss, sl, 511);
-	if (fd < 0) {
-		log_error("https %s: %s", shown, strerror(errno));
-		return -1;
-	}
-	srv->https_lev = evconnlistener_new(srv->base, https_accept_cb, srv,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-	if (srv->https_lev == NULL) {
-		close(fd);
-		return -1;
-	}
-	srv->https_retry = event_new(srv->base, -1, 0, listener_retry_cb, srv->https_lev);
-	if (srv->https_retry == NULL)
-		return -1;
-	evconnlistener_set_error_cb(srv->https_lev, https_error_cb);
-	sl = sizeof ss;
-	getsockname(fd, (struct sockaddr *)&ss, &sl);
-	sockaddr_format((struct sockaddr *)&ss, srv->https_addr, sizeof srv->https_addr);
 	log_info("https listening on %s (TLS passed through by server name)",
 	    srv->https_addr);
 	return 0;

@@ -2,7 +2,6 @@
 #include "udp/flow.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,7 +11,6 @@
 
 #include "mux/session.h"
 #include "proto/frame.h"
-#include "util/addr.h"
 #include "util/evtime.h"
 #include "util/log.h"
 
@@ -248,13 +246,12 @@ outq_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct udp_table *t = arg;
 	/* Writes that failed are logged here too: a one-way flow has no read
-	 * callback on this side that would log them. */
+	 * callback on this side that would log them. Flushing frees no session. */
 	struct udp_flow *f = t->q->n > 0 ? t->q->flow[0] : NULL;
-	const char *label = f != NULL && f->s != NULL ? session_label(f->s) : "udp flows";
-	char copy[ADDR_STR_MAX + 64];
-	snprintf(copy, sizeof copy, "%s", label);
+	struct session *s = f != NULL ? f->s : NULL;
 	udp_table_flush(t);
-	udp_table_log_drops(t, copy);
+	if (t->dropped > 0)
+		udp_table_log_drops(t, s != NULL ? session_label(s) : "udp flows");
 }
 
 void
