@@ -59,10 +59,12 @@ client_register(struct client *c, size_t i)
 		return; /* listens here (forward.c) */
 	static const uint8_t kinds[] = {[TUNNEL_REMOTE] = TUNNEL_TCP,
 	    [TUNNEL_REMOTE_DYNAMIC] = TUNNEL_SOCKS, [TUNNEL_SHARED] = TUNNEL_SECRET,
-	    [TUNNEL_VISITOR] = TUNNEL_VISIT, [TUNNEL_HTTPS_SNI] = TUNNEL_HTTPS};
-	if (t->type == TUNNEL_HTTPS_SNI && !(c->hs.caps & CAP_VHOST)) {
-		log_warn("tunnel %s: the server does not serve HTTPS names (an older "
-			 "version)", t->name);
+	    [TUNNEL_VISITOR] = TUNNEL_VISIT, [TUNNEL_HTTPS_SNI] = TUNNEL_HTTPS,
+	    [TUNNEL_HTTP_VHOST] = TUNNEL_HTTP};
+	if ((t->type == TUNNEL_HTTPS_SNI && !(c->hs.caps & CAP_VHOST)) ||
+	    (t->type == TUNNEL_HTTP_VHOST && !(c->hs.caps & CAP_HTTP))) {
+		log_warn("tunnel %s: the server does not serve %s names (an older "
+			 "version)", t->name, t->type == TUNNEL_HTTP_VHOST ? "HTTP" : "HTTPS");
 		return;
 	}
 	int secret = t->type == TUNNEL_SHARED || t->type == TUNNEL_VISITOR;
@@ -109,6 +111,12 @@ client_register_result(struct client *c, const struct frame *f)
 		else if (t->type == TUNNEL_HTTPS_SNI)
 			log_info("tunnel %s: serving %s on %s -> %s (TLS passed through "
 				 "by name)", t->name, t->extra, ok.addr, target);
+		else if (t->type == TUNNEL_HTTP_VHOST)
+			log_info("tunnel %s: serving %.*s%s%s on %s -> %s (HTTP)", t->name,
+			    (int)strcspn(t->extra, ";"), t->extra,
+			    strchr(t->extra, ';') ? " paths " : "",
+			    strchr(t->extra, ';') ? strchr(t->extra, ';') + 1 : "", ok.addr,
+			    target);
 		else
 			log_info("tunnel %s: listening on %s -> %s", t->name, ok.addr, target);
 		return;

@@ -72,6 +72,17 @@ static const struct option_def options[] = {
 	"https:NAME:host:port): each TLS connection goes, still encrypted, to the "
 	"client that serves the name its ClientHello asks for (SNI); an unknown "
 	"name gets a TLS alert", 0, 0},
+    {"http", 0, ROLE_SERVER, OT_LISTEN, OFF(http_listen), NULL, "ADDR[:PORT]",
+	"a shared HTTP port (default port 80) for the names clients register (-R "
+	"http:NAME:host:port): each request goes to the client that serves its "
+	"Host (an exact name, then the longest *. wildcard) and the longest path "
+	"prefix; an unknown name gets 404", 0, 0},
+    {"trusted_proxies", 0, ROLE_SERVER, OT_DEST, OFF(trusted_proxies), NULL,
+	"NETS", "HTTP port: visitors whose X-Forwarded-For and Forwarded are "
+	"appended to and whose X-Forwarded-Proto/-Host and X-Real-IP stand (a CDN "
+	"or load balancer in front), as addresses or networks with ports, like "
+	"10.0.0.0/8:*,192.0.2.7:*; unset: every visitor's own such headers are "
+	"dropped", 0, 0},
     {"server", 's', ROLE_CLIENT, OT_SERVER, OFF(server), NULL, "HOST[:PORT]",
 	"the burrow server to connect to (default port 7700), or a URL that names "
 	"the transport too: tcp://HOST:PORT, tls://HOST:PORT, ws://HOST[:PORT]/PATH, "
@@ -136,6 +147,9 @@ static const struct option_def options[] = {
 	600000},
     {"open_timeout", 0, BOTH, OT_DURATION, OFF(open_timeout_ms), "5s",
 	"DURATION", "give up on a stream whose target does not answer", 100, 600000},
+    {"response_timeout", 0, ROLE_SERVER, OT_DURATION, OFF(response_timeout_ms),
+	"60s", "DURATION", "HTTP port: a service that has not begun its response "
+	"this long after the request gets 504", 100, 3600000},
     {"auto_retry", 0, ROLE_CLIENT, OT_DURATION, OFF(auto_retry_ms), "10m",
 	"DURATION", "transport auto: on a transport other than the first, try the "
 	"better ones again this often, when no stream is open (the session is "
@@ -439,9 +453,12 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 				return -1;
 			v = hostpart;
 		}
-		int second = hp == &cfg->web_listen || hp == &cfg->https_listen;
+		int second = hp == &cfg->web_listen || hp == &cfg->https_listen ||
+		    hp == &cfg->http_listen;
 		if (hp == &cfg->https_listen)
 			defport = 443;
+		if (hp == &cfg->http_listen)
+			defport = 80;
 		if (hostport_parse(v, defport, hp, why) != 0)
 			return -1;
 		/* The second ports bind as given: a numeric address, or none. */
@@ -457,6 +474,8 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 			cfg->has_web_listen = 1;
 		if (hp == &cfg->https_listen)
 			cfg->has_https_listen = 1;
+		if (hp == &cfg->http_listen)
+			cfg->has_http_listen = 1;
 		if (o->type == OT_SERVER && (hp->host[0] == '\0' || hp->port == 0)) {
 			*why = "expected HOST[:PORT] with a port from 1 to 65535";
 			return -1;
@@ -705,20 +724,28 @@ yscalar(const yaml_node_t *n)
 }
 
 static const char *const tunnel_type_names[] = {"tcp", "remote_dynamic",
-    "local", "dynamic", "secret", "visitor", "https"};
-#define NTUNNEL_TYPES 7
+    "local", "dynamic", "secret", "visitor", "https", "http"};
+#define NTUNNEL_TYPES 8
 
 /* The keys a tunnels: entry had, for yaml_tunnel_check. */
 enum { H_REMOTE = 1, H_LOCAL = 2, H_LISTEN = 4, H_ALLOW = 8, H_VISITORS = 16,
-	H_SHARE = 32, H_UDP = 64, H_DOMAINS = 128 };
+	H_SHARE = 32, H_UDP = 64, H_DOMAINS = 128, H_PATHS = 256 };
 
-/* type https: names on the server's HTTPS port and a target, nothing else. */
+/* types https and http: names on the server's shared port and a target. */
 static int
-yaml_https_check(struct yctx *y, yaml_node_t *item, const char *key, unsigned have)
+yaml_vhost_check(struct yctx *y, yaml_node_t *item, const char *key,
+    const struct tunnel_cfg *t, unsigned have)
 {
+	int http = t->type == TUNNEL_HTTP_VHOST;
 	if (have & (H_REMOTE | H_LISTEN | H_ALLOW | H_VISITORS | H_SHARE | H_UDP))
-		return yerr(y, item, key, "an https tunnel takes domains and local only "
-					  "(its port is the server's HTTPS port)");
+		return yerr(y, item, key, http
+		    ? "an http tunnel takes domains, paths and local only (its port is "
+		      "the server's HTTP port)"
+		    : "an https tunnel takes domains and local only (its port is the "
+		      "server's HTTPS port)");
+	if (!http && (have & H_PATHS))
+		return yerr(y, item, key, "paths: is for type http (HTTPS passed "
+					  "through is routed by name alone)");
 	if (!(have & H_DOMAINS))
 		return yerr(y, item, key, "missing domains: NAME[, NAME...]");
 	if (!(have & H_LOCAL))
@@ -731,10 +758,11 @@ static int
 yaml_tunnel_check(struct yctx *y, yaml_node_t *item, const char *key,
     const struct tunnel_cfg *t, unsigned have)
 {
-	if (t->type == TUNNEL_HTTPS_SNI)
-		return yaml_https_check(y, item, key, have);
-	if (have & H_DOMAINS)
-		return yerr(y, item, key, "domains: is for type https");
+	if (t->type == TUNNEL_HTTPS_SNI || t->type == TUNNEL_HTTP_VHOST)
+		return yaml_vhost_check(y, item, key, t, have);
+	if (have & (H_DOMAINS | H_PATHS))
+		return yerr(y, item, key, (have & H_DOMAINS)
+		    ? "domains: is for type http or https" : "paths: is for type http");
 	if ((have & H_VISITORS) && t->type != TUNNEL_SHARED)
 		return yerr(y, item, key, "visitors: is for type secret");
 	if ((have & H_SHARE) != (t->type == TUNNEL_VISITOR ? H_SHARE : 0))
@@ -777,6 +805,7 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 {
 	char key[64];
 	yaml_node_t *pp = NULL; /* proxy_protocol's key, for its error line */
+	char paths[MSG_EXTRA_MAX + 1] = "";
 	snprintf(key, sizeof key, "tunnels[%zu]", idx);
 	if (item->type != YAML_MAPPING_NODE)
 		return yerr(y, item, key, "expected a mapping with name, remote and local");
@@ -806,7 +835,7 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 				i++;
 			if (i == NTUNNEL_TYPES)
 				return yerr(y, v, full, "expected tcp, udp, remote_dynamic, "
-							"local, dynamic, secret, visitor or https");
+							"local, dynamic, secret, visitor, https or http");
 			t->type = (int)i;
 		} else if (strcmp(ks, "remote") == 0) {
 			if (remote_parse(vs, t, &why) != 0)
@@ -832,6 +861,10 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 			if (vhost_names_parse(vs, t->extra, sizeof t->extra, &why) != 0)
 				return yerr(y, v, full, why);
 			have |= H_DOMAINS;
+		} else if (strcmp(ks, "paths") == 0) {
+			if (vhost_paths_parse(vs, paths, sizeof paths, &why) != 0)
+				return yerr(y, v, full, why);
+			have |= H_PATHS;
 		} else if (strcmp(ks, "share") == 0) {
 			if (visit_target_parse(vs, &why) != 0)
 				return yerr(y, v, full, why);
@@ -856,8 +889,8 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 		} else {
 			return yerr(y, k, full,
 			    "unknown key (expected name, type, remote, local, listen, "
-			    "connect, allow, visitors, share, domains, protocol, data_path, "
-			    "proxy_protocol)");
+			    "connect, allow, visitors, share, domains, paths, protocol, "
+			    "data_path, proxy_protocol)");
 		}
 	}
 	if (have & H_UDP) {
@@ -871,6 +904,11 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 	}
 	if (yaml_tunnel_check(y, item, key, t, have) != 0)
 		return -1;
+	if (paths[0] != '\0' && strlen(t->extra) + 1 + strlen(paths) > MSG_EXTRA_MAX)
+		return yerr(y, item, key, "domains and paths together are over 511 bytes");
+	if (paths[0] != '\0')
+		snprintf(t->extra + strlen(t->extra), sizeof t->extra - strlen(t->extra),
+		    ";%s", paths);
 	/* The header goes before a TCP stream's bytes: nothing else has one. */
 	if (pp != NULL && ((t->type != TUNNEL_REMOTE && t->type != TUNNEL_HTTPS_SNI) ||
 			      t->udp)) {
@@ -1450,6 +1488,7 @@ config_free(struct config *cfg)
 		free(cfg->tunnels[i].allow);
 	free(cfg->tunnels);
 	free(cfg->forward_to);
+	free(cfg->trusted_proxies);
 	free(cfg->state_dir);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);

@@ -71,6 +71,10 @@ struct config {
 	int has_web_listen;
 	struct hostport https_listen; /* server: the shared HTTPS port (SNI routing) */
 	int has_https_listen;
+	struct hostport http_listen; /* server: the shared HTTP port (Host routing) */
+	int has_http_listen;
+	struct dest_rules *trusted_proxies; /* server: HTTP port visitors whose X-Forwarded-* stand */
+	uint32_t response_timeout_ms; /* server: HTTP port: 504 after this long */
 	struct hostport server;  /* client: where the server is */
 	char *token;
 	char *socks_auth;        /* client: -D's "user:password" (secret memory), or NULL */

@@ -193,17 +193,73 @@ vhost_name_allowed(const char *patterns, const char *name)
 	return 0;
 }
 
-/* https:NAMES:host:hostport */
 static int
-https_spec_parse(const char *s, struct tunnel_cfg *t, const char **why)
+path_char_ok(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	    strchr("-._~/!$&'()*+=:@%", c) != NULL;
+}
+
+int
+vhost_paths_parse(const char *s, char *out, size_t outlen, const char **why)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	for (;;) {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		size_t n = 0;
+		while (s[n] != '\0' && path_char_ok(s[n]))
+			n++;
+		if (n == 0 || s[0] != '/') {
+			*why = "expected a path starting with '/'";
+			return -1;
+		}
+		if (n >= VHOST_PATH_MAX) {
+			*why = "a path of at most 127 bytes";
+			return -1;
+		}
+		if (o + n + 2 > outlen) {
+			*why = "too many paths";
+			return -1;
+		}
+		o += (size_t)snprintf(out + o, outlen - o, "%s%.*s", o ? "," : "", (int)n, s);
+		s += n;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == '\0')
+			return 0;
+		if (*s != ',' || s[1] == '\0') {
+			*why = "expected paths separated by ',' (letters, digits and "
+			       "-._~/!$&'()*+=:@%)";
+			return -1;
+		}
+		s++;
+	}
+}
+
+int
+vhost_path_match(const char *prefix, const char *path)
+{
+	size_t n = strlen(prefix);
+	if (strncmp(path, prefix, n) != 0)
+		return 0;
+	return prefix[n - 1] == '/' || path[n] == '\0' || path[n] == '/';
+}
+
+/* https:NAMES:host:hostport, http:NAMES:host:hostport */
+static int
+vhost_spec_parse(const char *s, int type, struct tunnel_cfg *t, const char **why)
 {
 	char f[SPEC_FIELDS_MAX][ADDR_HOST_MAX];
 	int n = split_fields(s, f, why);
 	if (n != 3) {
-		*why = "expected https:NAME[,NAME...]:host:hostport";
+		*why = type == TUNNEL_HTTP_VHOST
+		    ? "expected http:NAME[,NAME...]:host:hostport"
+		    : "expected https:NAME[,NAME...]:host:hostport";
 		return -1;
 	}
-	t->type = TUNNEL_HTTPS_SNI;
+	t->type = type;
 	memset(&t->remote, 0, sizeof t->remote);
 	if (vhost_names_parse(f[0], t->extra, sizeof t->extra, why) != 0)
 		return -1;
@@ -215,7 +271,9 @@ forward_spec_parse(const char *s, struct tunnel_cfg *t, const char **why)
 {
 	char f[SPEC_FIELDS_MAX][ADDR_HOST_MAX];
 	if (strncmp(s, "https:", 6) == 0)
-		return https_spec_parse(s + 6, t, why);
+		return vhost_spec_parse(s + 6, TUNNEL_HTTPS_SNI, t, why);
+	if (strncmp(s, "http:", 5) == 0)
+		return vhost_spec_parse(s + 5, TUNNEL_HTTP_VHOST, t, why);
 	t->udp = strncmp(s, "udp:", 4) == 0;
 	int n = split_fields(t->udp ? s + 4 : s, f, why);
 	if (n < 0)

@@ -23,6 +23,7 @@ enum tunnel_type {
 	TUNNEL_SHARED,         /* a target here that visitors reach, no public port (--share) */
 	TUNNEL_VISITOR,        /* a port here to another client's secret tunnel (--visit -L) */
 	TUNNEL_HTTPS_SNI,      /* names on the server's HTTPS port, passed through to a target here */
+	TUNNEL_HTTP_VHOST,     /* names (and paths) on the server's HTTP port, requests to a target here */
 };
 
 struct tunnel_cfg {
@@ -43,7 +44,8 @@ struct tunnel_cfg {
 
 /* OpenSSH's -R syntax: [bind_address:]port:host:hostport, or
  * [bind_address:]port for a remote dynamic (SOCKS) forward; also
- * udp:[bind_address:]port:host:hostport and https:NAMES:host:hostport. */
+ * udp:[bind_address:]port:host:hostport, https:NAMES:host:hostport and
+ * http:NAMES:host:hostport. */
 int forward_spec_parse(const char *s, struct tunnel_cfg *t, const char **why);
 /* -L [bind_address:]port:host:hostport (bind: 127.0.0.1 unless named; "*"
  * or "" is every address). */
@@ -59,6 +61,16 @@ int visit_target_parse(const char *s, const char **why);
  * labels in front); written to out lower-cased, joined by ','.
  */
 int vhost_names_parse(const char *s, char *out, size_t outlen, const char **why);
+/*
+ * Path prefixes of an HTTP tunnel: separated by ',' (blanks allowed), each
+ * starting with '/', at most VHOST_PATH_MAX - 1 bytes of URL path
+ * characters (no ',' or ';'); written to out joined by ','.
+ */
+#define VHOST_PATH_MAX 128
+int vhost_paths_parse(const char *s, char *out, size_t outlen, const char **why);
+/* Whether a request's path is under prefix: "/" takes every path, "/api"
+ * takes "/api" and "/api/...", "/api/" takes "/api/...". */
+int vhost_path_match(const char *prefix, const char *path);
 /* One such name, lower case: 1 if valid. */
 int vhost_name_valid(const char *name);
 /* 1 if name (maybe a wildcard) is within the comma-separated patterns: an

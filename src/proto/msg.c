@@ -293,7 +293,8 @@ msg_name_valid(const char *name)
 static int
 register_has_extra(uint8_t kind)
 {
-	return kind == TUNNEL_SECRET || kind == TUNNEL_VISIT || kind == TUNNEL_HTTPS;
+	return kind == TUNNEL_SECRET || kind == TUNNEL_VISIT || kind == TUNNEL_HTTPS ||
+	    kind == TUNNEL_HTTP;
 }
 
 size_t
@@ -328,7 +329,7 @@ msg_register_decode(const uint8_t *p, size_t n, struct msg_register *m,
 		*why = "unknown REGISTER flags";
 		return -1;
 	}
-	if (m->kind > TUNNEL_HTTPS) {
+	if (m->kind > TUNNEL_HTTP) {
 		*why = "unknown tunnel kind";
 		return -1;
 	}
@@ -341,8 +342,9 @@ msg_register_decode(const uint8_t *p, size_t n, struct msg_register *m,
 		*why = "a visit names no secret tunnel";
 		return -1;
 	}
-	if (m->kind == TUNNEL_HTTPS && m->extra[0] == '\0') {
-		*why = "an HTTPS tunnel names no host";
+	if ((m->kind == TUNNEL_HTTPS || m->kind == TUNNEL_HTTP) &&
+	    (m->extra[0] == '\0' || m->extra[0] == ';')) {
+		*why = "an HTTP or HTTPS tunnel names no host";
 		return -1;
 	}
 	if (!msg_name_valid(m->name)) {

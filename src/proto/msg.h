@@ -91,7 +91,13 @@ enum hello_role { HELLO_CONTROL = 0, HELLO_DATA = 1 };
  * port (routed by the ClientHello's server name, passed through).
  */
 #define CAP_VHOST 0x20u
-#define PROTO_CAPS (CAP_NAMED | CAP_FORWARD | CAP_UDP | CAP_OPEN_DEST | CAP_VHOST)
+/*
+ * CAP_HTTP: REGISTER kind HTTP, names (and path prefixes) served on the
+ * server's shared HTTP port, routed per request by Host and path.
+ */
+#define CAP_HTTP 0x40u
+#define PROTO_CAPS (CAP_NAMED | CAP_FORWARD | CAP_UDP | CAP_OPEN_DEST | CAP_VHOST | \
+	CAP_HTTP)
 
 struct msg_hello {
 	uint16_t version;
@@ -121,10 +127,11 @@ struct msg_error {
 /* REGISTER's kind: a plain TCP tunnel, or a SOCKS5 / HTTP CONNECT port whose
  * connections exit at the client (reverse dynamic forwarding). */
 enum tunnel_kind { TUNNEL_TCP = 0, TUNNEL_SOCKS = 1, TUNNEL_SECRET = 2,
-	TUNNEL_VISIT = 3, TUNNEL_UDP = 4, TUNNEL_HTTPS = 5 };
+	TUNNEL_VISIT = 3, TUNNEL_UDP = 4, TUNNEL_HTTPS = 5, TUNNEL_HTTP = 6 };
 /* A secret tunnel's visitors ("" this account's clients, "*" anyone who
  * knows the name, else client names), a visit's "[owner/]share", an HTTPS
- * tunnel's names ("app.example.com,*.dev.example.com"). */
+ * tunnel's names ("app.example.com,*.dev.example.com"), an HTTP tunnel's
+ * names and, after a ';', its path prefixes ("app.example.com;/api,/v2"). */
 #define MSG_EXTRA_MAX 512
 
 #define REGISTER_HAS_BIND 0x01 /* the client named a bind address */
@@ -138,7 +145,8 @@ struct msg_register {
 	char bind[ADDR_HOST_MAX];
 	char name[MSG_NAME_MAX + 1];
 	/* Kinds SECRET and VISIT (CAP_FORWARD): what they share or visit;
-	 * HTTPS (CAP_VHOST): the names it serves. */
+	 * HTTPS (CAP_VHOST): the names it serves; HTTP (CAP_HTTP): the names,
+	 * then ';' and path prefixes if any. */
 	char extra[MSG_EXTRA_MAX + 1];
 };
 

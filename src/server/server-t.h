@@ -33,6 +33,7 @@ struct tunnel;
 struct pooled;
 struct fwd_dial;
 struct bridge;
+struct hconn;
 struct evdns_base;
 
 /* session_open tags: front.h's SOCKS/HTTP protocols are 1 to 3. */
@@ -101,6 +102,8 @@ struct tunnel {
 	struct evconnlistener *lev;
 	struct event *retry;
 	struct log_limit lim_refuse;
+	uint64_t serial; /* unique in the server's life: HTTP connections
+			  * tell whether their stream's tunnel is still this one */
 	LIST_ENTRY(tunnel) link;
 };
 
@@ -123,6 +126,16 @@ struct server {
 	size_t nsniffs;
 	struct log_limit lim_https;
 	char https_addr[ADDR_STR_MAX];
+	/* The HTTP port (hproxy.c): connections waiting for a request head,
+	 * idle ones included (oldest first). */
+	struct evconnlistener *http_lev;
+	struct event *http_retry;
+	TAILQ_HEAD(, hconn) hwaiting;
+	size_t nhwaiting;
+	LIST_HEAD(, hconn) hconns; /* every connection of the port */
+	struct log_limit lim_http;
+	char http_addr[ADDR_STR_MAX];
+	uint64_t tunnel_serial; /* the last tunnel's serial */
 	/* Connections in their handshake, oldest first (max_unauthenticated). */
 	TAILQ_HEAD(, client_conn) handshaking;
 	size_t nhandshaking;
@@ -209,15 +222,24 @@ const char *share_redact(const char *in, char *out, size_t outlen);
 struct tunnel *share_lookup(struct client_conn *v, const char *target,
     uint16_t *code, char *why, size_t whylen);
 
-/* vhost.c: the HTTPS port, names routed by SNI */
+/* vhost.c: names on the shared ports; the HTTPS port, routed by SNI */
 struct tunnel *vhost_lookup(struct server *srv, const char *host);
-/* The names (comma-separated) t serves, unless one is held or invalid:
- * 0 (text: the port's address), or -1 with a code and text. */
-int vhost_register(struct client_conn *cc, struct tunnel *t, const char *names,
+/* The HTTP port: the tunnel for host and path, or NULL; *known: whether
+ * some HTTP tunnel serves host (with other paths). */
+struct tunnel *vhost_route(struct server *srv, const char *host, const char *path,
+    int *known);
+/* The names t serves (REGISTER's extra: comma-separated, for kind HTTP maybe
+ * ';' and paths), unless one is held or invalid: 0 (text: the port's
+ * address), or -1 with a code and text. */
+int vhost_register(struct client_conn *cc, struct tunnel *t, const char *extra,
     char *text, size_t textlen, uint16_t *code);
 void vhost_unregister(struct tunnel *t);
 int vhost_listen(struct server *srv);
 void vhost_shutdown(struct server *srv);
+
+/* hproxy.c: the HTTP port, each request to the tunnel of its Host and path */
+int hproxy_listen(struct server *srv);
+void hproxy_shutdown(struct server *srv);
 /* A user connection for t (refused, logged and closed on a limit): early
  * are bytes already read from it, sent first. 0 or -1. */
 int tunnel_take(struct tunnel *t, evutil_socket_t fd, const char *peer,

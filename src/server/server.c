@@ -447,6 +447,9 @@ server_new(struct event_base *base, const struct config *cfg,
 	LIST_INIT(&srv->shares);
 	LIST_INIT(&srv->bridges);
 	TAILQ_INIT(&srv->handshaking);
+	TAILQ_INIT(&srv->hwaiting);
+	LIST_INIT(&srv->hconns);
+	TAILQ_INIT(&srv->sniffs);
 	struct rlimit rl;
 	srv->fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
 		rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (1u << 30)
@@ -485,6 +488,10 @@ server_new(struct event_base *base, const struct config *cfg,
 		server_free(srv);
 		return NULL;
 	}
+	if (cfg->has_http_listen && hproxy_listen(srv) != 0) {
+		server_free(srv);
+		return NULL;
+	}
 	return srv;
 }
 
@@ -500,6 +507,7 @@ server_shutdown(struct server *srv)
 		srv->web_lev = NULL;
 	}
 	vhost_shutdown(srv);
+	hproxy_shutdown(srv);
 	struct client_conn *cc;
 	LIST_FOREACH(cc, &srv->clients, link) /* their names' lookups end here */
 		while (!LIST_EMPTY(&cc->fwd_dials))
@@ -537,6 +545,8 @@ server_free(struct server *srv)
 	if (srv->web_retry)
 		event_free(srv->web_retry);
 	httpt_server_free(srv->httpt);
+	vhost_shutdown(srv);
+	hproxy_shutdown(srv);
 	if (srv->dns)
 		evdns_base_free(srv->dns, 0);
 	admit_free(srv->admit);

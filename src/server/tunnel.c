@@ -194,7 +194,7 @@ tunnel_free(struct tunnel *t, int log_it)
 	LIST_REMOVE(t, link);
 	t->cc->ntunnels--;
 	share_unlink(t);
-	if (t->kind == TUNNEL_HTTPS)
+	if (t->kind == TUNNEL_HTTPS || t->kind == TUNNEL_HTTP)
 		vhost_unregister(t);
 	if (t->lev)
 		evconnlistener_free(t->lev);
@@ -252,6 +252,7 @@ tunnel_new(struct client_conn *cc, uint32_t id, const struct msg_register *m)
 		return NULL;
 	}
 	t->cc = cc;
+	t->serial = ++cc->srv->tunnel_serial;
 	t->id = id;
 	t->kind = m->kind;
 	t->mux_only = (m->flags & REGISTER_MUX_ONLY) != 0;
@@ -300,11 +301,12 @@ register_secret(struct client_conn *cc, uint32_t id, const struct msg_register *
 	return 0;
 }
 
-/* Names on the HTTPS port (vhost.c): no listener of its own. */
+/* Names on the HTTPS or HTTP port (vhost.c): no listener of its own. */
 static int
-register_https(struct client_conn *cc, uint32_t id, const struct msg_register *m)
+register_vhost(struct client_conn *cc, uint32_t id, const struct msg_register *m)
 {
-	if (!(cc->hs.caps & CAP_VHOST)) {
+	int http = m->kind == TUNNEL_HTTP;
+	if (!(cc->hs.caps & (http ? CAP_HTTP : CAP_VHOST))) {
 		register_refuse(cc, id, m->name, ERR_INVALID, "unknown tunnel kind");
 		return 0;
 	}
@@ -326,8 +328,8 @@ register_https(struct client_conn *cc, uint32_t id, const struct msg_register *m
 	snprintf(t->extra, sizeof t->extra, "%s", m->extra);
 	snprintf(t->addr, sizeof t->addr, "%.255s", text);
 	cc->ntunnels++;
-	log_info("%s: tunnel %s serving %s on %s (HTTPS, passed through)",
-	    session_label(cc->s), t->name, t->extra, t->addr);
+	log_info("%s: tunnel %s serving %s on %s (%s)", session_label(cc->s), t->name,
+	    t->extra, t->addr, http ? "HTTP" : "HTTPS, passed through");
 	struct msg_register_ok ok;
 	snprintf(ok.addr, sizeof ok.addr, "%s", t->addr);
 	uint8_t buf[MSG_MAX];
@@ -360,8 +362,8 @@ server_register(struct client_conn *cc, const struct frame *f, const char **why)
 	}
 	if (m.kind == TUNNEL_SECRET || m.kind == TUNNEL_VISIT)
 		return register_secret(cc, f->id, &m);
-	if (m.kind == TUNNEL_HTTPS)
-		return register_https(cc, f->id, &m);
+	if (m.kind == TUNNEL_HTTPS || m.kind == TUNNEL_HTTP)
+		return register_vhost(cc, f->id, &m);
 	if (!policy_port_allowed(cc, m.port)) {
 		char text[128];
 		snprintf(text, sizeof text, "port %u is not allowed by the server", m.port);

@@ -1,15 +1,20 @@
 /*
- * The shared HTTPS port (--https): each TLS connection goes, still
- * encrypted, to the tunnel that registered the server name its ClientHello
- * asks for (SNI; REGISTER kind HTTPS), so the certificate and its key stay
- * with the client's service. A name is exact ("app.example.com") or a
- * wildcard ("*.dev.example.com": one or more labels in front of
- * dev.example.com); an exact name wins, then the longest wildcard. An
- * unknown name, or none, gets a TLS alert (unrecognized_name), never
- * another name's service.
+ * The names clients serve on the shared ports, and the HTTPS port (--https).
+ *
+ * A name is exact ("app.example.com") or a wildcard ("*.dev.example.com":
+ * one or more labels in front of dev.example.com); an exact name wins, then
+ * the longest wildcard. On the HTTPS port (REGISTER kind HTTPS) each TLS
+ * connection goes, still encrypted, to the tunnel that registered the
+ * server name its ClientHello asks for (SNI), so the certificate and its
+ * key stay with the client's service; an unknown name, or none, gets a TLS
+ * alert (unrecognized_name), never another name's service. On the HTTP port
+ * (kind HTTP, hproxy.c) a name also has a path prefix ("/" unless the
+ * tunnel names paths), and within the chosen name the longest prefix that
+ * takes the request's path wins.
  *
  * The names are a list: lookups are linear in the names registered, which
- * max_tunnels and the 512 bytes of a REGISTER's names bound per client.
+ * max_tunnels and the 512 bytes of a REGISTER's names bound per client. A
+ * server with many clients would want a hash of the exact names here.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -37,6 +42,8 @@
 
 struct vhost_name {
 	char name[256];
+	char path[VHOST_PATH_MAX]; /* HTTP: a path prefix; HTTPS: "" */
+	int http;
 	struct tunnel *t;
 	LIST_ENTRY(vhost_name) link;
 };
@@ -52,30 +59,69 @@ struct sniff {
 };
 
 static struct vhost_name *
-vhost_find(struct server *srv, const char *name)
+vhost_find(struct server *srv, int http, const char *name, const char *path)
 {
 	struct vhost_name *v;
 	LIST_FOREACH(v, &srv->vhosts, link)
-		if (strcmp(v->name, name) == 0)
+		if (v->http == http && strcmp(v->name, name) == 0 &&
+		    strcmp(v->path, path) == 0)
 			return v;
 	return NULL;
+}
+
+/* How well pattern takes host: 0 not at all, else more is better (exact
+ * beats every wildcard, a longer wildcard a shorter one). */
+static size_t
+name_score(const char *pattern, const char *host, size_t hlen)
+{
+	if (strcmp(pattern, host) == 0)
+		return (size_t)-1;
+	if (strncmp(pattern, "*.", 2) != 0)
+		return 0;
+	size_t slen = strlen(pattern) - 1; /* ".suffix" */
+	return hlen > slen && strcmp(host + hlen - slen, pattern + 1) == 0 ? slen : 0;
+}
+
+/* The best name of this kind for host, or NULL. */
+static const char *
+vhost_best_name(struct server *srv, int http, const char *host)
+{
+	struct vhost_name *v;
+	const char *best = NULL;
+	size_t hlen = strlen(host), bscore = 0;
+	LIST_FOREACH(v, &srv->vhosts, link) {
+		size_t sc = v->http == http ? name_score(v->name, host, hlen) : 0;
+		if (sc > bscore) {
+			best = v->name;
+			bscore = sc;
+		}
+	}
+	return best;
 }
 
 struct tunnel *
 vhost_lookup(struct server *srv, const char *host)
 {
-	struct vhost_name *v = vhost_find(srv, host), *best = NULL;
-	if (v != NULL)
-		return v->t;
-	size_t hlen = strlen(host), blen = 0;
+	const char *name = vhost_best_name(srv, 0, host);
+	struct vhost_name *v = name != NULL ? vhost_find(srv, 0, name, "") : NULL;
+	return v != NULL ? v->t : NULL;
+}
+
+struct tunnel *
+vhost_route(struct server *srv, const char *host, const char *path, int *known)
+{
+	const char *name = vhost_best_name(srv, 1, host);
+	struct vhost_name *v, *best = NULL;
+	size_t blen = 0;
+	*known = name != NULL;
+	if (name == NULL)
+		return NULL;
 	LIST_FOREACH(v, &srv->vhosts, link) {
-		if (strncmp(v->name, "*.", 2) != 0)
-			continue;
-		size_t slen = strlen(v->name) - 1; /* ".suffix" */
-		if (hlen > slen && strcmp(host + hlen - slen, v->name + 1) == 0 &&
-		    slen > blen) {
+		size_t plen = strlen(v->path);
+		if (v->http && strcmp(v->name, name) == 0 && plen > blen &&
+		    vhost_path_match(v->path, path)) {
 			best = v;
-			blen = slen;
+			blen = plen;
 		}
 	}
 	return best != NULL ? best->t : NULL;
@@ -85,25 +131,37 @@ vhost_lookup(struct server *srv, const char *host)
 static const char *
 next_name(const char *p, char *name, size_t len)
 {
-	size_t n = strcspn(p, ",");
+	size_t n = strcspn(p, ",;");
 	snprintf(name, len, "%.*s", (int)n, p);
 	return p[n] == ',' ? p + n + 1 : p + n;
 }
 
-int
-vhost_register(struct client_conn *cc, struct tunnel *t, const char *names,
-    char *text, size_t textlen, uint16_t *code)
+/* HTTP: the paths after the names' ';' ("/" when none), checked. */
+static int
+vhost_paths(const char *extra, int http, char *paths, size_t len, char *text,
+    size_t textlen, uint16_t *code)
 {
-	struct server *srv = cc->srv;
-	char name[256];
-	if (srv->https_lev == NULL) {
-		*code = ERR_DENIED;
-		snprintf(text, textlen, "this server has no HTTPS port (--https)");
+	const char *semi = strchr(extra, ';'), *why;
+	snprintf(paths, len, "%s", http ? "/" : "");
+	if (semi == NULL)
+		return 0;
+	if (!http || vhost_paths_parse(semi + 1, paths, len, &why) != 0) {
+		*code = ERR_INVALID;
+		snprintf(text, textlen, "bad paths '%.64s': %s", semi + 1,
+		    http ? why : "an HTTPS tunnel has no paths");
 		return -1;
 	}
-	for (const char *p = names; *p != '\0';) {
+	return 0;
+}
+
+/* Whether every (name, path) of extra is valid, allowed and free. */
+static int
+vhost_check(struct client_conn *cc, const char *extra, int http, const char *paths,
+    char *text, size_t textlen, uint16_t *code)
+{
+	char name[256], path[VHOST_PATH_MAX];
+	for (const char *p = extra; *p != '\0' && *p != ';';) {
 		p = next_name(p, name, sizeof name);
-		struct vhost_name *v = vhost_find(srv, name);
 		if (!vhost_name_valid(name)) {
 			*code = ERR_INVALID;
 			snprintf(text, textlen, "'%.64s' is not a host name", name);
@@ -115,28 +173,60 @@ vhost_register(struct client_conn *cc, struct tunnel *t, const char *names,
 			    "may serve (domains)", name);
 			return -1;
 		}
-		if (v != NULL) {
-			*code = ERR_IN_USE;
-			snprintf(text, textlen, "%.200s is served by %s", name,
-			    v->t->cc == cc ? "another tunnel of this client"
-					   : "another client");
-			return -1;
+		for (const char *q = paths; *q != '\0' || q == paths;) {
+			q = next_name(q, path, sizeof path);
+			struct vhost_name *v = vhost_find(cc->srv, http, name, path);
+			if (v != NULL) {
+				*code = ERR_IN_USE;
+				snprintf(text, textlen, "%.200s%s is served by %s", name, path,
+				    v->t->cc == cc ? "another tunnel of this client"
+						   : "another client");
+				return -1;
+			}
+			if (*q == '\0')
+				break;
 		}
 	}
-	for (const char *p = names; *p != '\0';) {
+	return 0;
+}
+
+int
+vhost_register(struct client_conn *cc, struct tunnel *t, const char *extra,
+    char *text, size_t textlen, uint16_t *code)
+{
+	struct server *srv = cc->srv;
+	int http = t->kind == TUNNEL_HTTP;
+	char name[256], path[VHOST_PATH_MAX], paths[MSG_EXTRA_MAX + 1];
+	if ((http ? srv->http_lev : srv->https_lev) == NULL) {
+		*code = ERR_DENIED;
+		snprintf(text, textlen, http ? "this server has no HTTP port (--http)"
+					     : "this server has no HTTPS port (--https)");
+		return -1;
+	}
+	if (vhost_paths(extra, http, paths, sizeof paths, text, textlen, code) != 0 ||
+	    vhost_check(cc, extra, http, paths, text, textlen, code) != 0)
+		return -1;
+	for (const char *p = extra; *p != '\0' && *p != ';';) {
 		p = next_name(p, name, sizeof name);
-		struct vhost_name *v = calloc(1, sizeof *v);
-		if (v == NULL) {
-			vhost_unregister(t);
-			*code = ERR_INTERNAL;
-			snprintf(text, textlen, "out of memory");
-			return -1;
+		for (const char *q = paths; *q != '\0' || q == paths;) {
+			q = next_name(q, path, sizeof path);
+			struct vhost_name *v = calloc(1, sizeof *v);
+			if (v == NULL) {
+				vhost_unregister(t);
+				*code = ERR_INTERNAL;
+				snprintf(text, textlen, "out of memory");
+				return -1;
+			}
+			snprintf(v->name, sizeof v->name, "%s", name);
+			snprintf(v->path, sizeof v->path, "%s", path);
+			v->http = http;
+			v->t = t;
+			LIST_INSERT_HEAD(&srv->vhosts, v, link);
+			if (*q == '\0')
+				break;
 		}
-		snprintf(v->name, sizeof v->name, "%s", name);
-		v->t = t;
-		LIST_INSERT_HEAD(&srv->vhosts, v, link);
 	}
-	snprintf(text, textlen, "%s", srv->https_addr);
+	snprintf(text, textlen, "%s", http ? srv->http_addr : srv->https_addr);
 	return 0;
 }
 

@@ -1,0 +1,861 @@
+/*
+ * The shared HTTP port (--http): a reverse proxy in front of the clients'
+ * HTTP tunnels (REGISTER kind HTTP). Each request goes to the tunnel its
+ * Host and path name (vhost_route), on keep-alive connections too.
+ *
+ * A connection of the port (struct hconn) holds its user's socket and, while
+ * it has a route, one end of a socketpair whose other end is an ordinary
+ * stream of the tunnel (tunnel_take): the mux knows nothing of HTTP, as for
+ * visits. One request is in flight at a time; a pipelined one waits unread
+ * in the buffer, so responses never mix. The stream is kept while requests
+ * go to the same tunnel, and replaced when one goes elsewhere.
+ *
+ * Both directions are framed by http-parser: the request to find where its
+ * body ends, the response to find where it ends (a HEAD request's has no
+ * body, 1xx come before the final one, 101 switches to raw bytes both ways,
+ * a response without a length ends when the service closes). Bodies pass
+ * through the two fixed buffers as they come, under the backpressure of
+ * the sockets: nothing is buffered whole.
+ *
+ * Errors the user sees: 400 (bad head), 404 (no tunnel for the host or
+ * path), 405 (CONNECT), 414/431 (head limits), 502 (the tunnel refused the
+ * connection, or the service closed or answered garbage before its
+ * response), 504 (no response within response_timeout). A head must be
+ * whole within 10 s of its first byte (slow loris), and an idle keep-alive
+ * connection is closed after 60 s; at most HC_WAITING_MAX connections wait
+ * for a head, and a new one closes the oldest.
+ *
+ * Known limit: when a kept stream's service closes its end just as the next
+ * request is sent, that request gets 502; it is not retried.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <http_parser.h>
+
+#include "config/spec.h"
+#include "proto/http.h"
+#include "proto/vhead.h"
+#include "server/server-t.h"
+#include "transport/tcp.h"
+#include "util/evtime.h"
+#include "util/log.h"
+
+#define HC_BUF 16384              /* each direction's buffer */
+#define HC_HEAD_TIMEOUT_MS 10000  /* a request's first byte to its head's end */
+#define HC_IDLE_MS 60000          /* keep-alive, no request */
+#define HC_LINGER_MS 2000         /* reading what follows a final error */
+#define HC_WAITING_MAX 1024
+#define HC_OUT_HEAD (HTTP_HEAD_MAX + 2048) /* the head we forward, at most */
+
+enum hc_state {
+	HC_HEAD,    /* waiting for a request head (idle between requests too) */
+	HC_REQUEST, /* a request is in flight: its body, then its response */
+	HC_RAW,     /* upgraded (101): bytes both ways as they come */
+	HC_LINGER,  /* a final answer sent: reading the rest until EOF */
+};
+
+struct hconn {
+	struct server *srv;
+	int ufd, sfd;
+	struct event *ur, *uw, *sr, *sw, *timer;
+	enum hc_state st;
+	uint64_t route;      /* the serial of the tunnel sfd goes to */
+	unsigned waiting : 1, head_started : 1, req_done : 1, resp_started : 1,
+	    resp_done : 1, req_head : 1, keep_alive : 1, u_eof : 1, s_eof : 1,
+	    s_shut : 1, u_shut : 1, upgrade : 1;
+	http_parser req, resp;
+	char peer[ADDR_STR_MAX];
+	char ip[ADDR_HOST_MAX];
+	uint16_t port;
+	int trusted;
+	char host[HTTP_HOST_MAX];
+	uint8_t *pend;       /* the forwarded head's bytes sfd did not take yet */
+	size_t pend_off, pend_len;
+	/* in: [in_off, in_fwd) goes to the service, [in_fwd, in_len) is not
+	 * parsed yet (the body's next bytes, or the next request). */
+	size_t in_off, in_fwd, in_len;
+	/* out: [out_off, out_len) goes to the user. */
+	size_t out_off, out_len;
+	TAILQ_ENTRY(hconn) wlink;
+	LIST_ENTRY(hconn) link;
+	uint8_t in[HC_BUF];
+	uint8_t out[HC_BUF];
+};
+
+static void hc_service_read_cb(evutil_socket_t fd, short what, void *arg);
+static void hc_write_cb(evutil_socket_t fd, short what, void *arg);
+static void hc_set_callbacks(struct hconn *hc);
+
+/* ---- life ---- */
+
+static void
+hc_wait_unlink(struct hconn *hc)
+{
+	if (!hc->waiting)
+		return;
+	TAILQ_REMOVE(&hc->srv->hwaiting, hc, wlink);
+	hc->srv->nhwaiting--;
+	hc->waiting = 0;
+}
+
+static void
+hc_stream_close(struct hconn *hc)
+{
+	if (hc->sfd < 0)
+		return;
+	event_free(hc->sr);
+	event_free(hc->sw);
+	hc->sr = hc->sw = NULL;
+	close(hc->sfd);
+	hc->sfd = -1;
+	hc->s_eof = hc->s_shut = 0;
+	free(hc->pend);
+	hc->pend = NULL;
+	hc->pend_off = hc->pend_len = 0;
+}
+
+/* The one teardown of a connection. */
+static void
+hc_free(struct hconn *hc)
+{
+	hc_wait_unlink(hc);
+	hc_stream_close(hc);
+	LIST_REMOVE(hc, link);
+	event_free(hc->ur);
+	event_free(hc->uw);
+	event_free(hc->timer);
+	close(hc->ufd);
+	free(hc);
+}
+
+/* ---- answers of our own ---- */
+
+static const char *
+status_reason(int status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 414: return "URI Too Long";
+	case 431: return "Request Header Fields Too Large";
+	case 502: return "Bad Gateway";
+	case 504: return "Gateway Timeout";
+	default: return "Error";
+	}
+}
+
+/*
+ * Ends the exchange with an answer of ours (when nothing of the service's
+ * response has gone to the user yet; else just closes): written, then the
+ * connection lingers reading until EOF, so the user reads the answer
+ * rather than a reset for its unread bytes.
+ */
+static void hc_fail(struct hconn *hc, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+hc_fail(struct hconn *hc, int status, const char *fmt, ...)
+{
+	hc_stream_close(hc);
+	hc_wait_unlink(hc);
+	hc->st = HC_LINGER;
+	hc->in_off = hc->in_fwd = hc->in_len = 0;
+	event_add_ms(hc->timer, HC_LINGER_MS);
+	if (hc->resp_started) { /* too late for an answer: the user sees the end */
+		hc->out_off = hc->out_len = 0;
+		return;
+	}
+	char body[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(body, sizeof body, fmt, ap);
+	va_end(ap);
+	hc->out_off = 0;
+	hc->out_len = http_response((char *)hc->out, sizeof hc->out, status,
+	    status_reason(status), "", body);
+}
+
+/* ---- the request head ---- */
+
+/* Host without its port, lower case: 0, or -1 if it is no host name. */
+static int
+host_of(const char *in, char *out, size_t cap)
+{
+	size_t n = 0;
+	if (in[0] == '[') /* an IPv6 literal: no tunnel has one */
+		return -1;
+	for (; in[n] != '\0' && in[n] != ':' && n + 1 < cap; n++) {
+		char c = in[n];
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+			c == '.'))
+			return -1;
+		out[n] = c;
+	}
+	if (n > 0 && out[n - 1] == '.')
+		n--; /* the root's dot */
+	out[n] = '\0';
+	return n > 0 && (in[n] == '\0' || in[n] == ':' || in[n] == '.') ? 0 : -1;
+}
+
+static int
+req_message_complete(http_parser *p)
+{
+	struct hconn *hc = p->data;
+	hc->req_done = 1;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static int
+resp_headers_complete(http_parser *p)
+{
+	struct hconn *hc = p->data;
+	/* A HEAD's response has no body, whatever its length says; 1xx too. */
+	return hc->req_head && p->status_code >= 200 ? 1 : 0;
+}
+
+static int
+resp_message_complete(http_parser *p)
+{
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings req_settings = {
+    .on_message_complete = req_message_complete};
+static const http_parser_settings resp_settings = {
+    .on_headers_complete = resp_headers_complete,
+    .on_message_complete = resp_message_complete};
+
+/* A stream to t: the socketpair, its events. 0, or -1 (logged). */
+static int
+hc_stream_open(struct hconn *hc, struct tunnel *t)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+		return -1;
+	if (tunnel_take(t, sv[1], hc->peer, NULL, 0) != 0) { /* closed sv[1] */
+		close(sv[0]);
+		return -1;
+	}
+	hc->sfd = sv[0];
+	hc->route = t->serial;
+	hc->sr = event_new(hc->srv->base, hc->sfd, EV_READ | EV_PERSIST,
+	    hc_service_read_cb, hc);
+	hc->sw = event_new(hc->srv->base, hc->sfd, EV_WRITE | EV_PERSIST, hc_write_cb, hc);
+	if (hc->sr == NULL || hc->sw == NULL) {
+		hc_stream_close(hc);
+		return -1;
+	}
+	return 0;
+}
+
+/* Sends the forwarded head: what sfd does not take now waits in pend. */
+static int
+hc_send_head(struct hconn *hc, const uint8_t *p, size_t n)
+{
+	ssize_t w = send(hc->sfd, p, n, MSG_NOSIGNAL);
+	if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		return -1;
+	size_t done = w > 0 ? (size_t)w : 0;
+	if (done == n)
+		return 0;
+	if ((hc->pend = malloc(n - done)) == NULL)
+		return -1;
+	memcpy(hc->pend, p + done, n - done);
+	hc->pend_off = 0;
+	hc->pend_len = n - done;
+	return 0;
+}
+
+/* A whole head at in_off: routed and forwarded, or answered. 0, or -1 when
+ * hc is now failing. */
+static int
+hc_request(struct hconn *hc, const struct http_head *h, size_t head_len)
+{
+	struct server *srv = hc->srv;
+	const char *head = (const char *)hc->in + hc->in_off;
+	if (h->method == HTTP_CONNECT) {
+		hc_fail(hc, 405, "This is not a forward proxy.\n");
+		return -1;
+	}
+	if (h->host[0] == '\0' || host_of(h->host, hc->host, sizeof hc->host) != 0) {
+		log_limited(&srv->lim_http, LOG_INFO, "http: %s: no usable Host (400)",
+		    hc->peer);
+		hc_fail(hc, 400, "No usable Host header.\n");
+		return -1;
+	}
+	int known = 0;
+	struct tunnel *t = vhost_route(srv, hc->host, h->path, &known);
+	if (t == NULL) {
+		log_limited(&srv->lim_http, LOG_INFO, "http: %s: %s%s: no tunnel serves "
+		    "this %s (404)", hc->peer, hc->host, h->path, known ? "path" : "host");
+		hc_fail(hc, 404, known ? "No tunnel serves this path on %s.\n"
+				       : "No tunnel serves %s.\n", hc->host);
+		return -1;
+	}
+	uint8_t fwd[HC_OUT_HEAD];
+	size_t fwd_len = 0;
+	const char *why = NULL;
+	struct vhead_ctx c = {.client_ip = hc->ip, .client_port = hc->port,
+	    .proto = "http", .trusted = hc->trusted};
+	int st = vhead_rewrite(head, head_len, h, &c, fwd, sizeof fwd, &fwd_len, &why);
+	if (st != 0) {
+		log_limited(&srv->lim_http, LOG_INFO, "http: %s: %s (%d)", hc->peer, why, st);
+		hc_fail(hc, st, "%s.\n", why);
+		return -1;
+	}
+	if (hc->sfd >= 0 && (hc->route != t->serial || hc->s_eof))
+		hc_stream_close(hc);
+	if (hc->sfd < 0 && hc_stream_open(hc, t) != 0) {
+		hc_fail(hc, 502, "The tunnel for %s refused the connection.\n", hc->host);
+		return -1;
+	}
+	if (hc_send_head(hc, fwd, fwd_len) != 0) {
+		log_limited(&srv->lim_http, LOG_INFO, "http: %s: %s: the stream ended "
+		    "(502)", hc->peer, hc->host);
+		hc_fail(hc, 502, "The service of %s is not reachable.\n", hc->host);
+		return -1;
+	}
+	/* The request's framing: the head again through the body's parser. */
+	http_parser_init(&hc->req, HTTP_REQUEST);
+	hc->req.data = hc;
+	hc->req_done = 0;
+	size_t used = http_parser_execute(&hc->req, &req_settings, head, head_len);
+	if (hc->req_done)
+		http_parser_pause(&hc->req, 0);
+	else if (used != head_len || HTTP_PARSER_ERRNO(&hc->req) != HPE_OK) {
+		hc_fail(hc, 400, "Bad request.\n");
+		return -1;
+	}
+	hc->in_off += head_len;
+	hc->in_fwd = hc->in_off;
+	http_parser_init(&hc->resp, HTTP_RESPONSE);
+	hc->resp.data = hc;
+	hc->req_head = h->method == HTTP_HEAD;
+	hc->keep_alive = h->keep_alive;
+	hc->upgrade = hc->req.upgrade ? 1 : 0;
+	hc->resp_started = hc->resp_done = 0;
+	hc->st = HC_REQUEST;
+	hc_wait_unlink(hc);
+	event_add_ms(hc->timer, srv->cfg->response_timeout_ms);
+	log_debug("http: %s: %s %s%s -> tunnel %s", hc->peer,
+	    http_method_name(h->method), hc->host, h->path, t->name);
+	return 0;
+}
+
+/* HC_HEAD: a whole head in the buffer is taken. */
+static int
+hc_head(struct hconn *hc)
+{
+	size_t avail = hc->in_len - hc->in_off;
+	if (avail == 0)
+		return 0;
+	if (!hc->head_started) {
+		hc->head_started = 1;
+		event_add_ms(hc->timer, HC_HEAD_TIMEOUT_MS);
+	}
+	struct http_head h;
+	char target[HTTP_HEAD_MAX];
+	size_t head_len = 0;
+	int status = 400;
+	const char *why = NULL;
+	int r = http_proxy_head_parse(hc->in + hc->in_off, avail, &h, target,
+	    sizeof target, &head_len, &status, &why);
+	if (r == 0)
+		return 0;
+	if (r < 0) {
+		log_limited(&hc->srv->lim_http, LOG_INFO, "http: %s: %s (%d)", hc->peer,
+		    why, status);
+		hc_fail(hc, status, "%s.\n", why);
+		return -1;
+	}
+	return hc_request(hc, &h, head_len);
+}
+
+/* HC_REQUEST: the body's bytes as far as they go. -1 when failing. */
+static int
+hc_body(struct hconn *hc)
+{
+	if (hc->req_done || hc->in_fwd == hc->in_len)
+		return 0;
+	size_t n = hc->in_len - hc->in_fwd;
+	size_t used = http_parser_execute(&hc->req, &req_settings,
+	    (const char *)hc->in + hc->in_fwd, n);
+	if (hc->req_done)
+		http_parser_pause(&hc->req, 0);
+	else if (HTTP_PARSER_ERRNO(&hc->req) != HPE_OK) {
+		log_limited(&hc->srv->lim_http, LOG_INFO, "http: %s: %s: bad request "
+		    "body (%s)", hc->peer, hc->host,
+		    http_errno_name(HTTP_PARSER_ERRNO(&hc->req)));
+		hc_fail(hc, 400, "Bad request body.\n");
+		return -1;
+	}
+	hc->in_fwd += used;
+	return 0;
+}
+
+/* ---- the response ---- */
+
+/* Parses n new bytes at out_len; what belongs to the response goes to the
+ * user. 0, or -1 when failing. */
+static int
+hc_response(struct hconn *hc, size_t n)
+{
+	const char *p = (const char *)hc->out + hc->out_len;
+	size_t done = 0;
+	if (!hc->resp_started) {
+		hc->resp_started = 1;
+		event_del(hc->timer);
+	}
+	while (done < n && !hc->resp_done) {
+		size_t used = http_parser_execute(&hc->resp, &resp_settings, p + done,
+		    n - done);
+		done += used;
+		enum http_errno e = HTTP_PARSER_ERRNO(&hc->resp);
+		if (e == HPE_OK && used == 0)
+			e = HPE_UNKNOWN; /* stuck: not a response we can frame */
+		if (e == HPE_PAUSED) {
+			http_parser_pause(&hc->resp, 0);
+			int status = hc->resp.status_code;
+			if (status == 101 && hc->upgrade) {
+				hc->st = HC_RAW;
+				hc->out_len += n; /* the rest is the new protocol's */
+				hc->in_fwd = hc->in_len;
+				log_debug("http: %s: %s: upgraded", hc->peer, hc->host);
+				return 0;
+			}
+			if (status >= 200 || status == 101)
+				hc->resp_done = 1;
+		} else if (e != HPE_OK) {
+			log_limited(&hc->srv->lim_http, LOG_INFO, "http: %s: %s: the "
+			    "service's response is not HTTP (%s)%s", hc->peer, hc->host,
+			    http_errno_name(e), hc->out_len > 0 ? "" : " (502)");
+			hc->out_len += done;
+			hc_fail(hc, 502, "The service of %s answered garbage.\n", hc->host);
+			return -1;
+		}
+	}
+	hc->out_len += done;
+	if (done < n) /* after its response: nothing was asked */
+		hc_stream_close(hc);
+	return 0;
+}
+
+/* The service closed its end. 0, or -1 when failing. */
+static int
+hc_service_eof(struct hconn *hc)
+{
+	hc->s_eof = 1;
+	if (hc->st == HC_RAW)
+		return 0;
+	if (hc->st != HC_REQUEST || hc->resp_done) {
+		hc_stream_close(hc); /* an idle kept stream */
+		return 0;
+	}
+	if (!hc->resp_started) {
+		log_limited(&hc->srv->lim_http, LOG_INFO, "http: %s: %s: the service "
+		    "closed without a response (502; the client's log says why)",
+		    hc->peer, hc->host);
+		hc_fail(hc, 502, "The service of %s closed the connection without "
+		    "a response.\n", hc->host);
+		return -1;
+	}
+	http_parser_execute(&hc->resp, &resp_settings, NULL, 0);
+	if (HTTP_PARSER_ERRNO(&hc->resp) == HPE_PAUSED) {
+		hc->resp_done = 1; /* ended by the close */
+		hc->keep_alive = 0;
+		hc_stream_close(hc);
+		return 0;
+	}
+	log_limited(&hc->srv->lim_http, LOG_INFO, "http: %s: %s: the service closed "
+	    "in the middle of its response", hc->peer, hc->host);
+	hc_fail(hc, 502, "%s", ""); /* resp_started: closes */
+	return -1;
+}
+
+/* ---- I/O ---- */
+
+/* Reads into buf[*len, cap): 1 bytes, 0 EOF or error (*err), -1 again. */
+static int
+read_some(int fd, uint8_t *buf, size_t *len, size_t cap, int *err)
+{
+	ssize_t n = read(fd, buf + *len, cap - *len);
+	if (n > 0) {
+		*len += (size_t)n;
+		return 1;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return -1;
+	*err = n < 0 ? errno : 0;
+	return 0;
+}
+
+/* Writes buf[*off, end): 0 (maybe partly), or -1 on an error. */
+static int
+write_some(int fd, const uint8_t *buf, size_t *off, size_t end)
+{
+	if (*off == end)
+		return 0;
+	ssize_t n = send(fd, buf + *off, end - *off, MSG_NOSIGNAL);
+	if (n > 0)
+		*off += (size_t)n;
+	else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		return -1;
+	return 0;
+}
+
+static void
+hc_compact_in(struct hconn *hc)
+{
+	if (hc->in_off == 0)
+		return;
+	memmove(hc->in, hc->in + hc->in_off, hc->in_len - hc->in_off);
+	hc->in_fwd -= hc->in_off;
+	hc->in_len -= hc->in_off;
+	hc->in_off = 0;
+}
+
+/* User bytes: -1 if hc was freed. */
+static int
+hc_read_user(struct hconn *hc)
+{
+	if (hc->in_len == sizeof hc->in)
+		hc_compact_in(hc);
+	int err = 0;
+	size_t before = hc->in_len;
+	int r = read_some(hc->ufd, hc->in, &hc->in_len, sizeof hc->in, &err);
+	if (r != 0)
+		return 0;
+	hc->u_eof = 1;
+	(void)before;
+	if (hc->st == HC_LINGER || hc->st == HC_HEAD ||
+	    (hc->st == HC_REQUEST && !hc->req_done) || err != 0) {
+		if (hc->st == HC_REQUEST && !hc->req_done)
+			log_limited(&hc->srv->lim_http, LOG_DEBUG, "http: %s: %s: closed "
+			    "in the middle of a request", hc->peer, hc->host);
+		hc_free(hc);
+		return -1;
+	}
+	return 0;
+}
+
+/* Service bytes: -1 if hc is failing or was freed. */
+static int
+hc_read_service(struct hconn *hc)
+{
+	if (hc->out_off == hc->out_len)
+		hc->out_off = hc->out_len = 0;
+	size_t len = hc->out_len;
+	int err = 0;
+	int r = read_some(hc->sfd, hc->out, &len, sizeof hc->out, &err);
+	if (r < 0)
+		return 0;
+	if (r == 0)
+		return hc_service_eof(hc);
+	size_t n = len - hc->out_len;
+	if (hc->st == HC_RAW) {
+		hc->out_len = len;
+		return 0;
+	}
+	if (hc->st != HC_REQUEST || hc->resp_done) {
+		hc_stream_close(hc); /* bytes nobody asked for */
+		return 0;
+	}
+	return hc_response(hc, n);
+}
+
+/* The next request on the same connection, or its end. -1 if freed. */
+static int
+hc_exchange_done(struct hconn *hc)
+{
+	int http_ka = http_should_keep_alive(&hc->resp);
+	/* A service's "Connection: close" reached the user, who closes too. */
+	if (!hc->req_done || !hc->keep_alive || !http_ka || hc->u_eof) {
+		hc_free(hc);
+		return -1;
+	}
+	hc->st = HC_HEAD;
+	hc->head_started = 0;
+	hc->in_fwd = hc->in_off;
+	TAILQ_INSERT_TAIL(&hc->srv->hwaiting, hc, wlink);
+	hc->srv->nhwaiting++;
+	hc->waiting = 1;
+	event_add_ms(hc->timer, HC_IDLE_MS);
+	return 0;
+}
+
+/* RAW: EOF one way is a shutdown the other once its bytes are out. -1 if
+ * freed. */
+static int
+hc_raw_eofs(struct hconn *hc)
+{
+	if (hc->u_eof && !hc->s_shut && hc->in_off == hc->in_len && hc->sfd >= 0) {
+		shutdown(hc->sfd, SHUT_WR);
+		hc->s_shut = 1;
+	}
+	if (hc->s_eof && !hc->u_shut && hc->out_off == hc->out_len) {
+		shutdown(hc->ufd, SHUT_WR);
+		hc->u_shut = 1;
+	}
+	if ((hc->u_eof && hc->s_eof) || hc->sfd < 0) {
+		hc_free(hc);
+		return -1;
+	}
+	return 0;
+}
+
+/* Everything that can be done now, then the events for the rest. */
+static void
+hc_step(struct hconn *hc, int u_readable, int s_readable)
+{
+	if (u_readable && hc_read_user(hc) < 0)
+		return;
+	for (;;) {
+		if (hc->st == HC_LINGER) {
+			hc->in_off = hc->in_fwd = hc->in_len = 0; /* discarded */
+			if (write_some(hc->ufd, hc->out, &hc->out_off, hc->out_len) != 0 ||
+			    hc->u_eof) {
+				hc_free(hc);
+				return;
+			}
+			if (hc->out_off == hc->out_len && !hc->u_shut) {
+				shutdown(hc->ufd, SHUT_WR);
+				hc->u_shut = 1;
+			}
+			break;
+		}
+		if (hc->st == HC_HEAD && hc_head(hc) != 0)
+			continue; /* failing: LINGER */
+		if (hc->st == HC_REQUEST && hc_body(hc) != 0)
+			continue;
+		if (hc->st == HC_RAW)
+			hc->in_fwd = hc->in_len;
+		if (hc->sfd >= 0 && hc->pend != NULL) {
+			if (write_some(hc->sfd, hc->pend, &hc->pend_off, hc->pend_len) != 0) {
+				hc_fail(hc, 502, "The service of %s is not reachable.\n", hc->host);
+				continue;
+			}
+			if (hc->pend_off == hc->pend_len) {
+				free(hc->pend);
+				hc->pend = NULL;
+			}
+		}
+		if (hc->sfd >= 0 && hc->pend == NULL &&
+		    write_some(hc->sfd, hc->in, &hc->in_off, hc->in_fwd) != 0) {
+			hc_fail(hc, 502, "The service of %s is not reachable.\n", hc->host);
+			continue;
+		}
+		if (s_readable && hc->sfd >= 0) {
+			s_readable = 0;
+			if (hc_read_service(hc) != 0)
+				continue;
+		}
+		if (write_some(hc->ufd, hc->out, &hc->out_off, hc->out_len) != 0) {
+			hc_free(hc);
+			return;
+		}
+		if (hc->st == HC_RAW) {
+			if (hc_raw_eofs(hc) != 0)
+				return;
+			break;
+		}
+		if (hc->st == HC_REQUEST && hc->resp_done && hc->out_off == hc->out_len) {
+			if (hc_exchange_done(hc) != 0)
+				return;
+			if (hc->in_len > hc->in_off)
+				continue; /* a pipelined request */
+		}
+		break;
+	}
+	hc_set_callbacks(hc);
+}
+
+/* ---- events ---- */
+
+static void
+hc_user_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	hc_step(arg, 1, 0);
+}
+
+static void
+hc_service_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	hc_step(arg, 0, 1);
+}
+
+static void
+hc_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	hc_step(arg, 0, 0);
+}
+
+static void
+hc_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hconn *hc = arg;
+	switch (hc->st) {
+	case HC_HEAD:
+		if (hc->head_started) {
+			log_limited(&hc->srv->lim_http, LOG_INFO, "http: %s: no whole "
+			    "request head within 10 s: closed", hc->peer);
+			hc_fail(hc, 400, "Request head too slow.\n");
+			hc_step(hc, 0, 0);
+			return;
+		}
+		hc_free(hc); /* idle keep-alive */
+		return;
+	case HC_REQUEST:
+		if (hc->resp_started)
+			return;
+		log_limited(&hc->srv->lim_http, LOG_WARN, "http: %s: %s: no response "
+		    "within response_timeout (504)", hc->peer, hc->host);
+		hc_fail(hc, 504, "The service of %s did not answer in time.\n", hc->host);
+		hc_step(hc, 0, 0);
+		return;
+	default:
+		hc_free(hc); /* lingered long enough */
+		return;
+	}
+}
+
+static void
+ev_want(struct event *ev, int on)
+{
+	if (ev == NULL)
+		return;
+	if (on)
+		event_add(ev, NULL);
+	else
+		event_del(ev);
+}
+
+/* The events each side waits for, from the state. */
+static void
+hc_set_callbacks(struct hconn *hc)
+{
+	int in_room = hc->in_len < sizeof hc->in || hc->in_off > 0;
+	/* After a whole request, pipelined bytes wait unread. */
+	int want_user = !hc->u_eof && in_room && (hc->st != HC_REQUEST || !hc->req_done);
+	ev_want(hc->ur, want_user);
+	ev_want(hc->uw, hc->out_off < hc->out_len);
+	int pending_in = hc->pend != NULL || hc->in_off < hc->in_fwd;
+	ev_want(hc->sw, hc->sfd >= 0 && pending_in);
+	ev_want(hc->sr, hc->sfd >= 0 && !hc->s_eof && hc->out_len < sizeof hc->out);
+}
+
+/* ---- the port ---- */
+
+/* The visitor's address alone ("192.0.2.7", "2001:db8::7"; an IPv4-mapped
+ * one as IPv4) and port. */
+static void
+peer_ip(const struct sockaddr *sa, char *ip, size_t len, uint16_t *port)
+{
+	snprintf(ip, len, "unknown");
+	*port = 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)sa;
+		inet_ntop(AF_INET, &a->sin_addr, ip, (socklen_t)len);
+		*port = ntohs(a->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)sa;
+		if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr))
+			inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], ip, (socklen_t)len);
+		else
+			inet_ntop(AF_INET6, &a->sin6_addr, ip, (socklen_t)len);
+		*port = ntohs(a->sin6_port);
+	}
+}
+
+static void
+http_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct server *srv = arg;
+	char peer[ADDR_STR_MAX];
+	sockaddr_format(sa, peer, sizeof peer);
+	if (fd >= srv->fd_limit - srv->fd_reserve) {
+		log_limited(&srv->lim_http, LOG_WARN, "http: connection from %s refused: "
+		    "near the open-file limit (%ld)", peer, srv->fd_limit);
+		close(fd);
+		return;
+	}
+	if (srv->nhwaiting >= HC_WAITING_MAX) {
+		struct hconn *old = TAILQ_FIRST(&srv->hwaiting);
+		log_limited(&srv->lim_http, LOG_WARN, "http: %d connections waiting for "
+		    "a request: the oldest, from %s, closed", HC_WAITING_MAX, old->peer);
+		hc_free(old);
+	}
+	struct hconn *hc = calloc(1, sizeof *hc);
+	if (hc == NULL) {
+		close(fd);
+		return;
+	}
+	hc->srv = srv;
+	hc->ufd = fd;
+	hc->sfd = -1;
+	snprintf(hc->peer, sizeof hc->peer, "%s", peer);
+	peer_ip(sa, hc->ip, sizeof hc->ip, &hc->port);
+	const struct dest_rules *tp = srv->cfg->trusted_proxies;
+	hc->trusted = tp != NULL && dest_nets_allow(tp->nets, tp->nnets, sa, hc->port);
+	LIST_INSERT_HEAD(&srv->hconns, hc, link);
+	TAILQ_INSERT_TAIL(&srv->hwaiting, hc, wlink);
+	srv->nhwaiting++;
+	hc->waiting = 1;
+	hc->ur = event_new(srv->base, fd, EV_READ | EV_PERSIST, hc_user_read_cb, hc);
+	hc->uw = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, hc_write_cb, hc);
+	hc->timer = evtimer_new(srv->base, hc_timer_cb, hc);
+	if (hc->ur == NULL || hc->uw == NULL || hc->timer == NULL) {
+		hc_free(hc);
+		return;
+	}
+	tcp_nodelay(fd);
+	event_add_ms(hc->timer, HC_HEAD_TIMEOUT_MS);
+	hc_set_callbacks(hc);
+}
+
+static void
+http_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct server *srv = arg;
+	listener_backoff(lev, srv->http_retry, "http listener");
+}
+
+int
+hproxy_listen(struct server *srv)
+{
+	if (server_port_listen(srv, &srv->cfg->http_listen, "http", http_accept_cb,
+		http_error_cb, &srv->http_lev, &srv->http_retry, srv->http_addr,
+		sizeof srv->http_addr) != 0)
+		return -1;
+	log_info("http listening on %s (requests routed by Host and path)",
+	    srv->http_addr);
+	return 0;
+}
+
+void
+hproxy_shutdown(struct server *srv)
+{
+	if (srv->http_lev != NULL)
+		evconnlistener_free(srv->http_lev);
+	if (srv->http_retry != NULL)
+		event_free(srv->http_retry);
+	srv->http_lev = NULL;
+	srv->http_retry = NULL;
+	while (!LIST_EMPTY(&srv->hconns))
+		hc_free(LIST_FIRST(&srv->hconns));
+}
