@@ -77,7 +77,9 @@ client_register(struct client *c, size_t i)
 	snprintf(m.bind, sizeof m.bind, "%s", t->remote.host);
 	snprintf(m.name, sizeof m.name, "%s", t->name);
 	snprintf(m.extra, sizeof m.extra, "%s", t->extra);
-	uint8_t buf[MSG_MAX];
+	m.nhopts = (uint8_t)t->nhopts;
+	memcpy(m.hopts, t->hopts, t->nhopts * sizeof t->hopts[0]);
+	uint8_t buf[MSG_REGISTER_MAX];
 	size_t n = msg_register_encode(buf, &m);
 	c->tunnels[i].retry = 0;
 	session_send(c->s, FRAME_REGISTER, (uint32_t)(i + 1), buf, n);

@@ -729,7 +729,7 @@ static const char *const tunnel_type_names[] = {"tcp", "remote_dynamic",
 
 /* The keys a tunnels: entry had, for yaml_tunnel_check. */
 enum { H_REMOTE = 1, H_LOCAL = 2, H_LISTEN = 4, H_ALLOW = 8, H_VISITORS = 16,
-	H_SHARE = 32, H_UDP = 64, H_DOMAINS = 128, H_PATHS = 256 };
+	H_SHARE = 32, H_UDP = 64, H_DOMAINS = 128, H_PATHS = 256, H_HTTPOPTS = 512 };
 
 /* types https and http: names on the server's shared port and a target. */
 static int
@@ -743,9 +743,12 @@ yaml_vhost_check(struct yctx *y, yaml_node_t *item, const char *key,
 		      "the server's HTTP port)"
 		    : "an https tunnel takes domains and local only (its port is the "
 		      "server's HTTPS port)");
-	if (!http && (have & H_PATHS))
-		return yerr(y, item, key, "paths: is for type http (HTTPS passed "
-					  "through is routed by name alone)");
+	if (!http && (have & (H_PATHS | H_HTTPOPTS)))
+		return yerr(y, item, key, (have & H_PATHS)
+		    ? "paths: is for type http (HTTPS passed through is routed by "
+		      "name alone)"
+		    : "host_header_rewrite, basic_auth and request_headers are for "
+		      "type http (HTTPS passed through is not read)");
 	if (!(have & H_DOMAINS))
 		return yerr(y, item, key, "missing domains: NAME[, NAME...]");
 	if (!(have & H_LOCAL))
@@ -760,9 +763,12 @@ yaml_tunnel_check(struct yctx *y, yaml_node_t *item, const char *key,
 {
 	if (t->type == TUNNEL_HTTPS_SNI || t->type == TUNNEL_HTTP_VHOST)
 		return yaml_vhost_check(y, item, key, t, have);
-	if (have & (H_DOMAINS | H_PATHS))
+	if (have & (H_DOMAINS | H_PATHS | H_HTTPOPTS))
 		return yerr(y, item, key, (have & H_DOMAINS)
-		    ? "domains: is for type http or https" : "paths: is for type http");
+		    ? "domains: is for type http or https"
+		    : (have & H_PATHS) ? "paths: is for type http"
+				       : "host_header_rewrite, basic_auth and "
+					 "request_headers are for type http");
 	if ((have & H_VISITORS) && t->type != TUNNEL_SHARED)
 		return yerr(y, item, key, "visitors: is for type secret");
 	if ((have & H_SHARE) != (t->type == TUNNEL_VISITOR ? H_SHARE : 0))
@@ -801,6 +807,103 @@ yaml_tunnel_check(struct yctx *y, yaml_node_t *item, const char *key,
 }
 
 static int
+hopt_add(struct yctx *y, struct tunnel_cfg *t, yaml_node_t *v, const char *full,
+    int key, const char *value)
+{
+	const char *why;
+	if (t->nhopts == MSG_HOPTS_MAX)
+		return yerr(y, v, full, "more than 16 HTTP options (host_header_rewrite, "
+					"basic_auth users, request_headers) in one tunnel");
+	if (strlen(value) > MSG_HOPT_LEN)
+		return yerr(y, v, full, "longer than 255 bytes");
+	if (hopt_check(key, value, &why) != 0)
+		return yerr(y, v, full, why);
+	t->hopts[t->nhopts].key = (uint8_t)key;
+	snprintf(t->hopts[t->nhopts].value, sizeof t->hopts[0].value, "%s", value);
+	t->nhopts++;
+	return 0;
+}
+
+/* A scalar or a sequence of scalars, each an option of key. */
+static int
+hopt_list(struct yctx *y, struct tunnel_cfg *t, yaml_node_t *v, const char *full,
+    int key)
+{
+	if (yscalar(v) != NULL)
+		return hopt_add(y, t, v, full, key, yscalar(v));
+	if (v->type != YAML_SEQUENCE_NODE)
+		return yerr(y, v, full, "expected a value or a list of values");
+	for (yaml_node_item_t *i = v->data.sequence.items.start;
+	     i < v->data.sequence.items.top; i++) {
+		yaml_node_t *e = yaml_document_get_node(&y->doc, *i);
+		if (yscalar(e) == NULL)
+			return yerr(y, e, full, "expected a list of values");
+		if (hopt_add(y, t, e, full, key, yscalar(e)) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* request_headers: {set: {Name: value, ...}, remove: [Name, ...]} */
+static int
+yaml_request_headers(struct yctx *y, struct tunnel_cfg *t, yaml_node_t *v,
+    const char *full)
+{
+	if (v->type != YAML_MAPPING_NODE)
+		return yerr(y, v, full, "expected set: and remove:");
+	for (yaml_node_pair_t *p = v->data.mapping.pairs.start;
+	     p < v->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&y->doc, p->key);
+		yaml_node_t *val = yaml_document_get_node(&y->doc, p->value);
+		const char *ks = yscalar(k);
+		char sub[160];
+		snprintf(sub, sizeof sub, "%s.%s", full, ks ? ks : "?");
+		if (ks != NULL && strcmp(ks, "remove") == 0) {
+			if (hopt_list(y, t, val, sub, HOPT_REMOVE) != 0)
+				return -1;
+			continue;
+		}
+		if (ks == NULL || strcmp(ks, "set") != 0)
+			return yerr(y, k, sub, "unknown key (expected set, remove)");
+		if (val->type != YAML_MAPPING_NODE)
+			return yerr(y, val, sub, "expected Name: value lines");
+		for (yaml_node_pair_t *h = val->data.mapping.pairs.start;
+		     h < val->data.mapping.pairs.top; h++) {
+			const char *name = yscalar(yaml_document_get_node(&y->doc, h->key));
+			yaml_node_t *hv = yaml_document_get_node(&y->doc, h->value);
+			char line[MSG_HOPT_LEN + 2];
+			if (name == NULL || yscalar(hv) == NULL)
+				return yerr(y, hv, sub, "expected Name: value lines");
+			if ((size_t)snprintf(line, sizeof line, "%s: %s", name, yscalar(hv)) >=
+			    sizeof line)
+				return yerr(y, hv, sub, "longer than 255 bytes");
+			if (hopt_add(y, t, hv, sub, HOPT_SET, line) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* The HTTP tunnel keys whose values may be lists or mappings: 1 if ks is
+ * one (then *rc: 0, or -1 with the error set), else 0. */
+static int
+yaml_http_key(struct yctx *y, struct tunnel_cfg *t, const char *ks, yaml_node_t *v,
+    const char *full, unsigned *have, int *rc)
+{
+	if (strcmp(ks, "basic_auth") == 0)
+		*rc = hopt_list(y, t, v, full, HOPT_AUTH);
+	else if (strcmp(ks, "request_headers") == 0)
+		*rc = yaml_request_headers(y, t, v, full);
+	else if (strcmp(ks, "host_header_rewrite") == 0)
+		*rc = yscalar(v) == NULL ? yerr(y, v, full, "expected a single value")
+					 : hopt_add(y, t, v, full, HOPT_HOST, yscalar(v));
+	else
+		return 0;
+	*have |= H_HTTPOPTS;
+	return 1;
+}
+
+static int
 yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 {
 	char key[64];
@@ -820,6 +923,12 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 		snprintf(full, sizeof full, "%s.%s", key, ks ? ks : "?");
 		if (ks == NULL)
 			return yerr(y, k, key, "keys must be plain words");
+		int rc = 0;
+		if (yaml_http_key(y, t, ks, v, full, &have, &rc)) {
+			if (rc != 0)
+				return -1;
+			continue;
+		}
 		if (vs == NULL)
 			return yerr(y, v, full, "expected a single value");
 		if (strcmp(ks, "name") == 0) {
@@ -889,7 +998,8 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 		} else {
 			return yerr(y, k, full,
 			    "unknown key (expected name, type, remote, local, listen, "
-			    "connect, allow, visitors, share, domains, paths, protocol, "
+			    "connect, allow, visitors, share, domains, paths, "
+			    "host_header_rewrite, basic_auth, request_headers, protocol, "
 			    "data_path, proxy_protocol)");
 		}
 	}

@@ -247,6 +247,71 @@ vhost_path_match(const char *prefix, const char *path)
 	return prefix[n - 1] == '/' || path[n] == '\0' || path[n] == '/';
 }
 
+/* An HTTP token (RFC 7230 tchar): a header name. */
+static int
+token_ok(const char *s, size_t n)
+{
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+			(s[i] >= '0' && s[i] <= '9') || strchr("!#$%&'*+-.^_`|~", s[i])))
+			return 0;
+	return 1;
+}
+
+static int
+printable(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+int
+hopt_check(int key, const char *v, const char **why)
+{
+	const char *colon = strchr(v, ':');
+	switch (key) {
+	case HOPT_HOST:
+		if (v[0] == '\0' || strpbrk(v, " \t") != NULL || !printable(v)) {
+			*why = "expected host[:port]";
+			return -1;
+		}
+		return 0;
+	case HOPT_AUTH: {
+		static const char *const ids[] = {"$y$", "$2b$", "$2y$", "$6$", "$5$"};
+		if (colon == NULL || colon == v || !printable(v)) {
+			*why = "expected user:hash";
+			return -1;
+		}
+		for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+			if (strncmp(colon + 1, ids[i], strlen(ids[i])) == 0 &&
+			    strlen(colon + 1) > strlen(ids[i]) + 8)
+				return 0;
+		*why = "expected user:hash with a password hash, not the password (openssl "
+		       "passwd -6, or mkpasswd: $y$, $2b$, $6$ or $5$)";
+		return -1;
+	}
+	case HOPT_SET:
+		if (colon == NULL || !token_ok(v, (size_t)(colon - v)) || !printable(v)) {
+			*why = "expected Name: value";
+			return -1;
+		}
+		return 0;
+	case HOPT_REMOVE:
+		if (!token_ok(v, strlen(v))) {
+			*why = "expected a header name";
+			return -1;
+		}
+		return 0;
+	default:
+		*why = "unknown option";
+		return -1;
+	}
+}
+
 /* https:NAMES:host:hostport, http:NAMES:host:hostport */
 static int
 vhost_spec_parse(const char *s, int type, struct tunnel_cfg *t, const char **why)

@@ -40,6 +40,9 @@ struct tunnel_cfg {
 	/* SHARED: who may visit ("" this account, "*" anyone with the name, or
 	 * client names, comma-separated); VISITOR: "[owner/]share". */
 	char extra[MSG_EXTRA_MAX + 1];
+	/* HTTP_VHOST: what the server does to each request (msg.h's HOPT_*) */
+	struct msg_hopt hopts[MSG_HOPTS_MAX];
+	size_t nhopts;
 };
 
 /* OpenSSH's -R syntax: [bind_address:]port:host:hostport, or
@@ -71,6 +74,13 @@ int vhost_paths_parse(const char *s, char *out, size_t outlen, const char **why)
 /* Whether a request's path is under prefix: "/" takes every path, "/api"
  * takes "/api" and "/api/...", "/api/" takes "/api/...". */
 int vhost_path_match(const char *prefix, const char *path);
+/*
+ * An HTTP tunnel's options (msg.h's HOPT_*), checked: the Host rewrite
+ * ("host[:port]"), a basic auth entry ("user:hash" with a crypt(3) hash:
+ * $y$, $2b$, $2y$, $6$ or $5$), a header set ("Name: value") or removed
+ * ("Name"). 0, or -1 with *why.
+ */
+int hopt_check(int key, const char *value, const char **why);
 /* One such name, lower case: 1 if valid. */
 int vhost_name_valid(const char *name);
 /* 1 if name (maybe a wildcard) is within the comma-separated patterns: an

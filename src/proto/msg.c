@@ -297,6 +297,26 @@ register_has_extra(uint8_t kind)
 	    kind == TUNNEL_HTTP;
 }
 
+static int
+rd_hopts(struct rd *r, struct msg_register *m, const char **why)
+{
+	uint8_t n = rd_u8(r);
+	if (n > MSG_HOPTS_MAX) {
+		*why = "too many HTTP options";
+		return -1;
+	}
+	for (uint8_t i = 0; i < n && !r->err; i++) {
+		m->hopts[i].key = rd_u8(r);
+		rd_str(r, m->hopts[i].value, sizeof m->hopts[i].value);
+		if (!r->err && (m->hopts[i].key < HOPT_HOST || m->hopts[i].key > HOPT_REMOVE)) {
+			*why = "unknown HTTP option";
+			return -1;
+		}
+	}
+	m->nhopts = n;
+	return 0;
+}
+
 size_t
 msg_register_encode(uint8_t *buf, const struct msg_register *m)
 {
@@ -307,6 +327,14 @@ msg_register_encode(uint8_t *buf, const struct msg_register *m)
 	p = wr_str(p, m->name, MSG_NAME_MAX);
 	if (register_has_extra(m->kind))
 		p = wr_str(p, m->extra, MSG_EXTRA_MAX);
+	if (m->kind == TUNNEL_HTTP) {
+		uint8_t n = m->nhopts < MSG_HOPTS_MAX ? m->nhopts : MSG_HOPTS_MAX;
+		p = wr_u8(p, n);
+		for (uint8_t i = 0; i < n; i++) {
+			p = wr_u8(p, m->hopts[i].key);
+			p = wr_str(p, m->hopts[i].value, MSG_HOPT_LEN);
+		}
+	}
 	return (size_t)(p - buf);
 }
 
@@ -323,6 +351,9 @@ msg_register_decode(const uint8_t *p, size_t n, struct msg_register *m,
 	m->extra[0] = '\0';
 	if (register_has_extra(m->kind))
 		rd_str(&r, m->extra, sizeof m->extra);
+	m->nhopts = 0;
+	if (m->kind == TUNNEL_HTTP && rd_hopts(&r, m, why) != 0)
+		return -1;
 	if (rd_end(&r, why) != 0)
 		return -1;
 	if (m->flags & ~(REGISTER_HAS_BIND | REGISTER_MUX_ONLY | REGISTER_UDP)) {

@@ -138,6 +138,26 @@ enum tunnel_kind { TUNNEL_TCP = 0, TUNNEL_SOCKS = 1, TUNNEL_SECRET = 2,
 #define REGISTER_MUX_ONLY 0x02 /* never use a dedicated data connection */
 #define REGISTER_UDP 0x04      /* SECRET, VISIT (CAP_UDP): datagrams, not streams */
 
+/*
+ * Kind HTTP: what the server does to each request for the tunnel, after
+ * the extra string: a count (u8), then each option's key (u8) and value
+ * (string). A server refuses keys it does not know.
+ * HOPT_HOST: the Host header the service gets ("localhost:3000");
+ * HOPT_AUTH: "user:crypt-hash" (basic auth; one per user; hashes as
+ *            crypt(3) makes them: $y$, $2b$, $6$, $5$);
+ * HOPT_SET: "Name: value", a request header set (replacing the visitor's);
+ * HOPT_REMOVE: "Name", a request header removed.
+ */
+enum http_opt_key { HOPT_HOST = 1, HOPT_AUTH = 2, HOPT_SET = 3, HOPT_REMOVE = 4 };
+#define MSG_HOPTS_MAX 16
+#define MSG_HOPT_LEN 255
+struct msg_hopt {
+	uint8_t key;
+	char value[MSG_HOPT_LEN + 1];
+};
+/* A REGISTER's largest encoding. */
+#define MSG_REGISTER_MAX (MSG_MAX + 1 + MSG_HOPTS_MAX * (3 + MSG_HOPT_LEN))
+
 struct msg_register {
 	uint8_t kind;
 	uint8_t flags;
@@ -148,6 +168,8 @@ struct msg_register {
 	 * HTTPS (CAP_VHOST): the names it serves; HTTP (CAP_HTTP): the names,
 	 * then ';' and path prefixes if any. */
 	char extra[MSG_EXTRA_MAX + 1];
+	uint8_t nhopts; /* HTTP */
+	struct msg_hopt hopts[MSG_HOPTS_MAX];
 };
 
 struct msg_register_ok {

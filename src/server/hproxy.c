@@ -28,6 +28,7 @@
  * Known limit: when a kept stream's service closes its end just as the next
  * request is sent, that request gets 502; it is not retried.
  */
+#include <crypt.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,8 +42,12 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <http_parser.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "config/spec.h"
+#include "proto/hdr.h"
 #include "proto/http.h"
 #include "proto/vhead.h"
 #include "server/server-t.h"
@@ -70,6 +75,8 @@ struct hconn {
 	struct event *ur, *uw, *sr, *sw, *timer;
 	enum hc_state st;
 	uint64_t route;      /* the serial of the tunnel sfd goes to */
+	uint64_t auth_serial; /* basic auth passed for this tunnel with ... */
+	uint8_t auth_digest[SHA256_DIGEST_LENGTH]; /* ... this Authorization */
 	unsigned waiting : 1, head_started : 1, req_done : 1, resp_started : 1,
 	    resp_done : 1, req_head : 1, keep_alive : 1, u_eof : 1, s_eof : 1,
 	    s_shut : 1, u_shut : 1, upgrade : 1;
@@ -145,6 +152,7 @@ status_reason(int status)
 {
 	switch (status) {
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 414: return "URI Too Long";
@@ -161,11 +169,12 @@ status_reason(int status)
  * connection lingers reading until EOF, so the user reads the answer
  * rather than a reset for its unread bytes.
  */
-static void hc_fail(struct hconn *hc, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void hc_failx(struct hconn *hc, int status, const char *extra,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+#define hc_fail(hc, status, ...) hc_failx(hc, status, "", __VA_ARGS__)
 
 static void
-hc_fail(struct hconn *hc, int status, const char *fmt, ...)
+hc_failx(struct hconn *hc, int status, const char *extra, const char *fmt, ...)
 {
 	hc_stream_close(hc);
 	hc_wait_unlink(hc);
@@ -183,7 +192,7 @@ hc_fail(struct hconn *hc, int status, const char *fmt, ...)
 	va_end(ap);
 	hc->out_off = 0;
 	hc->out_len = http_response((char *)hc->out, sizeof hc->out, status,
-	    status_reason(status), "", body);
+	    status_reason(status), extra, body);
 }
 
 /* ---- the request head ---- */
@@ -239,6 +248,107 @@ static const http_parser_settings req_settings = {
 static const http_parser_settings resp_settings = {
     .on_headers_complete = resp_headers_complete,
     .on_message_complete = resp_message_complete};
+
+/* ---- the tunnel's options ---- */
+
+/* What t's options do to a request, for vhead_rewrite. */
+struct hview {
+	const char *host;
+	const char *set[MSG_HOPTS_MAX + 1];
+	const char *remove[MSG_HOPTS_MAX + 2];
+	int auth;
+};
+
+static void
+hview_of(const struct tunnel *t, struct hview *v)
+{
+	size_t ns = 0, nr = 0;
+	v->host = NULL;
+	v->auth = 0;
+	for (uint8_t i = 0; i < t->nhopts; i++) {
+		const struct msg_hopt *o = &t->hopts[i];
+		if (o->key == HOPT_HOST)
+			v->host = o->value;
+		else if (o->key == HOPT_SET)
+			v->set[ns++] = o->value;
+		else if (o->key == HOPT_REMOVE)
+			v->remove[nr++] = o->value;
+		else if (o->key == HOPT_AUTH)
+			v->auth = 1;
+	}
+	if (v->auth) /* the credentials are the edge's, not the service's */
+		v->remove[nr++] = "Authorization";
+	v->set[ns] = NULL;
+	v->remove[nr] = NULL;
+}
+
+/* Whether "user:password" is one of t's users: crypt(3) again (slow on
+ * purpose: a few ms). */
+static int
+auth_match(const struct tunnel *t, const char *cred, size_t len)
+{
+	static struct crypt_data cd; /* 32 KiB: the loop's thread only */
+	const char *colon = memchr(cred, ':', len);
+	if (colon == NULL)
+		return 0;
+	size_t ulen = (size_t)(colon - cred);
+	char pass[256];
+	if (len - ulen - 1 >= sizeof pass)
+		return 0;
+	memcpy(pass, colon + 1, len - ulen - 1);
+	pass[len - ulen - 1] = '\0';
+	int ok = 0;
+	for (uint8_t i = 0; i < t->nhopts && !ok; i++) {
+		const char *v = t->hopts[i].value;
+		if (t->hopts[i].key != HOPT_AUTH || strncmp(v, cred, ulen) != 0 ||
+		    v[ulen] != ':')
+			continue;
+		const char *hash = v + ulen + 1;
+		memset(&cd, 0, sizeof cd);
+		const char *got = crypt_r(pass, hash, &cd);
+		ok = got != NULL && got[0] != '*' && strlen(got) == strlen(hash) &&
+		    CRYPTO_memcmp(got, hash, strlen(hash)) == 0;
+	}
+	OPENSSL_cleanse(pass, sizeof pass);
+	return ok;
+}
+
+/* Basic auth for t: 1 if the request's Authorization names a user of t
+ * (remembered for the connection, so keep-alive requests do not pay
+ * crypt again). */
+static int
+hc_authorized(struct hconn *hc, const struct tunnel *t, const char *head, size_t n)
+{
+	size_t vlen;
+	const char *v = hdr_find(head, n, "Authorization", &vlen);
+	if (v == NULL || vlen < 7 || strncasecmp(v, "Basic ", 6) != 0)
+		return 0;
+	uint8_t digest[SHA256_DIGEST_LENGTH];
+	SHA256((const uint8_t *)v, vlen, digest);
+	if (hc->auth_serial == t->serial &&
+	    CRYPTO_memcmp(digest, hc->auth_digest, sizeof digest) == 0)
+		return 1;
+	const char *b64 = v + 6;
+	size_t blen = vlen - 6;
+	while (blen > 0 && *b64 == ' ')
+		b64++, blen--;
+	uint8_t cred[3 * 128 + 4];
+	if (blen == 0 || blen % 4 != 0 || blen > 4 * 128)
+		return 0;
+	int clen = EVP_DecodeBlock(cred, (const uint8_t *)b64, (int)blen);
+	if (clen < 0)
+		return 0;
+	/* EVP_DecodeBlock counts the padding's zero bytes. */
+	while (clen > 0 && blen > 0 && b64[blen - 1] == '=')
+		clen--, blen--;
+	int ok = auth_match(t, (const char *)cred, (size_t)clen);
+	OPENSSL_cleanse(cred, sizeof cred);
+	if (ok) {
+		memcpy(hc->auth_digest, digest, sizeof digest);
+		hc->auth_serial = t->serial;
+	}
+	return ok;
+}
 
 /* A stream to t: the socketpair, its events. 0, or -1 (logged). */
 static int
@@ -307,11 +417,21 @@ hc_request(struct hconn *hc, const struct http_head *h, size_t head_len)
 				       : "No tunnel serves %s.\n", hc->host);
 		return -1;
 	}
+	struct hview hv;
+	hview_of(t, &hv);
+	if (hv.auth && !hc_authorized(hc, t, head, head_len)) {
+		log_limited(&srv->lim_http, LOG_INFO, "http: %s: %s%s: no valid "
+		    "credentials (401)", hc->peer, hc->host, h->path);
+		hc_failx(hc, 401, "WWW-Authenticate: Basic realm=\"burrow\", "
+		    "charset=\"UTF-8\"\r\n", "Authentication required.\n");
+		return -1;
+	}
 	uint8_t fwd[HC_OUT_HEAD];
 	size_t fwd_len = 0;
 	const char *why = NULL;
 	struct vhead_ctx c = {.client_ip = hc->ip, .client_port = hc->port,
-	    .proto = "http", .trusted = hc->trusted};
+	    .proto = "http", .trusted = hc->trusted, .host_rewrite = hv.host,
+	    .set = hv.set, .remove = hv.remove};
 	int st = vhead_rewrite(head, head_len, h, &c, fwd, sizeof fwd, &fwd_len, &why);
 	if (st != 0) {
 		log_limited(&srv->lim_http, LOG_INFO, "http: %s: %s (%d)", hc->peer, why, st);

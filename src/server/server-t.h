@@ -104,6 +104,8 @@ struct tunnel {
 	struct log_limit lim_refuse;
 	uint64_t serial; /* unique in the server's life: HTTP connections
 			  * tell whether their stream's tunnel is still this one */
+	struct msg_hopt *hopts; /* HTTP: what is done to each request (msg.h) */
+	uint8_t nhopts;
 	LIST_ENTRY(tunnel) link;
 };
 

@@ -203,6 +203,7 @@ tunnel_free(struct tunnel *t, int log_it)
 	udp_tunnel_stop(t);
 	front_set_clear(&t->fronts);
 	gauge_drop(t->conns);
+	free(t->hopts);
 	free(t);
 }
 
@@ -301,6 +302,30 @@ register_secret(struct client_conn *cc, uint32_t id, const struct msg_register *
 	return 0;
 }
 
+/* An HTTP tunnel's options, checked, into t. */
+static int
+tunnel_hopts(struct tunnel *t, const struct msg_register *m, char *text,
+    size_t textlen, uint16_t *code)
+{
+	const char *why;
+	for (uint8_t i = 0; i < m->nhopts; i++) {
+		if (hopt_check(m->hopts[i].key, m->hopts[i].value, &why) != 0) {
+			*code = ERR_INVALID;
+			snprintf(text, textlen, "HTTP option %u: %s", i + 1, why);
+			return -1;
+		}
+	}
+	if (m->nhopts == 0)
+		return 0;
+	if ((t->hopts = malloc(m->nhopts * sizeof *t->hopts)) == NULL) {
+		snprintf(text, textlen, "out of memory");
+		return -1;
+	}
+	memcpy(t->hopts, m->hopts, m->nhopts * sizeof *t->hopts);
+	t->nhopts = m->nhopts;
+	return 0;
+}
+
 /* Names on the HTTPS or HTTP port (vhost.c): no listener of its own. */
 static int
 register_vhost(struct client_conn *cc, uint32_t id, const struct msg_register *m)
@@ -318,9 +343,11 @@ register_vhost(struct client_conn *cc, uint32_t id, const struct msg_register *m
 	LIST_INSERT_HEAD(&cc->tunnels, t, link); /* vhost_unregister finds it */
 	char text[MSG_TEXT_MAX];
 	uint16_t code = ERR_INTERNAL;
-	if (vhost_register(cc, t, m->extra, text, sizeof text, &code) != 0) {
+	if (tunnel_hopts(t, m, text, sizeof text, &code) != 0 ||
+	    vhost_register(cc, t, m->extra, text, sizeof text, &code) != 0) {
 		LIST_REMOVE(t, link);
 		gauge_drop(t->conns);
+		free(t->hopts);
 		free(t);
 		register_refuse(cc, id, m->name, code, text);
 		return 0;
