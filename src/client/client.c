@@ -115,7 +115,9 @@ client_register_result(struct client *c, const struct frame *f)
 				 "by name)", t->name, t->extra, ok.addr, target);
 		else if (t->type == TUNNEL_HTTP_VHOST)
 			log_info("tunnel %s: serving %.*s%s%s on %s -> %s (HTTP)", t->name,
-			    (int)strcspn(t->extra, ";"), t->extra,
+			    t->extra[0] == '\0' || t->extra[0] == ';' ? 16
+								    : (int)strcspn(t->extra, ";"),
+			    t->extra[0] == '\0' || t->extra[0] == ';' ? "a random name" : t->extra,
 			    strchr(t->extra, ';') ? " paths " : "",
 			    strchr(t->extra, ';') ? strchr(t->extra, ';') + 1 : "", ok.addr,
 			    target);

@@ -77,6 +77,11 @@ static const struct option_def options[] = {
 	"http:NAME:host:port): each request goes to the client that serves its "
 	"Host (an exact name, then the longest *. wildcard) and the longest path "
 	"prefix; an unknown name gets 404", 0, 0},
+    {"domain", 0, ROLE_SERVER, OT_HOSTNAME, OFF(domain), NULL, "NAME",
+	"HTTP port: the domain under which clients may ask for a name by its "
+	"first label alone (subdomain: app, or -R http:app:host:port, gets "
+	"app.NAME) or get a random one (-R http:host:port); such names are "
+	"allowed to every client without a domains: list of its own", 0, 0},
     {"trusted_proxies", 0, ROLE_SERVER, OT_DEST, OFF(trusted_proxies), NULL,
 	"NETS", "HTTP port: visitors whose X-Forwarded-For and Forwarded are "
 	"appended to and whose X-Forwarded-Proto/-Host and X-Real-IP stand (a CDN "
@@ -501,7 +506,15 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 	case OT_PORTS:
 		return port_ranges_parse(v, field, why);
 	case OT_DEST:
-		return dest_set((struct dest_rules **)field, v, why);
+		if (dest_set((struct dest_rules **)field, v, why) != 0)
+			return -1;
+		if (field == &cfg->trusted_proxies && cfg->trusted_proxies != NULL &&
+		    cfg->trusted_proxies->nnames > 0) {
+			*why = "expected addresses or networks with ports, like "
+			       "10.0.0.0/8:*,192.0.2.7:* (names are not matched here)";
+			return -1;
+		}
+		return 0;
 	case OT_DOMAINS:
 		return domains_set(field, v, why);
 	case OT_DURATION: {
@@ -584,6 +597,10 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 		if (!http_token_valid(v, 253)) {
 			*why = "expected a host name: printable ASCII without blanks, at "
 			       "most 253 bytes";
+			return -1;
+		}
+		if (field == &cfg->domain && (!vhost_name_valid(v) || v[0] == '*')) {
+			*why = "expected a DNS name in lower case, like tunnel.example.com";
 			return -1;
 		}
 		return set_string(field, v);
@@ -729,7 +746,8 @@ static const char *const tunnel_type_names[] = {"tcp", "remote_dynamic",
 
 /* The keys a tunnels: entry had, for yaml_tunnel_check. */
 enum { H_REMOTE = 1, H_LOCAL = 2, H_LISTEN = 4, H_ALLOW = 8, H_VISITORS = 16,
-	H_SHARE = 32, H_UDP = 64, H_DOMAINS = 128, H_PATHS = 256, H_HTTPOPTS = 512 };
+	H_SHARE = 32, H_UDP = 64, H_DOMAINS = 128, H_PATHS = 256, H_HTTPOPTS = 512,
+	H_SUBDOMAIN = 1024 };
 
 /* types https and http: names on the server's shared port and a target. */
 static int
@@ -743,13 +761,16 @@ yaml_vhost_check(struct yctx *y, yaml_node_t *item, const char *key,
 		      "the server's HTTP port)"
 		    : "an https tunnel takes domains and local only (its port is the "
 		      "server's HTTPS port)");
-	if (!http && (have & (H_PATHS | H_HTTPOPTS)))
-		return yerr(y, item, key, (have & H_PATHS)
+	if (!http && (have & (H_PATHS | H_HTTPOPTS | H_SUBDOMAIN)))
+		return yerr(y, item, key, (have & H_SUBDOMAIN)
+		    ? "subdomain: is for type http (an https tunnel names its domains)"
+		    : (have & H_PATHS)
 		    ? "paths: is for type http (HTTPS passed through is routed by "
 		      "name alone)"
 		    : "host_header_rewrite, basic_auth and request_headers are for "
 		      "type http (HTTPS passed through is not read)");
-	if (!(have & H_DOMAINS))
+	/* An http tunnel without names gets a random one under the server's domain. */
+	if (!http && !(have & H_DOMAINS))
 		return yerr(y, item, key, "missing domains: NAME[, NAME...]");
 	if (!(have & H_LOCAL))
 		return yerr(y, item, key, "missing local: host:port");
@@ -763,9 +784,10 @@ yaml_tunnel_check(struct yctx *y, yaml_node_t *item, const char *key,
 {
 	if (t->type == TUNNEL_HTTPS_SNI || t->type == TUNNEL_HTTP_VHOST)
 		return yaml_vhost_check(y, item, key, t, have);
-	if (have & (H_DOMAINS | H_PATHS | H_HTTPOPTS))
+	if (have & (H_DOMAINS | H_PATHS | H_HTTPOPTS | H_SUBDOMAIN))
 		return yerr(y, item, key, (have & H_DOMAINS)
 		    ? "domains: is for type http or https"
+		    : (have & H_SUBDOMAIN) ? "subdomain: is for type http"
 		    : (have & H_PATHS) ? "paths: is for type http"
 				       : "host_header_rewrite, basic_auth and "
 					 "request_headers are for type http");
@@ -909,6 +931,7 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 	char key[64];
 	yaml_node_t *pp = NULL; /* proxy_protocol's key, for its error line */
 	char paths[MSG_EXTRA_MAX + 1] = "";
+	const char *subdomain = NULL;
 	snprintf(key, sizeof key, "tunnels[%zu]", idx);
 	if (item->type != YAML_MAPPING_NODE)
 		return yerr(y, item, key, "expected a mapping with name, remote and local");
@@ -970,6 +993,12 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 			if (vhost_names_parse(vs, t->extra, sizeof t->extra, &why) != 0)
 				return yerr(y, v, full, why);
 			have |= H_DOMAINS;
+		} else if (strcmp(ks, "subdomain") == 0) {
+			if (strchr(vs, '.') != NULL || !vhost_name_valid(vs) || vs[0] == '*')
+				return yerr(y, v, full, "expected one label (letters, digits "
+							"and '-'): the server's domain follows");
+			subdomain = vs;
+			have |= H_SUBDOMAIN;
 		} else if (strcmp(ks, "paths") == 0) {
 			if (vhost_paths_parse(vs, paths, sizeof paths, &why) != 0)
 				return yerr(y, v, full, why);
@@ -998,7 +1027,7 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 		} else {
 			return yerr(y, k, full,
 			    "unknown key (expected name, type, remote, local, listen, "
-			    "connect, allow, visitors, share, domains, paths, "
+			    "connect, allow, visitors, share, domains, subdomain, paths, "
 			    "host_header_rewrite, basic_auth, request_headers, protocol, "
 			    "data_path, proxy_protocol)");
 		}
@@ -1014,6 +1043,11 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 	}
 	if (yaml_tunnel_check(y, item, key, t, have) != 0)
 		return -1;
+	if (subdomain != NULL && strlen(t->extra) + 1 + strlen(subdomain) > MSG_EXTRA_MAX)
+		return yerr(y, item, key, "domains and subdomain together are over 511 bytes");
+	if (subdomain != NULL)
+		snprintf(t->extra + strlen(t->extra), sizeof t->extra - strlen(t->extra),
+		    "%s%s", t->extra[0] ? "," : "", subdomain);
 	if (paths[0] != '\0' && strlen(t->extra) + 1 + strlen(paths) > MSG_EXTRA_MAX)
 		return yerr(y, item, key, "domains and paths together are over 511 bytes");
 	if (paths[0] != '\0')
@@ -1599,6 +1633,7 @@ config_free(struct config *cfg)
 	free(cfg->tunnels);
 	free(cfg->forward_to);
 	free(cfg->trusted_proxies);
+	free(cfg->domain);
 	free(cfg->state_dir);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);

@@ -75,6 +75,7 @@ struct config {
 	int has_http_listen;
 	struct dest_rules *trusted_proxies; /* server: HTTP port visitors whose X-Forwarded-* stand */
 	uint32_t response_timeout_ms; /* server: HTTP port: 504 after this long */
+	char *domain;             /* server: HTTP port: subdomains' and random names' parent */
 	struct hostport server;  /* client: where the server is */
 	char *token;
 	char *socks_auth;        /* client: -D's "user:password" (secret memory), or NULL */

@@ -318,9 +318,15 @@ vhost_spec_parse(const char *s, int type, struct tunnel_cfg *t, const char **why
 {
 	char f[SPEC_FIELDS_MAX][ADDR_HOST_MAX];
 	int n = split_fields(s, f, why);
+	if (n == 2 && type == TUNNEL_HTTP_VHOST) { /* a random name */
+		t->type = type;
+		memset(&t->remote, 0, sizeof t->remote);
+		t->extra[0] = '\0';
+		return target_fields(f, &t->local, why);
+	}
 	if (n != 3) {
 		*why = type == TUNNEL_HTTP_VHOST
-		    ? "expected http:NAME[,NAME...]:host:hostport"
+		    ? "expected http:[NAME[,NAME...]:]host:hostport"
 		    : "expected https:NAME[,NAME...]:host:hostport";
 		return -1;
 	}

@@ -373,9 +373,8 @@ msg_register_decode(const uint8_t *p, size_t n, struct msg_register *m,
 		*why = "a visit names no secret tunnel";
 		return -1;
 	}
-	if ((m->kind == TUNNEL_HTTPS || m->kind == TUNNEL_HTTP) &&
-	    (m->extra[0] == '\0' || m->extra[0] == ';')) {
-		*why = "an HTTP or HTTPS tunnel names no host";
+	if (m->kind == TUNNEL_HTTPS && m->extra[0] == '\0') {
+		*why = "an HTTPS tunnel names no host";
 		return -1;
 	}
 	if (!msg_name_valid(m->name)) {

@@ -352,7 +352,8 @@ register_vhost(struct client_conn *cc, uint32_t id, const struct msg_register *m
 		register_refuse(cc, id, m->name, code, text);
 		return 0;
 	}
-	snprintf(t->extra, sizeof t->extra, "%s", m->extra);
+	if (!http) /* HTTP: the names as served, set by vhost_register */
+		snprintf(t->extra, sizeof t->extra, "%s", m->extra);
 	snprintf(t->addr, sizeof t->addr, "%.255s", text);
 	cc->ntunnels++;
 	log_info("%s: tunnel %s serving %s on %s (%s)", session_label(cc->s), t->name,

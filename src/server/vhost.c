@@ -26,6 +26,7 @@
 #include <event2/listener.h>
 
 #include "config/spec.h"
+#include "proto/auth.h"
 #include "proto/sni.h"
 #include "server/server-t.h"
 #include "util/evtime.h"
@@ -154,6 +155,78 @@ vhost_paths(const char *extra, int http, char *paths, size_t len, char *text,
 	return 0;
 }
 
+/* A name under the server's domain: open to clients without domains: of
+ * their own. */
+static int
+under_domain(const struct client_conn *cc, const char *name)
+{
+	const char *d = cc->srv->cfg->domain;
+	size_t n = strlen(name), dn = d != NULL ? strlen(d) : 0;
+	return d != NULL && !(cc->who && cc->who->domains.set) && n > dn + 1 &&
+	    name[n - dn - 1] == '.' && strcmp(name + n - dn, d) == 0;
+}
+
+/* A random label, free under the domain. */
+static int
+random_label(struct server *srv, char *out, size_t len)
+{
+	for (int tries = 0; tries < 8; tries++) {
+		uint8_t r[5];
+		char name[256];
+		if (auth_random(r, sizeof r) != 0)
+			return -1;
+		snprintf(out, len, "%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4]);
+		snprintf(name, sizeof name, "%s.%s", out, srv->cfg->domain);
+		if (vhost_best_name(srv, 1, name) == NULL)
+			return 0;
+	}
+	return -1;
+}
+
+/*
+ * HTTP: extra's names with each lone label ("app") under the server's
+ * domain, or a random label when there is no name, into out
+ * (comma-separated, then extra's ';' and paths).
+ */
+static int
+http_names(struct server *srv, const char *extra, char *out, size_t outlen,
+    char *text, size_t textlen, uint16_t *code)
+{
+	const char *d = srv->cfg->domain;
+	char name[256], label[16];
+	size_t o = 0;
+	*code = ERR_INVALID;
+	out[0] = '\0';
+	if (extra[0] == '\0' || extra[0] == ';') {
+		if (d == NULL || random_label(srv, label, sizeof label) != 0) {
+			snprintf(text, textlen, d == NULL ? "this server has no domain for "
+			    "a random name: name one" : "no random name is free");
+			return -1;
+		}
+		snprintf(out, outlen, "%s.%s%s", label, d, extra);
+		return 0;
+	}
+	const char *p = extra;
+	while (*p != '\0' && *p != ';') {
+		p = next_name(p, name, sizeof name);
+		int lone = strchr(name, '.') == NULL;
+		if (lone && d == NULL) {
+			snprintf(text, textlen, "'%.64s' needs the server's domain, and it "
+			    "has none: name the whole host", name);
+			return -1;
+		}
+		int n = snprintf(out + o, outlen - o, "%s%s%s%s", o ? "," : "", name,
+		    lone ? "." : "", lone ? d : "");
+		if (n < 0 || (size_t)n >= outlen - o) {
+			snprintf(text, textlen, "names too long");
+			return -1;
+		}
+		o += (size_t)n;
+	}
+	snprintf(out + o, outlen - o, "%s", p);
+	return 0;
+}
+
 /* Whether every (name, path) of extra is valid, allowed and free. */
 static int
 vhost_check(struct client_conn *cc, const char *extra, int http, const char *paths,
@@ -167,7 +240,7 @@ vhost_check(struct client_conn *cc, const char *extra, int http, const char *pat
 			snprintf(text, textlen, "'%.64s' is not a host name", name);
 			return -1;
 		}
-		if (!policy_name_allowed(cc, name)) {
+		if (!policy_name_allowed(cc, name) && !(http && under_domain(cc, name))) {
 			*code = ERR_DENIED;
 			snprintf(text, textlen, "%.200s is not among the names this client "
 			    "may serve (domains)", name);
@@ -197,11 +270,17 @@ vhost_register(struct client_conn *cc, struct tunnel *t, const char *extra,
 	struct server *srv = cc->srv;
 	int http = t->kind == TUNNEL_HTTP;
 	char name[256], path[VHOST_PATH_MAX], paths[MSG_EXTRA_MAX + 1];
+	char full[2 * MSG_EXTRA_MAX];
 	if ((http ? srv->http_lev : srv->https_lev) == NULL) {
 		*code = ERR_DENIED;
 		snprintf(text, textlen, http ? "this server has no HTTP port (--http)"
 					     : "this server has no HTTPS port (--https)");
 		return -1;
+	}
+	if (http) {
+		if (http_names(srv, extra, full, sizeof full, text, textlen, code) != 0)
+			return -1;
+		extra = full;
 	}
 	if (vhost_paths(extra, http, paths, sizeof paths, text, textlen, code) != 0 ||
 	    vhost_check(cc, extra, http, paths, text, textlen, code) != 0)
@@ -226,7 +305,15 @@ vhost_register(struct client_conn *cc, struct tunnel *t, const char *extra,
 				break;
 		}
 	}
-	snprintf(text, textlen, "%s", http ? srv->http_addr : srv->https_addr);
+	if (http) { /* the URL of the first name */
+		const char *port = strrchr(srv->http_addr, ':');
+		int dflt = port == NULL || strcmp(port, ":80") == 0;
+		snprintf(text, textlen, "http://%.*s%s/", (int)strcspn(extra, ",;"), extra,
+		    dflt ? "" : port);
+		snprintf(t->extra, sizeof t->extra, "%s", extra); /* the names served */
+	} else {
+		snprintf(text, textlen, "%s", srv->https_addr);
+	}
 	return 0;
 }
 

@@ -700,7 +700,7 @@ test_file_errors(void **state)
 		"4: tunnels[1]: missing remote: [bind_address:]port"},
 	    {ROLE_CLIENT, "tunnels:\n  - remote: 1\n", "2: tunnels[0]: missing local: host:port"},
 	    {ROLE_CLIENT, "tunnels:\n  - remote: 1\n    local: h:1\n    port: 3\n",
-		"4: tunnels[0].port: unknown key (expected name, type, remote, local, listen, connect, allow, visitors, share, domains, paths, host_header_rewrite, basic_auth, request_headers, protocol, data_path, proxy_protocol)"},
+		"4: tunnels[0].port: unknown key (expected name, type, remote, local, listen, connect, allow, visitors, share, domains, subdomain, paths, host_header_rewrite, basic_auth, request_headers, protocol, data_path, proxy_protocol)"},
 	    {ROLE_CLIENT, "tunnels:\n  - name: a b\n",
 		"2: tunnels[0].name: use 1 to 64 of A-Z a-z 0-9 . _ -"},
 	    {ROLE_CLIENT, "tunnels:\n  - name: \"\"\n",

@@ -542,7 +542,7 @@ test_register_https(void **state)
 	in.extra[0] = '\0';
 	n = msg_register_encode(buf, &in);
 	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
-	assert_string_equal(why, "an HTTP or HTTPS tunnel names no host");
+	assert_string_equal(why, "an HTTPS tunnel names no host");
 	/* Without the extra field at all: malformed. */
 	assert_int_equal(msg_register_decode(buf, n - 2, &out, &why), -1);
 }
