@@ -1554,7 +1554,8 @@ config_load(struct config *cfg, enum role role, int argc, char **argv, char **er
 	size_t seen[6] = {0};
 	for (size_t i = file_tunnels; i < cfg->ntunnels; i++) {
 		struct tunnel_cfg *t = &cfg->tunnels[i];
-		int k = t->type == TUNNEL_REMOTE_DYNAMIC || t->type == TUNNEL_HTTPS_SNI
+		int k = t->type == TUNNEL_REMOTE_DYNAMIC || t->type == TUNNEL_HTTPS_SNI ||
+			t->type == TUNNEL_HTTP_VHOST
 			    ? TUNNEL_REMOTE : t->type;
 		if (t->type == TUNNEL_SHARED && t->name[0] != '\0')
 			continue; /* --share NAME=... */

@@ -51,6 +51,7 @@
 #include "proto/http.h"
 #include "proto/vhead.h"
 #include "server/server-t.h"
+#include "transport/conn.h"
 #include "transport/tcp.h"
 #include "util/evtime.h"
 #include "util/log.h"
@@ -71,22 +72,25 @@ enum hc_state {
 
 struct hconn {
 	struct server *srv;
-	int ufd, sfd;
-	struct event *ur, *uw, *sr, *sw, *timer;
+	struct conn *u;      /* the user's: plain, or TLS terminated here */
+	struct conn *s;      /* our end of the stream's socketpair, or NULL */
+	struct event *timer;
+	const char *proto;   /* "http" or "https" */
 	enum hc_state st;
-	uint64_t route;      /* the serial of the tunnel sfd goes to */
+	uint64_t route;      /* the serial of the tunnel s goes to */
 	uint64_t auth_serial; /* basic auth passed for this tunnel with ... */
 	uint8_t auth_digest[SHA256_DIGEST_LENGTH]; /* ... this Authorization */
 	unsigned waiting : 1, head_started : 1, req_done : 1, resp_started : 1,
 	    resp_done : 1, req_head : 1, keep_alive : 1, u_eof : 1, s_eof : 1,
-	    s_shut : 1, u_shut : 1, upgrade : 1;
+	    s_shut : 1, u_shut : 1, upgrade : 1,
+	    resp_fwd : 1; /* bytes of the response went to the user's buffer */
 	http_parser req, resp;
 	char peer[ADDR_STR_MAX];
 	char ip[ADDR_HOST_MAX];
 	uint16_t port;
 	int trusted;
 	char host[HTTP_HOST_MAX];
-	uint8_t *pend;       /* the forwarded head's bytes sfd did not take yet */
+	uint8_t *pend;       /* the forwarded head's bytes s did not take yet */
 	size_t pend_off, pend_len;
 	/* in: [in_off, in_fwd) goes to the service, [in_fwd, in_len) is not
 	 * parsed yet (the body's next bytes, or the next request). */
@@ -99,8 +103,8 @@ struct hconn {
 	uint8_t out[HC_BUF];
 };
 
-static void hc_service_read_cb(evutil_socket_t fd, short what, void *arg);
-static void hc_write_cb(evutil_socket_t fd, short what, void *arg);
+static void hc_service_read_cb(struct conn *c, void *arg);
+static void hc_write_cb(struct conn *c, void *arg);
 static void hc_set_callbacks(struct hconn *hc);
 
 /* ---- life ---- */
@@ -118,13 +122,10 @@ hc_wait_unlink(struct hconn *hc)
 static void
 hc_stream_close(struct hconn *hc)
 {
-	if (hc->sfd < 0)
+	if (hc->s == NULL)
 		return;
-	event_free(hc->sr);
-	event_free(hc->sw);
-	hc->sr = hc->sw = NULL;
-	close(hc->sfd);
-	hc->sfd = -1;
+	conn_free(hc->s);
+	hc->s = NULL;
 	hc->s_eof = hc->s_shut = 0;
 	free(hc->pend);
 	hc->pend = NULL;
@@ -138,10 +139,9 @@ hc_free(struct hconn *hc)
 	hc_wait_unlink(hc);
 	hc_stream_close(hc);
 	LIST_REMOVE(hc, link);
-	event_free(hc->ur);
-	event_free(hc->uw);
-	event_free(hc->timer);
-	close(hc->ufd);
+	if (hc->timer != NULL)
+		event_free(hc->timer);
+	conn_free(hc->u);
 	free(hc);
 }
 
@@ -181,7 +181,7 @@ hc_failx(struct hconn *hc, int status, const char *extra, const char *fmt, ...)
 	hc->st = HC_LINGER;
 	hc->in_off = hc->in_fwd = hc->in_len = 0;
 	event_add_ms(hc->timer, HC_LINGER_MS);
-	if (hc->resp_started) { /* too late for an answer: the user sees the end */
+	if (hc->resp_fwd) { /* too late for an answer: the user sees the end */
 		hc->out_off = hc->out_len = 0;
 		return;
 	}
@@ -361,23 +361,18 @@ hc_stream_open(struct hconn *hc, struct tunnel *t)
 		close(sv[0]);
 		return -1;
 	}
-	hc->sfd = sv[0];
-	hc->route = t->serial;
-	hc->sr = event_new(hc->srv->base, hc->sfd, EV_READ | EV_PERSIST,
-	    hc_service_read_cb, hc);
-	hc->sw = event_new(hc->srv->base, hc->sfd, EV_WRITE | EV_PERSIST, hc_write_cb, hc);
-	if (hc->sr == NULL || hc->sw == NULL) {
-		hc_stream_close(hc);
+	if ((hc->s = conn_tcp_new(hc->srv->base, sv[0])) == NULL)
 		return -1;
-	}
+	hc->route = t->serial;
+	conn_set_cb(hc->s, hc_service_read_cb, hc_write_cb, hc);
 	return 0;
 }
 
-/* Sends the forwarded head: what sfd does not take now waits in pend. */
+/* Sends the forwarded head: what s does not take now waits in pend. */
 static int
 hc_send_head(struct hconn *hc, const uint8_t *p, size_t n)
 {
-	ssize_t w = send(hc->sfd, p, n, MSG_NOSIGNAL);
+	ssize_t w = conn_write(hc->s, p, n);
 	if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 		return -1;
 	size_t done = w > 0 ? (size_t)w : 0;
@@ -430,7 +425,7 @@ hc_request(struct hconn *hc, const struct http_head *h, size_t head_len)
 	size_t fwd_len = 0;
 	const char *why = NULL;
 	struct vhead_ctx c = {.client_ip = hc->ip, .client_port = hc->port,
-	    .proto = "http", .trusted = hc->trusted, .host_rewrite = hv.host,
+	    .proto = hc->proto, .trusted = hc->trusted, .host_rewrite = hv.host,
 	    .set = hv.set, .remove = hv.remove};
 	int st = vhead_rewrite(head, head_len, h, &c, fwd, sizeof fwd, &fwd_len, &why);
 	if (st != 0) {
@@ -438,9 +433,9 @@ hc_request(struct hconn *hc, const struct http_head *h, size_t head_len)
 		hc_fail(hc, st, "%s.\n", why);
 		return -1;
 	}
-	if (hc->sfd >= 0 && (hc->route != t->serial || hc->s_eof))
+	if (hc->s != NULL && (hc->route != t->serial || hc->s_eof))
 		hc_stream_close(hc);
-	if (hc->sfd < 0 && hc_stream_open(hc, t) != 0) {
+	if (hc->s == NULL && hc_stream_open(hc, t) != 0) {
 		hc_fail(hc, 502, "The tunnel for %s refused the connection.\n", hc->host);
 		return -1;
 	}
@@ -468,7 +463,7 @@ hc_request(struct hconn *hc, const struct http_head *h, size_t head_len)
 	hc->req_head = h->method == HTTP_HEAD;
 	hc->keep_alive = h->keep_alive;
 	hc->upgrade = hc->req.upgrade ? 1 : 0;
-	hc->resp_started = hc->resp_done = 0;
+	hc->resp_started = hc->resp_done = hc->resp_fwd = 0;
 	hc->st = HC_REQUEST;
 	hc_wait_unlink(hc);
 	event_add_ms(hc->timer, srv->cfg->response_timeout_ms);
@@ -553,6 +548,7 @@ hc_response(struct hconn *hc, size_t n)
 			int status = hc->resp.status_code;
 			if (status == 101 && hc->upgrade) {
 				hc->st = HC_RAW;
+				hc->resp_fwd = 1;
 				hc->out_len += n; /* the rest is the new protocol's */
 				hc->in_fwd = hc->in_len;
 				log_debug("http: %s: %s: upgraded", hc->peer, hc->host);
@@ -564,12 +560,12 @@ hc_response(struct hconn *hc, size_t n)
 			log_limited(&hc->srv->lim_http, LOG_INFO, "http: %s: %s: the "
 			    "service's response is not HTTP (%s)%s", hc->peer, hc->host,
 			    http_errno_name(e), hc->out_len > 0 ? "" : " (502)");
-			hc->out_len += done;
 			hc_fail(hc, 502, "The service of %s answered garbage.\n", hc->host);
 			return -1;
 		}
 	}
 	hc->out_len += done;
+	hc->resp_fwd = 1;
 	if (done < n) /* after its response: nothing was asked */
 		hc_stream_close(hc);
 	return 0;
@@ -611,9 +607,9 @@ hc_service_eof(struct hconn *hc)
 
 /* Reads into buf[*len, cap): 1 bytes, 0 EOF or error (*err), -1 again. */
 static int
-read_some(int fd, uint8_t *buf, size_t *len, size_t cap, int *err)
+read_some(struct conn *c, uint8_t *buf, size_t *len, size_t cap, int *err)
 {
-	ssize_t n = read(fd, buf + *len, cap - *len);
+	ssize_t n = conn_read(c, buf + *len, cap - *len);
 	if (n > 0) {
 		*len += (size_t)n;
 		return 1;
@@ -626,11 +622,11 @@ read_some(int fd, uint8_t *buf, size_t *len, size_t cap, int *err)
 
 /* Writes buf[*off, end): 0 (maybe partly), or -1 on an error. */
 static int
-write_some(int fd, const uint8_t *buf, size_t *off, size_t end)
+write_some(struct conn *c, const uint8_t *buf, size_t *off, size_t end)
 {
 	if (*off == end)
 		return 0;
-	ssize_t n = send(fd, buf + *off, end - *off, MSG_NOSIGNAL);
+	ssize_t n = conn_write(c, buf + *off, end - *off);
 	if (n > 0)
 		*off += (size_t)n;
 	else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
@@ -657,7 +653,7 @@ hc_read_user(struct hconn *hc)
 		hc_compact_in(hc);
 	int err = 0;
 	size_t before = hc->in_len;
-	int r = read_some(hc->ufd, hc->in, &hc->in_len, sizeof hc->in, &err);
+	int r = read_some(hc->u, hc->in, &hc->in_len, sizeof hc->in, &err);
 	if (r != 0)
 		return 0;
 	hc->u_eof = 1;
@@ -677,11 +673,14 @@ hc_read_user(struct hconn *hc)
 static int
 hc_read_service(struct hconn *hc)
 {
-	if (hc->out_off == hc->out_len)
-		hc->out_off = hc->out_len = 0;
+	if (hc->out_len == sizeof hc->out && hc->out_off > 0) {
+		memmove(hc->out, hc->out + hc->out_off, hc->out_len - hc->out_off);
+		hc->out_len -= hc->out_off;
+		hc->out_off = 0;
+	}
 	size_t len = hc->out_len;
 	int err = 0;
-	int r = read_some(hc->sfd, hc->out, &len, sizeof hc->out, &err);
+	int r = read_some(hc->s, hc->out, &len, sizeof hc->out, &err);
 	if (r < 0)
 		return 0;
 	if (r == 0)
@@ -710,6 +709,7 @@ hc_exchange_done(struct hconn *hc)
 	}
 	hc->st = HC_HEAD;
 	hc->head_started = 0;
+	hc->resp_started = hc->resp_done = hc->resp_fwd = 0;
 	hc->in_fwd = hc->in_off;
 	TAILQ_INSERT_TAIL(&hc->srv->hwaiting, hc, wlink);
 	hc->srv->nhwaiting++;
@@ -723,15 +723,13 @@ hc_exchange_done(struct hconn *hc)
 static int
 hc_raw_eofs(struct hconn *hc)
 {
-	if (hc->u_eof && !hc->s_shut && hc->in_off == hc->in_len && hc->sfd >= 0) {
-		shutdown(hc->sfd, SHUT_WR);
+	if (hc->u_eof && !hc->s_shut && hc->in_off == hc->in_len && hc->s != NULL &&
+	    conn_shutdown(hc->s) == 0)
 		hc->s_shut = 1;
-	}
-	if (hc->s_eof && !hc->u_shut && hc->out_off == hc->out_len) {
-		shutdown(hc->ufd, SHUT_WR);
+	if (hc->s_eof && !hc->u_shut && hc->out_off == hc->out_len &&
+	    conn_shutdown(hc->u) == 0)
 		hc->u_shut = 1;
-	}
-	if ((hc->u_eof && hc->s_eof) || hc->sfd < 0) {
+	if ((hc->u_eof && hc->s_eof) || hc->s == NULL) {
 		hc_free(hc);
 		return -1;
 	}
@@ -747,15 +745,14 @@ hc_step(struct hconn *hc, int u_readable, int s_readable)
 	for (;;) {
 		if (hc->st == HC_LINGER) {
 			hc->in_off = hc->in_fwd = hc->in_len = 0; /* discarded */
-			if (write_some(hc->ufd, hc->out, &hc->out_off, hc->out_len) != 0 ||
+			if (write_some(hc->u, hc->out, &hc->out_off, hc->out_len) != 0 ||
 			    hc->u_eof) {
 				hc_free(hc);
 				return;
 			}
-			if (hc->out_off == hc->out_len && !hc->u_shut) {
-				shutdown(hc->ufd, SHUT_WR);
+			if (hc->out_off == hc->out_len && !hc->u_shut &&
+			    conn_shutdown(hc->u) == 0)
 				hc->u_shut = 1;
-			}
 			break;
 		}
 		if (hc->st == HC_HEAD && hc_head(hc) != 0)
@@ -764,8 +761,8 @@ hc_step(struct hconn *hc, int u_readable, int s_readable)
 			continue;
 		if (hc->st == HC_RAW)
 			hc->in_fwd = hc->in_len;
-		if (hc->sfd >= 0 && hc->pend != NULL) {
-			if (write_some(hc->sfd, hc->pend, &hc->pend_off, hc->pend_len) != 0) {
+		if (hc->s != NULL && hc->pend != NULL) {
+			if (write_some(hc->s, hc->pend, &hc->pend_off, hc->pend_len) != 0) {
 				hc_fail(hc, 502, "The service of %s is not reachable.\n", hc->host);
 				continue;
 			}
@@ -774,20 +771,22 @@ hc_step(struct hconn *hc, int u_readable, int s_readable)
 				hc->pend = NULL;
 			}
 		}
-		if (hc->sfd >= 0 && hc->pend == NULL &&
-		    write_some(hc->sfd, hc->in, &hc->in_off, hc->in_fwd) != 0) {
+		if (hc->s != NULL && hc->pend == NULL &&
+		    write_some(hc->s, hc->in, &hc->in_off, hc->in_fwd) != 0) {
 			hc_fail(hc, 502, "The service of %s is not reachable.\n", hc->host);
 			continue;
 		}
-		if (s_readable && hc->sfd >= 0) {
+		if (s_readable && hc->s != NULL) {
 			s_readable = 0;
 			if (hc_read_service(hc) != 0)
 				continue;
 		}
-		if (write_some(hc->ufd, hc->out, &hc->out_off, hc->out_len) != 0) {
+		if (write_some(hc->u, hc->out, &hc->out_off, hc->out_len) != 0) {
 			hc_free(hc);
 			return;
 		}
+		if (hc->out_off == hc->out_len)
+			hc->out_off = hc->out_len = 0;
 		if (hc->st == HC_RAW) {
 			if (hc_raw_eofs(hc) != 0)
 				return;
@@ -807,19 +806,19 @@ hc_step(struct hconn *hc, int u_readable, int s_readable)
 /* ---- events ---- */
 
 static void
-hc_user_read_cb(evutil_socket_t fd, short what, void *arg)
+hc_user_read_cb(struct conn *c, void *arg)
 {
 	hc_step(arg, 1, 0);
 }
 
 static void
-hc_service_read_cb(evutil_socket_t fd, short what, void *arg)
+hc_service_read_cb(struct conn *c, void *arg)
 {
 	hc_step(arg, 0, 1);
 }
 
 static void
-hc_write_cb(evutil_socket_t fd, short what, void *arg)
+hc_write_cb(struct conn *c, void *arg)
 {
 	hc_step(arg, 0, 0);
 }
@@ -853,17 +852,6 @@ hc_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static void
-ev_want(struct event *ev, int on)
-{
-	if (ev == NULL)
-		return;
-	if (on)
-		event_add(ev, NULL);
-	else
-		event_del(ev);
-}
-
 /* The events each side waits for, from the state. */
 static void
 hc_set_callbacks(struct hconn *hc)
@@ -871,11 +859,14 @@ hc_set_callbacks(struct hconn *hc)
 	int in_room = hc->in_len < sizeof hc->in || hc->in_off > 0;
 	/* After a whole request, pipelined bytes wait unread. */
 	int want_user = !hc->u_eof && in_room && (hc->st != HC_REQUEST || !hc->req_done);
-	ev_want(hc->ur, want_user);
-	ev_want(hc->uw, hc->out_off < hc->out_len);
-	int pending_in = hc->pend != NULL || hc->in_off < hc->in_fwd;
-	ev_want(hc->sw, hc->sfd >= 0 && pending_in);
-	ev_want(hc->sr, hc->sfd >= 0 && !hc->s_eof && hc->out_len < sizeof hc->out);
+	conn_want_read(hc->u, want_user);
+	conn_want_write(hc->u, hc->out_off < hc->out_len ||
+	    (hc->st == HC_LINGER && !hc->u_shut));
+	if (hc->s != NULL) {
+		conn_want_write(hc->s, hc->pend != NULL || hc->in_off < hc->in_fwd);
+		conn_want_read(hc->s, !hc->s_eof &&
+		    (hc->out_len < sizeof hc->out || hc->out_off > 0));
+	}
 }
 
 /* ---- the port ---- */
@@ -901,19 +892,12 @@ peer_ip(const struct sockaddr *sa, char *ip, size_t len, uint16_t *port)
 	}
 }
 
-static void
-http_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+void
+hproxy_take(struct server *srv, struct conn *u, const struct sockaddr *sa,
+    const char *proto)
 {
-	struct server *srv = arg;
 	char peer[ADDR_STR_MAX];
 	sockaddr_format(sa, peer, sizeof peer);
-	if (fd >= srv->fd_limit - srv->fd_reserve) {
-		log_limited(&srv->lim_http, LOG_WARN, "http: connection from %s refused: "
-		    "near the open-file limit (%ld)", peer, srv->fd_limit);
-		close(fd);
-		return;
-	}
 	if (srv->nhwaiting >= HC_WAITING_MAX) {
 		struct hconn *old = TAILQ_FIRST(&srv->hwaiting);
 		log_limited(&srv->lim_http, LOG_WARN, "http: %d connections waiting for "
@@ -922,12 +906,12 @@ http_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	}
 	struct hconn *hc = calloc(1, sizeof *hc);
 	if (hc == NULL) {
-		close(fd);
+		conn_free(u);
 		return;
 	}
 	hc->srv = srv;
-	hc->ufd = fd;
-	hc->sfd = -1;
+	hc->u = u;
+	hc->proto = proto;
 	snprintf(hc->peer, sizeof hc->peer, "%s", peer);
 	peer_ip(sa, hc->ip, sizeof hc->ip, &hc->port);
 	const struct dest_rules *tp = srv->cfg->trusted_proxies;
@@ -936,16 +920,32 @@ http_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	TAILQ_INSERT_TAIL(&srv->hwaiting, hc, wlink);
 	srv->nhwaiting++;
 	hc->waiting = 1;
-	hc->ur = event_new(srv->base, fd, EV_READ | EV_PERSIST, hc_user_read_cb, hc);
-	hc->uw = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, hc_write_cb, hc);
-	hc->timer = evtimer_new(srv->base, hc_timer_cb, hc);
-	if (hc->ur == NULL || hc->uw == NULL || hc->timer == NULL) {
+	if ((hc->timer = evtimer_new(srv->base, hc_timer_cb, hc)) == NULL) {
 		hc_free(hc);
 		return;
 	}
-	tcp_nodelay(fd);
+	conn_set_cb(u, hc_user_read_cb, hc_write_cb, hc);
 	event_add_ms(hc->timer, HC_HEAD_TIMEOUT_MS);
 	hc_set_callbacks(hc);
+}
+
+static void
+http_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct server *srv = arg;
+	if (fd >= srv->fd_limit - srv->fd_reserve) {
+		char peer[ADDR_STR_MAX];
+		sockaddr_format(sa, peer, sizeof peer);
+		log_limited(&srv->lim_http, LOG_WARN, "http: connection from %s refused: "
+		    "near the open-file limit (%ld)", peer, srv->fd_limit);
+		close(fd);
+		return;
+	}
+	tcp_nodelay(fd);
+	struct conn *u = conn_tcp_new(srv->base, fd);
+	if (u != NULL)
+		hproxy_take(srv, u, sa, "http");
 }
 
 static void

@@ -241,6 +241,10 @@ void vhost_shutdown(struct server *srv);
 
 /* hproxy.c: the HTTP port, each request to the tunnel of its Host and path */
 int hproxy_listen(struct server *srv);
+/* A connection for the HTTP engine (the HTTP port's, or one whose TLS the
+ * HTTPS port terminates: proto "https"); takes u. */
+void hproxy_take(struct server *srv, struct conn *u, const struct sockaddr *sa,
+    const char *proto);
 void hproxy_shutdown(struct server *srv);
 /* A user connection for t (refused, logged and closed on a limit): early
  * are bytes already read from it, sent first. 0 or -1. */
