@@ -7,14 +7,17 @@ over TLS: burrow --transport tls (default suite, AES-128-GCM, and ChaCha20-Poly1
 against plain burrow and --transport wss against burrow TLS (aes128-gcm); and over the http transport (POSTs up,
 long-poll GETs down): --transport http against plain burrow and https against burrow TLS; and the dynamic forward
 (client -D, a SOCKS5 and HTTP CONNECT proxy exiting at the server) against ssh -D, all in the same run; and UDP
-datagrams per second and loss through a UDP tunnel (-R udp:) against direct (bench/udpblast.c, built at start).
-Python 3 standard library only (and cc for udpblast).  Run through bench/bench.sh (or `make bench`).
+datagrams per second and loss through a UDP tunnel (-R udp:) against direct (bench/udpblast.c, built at start); and
+keep-alive HTTP requests through the server's shared HTTP port (server --http, client -R http:bench.test:...) against
+nginx direct and ssh -R: requests/s (wrk), the latency added at half load (bench/httpload.c, open loop) and the
+server's memory per idle keep-alive connection.
+Python 3 standard library only (and cc for udpblast and httpload).  Run through bench/bench.sh (or `make bench`).
 
     bench/bench.sh            full run  (iperf3 5 s x 3 runs, median; sockperf 3 s; wrk 3 s x 3; churn 300 s;
-                              callgrind; the TLS rows; the ws and http rows; the forward and udp rows), about 26
-                              minutes
+                              callgrind; the TLS rows; the ws and http rows; the forward, udp and vhost rows),
+                              about 27 minutes
     bench/bench.sh --quick    short run (iperf3 2 s x 1 run; sockperf 2 s; wrk 2 s x 1; churn 10 s; no callgrind,
-                              no TLS, ws, http, forward or udp rows unless --only names them)
+                              no TLS, ws, http, forward, udp or vhost rows unless --only names them)
     bench/bench.sh --quick --only tls    only direct and the TLS rows, about 1.5 minutes
     bench/bench.sh --quick --only ws     direct, burrow ws and wss, and plain burrow and burrow TLS aes as their
                                          references, about 1.2 minutes
@@ -27,15 +30,20 @@ Python 3 standard library only (and cc for udpblast).  Run through bench/bench.s
                                          fixed rates and at the sender's maximum: delivered/s, loss and where it
                                          happened, burrow's CPU per 100k datagrams; 5 s per row, about 1 minute
                                          (full settings: 5 s x 3, about 3.5 minutes)
+    bench/bench.sh --quick --only vhost  keep-alive GETs of a 1 KiB file from nginx: direct, through burrow's HTTP
+                                         port (Host: bench.test) and through ssh -R; wrk -t2 -c64 req/s, latency at
+                                         half the vhost's maximum (httpload), RSS with 64 idle connections; 3 s per
+                                         run, about 20 s (full settings: 10 s per run, about 1 minute)
 
 Prints one table: absolute numbers, ratios against direct and against ssh -R, MET / NOT MET for the
 targets, and a list of anomalies.  See bench/README.md.
 
 Options: --bin PATH (default $BURROW_BIN or build/burrow), --json FILE (raw results, targets, anomalies),
          --only burrow,mux,ssh,socat,callgrind,tls,ws,http,web,forward,udp (what to run; direct always runs, except
-         for forward and / or udp alone, which have their own direct rows; tls = tls-burrow + tls-ssh; ws = burrow ws
+         for forward, udp and / or vhost alone, which have their own direct rows; tls = tls-burrow + tls-ssh; ws = burrow ws
          and wss, http = burrow http and https, each with plain burrow and burrow TLS aes as references; web = ws,http;
-         forward = burrow -D vs ssh -D; udp = UDP tunnel vs direct; default all, --quick: burrow,mux,ssh,socat),
+         forward = burrow -D vs ssh -D; udp = UDP tunnel vs direct; vhost = the shared HTTP port vs nginx direct and
+         ssh -R; default all, --quick: burrow,mux,ssh,socat),
          --callgrind / --no-callgrind,
          --keep-tmp, --churn SECS (churn duration; default 300, 10 with --quick).
 Env:     BURROW_SERVER_ARGS / BURROW_CLIENT_ARGS: extra flags for the burrow server / client
@@ -2353,6 +2361,573 @@ def report_udp(res, cfg, L):
                 fmt(ratio(r["delivered_rate"], d and d.get("delivered_rate")), "%.2fx")))
 
 
+# the vhost group (`--only vhost`): burrow's shared HTTP port (server --http, client -R http:NAME:host:port),
+# keep-alive requests routed by Host to the client's local nginx, against nginx direct and ssh -R to the same nginx.
+# 1) requests/s with wrk (64 keep-alive connections, 2 threads) three ways, with the relays' CPU; 2) the latency
+# the vhost adds at half its maximum: bench/httpload.c (built into the temp dir like udpblast) sends at a fixed
+# rate, open loop, over 64 keep-alive connections, latency from each request's scheduled time; 3) the server's RSS
+# with 64 idle keep-alive connections held open through the vhost.
+VHOST_NAME = "bench.test"
+VHOST_FILE = "1k.bin"
+VHOST_FILE_BYTES = 1024
+VHOST_CONNS = 64                   # wrk -c, httpload's connections and the idle connections of the memory test
+VHOST_THREADS = 2
+VHOST_SECS_QUICK, VHOST_SECS_FULL = 3, 10      # each wrk run and each httpload run
+VHOST_TARGET = 0.70                # vhost requests/s >= 70% of direct
+VHOST_TARGET_P99_US = 1000         # p99 added over direct at half the vhost's maximum < 1 ms
+VHOST_PATHS = ("direct", "burrow vhost", "ssh -R")
+
+
+def vhost_selected(cfg):
+    return "vhost" in cfg.only_set
+
+
+def build_httpload(cfg):
+    src = os.path.join(REPO, "bench", "httpload.c")
+    out = os.path.join(cfg.tmp, "httpload")
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        raise RuntimeError("no C compiler (cc) to build bench/httpload.c")
+    r = subprocess.run([cc, "-O2", "-Wall", "-o", out, src], capture_output=True, timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError("cc -O2 -Wall bench/httpload.c failed: %s" % (r.stdout + r.stderr).decode(errors="replace")[-600:])
+    if r.stderr.strip():
+        anomaly("httpload.c: compiler warnings: %s" % r.stderr.decode(errors="replace")[-300:])
+    return out
+
+
+def start_nginx_vhost(cfg):
+    """nginx of the vhost rows (its own, in TMP/nginx-vhost): 1 worker, access_log off, keep-alive connections
+    that stay (keepalive_requests 1000000, 300 s), a VHOST_FILE_BYTES file. Returns (port, the master process)."""
+    d = os.path.join(cfg.tmp, "nginx-vhost")
+    os.makedirs(os.path.join(d, "www"))
+    for x in (cfg.tmp, d, os.path.join(d, "www")):
+        os.chmod(x, 0o755)        # nginx workers run as nobody when started as root
+    with open(os.path.join(d, "www", VHOST_FILE), "wb") as f:
+        f.write((b"burrow vhost bench " * 64)[:VHOST_FILE_BYTES - 1] + b"\n")
+    port = free_port()
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write("""worker_processes 1;
+pid %(d)s/nginx.pid;
+error_log %(d)s/error.log warn;
+worker_rlimit_nofile 8192;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 300s;
+    default_type application/octet-stream;
+    client_body_temp_path %(d)s/body;
+    proxy_temp_path %(d)s/proxy;
+    fastcgi_temp_path %(d)s/fastcgi;
+    uwsgi_temp_path %(d)s/uwsgi;
+    scgi_temp_path %(d)s/scgi;
+    server {
+        listen 127.0.0.1:%(port)d backlog=4096;
+        server_name _;
+        root %(d)s/www;
+    }
+}
+""" % {"d": d, "port": port})
+    p = spawn(["/usr/sbin/nginx", "-c", conf, "-p", d, "-g", "daemon off;"], os.path.join(d, "nginx.out"))
+    wait_listen(port, proc=p)
+    return port, p
+
+
+class BurrowV(Burrow):
+    """burrow server -l 127.0.0.1:0 --http 127.0.0.1:0 and client -R http:bench.test:127.0.0.1:NGINX: http_port is
+    the server's shared HTTP port (its `http listening on 127.0.0.1:PORT` line), which the client's `tunnel NAME:
+    serving bench.test on ...:PORT -> ... (HTTP)` line names too."""
+
+    def __init__(self, tmp, binpath, nginx_port, name="burrow vhost", timeout=10.0):
+        if not (os.path.isfile(binpath) and os.access(binpath, os.X_OK)):
+            raise RuntimeError("binary %s not found" % binpath)
+        if not bin_has(binpath, "server", "--http ADDR"):
+            raise RuntimeError("binary %s has no shared HTTP port (no server --http)" % binpath)
+        self.name, self.transport, self.fingerprint, self.client = name, "tcp", None, None
+        env = {"BURROW_TOKEN": TOKEN}
+        sargs = shlex.split(os.environ.get("BURROW_SERVER_ARGS", ""))
+        cargs = shlex.split(os.environ.get("BURROW_CLIENT_ARGS", ""))
+        tag = name.replace(" ", "-")
+        state = []
+        if bin_has(binpath, "server", "--state-dir"):
+            self.state_dir = tempfile.mkdtemp(prefix="state-%s-" % tag, dir=tmp)
+            state = ["--state-dir", self.state_dir]
+        self.server = spawn([binpath, "server", "-l", "127.0.0.1:0", "--http", "127.0.0.1:0"] + state + sargs,
+                            os.path.join(tmp, "%s-server.log" % tag), env)
+        sport = int(wait_log(self.server, r"server listening on [\d.]+:(\d+)", timeout).group(1))
+        self.http_port = int(wait_log(self.server, r"http listening on [\d.]+:(\d+) \(requests routed by Host",
+                                      timeout).group(1))
+        self.client = spawn([binpath, "client", "-s", "127.0.0.1:%d" % sport,
+                             "-R", "http:%s:127.0.0.1:%d" % (VHOST_NAME, nginx_port)] + cargs,
+                            os.path.join(tmp, "%s-client.log" % tag), env)
+        m = wait_log(self.client, r"tunnel \S+: serving %s on \S*?:(\d+)\S* -> \S+ \(HTTP\)" % re.escape(VHOST_NAME),
+                     timeout)
+        if int(m.group(1)) != self.http_port:
+            anomaly("%s: the client serves %s on port %s, the server's HTTP port is %d" % (
+                name, VHOST_NAME, m.group(1), self.http_port))
+        wait_listen(self.http_port, proc=self.server, timeout=timeout)
+        self.pool = int(cargs[cargs.index("--pool") + 1]) if "--pool" in cargs else 8
+        if self.pool != 0:
+            # the vhost's streams stay multiplexed (small responses), but the pool must not be opening during a run
+            try:
+                wait_log(self.client, r"(\d+) data connections ready", timeout)
+            except RuntimeError as e:
+                anomaly("%s: pool not ready: %s" % (name, str(e).splitlines()[0]))
+
+    def http_lines(self):
+        """The server's `http: ...` lines (a refused or failed request: 4xx / 5xx, a cut response ...)."""
+        try:
+            with open(self.server.logpath, "rb") as f:
+                return [l for l in f.read().decode(errors="replace").splitlines() if re.search(r"Z \w+ +http: ", l)]
+        except OSError:
+            return []
+
+
+class SshRV:
+    """ssh -N -R PORT:127.0.0.1:NGINX to the bench's own sshd (start_sshd, in TMP/ssh-vhost), default cipher."""
+
+    def __init__(self, tmp, nginx_port, name="ssh -R"):
+        self.name = name
+        d, self.sshd, sshd_port = start_sshd(os.path.join(tmp, "ssh-vhost"))
+        self.port = free_port()
+        argv = ["ssh", "-N", "-F", "/dev/null", "-R", "%d:127.0.0.1:%d" % (self.port, nginx_port)] + \
+            ssh_login_args(d, sshd_port)
+        self.ssh = spawn(argv, os.path.join(d, "ssh.log"))
+        wait_listen(self.port, timeout=15, proc=self.ssh)
+        self.cipher = ssh_cipher(None)
+
+    def cpu_pids(self):
+        return [self.sshd.pid, self.ssh.pid]
+
+    def check_alive(self, when):
+        if self.ssh.poll() is not None:
+            anomaly("%s: ssh exited (rc=%s) during %s\n%s" % (self.name, self.ssh.returncode, when, tail(self.ssh.logpath)))
+            return False
+        return True
+
+    def stop(self):
+        stop(self.ssh)
+        stop(self.sshd)
+
+
+def machine_ticks():
+    """(busy, total) jiffies of all CPUs from /proc/stat (busy = all but idle and iowait): how loaded the whole machine
+    was over a run, other work included."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return sum(v) - v[3] - v[4], sum(v)
+
+
+def machine_busy_pct(a, b):
+    """% of all CPUs busy between two machine_ticks() readings (100 = every core busy)."""
+    if a is None or b is None or b[1] == a[1]:
+        return None
+    return 100.0 * (b[0] - a[0]) / (b[1] - a[1])
+
+
+def children_cpu_s():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def vhost_wrk(port, secs, host=None):
+    """wrk -t2 -c64 keep-alive GETs of VHOST_FILE (Host: host when given), with --latency; the figures of
+    parse_wrk and wrk's own p50 / p99 in usec and its CPU time."""
+    argv = ["wrk", "-t%d" % VHOST_THREADS, "-c%d" % VHOST_CONNS, "-d%ds" % secs, "--timeout", "5s", "--latency"] + \
+        (["-H", "Host: " + host] if host else []) + ["http://127.0.0.1:%d/%s" % (port, VHOST_FILE)]
+    c0 = children_cpu_s()
+    try:
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=secs + 20)
+    except subprocess.TimeoutExpired:
+        return None, "wrk hung (> %d s)" % (secs + 20)
+    out = (r.stdout + r.stderr).decode(errors="replace")
+    res, err = parse_wrk(out, r.returncode)
+    if err:
+        return None, err
+    res["wrk_cpu_s"] = children_cpu_s() - c0
+    n = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b", out)
+    res["secs"] = float(n.group(2)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[n.group(3)] if n else secs
+    unit = {"us": 1.0, "ms": 1e3, "s": 1e6, "m": 6e7}
+    for q in ("50", "90", "99"):
+        m = re.search(r"^\s+%s(?:\.0+)?%%\s+([\d.]+)(us|ms|s|m)\s*$" % q, out, re.M)
+        res["lat_p" + q] = float(m.group(1)) * unit[m.group(2)] if m else None
+    if r.returncode != 0:
+        res["error_detail"] += " wrk rc=%d" % r.returncode
+        res["errors"] += 1
+    return res, None
+
+
+def vhost_httpload(cfg, prog, port, host, rate, secs):
+    argv = [prog, "127.0.0.1", str(port), host or "-", "/" + VHOST_FILE, str(VHOST_CONNS), str(int(rate)), str(secs)]
+    try:
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=secs + 30)
+    except subprocess.TimeoutExpired:
+        return None, "httpload hung (> %d s)" % (secs + 30)
+    try:
+        return json.loads(r.stdout.decode(errors="replace").strip().splitlines()[-1]), None
+    except (ValueError, IndexError):
+        return None, "httpload rc=%d, no JSON: %s" % (r.returncode, (r.stdout + r.stderr)[-300:].decode(errors="replace"))
+
+
+def http_get_head(s):
+    """Reads one response (head + Content-Length body) from blocking socket s; returns its status."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(65536)
+        if not d:
+            raise RuntimeError("EOF before a response head (%d bytes)" % len(buf))
+        buf += d
+    head, _, body = buf.partition(b"\r\n\r\n")
+    m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    if not m:
+        raise RuntimeError("a response without Content-Length: %r" % head[:200])
+    want = int(m.group(1))
+    while len(body) < want:
+        d = s.recv(65536)
+        if not d:
+            raise RuntimeError("EOF in a response body (%d of %d bytes)" % (len(body), want))
+        body += d
+    if len(body) != want:
+        raise RuntimeError("%d bytes after a response of %d" % (len(body) - want, want))
+    return int(head.split(None, 2)[1])
+
+
+def vhost_idle_conns(pair, n, idle_fds):
+    """n connections to the vhost, one request answered on each, kept open: the server's (and client's) RSS and fds
+    before and with them. Returns the figures; the connections are closed at the end."""
+    out = {}
+    pids = pair.mem_pids()
+    # the previous run's connections released first (fds back to the idle level), then RSS before
+    settle = time.time() + 5
+    while time.time() < settle and any(nfds(v) > idle_fds[k] + 2 for k, v in pids.items()):
+        time.sleep(0.1)
+    time.sleep(0.5)
+    out["rss_before"] = {k: rss_kb(v) for k, v in pids.items()}
+    out["fds_before"] = {k: nfds(v) for k, v in pids.items()}
+    socks, statuses, errs = [], {}, []
+    req = ("GET /%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: burrow-bench\r\n\r\n" % (VHOST_FILE, VHOST_NAME)).encode()
+    try:
+        for i in range(n):
+            try:
+                s = socket.create_connection(("127.0.0.1", pair.http_port), timeout=10)
+                socks.append(s)
+                s.sendall(req)
+                st = http_get_head(s)
+                statuses[st] = statuses.get(st, 0) + 1
+            except (OSError, RuntimeError) as e:
+                errs.append(str(e))
+        time.sleep(0.5)       # the server's bookkeeping after the last answer
+        out["rss_with"] = {k: rss_kb(v) for k, v in pids.items()}
+        out["fds_with"] = {k: nfds(v) for k, v in pids.items()}
+        out["statuses"], out["errors"], out["n"] = statuses, errs, n
+        # still open? a connection the server closed reads EOF at once
+        closed = 0
+        for s in socks:
+            s.setblocking(False)
+            try:
+                if s.recv(1) == b"":
+                    closed += 1
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                closed += 1
+        out["closed_by_server"] = closed
+    finally:
+        for s in socks:
+            s.close()
+    settle = time.time() + 5
+    while time.time() < settle and any(nfds(v) > idle_fds[k] + 2 for k, v in pids.items()):
+        time.sleep(0.1)
+    out["fds_after"] = {k: nfds(v) for k, v in pids.items()}
+    return out
+
+
+def measure_vhost(cfg, res):
+    out = res.setdefault("vhost", {})
+    secs = VHOST_SECS_QUICK if cfg.quick else VHOST_SECS_FULL
+    out["secs"], out["conns"], out["file_bytes"] = secs, VHOST_CONNS, VHOST_FILE_BYTES
+    if not shutil.which("wrk"):
+        anomaly("vhost: wrk not installed (apt-get install wrk): no vhost figures")
+        return
+    if not os.path.exists("/usr/sbin/nginx"):
+        anomaly("vhost: nginx not installed: no vhost figures")
+        return
+    try:
+        prog = build_httpload(cfg)
+    except Exception as e:
+        prog = None
+        anomaly("vhost: %s: no half-load latency figures" % e)
+    nginx_port, nginx = start_nginx_vhost(cfg)
+    paths = {"direct": None}
+    try:
+        try:
+            paths["burrow vhost"] = BurrowV(cfg.tmp, cfg.bin, nginx_port)
+        except Exception as e:
+            anomaly("burrow vhost unavailable: %s" % e)
+            for p in list(STARTED):
+                if p.argv[0] == cfg.bin:
+                    stop(p)
+        v = paths.get("burrow vhost")
+        if v is not None:
+            out["rss_idle"] = {k: rss_kb(p) for k, p in v.mem_pids().items()}
+            out["fds_idle"] = {k: nfds(p) for k, p in v.mem_pids().items()}
+        try:
+            paths["ssh -R"] = SshRV(cfg.tmp, nginx_port)
+            out["ssh_cipher"] = paths["ssh -R"].cipher
+        except Exception as e:
+            anomaly("vhost: ssh -R unavailable: %s" % e)
+        # 1) requests/s, the paths in turn
+        for name in VHOST_PATHS:
+            if name not in paths:
+                continue
+            peer = paths[name]
+            port = nginx_port if peer is None else (peer.http_port if name == "burrow vhost" else peer.port)
+            roots = peer.cpu_pids() if peer is not None else []
+            c0 = [cpu_ticks([p]) for p in roots]
+            n0, mt0 = cpu_ticks([nginx.pid]), machine_ticks()
+            o, err = vhost_wrk(port, secs, VHOST_NAME if name == "burrow vhost" else None)
+            mt1 = machine_ticks()
+            if err:
+                anomaly("vhost %s wrk: %s" % (name, err))
+                if peer is not None:
+                    peer.check_alive("wrk")
+                continue
+            r = out.setdefault(name, {})
+            r["wrk"] = o
+            r["rps"] = o["rps"]
+            r["nginx_cpu_pct"] = 100.0 * (cpu_ticks([nginx.pid]) - n0) / CLK_TCK / o["secs"]
+            r["wrk_cpu_pct"] = 100.0 * o["wrk_cpu_s"] / o["secs"]
+            r["machine_busy_pct"] = machine_busy_pct(mt0, mt1)
+            if roots:
+                each = [(cpu_ticks([p]) - a) / CLK_TCK for p, a in zip(roots, c0)]
+                r["cpu_s_each"] = each
+                r["cpu_pct_each"] = [100.0 * x / o["secs"] for x in each]
+                r["cpu_pct"] = sum(r["cpu_pct_each"])
+                r["cpu_ms_per_1k"] = 1000.0 * sum(each) / (o["requests"] / 1000.0) if o["requests"] else None
+            if o["errors"]:
+                anomaly("vhost %s wrk: %d errors of %d requests (%s)" % (name, o["errors"], o["requests"],
+                                                                        o["error_detail"].strip()))
+            log("vhost %-12s wrk -t%d -c%d keep-alive %d s: %.0f requests/s (p50 %s, p99 %s us)%s; nginx %.0f%%, "
+                "wrk %.0f%% of a core; machine %s%% busy" % (
+                    name, VHOST_THREADS, VHOST_CONNS, secs, o["rps"], fmt(o["lat_p50"], "%.0f"),
+                    fmt(o["lat_p99"], "%.0f"), "; relay CPU %s = %.0f%% of a core" % (
+                        " + ".join("%.0f%%" % x for x in r["cpu_pct_each"]), r["cpu_pct"]) if roots else "",
+                    r["nginx_cpu_pct"], r["wrk_cpu_pct"], fmt(r["machine_busy_pct"], "%.0f")))
+            if peer is not None:
+                peer.check_alive("wrk")
+            # 3) memory, right after the vhost's wrk run: 64 idle keep-alive connections through the vhost
+            if name == "burrow vhost" and peer.check_alive("wrk"):
+                m = vhost_idle_conns(peer, VHOST_CONNS, out["fds_idle"])
+                out["mem"] = m
+                if m["errors"] or set(m["statuses"]) != {200}:
+                    anomaly("vhost memory test: statuses %s, errors %s" % (m["statuses"], m["errors"][:3]))
+                if m["closed_by_server"]:
+                    anomaly("vhost memory test: %d of %d idle connections closed by the server within 0.5 s" % (
+                        m["closed_by_server"], VHOST_CONNS))
+                log("vhost memory: server RSS %s -> %s KB with %d idle keep-alive connections (client %s -> %s KB), "
+                    "fds %s -> %s" % (m["rss_before"].get("server"), m["rss_with"].get("server"), VHOST_CONNS,
+                                      m["rss_before"].get("client"), m["rss_with"].get("client"), m["fds_before"],
+                                      m["fds_with"]))
+                peer.check_alive("the memory test")
+        # 2) latency at half the vhost's maximum, direct and vhost
+        vr = out.get("burrow vhost", {}).get("rps")
+        if prog and vr:
+            rate = int(vr / 2)
+            out["half_rate"] = rate
+            for name in ("direct", "burrow vhost"):
+                peer = paths.get(name)
+                if name != "direct" and peer is None:
+                    continue
+                port = nginx_port if peer is None else peer.http_port
+                roots = peer.cpu_pids() if peer is not None else []
+                c0, mt0 = [cpu_ticks([p]) for p in roots], machine_ticks()
+                o, err = vhost_httpload(cfg, prog, port, VHOST_NAME if peer is not None else None, rate, secs)
+                mt1 = machine_ticks()
+                if err:
+                    anomaly("vhost %s httpload: %s" % (name, err))
+                    continue
+                if roots:
+                    o["relay_cpu_pct_each"] = [100.0 * (cpu_ticks([p]) - a) / CLK_TCK / secs for p, a in zip(roots, c0)]
+                o["machine_busy_pct"] = machine_busy_pct(mt0, mt1)
+                out.setdefault(name, {})["half"] = o
+                if o["errors"] or o["warmup_failed"] or o["conns_up"] < VHOST_CONNS:
+                    anomaly("vhost %s httpload at %d/s: %d errors of %d scheduled (io %d, bad %d, non-2xx %d, "
+                            "unfinished %d, unsent %d), %d/%d connections up, warm-up failed %d; first: %s" % (
+                                name, rate, o["errors"], o["scheduled"], o["io_errors"], o["bad_responses"],
+                                o["non2xx"], o["unfinished"], o["unsent"], o["conns_up"], VHOST_CONNS,
+                                o["warmup_failed"], o["first_error"] or "-"))
+                if o["reconnects"]:
+                    NOTES.append("vhost %s httpload: %d reconnections (%d closed by the peer)" % (
+                        name, o["reconnects"], o["peer_closes"]))
+                log("vhost %-12s httpload %d/s x %d s, %d conns: sent %d, completed %d, errors %d; latency p50 %.0f "
+                    "p90 %.0f p99 %.0f max %.0f us; send lag p99 %.0f us, backlog max %d; httpload %.0f%% of a core; "
+                    "machine %s%% busy" % (name, rate, secs, VHOST_CONNS, o["sent"], o["completed"], o["errors"],
+                                           o["p50"], o["p90"], o["p99"], o["max"], o["lag_p99"], o["max_backlog"],
+                                           100.0 * o["cpu_s"] / secs, fmt(o["machine_busy_pct"], "%.0f")))
+                if peer is not None:
+                    peer.check_alive("httpload")
+        elif prog and paths.get("burrow vhost") is not None:
+            anomaly("vhost: no requests/s of the vhost: no half-load latency figures")
+        v = paths.get("burrow vhost")
+        if v is not None:
+            bad = v.http_lines()
+            out["server_http_lines"] = len(bad)
+            if bad:
+                anomaly("burrow vhost server logged %d `http:` lines (refused or failed requests), first:\n%s" % (
+                    len(bad), "\n".join("    | " + l for l in bad[:5])))
+        # the same 64 idle connections on a fresh pair (no traffic before them): after the wrk run the server's
+        # allocator has the freed buffers of wrk's 64 connections at hand, so RSS need not grow for new ones
+        if paths.get("burrow vhost") is not None:
+            fresh = None
+            try:
+                fresh = BurrowV(cfg.tmp, cfg.bin, nginx_port, name="burrow vhost fresh")
+                idle = {k: nfds(p) for k, p in fresh.mem_pids().items()}
+                m = vhost_idle_conns(fresh, VHOST_CONNS, idle)
+                out["mem_fresh"] = m
+                if m["errors"] or set(m["statuses"]) != {200} or m["closed_by_server"]:
+                    anomaly("vhost memory test (fresh pair): statuses %s, errors %s, %d closed by the server" % (
+                        m["statuses"], m["errors"][:3], m["closed_by_server"]))
+                log("vhost memory, fresh pair: server RSS %s -> %s KB with %d idle keep-alive connections (client %s "
+                    "-> %s KB)" % (m["rss_before"].get("server"), m["rss_with"].get("server"), VHOST_CONNS,
+                                   m["rss_before"].get("client"), m["rss_with"].get("client")))
+                fresh.check_alive("the memory test")
+            except Exception as e:
+                anomaly("vhost memory test (fresh pair) failed: %s" % e)
+                for p in list(STARTED):
+                    if p.argv[0] == cfg.bin:
+                        stop(p)
+            finally:
+                if fresh is not None:
+                    fresh.stop()
+    finally:
+        for name in ("ssh -R", "burrow vhost"):
+            if paths.get(name) is not None:
+                paths[name].stop()
+        stop(nginx)
+    try:
+        with open(os.path.join(cfg.tmp, "nginx-vhost", "error.log"), "rb") as f:
+            errs = [l for l in f.read().decode(errors="replace").splitlines() if l.strip()]
+        if errs:
+            anomaly("vhost nginx error.log: %d lines, first: %s" % (len(errs), errs[0]))
+    except OSError:
+        pass
+
+
+def report_vhost(res, cfg, L):
+    """The VHOST section and VHOST TARGETS."""
+    if not vhost_selected(cfg):
+        return
+    v = res.get("vhost", {})
+    g = lambda p, k: (v.get(p) or {}).get(k)
+    n0 = lambda x: "n/a" if x is None else "{:,.0f}".format(x)
+    us = lambda x: "n/a" if x is None or x < 0 else "%.0f" % x
+    L.append("")
+    L.append("VHOST (burrow server --http: requests routed by Host; client -R http:%s:127.0.0.1:NGINX; nginx of its own, "
+             "1 worker, access_log off, keepalive_requests 1000000, a %s B file; ssh -R = ssh -N -R to our sshd, %s; "
+             "all in this run)" % (VHOST_NAME, n0(VHOST_FILE_BYTES), (v.get("ssh_cipher") or "?").split("@")[0]))
+    L.append("  wrk -t%d -c%d keep-alive, %d s per path (burrow vhost: -H 'Host: %s' to the server's HTTP port); p50/p99 "
+             "= wrk's latency at that load, usec; relay CPU = user+sys of burrow server + client (sshd + ssh), %% of a "
+             "core over the run, and per 1,000 requests; nginx%%, wrk%% likewise; mach%% = all CPUs busy over the run "
+             "(/proc/stat, other work included; 100 = every core)" % (VHOST_THREADS, VHOST_CONNS, v.get("secs", 0),
+                                                                       VHOST_NAME))
+    L.append("%-13s %9s %7s %7s %7s %7s %7s %16s %9s %7s %6s %6s" % (
+        "path", "req/s", "vs dir", "vs ssh", "p50", "p99", "errors", "relay CPU %", "ms/1k req", "nginx%", "wrk%",
+        "mach%"))
+    d, s = g("direct", "rps"), g("ssh -R", "rps")
+    for p in VHOST_PATHS:
+        w = g(p, "wrk")
+        if not w:
+            L.append("%-13s %9s" % (p, "n/a"))
+            continue
+        each = g(p, "cpu_pct_each")
+        cpu = ("%.0f (%s)" % (g(p, "cpu_pct"), "+".join("%.0f" % x for x in each))) if each else "-"
+        L.append("%-13s %9s %7s %7s %7s %7s %7s %16s %9s %7.0f %6.0f %6s" % (
+            p, n0(w["rps"]), fmt(ratio(w["rps"], d), "%.2fx"), fmt(ratio(w["rps"], s), "%.2fx"),
+            us(w.get("lat_p50")), us(w.get("lat_p99")), "%d" % w["errors"], cpu,
+            fmt(g(p, "cpu_ms_per_1k"), "%.1f"), g(p, "nginx_cpu_pct"), g(p, "wrk_cpu_pct"),
+            fmt(g(p, "machine_busy_pct"), "%.0f")))
+    if g("burrow vhost", "cpu_s_each"):
+        a, b = g("burrow vhost", "cpu_s_each")
+        L.append("  burrow vhost CPU over the wrk run: server %.2f s (%.0f%%), client %.2f s (%.0f%% of a core)" % (
+            a, g("burrow vhost", "cpu_pct_each")[0], b, g("burrow vhost", "cpu_pct_each")[1]))
+    L.append("")
+    rate = v.get("half_rate")
+    L.append("  half load: bench/httpload, %s requests/s (half the vhost's wrk figure), open loop over %d keep-alive "
+             "connections (one warm-up request each, not counted), %d s; latency = a request's scheduled time .. the "
+             "last byte of its response (waiting for a free connection counts), usec; lag = scheduled .. written; "
+             "queue = most requests due and not yet written (every connection busy)" % (
+                 n0(rate), VHOST_CONNS, v.get("secs", 0)))
+    L.append("%-13s %9s %9s %7s %7s %7s %7s %8s %8s %8s %6s %7s %6s" % (
+        "path", "sent/s", "completed", "errors", "p50", "p90", "p99", "p99.9", "max", "lag p99", "queue", "load%",
+        "mach%"))
+    for p in ("direct", "burrow vhost"):
+        h = g(p, "half")
+        if not h:
+            L.append("%-13s %9s" % (p, "n/a"))
+            continue
+        L.append("%-13s %9s %9s %7d %7s %7s %7s %8s %8s %8s %6d %7.0f %6s" % (
+            p, n0(h["rate"]), n0(h["completed"]), h["errors"], us(h["p50"]), us(h["p90"]), us(h["p99"]),
+            us(h["p999"]), us(h["max"]), us(h["lag_p99"]), h["max_backlog"], 100.0 * h["cpu_s"] / h["secs"],
+            fmt(h.get("machine_busy_pct"), "%.0f")))
+    hd, hv = g("direct", "half"), g("burrow vhost", "half")
+    add = {}
+    if hd and hv and hd["completed"] and hv["completed"]:
+        add = {k: hv[k] - hd[k] for k in ("p50", "p90", "p99", "max")}
+        rc = hv.get("relay_cpu_pct_each")
+        L.append("  added by the vhost: p50 %+.0f, p90 %+.0f, p99 %+.0f us; burrow CPU at half load: %s of a core; "
+                 "load%% = httpload's own CPU" % (add["p50"], add["p90"], add["p99"],
+                                                  " + ".join("%.0f%%" % x for x in rc) if rc else "n/a"))
+    m = v.get("mem")
+    L.append("")
+    if m:
+        ri, rb, rw = v.get("rss_idle") or {}, m["rss_before"], m["rss_with"]
+        per = {k: (rw[k] - rb[k]) / VHOST_CONNS for k in rw}
+        per_idle = {k: (rw[k] - ri[k]) / VHOST_CONNS for k in rw if k in ri}
+        L.append("  memory (VmRSS KB): %d idle keep-alive connections through the vhost (one request answered on each, "
+                 "held open), right after the wrk run; before = the same moment without them (wrk's connections closed)"
+                 % VHOST_CONNS)
+        for k in ("server", "client"):
+            L.append("  %-7s idle (no traffic yet) %6s, before %6s, with %d %6s: %s KB per connection (%s over idle); "
+                     "fds %s -> %s -> %s" % (
+                         k, fmt(ri.get(k), "%d"), fmt(rb.get(k), "%d"), VHOST_CONNS, fmt(rw.get(k), "%d"),
+                         fmt(per.get(k), "%.1f"), fmt(per_idle.get(k), "%.1f"), m["fds_before"].get(k, "?"),
+                         m["fds_with"].get(k, "?"), m["fds_after"].get(k, "?")))
+    else:
+        L.append("  memory: n/a")
+    mf = v.get("mem_fresh")
+    if mf:
+        for k in ("server", "client"):
+            b, w = mf["rss_before"].get(k), mf["rss_with"].get(k)
+            L.append("  %-7s fresh pair (no traffic before): %6s -> %6s with %d: %s KB per connection; fds %s -> %s -> %s"
+                     % (k, fmt(b, "%d"), fmt(w, "%d"), VHOST_CONNS,
+                        fmt((w - b) / VHOST_CONNS if (w is not None and b is not None) else None, "%.1f"),
+                        mf["fds_before"].get(k, "?"), mf["fds_with"].get(k, "?"), mf["fds_after"].get(k, "?")))
+    L.append("")
+    L.append("VHOST TARGETS (this run)")
+    vr = g("burrow vhost", "rps")
+    r = ratio(vr, d)
+    target(L, "vhost requests/s >= %d%% of direct" % round(VHOST_TARGET * 100), None if r is None else r >= VHOST_TARGET,
+           "%s: %s vs %s req/s; vs ssh -R %s (%s req/s)" % (
+               fmt(r and r * 100, "%.0f%%"), n0(vr), n0(d), fmt(ratio(vr, s), "%.2fx"), n0(s)))
+    ap = add.get("p99")
+    target(L, "p99 added at half load < %g ms" % (VHOST_TARGET_P99_US / 1000.0),
+           None if ap is None else ap < VHOST_TARGET_P99_US,
+           "%s us: vhost p99 %s vs direct %s us at %s req/s" % (
+               fmt(ap, "%+.0f"), us(hv and hv["p99"]), us(hd and hd["p99"]), n0(rate)))
+    if m:
+        L.append("      server: %s KB per idle keep-alive connection through the vhost (%d connections, after the wrk "
+                 "run)%s" % (fmt((m["rss_with"].get("server", 0) - m["rss_before"].get("server", 0)) / VHOST_CONNS,
+                                 "%.1f"), VHOST_CONNS,
+                             "; on a fresh pair %s KB" % fmt((mf["rss_with"].get("server", 0) -
+                                                              mf["rss_before"].get("server", 0)) / VHOST_CONNS, "%.1f")
+                             if mf else ""))
+
+
 # --------------------------------------------------------------------------- runner
 
 def measure_peer(peer, cfg, res, heavy=True):
@@ -3352,6 +3927,7 @@ def report(res, cfg):
     report_http_targets(res, cfg, L)
     report_forward(res, cfg, L)
     report_udp(res, cfg, L)
+    report_vhost(res, cfg, L)
     if NOTES:
         L.append("")
         L.append("NOTES")
@@ -3377,8 +3953,9 @@ def main():
                          "aes128-gcm run as their references + idle data connections), http (burrow --transport "
                          "http and https, with the same references), web (= ws,http), forward (burrow client -D "
                          "against ssh -D, with its own direct row), udp (datagrams/s and loss of 1,400 and 16,000 B "
-                         "through a UDP tunnel against direct, with its own direct rows); default all of them, "
-                         "--quick: burrow,mux,ssh,socat")
+                         "through a UDP tunnel against direct, with its own direct rows), vhost (keep-alive HTTP "
+                         "requests through the server's --http port against nginx direct and ssh -R, with its own "
+                         "direct row); default all of them, --quick: burrow,mux,ssh,socat")
     ap.add_argument("--callgrind", dest="callgrind", action="store_true", default=None,
                     help="callgrind Ir of moving %d MB through the relay (default: on, off with --quick)" % CALLGRIND_MB)
     ap.add_argument("--no-callgrind", dest="callgrind", action="store_false")
@@ -3404,10 +3981,10 @@ def main():
     if cfg.callgrind is None:
         cfg.callgrind = not cfg.quick
     if cfg.only is None:
-        cfg.only = "burrow,mux,ssh,socat" + ("" if cfg.quick else ",tls,ws,http,forward,udp")
+        cfg.only = "burrow,mux,ssh,socat" + ("" if cfg.quick else ",tls,ws,http,forward,udp,vhost")
     only = cfg.only_set = set(x.strip() for x in cfg.only.split(","))
     unknown = only - {"burrow", "mux", "ssh", "socat", "callgrind", "tls", "tls-burrow", "tls-ssh", "ws", "http", "web",
-                      "forward", "udp"}
+                      "forward", "udp", "vhost"}
     if unknown:
         ap.error("--only: unknown %s" % ",".join(sorted(unknown)))
 
@@ -3442,8 +4019,9 @@ def main():
     except Exception:
         cfg.git = "?"
 
-    # (the udp group alone needs none of the services: its sender and sink are bench/udpblast)
-    udp_alone = only == {"udp"}
+    # (the udp group alone needs none of the services: its sender and sink are bench/udpblast; nor does the vhost
+    # group, which starts its own nginx)
+    udp_alone = only <= {"udp", "vhost"}
     for tool in ("iperf3", "sockperf"):
         if not shutil.which(tool) and not udp_alone:
             log("%s not installed: its rows will be n/a" % tool)
@@ -3455,9 +4033,9 @@ def main():
     except Exception:
         pass
 
-    # direct (iperf3, sockperf, wrk) always runs, unless only forward and / or udp are chosen: they have their own
-    # direct rows
-    plan = [] if only <= {"forward", "udp"} else [("direct", lambda: Direct(svc, cfg.tmp))]
+    # direct (iperf3, sockperf, wrk) always runs, unless only forward, udp and / or vhost are chosen: they have their
+    # own direct rows
+    plan = [] if only <= {"forward", "udp", "vhost"} else [("direct", lambda: Direct(svc, cfg.tmp))]
     # the web group (ws, http) compares with plain burrow and burrow TLS aes of the same run: they run for it when
     # not chosen themselves (then as reference rows only: no churn, 1,000 connections, no plain or TLS section)
     ws = ws_selected(cfg) or http_selected(cfg)
@@ -3555,6 +4133,15 @@ def main():
         except Exception as e:
             anomaly("udp measurement failed: %r" % (e,))
 
+    # the vhost group: the shared HTTP port against nginx direct and ssh -R (before the heavy tests too)
+    if vhost_selected(cfg):
+        log("=== vhost: keep-alive requests through burrow's HTTP port (Host: %s), nginx direct and ssh -R"
+            % VHOST_NAME)
+        try:
+            measure_vhost(cfg, res)
+        except Exception as e:
+            anomaly("vhost measurement failed: %r" % (e,))
+
     # (not for the http rows alone: the http transport has no data connections)
     if any(tls_selected(cfg, k) for k in ("tls aes", "tls chacha")) or ws_selected(cfg):
         log("=== idle data connections: RSS with client --pool 0 and --pool %d, TLS%s and plain"
@@ -3593,6 +4180,8 @@ def main():
                                   "fwd_setups": FWD_SETUPS_QUICK if cfg.quick else FWD_SETUPS_FULL,
                                   "udp_secs": UDP_SECS_QUICK if cfg.quick else UDP_SECS_FULL,
                                   "udp_runs": UDP_RUNS_QUICK if cfg.quick else UDP_RUNS_FULL,
+                                  "vhost_secs": VHOST_SECS_QUICK if cfg.quick else VHOST_SECS_FULL,
+                                  "vhost_conns": VHOST_CONNS,
                                   "nconn": NCONN, "nconn_big": NCONN_BIG, "callgrind_mb": CALLGRIND_MB, "callgrind_runs": CALLGRIND_RUNS,
                                   "bin": cfg.bin_orig, "bin_mtime": cfg.bin_mtime, "bin_sha256_12": cfg.bin_sha, "git": cfg.git,
                                   "only": cfg.only}}, f, indent=2)
