@@ -652,12 +652,10 @@ hc_read_user(struct hconn *hc)
 	if (hc->in_len == sizeof hc->in)
 		hc_compact_in(hc);
 	int err = 0;
-	size_t before = hc->in_len;
 	int r = read_some(hc->u, hc->in, &hc->in_len, sizeof hc->in, &err);
 	if (r != 0)
 		return 0;
 	hc->u_eof = 1;
-	(void)before;
 	if (hc->st == HC_LINGER || hc->st == HC_HEAD ||
 	    (hc->st == HC_REQUEST && !hc->req_done) || err != 0) {
 		if (hc->st == HC_REQUEST && !hc->req_done)
@@ -856,9 +854,11 @@ hc_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void
 hc_set_callbacks(struct hconn *hc)
 {
+	/* After a whole request, what comes next (pipelined) waits in the
+	 * buffer unparsed; reading on keeps the events still between requests
+	 * (an epoll_ctl per toggle is a syscall per request). */
 	int in_room = hc->in_len < sizeof hc->in || hc->in_off > 0;
-	/* After a whole request, pipelined bytes wait unread. */
-	int want_user = !hc->u_eof && in_room && (hc->st != HC_REQUEST || !hc->req_done);
+	int want_user = !hc->u_eof && in_room;
 	conn_want_read(hc->u, want_user);
 	conn_want_write(hc->u, hc->out_off < hc->out_len ||
 	    (hc->st == HC_LINGER && !hc->u_shut));
