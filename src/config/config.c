@@ -72,6 +72,10 @@ static const struct option_def options[] = {
 	"https:NAME:host:port): each TLS connection goes, still encrypted, to the "
 	"client that serves the name its ClientHello asks for (SNI); an unknown "
 	"name gets a TLS alert", 0, 0},
+    {"https_certs", 0, ROLE_SERVER, OT_PATH, OFF(https_certs), NULL, "DIR",
+	"certificates for the HTTPS port to terminate TLS with, for names HTTP "
+	"tunnels (-R http:) register: NAME.crt (chain, PEM) and NAME.key pairs, "
+	"each serving its certificate's DNS names; reread on SIGHUP", 0, 0},
     {"http", 0, ROLE_SERVER, OT_LISTEN, OFF(http_listen), NULL, "ADDR[:PORT]",
 	"a shared HTTP port (default port 80) for the names clients register (-R "
 	"http:NAME:host:port): each request goes to the client that serves its "
@@ -1635,6 +1639,7 @@ config_free(struct config *cfg)
 	free(cfg->forward_to);
 	free(cfg->trusted_proxies);
 	free(cfg->domain);
+	free(cfg->https_certs);
 	free(cfg->state_dir);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);

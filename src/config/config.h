@@ -76,6 +76,7 @@ struct config {
 	struct dest_rules *trusted_proxies; /* server: HTTP port visitors whose X-Forwarded-* stand */
 	uint32_t response_timeout_ms; /* server: HTTP port: 504 after this long */
 	char *domain;             /* server: HTTP port: subdomains' and random names' parent */
+	char *https_certs;        /* server: NAME.crt/NAME.key pairs: HTTPS terminated for HTTP tunnels */
 	struct hostport server;  /* client: where the server is */
 	char *token;
 	char *socks_auth;        /* client: -D's "user:password" (secret memory), or NULL */

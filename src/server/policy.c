@@ -93,6 +93,7 @@ void
 server_reload(struct server *srv)
 {
 	const struct config *cfg = srv->cfg;
+	certs_reload(srv->certs);
 	if (cfg->path == NULL) {
 		log_info("reload: no config file (-c), no clients list to read");
 		return;

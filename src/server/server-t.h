@@ -128,6 +128,7 @@ struct server {
 	size_t nsniffs;
 	struct log_limit lim_https;
 	char https_addr[ADDR_STR_MAX];
+	struct certs *certs; /* https_certs: terminating HTTP tunnels' names */
 	/* The HTTP port (hproxy.c): connections waiting for a request head,
 	 * idle ones included (oldest first). */
 	struct evconnlistener *http_lev;
@@ -238,6 +239,17 @@ int vhost_register(struct client_conn *cc, struct tunnel *t, const char *extra,
 void vhost_unregister(struct tunnel *t);
 int vhost_listen(struct server *srv);
 void vhost_shutdown(struct server *srv);
+
+/* certs.c: the HTTPS port's certificates for terminating TLS */
+struct certs;
+typedef struct ssl_ctx_st SSL_CTX;
+/* The pairs of dir (NAME.crt, NAME.key); NULL (logged) if unreadable. */
+struct certs *certs_new(const char *dir);
+/* SIGHUP: the directory again; on failure the old set stays (logged). */
+void certs_reload(struct certs *cs);
+void certs_free(struct certs *cs);
+/* The context whose certificate covers name (exact first), or NULL. */
+SSL_CTX *certs_find(const struct certs *cs, const char *name);
 
 /* hproxy.c: the HTTP port, each request to the tunnel of its Host and path */
 int hproxy_listen(struct server *srv);

@@ -29,6 +29,8 @@
 #include "proto/auth.h"
 #include "proto/sni.h"
 #include "server/server-t.h"
+#include "transport/conn.h"
+#include "transport/tls.h"
 #include "util/evtime.h"
 #include "util/log.h"
 
@@ -55,6 +57,7 @@ struct sniff {
 	struct event *ev;
 	size_t len;
 	char peer[ADDR_STR_MAX];
+	struct sockaddr_storage sa;
 	TAILQ_ENTRY(sniff) link;
 	uint8_t buf[SNIFF_BUF];
 };
@@ -271,7 +274,7 @@ vhost_register(struct client_conn *cc, struct tunnel *t, const char *extra,
 	int http = t->kind == TUNNEL_HTTP;
 	char name[256], path[VHOST_PATH_MAX], paths[MSG_EXTRA_MAX + 1];
 	char full[2 * MSG_EXTRA_MAX];
-	if ((http ? srv->http_lev : srv->https_lev) == NULL) {
+	if (http ? srv->http_lev == NULL && srv->certs == NULL : srv->https_lev == NULL) {
 		*code = ERR_DENIED;
 		snprintf(text, textlen, http ? "this server has no HTTP port (--http)"
 					     : "this server has no HTTPS port (--https)");
@@ -306,10 +309,11 @@ vhost_register(struct client_conn *cc, struct tunnel *t, const char *extra,
 		}
 	}
 	if (http) { /* the URL of the first name */
-		const char *port = strrchr(srv->http_addr, ':');
-		int dflt = port == NULL || strcmp(port, ":80") == 0;
-		snprintf(text, textlen, "http://%.*s%s/", (int)strcspn(extra, ",;"), extra,
-		    dflt ? "" : port);
+		int tls = srv->http_lev == NULL;
+		const char *port = strrchr(tls ? srv->https_addr : srv->http_addr, ':');
+		int dflt = port == NULL || strcmp(port, tls ? ":443" : ":80") == 0;
+		snprintf(text, textlen, "%s://%.*s%s/", tls ? "https" : "http",
+		    (int)strcspn(extra, ",;"), extra, dflt ? "" : port);
 		snprintf(t->extra, sizeof t->extra, "%s", extra); /* the names served */
 	} else {
 		snprintf(text, textlen, "%s", srv->https_addr);
@@ -375,6 +379,33 @@ sniff_plain_http(struct sniff *sn)
 	sniff_refuse(sn, NULL, "a plain HTTP request (400)", 0);
 }
 
+/*
+ * Not passed through: a name an HTTP tunnel serves, with a certificate
+ * here, is terminated and goes to the HTTP engine (hproxy.c) as https.
+ */
+static void
+sniff_terminate(struct sniff *sn, const char *host)
+{
+	struct server *srv = sn->srv;
+	if (vhost_best_name(srv, 1, host) == NULL) {
+		sniff_refuse(sn, host, "no tunnel serves this name", 1);
+		return;
+	}
+	SSL_CTX *ctx = certs_find(srv->certs, host);
+	if (ctx == NULL) {
+		sniff_refuse(sn, host, "an HTTP tunnel serves this name, but no "
+		    "certificate here covers it (https_certs)", 1);
+		return;
+	}
+	event_free(sn->ev);
+	sn->ev = NULL;
+	struct conn *u = conn_tls_accept(srv->base, sn->fd, ctx, sn->buf, sn->len);
+	struct sockaddr_storage sa = sn->sa;
+	sniff_free(sn, 0); /* the conn has fd (or closed it) */
+	if (u != NULL)
+		hproxy_take(srv, u, (struct sockaddr *)&sa, "https");
+}
+
 static void
 sniff_route(struct sniff *sn, const char *host)
 {
@@ -384,7 +415,7 @@ sniff_route(struct sniff *sn, const char *host)
 	}
 	struct tunnel *t = vhost_lookup(sn->srv, host);
 	if (t == NULL) {
-		sniff_refuse(sn, host, "no tunnel serves this name", 1);
+		sniff_terminate(sn, host);
 		return;
 	}
 	int fd = sn->fd;
@@ -447,6 +478,8 @@ https_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	sn->srv = srv;
 	sn->fd = fd;
 	sn->len = 0;
+	memset(&sn->sa, 0, sizeof sn->sa);
+	memcpy(&sn->sa, sa, (size_t)salen < sizeof sn->sa ? (size_t)salen : sizeof sn->sa);
 	sockaddr_format(sa, sn->peer, sizeof sn->peer);
 	TAILQ_INSERT_TAIL(&srv->sniffs, sn, link);
 	srv->nsniffs++;
@@ -469,12 +502,15 @@ int
 vhost_listen(struct server *srv)
 {
 	TAILQ_INIT(&srv->sniffs);
+	if (srv->cfg->https_certs != NULL &&
+	    (srv->certs = certs_new(srv->cfg->https_certs)) == NULL)
+		return -1;
 	if (server_port_listen(srv, &srv->cfg->https_listen, "https", https_accept_cb,
 		https_error_cb, &srv->https_lev, &srv->https_retry, srv->https_addr,
 		sizeof srv->https_addr) != 0)
 		return -1;
-	log_info("https listening on %s (TLS passed through by server name)",
-	    srv->https_addr);
+	log_info("https listening on %s (TLS passed through by server name%s)",
+	    srv->https_addr, srv->certs ? ", or terminated for HTTP tunnels' names" : "");
 	return 0;
 }
 
@@ -487,6 +523,8 @@ vhost_shutdown(struct server *srv)
 		event_free(srv->https_retry);
 	srv->https_lev = NULL;
 	srv->https_retry = NULL;
+	certs_free(srv->certs);
+	srv->certs = NULL;
 	while (srv->nsniffs > 0)
 		sniff_free(TAILQ_FIRST(&srv->sniffs), 1);
 }

@@ -541,6 +541,109 @@ tls_on_new_session(SSL *ssl, SSL_SESSION *sess)
 	return 1; /* we keep the reference */
 }
 
+/* ---- the HTTP edge: a ClientHello read already ---- */
+
+/*
+ * A read BIO that gives the bytes read to route the connection first, then
+ * the socket's (its next BIO). Writes go straight to the socket BIO.
+ */
+struct prefix {
+	uint8_t *p;
+	size_t n, off;
+};
+
+static int
+prefix_read(BIO *b, char *out, int len)
+{
+	struct prefix *px = BIO_get_data(b);
+	BIO_clear_retry_flags(b);
+	if (px != NULL && px->off < px->n) {
+		size_t k = px->n - px->off < (size_t)len ? px->n - px->off : (size_t)len;
+		memcpy(out, px->p + px->off, k);
+		px->off += k;
+		return (int)k;
+	}
+	int r = BIO_read(BIO_next(b), out, len);
+	BIO_copy_next_retry(b);
+	return r;
+}
+
+static int
+prefix_write(BIO *b, const char *in, int len)
+{
+	int r = BIO_write(BIO_next(b), in, len);
+	BIO_clear_retry_flags(b);
+	BIO_copy_next_retry(b);
+	return r;
+}
+
+static long
+prefix_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct prefix *px = BIO_get_data(b);
+	if (cmd == BIO_CTRL_PENDING && px != NULL && px->off < px->n)
+		return (long)(px->n - px->off);
+	return BIO_next(b) != NULL ? BIO_ctrl(BIO_next(b), cmd, num, ptr) : 0;
+}
+
+static int
+prefix_destroy(BIO *b)
+{
+	struct prefix *px = BIO_get_data(b);
+	if (px != NULL) {
+		free(px->p);
+		free(px);
+	}
+	BIO_set_data(b, NULL);
+	return 1;
+}
+
+static BIO_METHOD *
+prefix_method(void)
+{
+	static BIO_METHOD *m; /* made once, on the main thread */
+	if (m == NULL && (m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_FILTER,
+			      "burrow prefix")) != NULL) {
+		BIO_meth_set_read(m, prefix_read);
+		BIO_meth_set_write(m, prefix_write);
+		BIO_meth_set_ctrl(m, prefix_ctrl);
+		BIO_meth_set_destroy(m, prefix_destroy);
+	}
+	return m;
+}
+
+struct conn *
+conn_tls_accept(struct event_base *base, int fd, SSL_CTX *ctx, const void *prefix,
+    size_t n)
+{
+	struct tls_conn *t = tls_conn_alloc(base, fd, &tls_conn_ops);
+	if (t == NULL)
+		return NULL;
+	struct prefix *px = calloc(1, sizeof *px);
+	BIO_METHOD *m = prefix_method();
+	BIO *pb = m != NULL ? BIO_new(m) : NULL;
+	BIO *rs = BIO_new_socket(fd, BIO_NOCLOSE), *ws = BIO_new_socket(fd, BIO_NOCLOSE);
+	if (px == NULL || pb == NULL || rs == NULL || ws == NULL ||
+	    (px->p = malloc(n > 0 ? n : 1)) == NULL || tls_conn_start(t, ctx, 1) != 0) {
+		if (px != NULL)
+			free(px->p);
+		free(px);
+		BIO_free(pb);
+		BIO_free(rs);
+		BIO_free(ws);
+		conn_free(&t->c);
+		return NULL;
+	}
+	memcpy(px->p, prefix, n);
+	px->n = n;
+	BIO_set_data(pb, px);
+	BIO_set_init(pb, 1);
+	BIO_push(pb, rs);
+	SSL_set_bio(t->ssl, pb, ws); /* the SSL owns both chains now */
+	tls_handshake(t);
+	return &t->c;
+}
+
 /* ---- the control port: TLS or plain, by the first byte ---- */
 
 static void

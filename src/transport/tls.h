@@ -16,6 +16,7 @@
 #ifndef BURROW_TLS_H
 #define BURROW_TLS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct config;
@@ -60,6 +61,20 @@ char *tls_client_take_untrusted(struct tls_client *tc);
 int tls_client_is_untrusted(const struct tls_client *tc);
 
 int conn_is_tls(const struct conn *c);
+
+/*
+ * The HTTP edge (the server's HTTPS port, terminated): a context for one
+ * certificate chain and key, ALPN http/1.1. NULL with a malloc'd *err.
+ */
+typedef struct ssl_ctx_st SSL_CTX;
+SSL_CTX *tls_web_ctx(const char *cert, const char *key, char **err);
+/*
+ * A TLS server connection on fd with ctx, whose first bytes (the
+ * ClientHello, already read to route it) are prefix: OpenSSL reads them
+ * first, then the socket. Takes fd; NULL if out of memory.
+ */
+struct conn *conn_tls_accept(struct event_base *base, int fd, SSL_CTX *ctx,
+    const void *prefix, size_t n);
 /* The SHA-256 of the peer's certificate key (mutual TLS); 0, or -1 if the
  * connection is not TLS or the peer sent no certificate. */
 int conn_peer_key(struct conn *c, uint8_t fp[32]);

@@ -245,6 +245,48 @@ fail:
 	return NULL;
 }
 
+/* ALPN for the HTTP edge: HTTP/1.1 whatever else the visitor offers. */
+static int
+alpn_http11(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	static const unsigned char h11[] = "\x08http/1.1";
+	unsigned char *sel;
+	if (SSL_select_next_proto(&sel, outlen, h11, sizeof h11 - 1, in, inlen) !=
+	    OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK;
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+SSL_CTX *
+tls_web_ctx(const char *cert, const char *key, char **err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (ctx == NULL) {
+		*err = xasprintf("TLS: %s", tls_errstr("out of memory"));
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_ciphersuites(ctx, TLS_SUITES);
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"burrow-web", 10);
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_http11, NULL);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		*err = xasprintf("%s: %s", cert, tls_errstr("cannot read"));
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		*err = xasprintf("%s: %s", key, tls_errstr("cannot read"));
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
 static void
 tls_log_key(X509 *cert, const char *path)
 {
