@@ -40,6 +40,7 @@ enum opt_type {
 	OT_DEST,        /* destination rules (struct dest_rules *), or "none" */
 	OT_PROXYPROTO,  /* v1 | v2: flag only, for the -R tunnels of the flags */
 	OT_DOMAINS,     /* host name patterns (struct domains) */
+	OT_DURATION_S,  /* a long duration in seconds (uint64_t) */
 };
 
 struct option_def {
@@ -76,6 +77,22 @@ static const struct option_def options[] = {
 	"certificates for the HTTPS port to terminate TLS with, for names HTTP "
 	"tunnels (-R http:) register: NAME.crt (chain, PEM) and NAME.key pairs, "
 	"each serving its certificate's DNS names; reread on SIGHUP", 0, 0},
+    {"acme_directory", 0, ROLE_SERVER, OT_PATH, OFF(acme_directory), NULL, "URL",
+	"order certificates for HTTP tunnels' names from this ACME server (RFC "
+	"8555; letsencrypt: Let's Encrypt's production directory), answering the "
+	"HTTP-01 challenge on the http port and serving them on the https port; "
+	"kept in state_dir/acme", 0, 0},
+    {"acme_email", 0, ROLE_SERVER, OT_PATH, OFF(acme_email), NULL, "EMAIL",
+	"the ACME account's contact address", 0, 0},
+    {"acme_ca", 0, ROLE_SERVER, OT_PATH, OFF(acme_ca), NULL, "FILE",
+	"CA certificates (PEM) to verify the ACME server with; default: the "
+	"system's", 0, 0},
+    {"acme_renew_before", 0, ROLE_SERVER, OT_DURATION_S, OFF(acme_renew_before_s),
+	"30d", "DURATION", "renew an ACME certificate that expires sooner than "
+	"this", 0, 0},
+    {"acme_check", 0, ROLE_SERVER, OT_DURATION, OFF(acme_check_ms), "12h",
+	"DURATION", "how often ACME certificates are looked at for renewal", 1000,
+	604800000},
     {"http", 0, ROLE_SERVER, OT_LISTEN, OFF(http_listen), NULL, "ADDR[:PORT]",
 	"a shared HTTP port (default port 80) for the names clients register (-R "
 	"http:NAME:host:port): each request goes to the client that serves its "
@@ -521,6 +538,8 @@ opt_set(const struct option_def *o, struct config *cfg, const char *v,
 		return 0;
 	case OT_DOMAINS:
 		return domains_set(field, v, why);
+	case OT_DURATION_S:
+		return duration_s_parse(v, (uint64_t *)field, why);
 	case OT_DURATION: {
 		uint32_t ms;
 		if (duration_parse(v, &ms, why) != 0)
@@ -1590,6 +1609,20 @@ config_load(struct config *cfg, enum role role, int argc, char **argv, char **er
 				 "config file, or --token", rn);
 		return CONFIG_ERROR;
 	}
+	if (role == ROLE_SERVER && cfg->acme_directory != NULL &&
+	    strcmp(cfg->acme_directory, "letsencrypt") != 0 &&
+	    strncmp(cfg->acme_directory, "https://", 8) != 0) {
+		*err = xasprintf("burrow server: acme_directory '%s': expected an https:// "
+				 "URL or letsencrypt", cfg->acme_directory);
+		return CONFIG_ERROR;
+	}
+	if (role == ROLE_SERVER && cfg->acme_directory != NULL &&
+	    (!cfg->has_http_listen || !cfg->has_https_listen)) {
+		*err = xasprintf("burrow server: acme_directory needs http (where the "
+				 "HTTP-01 challenges are answered) and https (where the "
+				 "certificates are served)");
+		return CONFIG_ERROR;
+	}
 	if (role == ROLE_CLIENT && cfg->server.host[0] == '\0') {
 		*err = xasprintf("burrow client: no server: give --server HOST[:PORT] or "
 				 "server: in the config file");
@@ -1640,6 +1673,9 @@ config_free(struct config *cfg)
 	free(cfg->trusted_proxies);
 	free(cfg->domain);
 	free(cfg->https_certs);
+	free(cfg->acme_directory);
+	free(cfg->acme_email);
+	free(cfg->acme_ca);
 	free(cfg->state_dir);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);

@@ -77,6 +77,11 @@ struct config {
 	uint32_t response_timeout_ms; /* server: HTTP port: 504 after this long */
 	char *domain;             /* server: HTTP port: subdomains' and random names' parent */
 	char *https_certs;        /* server: NAME.crt/NAME.key pairs: HTTPS terminated for HTTP tunnels */
+	char *acme_directory;     /* server: ACME directory URL: certificates ordered (acme.c) */
+	char *acme_email;         /* server: the ACME account's contact, or NULL */
+	char *acme_ca;            /* server: CAs for the ACME server's TLS, or NULL: the system's */
+	uint64_t acme_renew_before_s; /* server: renew certificates expiring within this */
+	uint32_t acme_check_ms;   /* server: how often certificates are looked at */
 	struct hostport server;  /* client: where the server is */
 	char *token;
 	char *socks_auth;        /* client: -D's "user:password" (secret memory), or NULL */

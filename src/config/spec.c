@@ -587,6 +587,32 @@ duration_parse(const char *s, uint32_t *ms, const char **why)
 }
 
 int
+duration_s_parse(const char *s, uint64_t *secs, const char **why)
+{
+	unsigned long long v, mult;
+	const char *suf;
+	*why = "expected a duration like 30d, 12h or 90m";
+	if (number_suffix(s, &v, &suf) != 0)
+		return -1;
+	if (*suf == '\0' || strcmp(suf, "s") == 0)
+		mult = 1;
+	else if (strcmp(suf, "m") == 0)
+		mult = 60;
+	else if (strcmp(suf, "h") == 0)
+		mult = 3600;
+	else if (strcmp(suf, "d") == 0)
+		mult = 86400;
+	else
+		return -1;
+	if (v > UINT64_MAX / 4 / mult) {
+		*why = "duration too long";
+		return -1;
+	}
+	*secs = v * mult;
+	return 0;
+}
+
+int
 size_parse(const char *s, uint64_t *bytes, const char **why)
 {
 	unsigned long long v, mult;

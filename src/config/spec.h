@@ -97,6 +97,8 @@ int local_parse(const char *s, struct tunnel_cfg *t, const char **why);
 
 /* "10s", "500ms", "2m", "1h"; a bare number is seconds. Result in ms. */
 int duration_parse(const char *s, uint32_t *ms, const char **why);
+/* "30d", "12h", "90m", "45s"; a bare number is seconds. Result in s. */
+int duration_s_parse(const char *s, uint64_t *secs, const char **why);
 /* "65536", "64K", "2M", "1G" (binary multiples). */
 int size_parse(const char *s, uint64_t *bytes, const char **why);
 

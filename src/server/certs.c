@@ -28,12 +28,14 @@
 struct cert {
 	SSL_CTX *ctx;
 	X509 *x; /* the leaf, for the name checks (owned by ctx) */
+	int acme; /* from the ACME directory */
 	char file[256];
 	struct cert *next;
 };
 
+/* dirs[0]: https_certs, dirs[1]: ACME's (acme.c); either may be NULL. */
 struct certs {
-	char *dir;
+	char *dirs[2];
 	struct cert *list;
 	size_t n;
 };
@@ -74,18 +76,17 @@ cert_load(const char *dir, const char *base)
 	return c;
 }
 
-/* Every pair in dir, or -1 (logged) if the directory cannot be read. */
+/* Every pair in dir, added to out, or -1 (logged) if the directory cannot
+ * be read. */
 static int
-certs_read(const char *dir, struct cert **out, size_t *n)
+certs_read_dir(const char *dir, int acme, struct cert **out, size_t *n)
 {
 	DIR *d = opendir(dir);
 	if (d == NULL) {
-		log_error("https_certs %s: %s", dir, strerror(errno));
+		log_error("%s %s: %s", acme ? "acme" : "https_certs", dir, strerror(errno));
 		return -1;
 	}
 	struct dirent *e;
-	*out = NULL;
-	*n = 0;
 	while ((e = readdir(d)) != NULL && *n < CERTS_MAX) {
 		size_t len = strlen(e->d_name);
 		if (len <= 4 || len > 200 || strcmp(e->d_name + len - 4, ".crt") != 0)
@@ -95,6 +96,7 @@ certs_read(const char *dir, struct cert **out, size_t *n)
 		struct cert *c = cert_load(dir, base);
 		if (c == NULL)
 			continue;
+		c->acme = acme;
 		c->next = *out;
 		*out = c;
 		(*n)++;
@@ -103,20 +105,35 @@ certs_read(const char *dir, struct cert **out, size_t *n)
 	return 0;
 }
 
+/* Both directories; -1 if one cannot be read (what was read is freed). */
+static int
+certs_read(const struct certs *cs, struct cert **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	for (int i = 0; i < 2; i++) {
+		if (cs->dirs[i] != NULL && certs_read_dir(cs->dirs[i], i, out, n) != 0) {
+			cert_list_free(*out);
+			*out = NULL;
+			return -1;
+		}
+	}
+	return 0;
+}
+
 struct certs *
-certs_new(const char *dir)
+certs_new(const char *dir, const char *acme_dir)
 {
 	struct certs *cs = calloc(1, sizeof *cs);
-	if (cs == NULL || (cs->dir = strdup(dir)) == NULL) {
-		free(cs);
-		return NULL;
-	}
-	if (certs_read(dir, &cs->list, &cs->n) != 0) {
+	if (cs == NULL || (dir != NULL && (cs->dirs[0] = strdup(dir)) == NULL) ||
+	    (acme_dir != NULL && (cs->dirs[1] = strdup(acme_dir)) == NULL) ||
+	    certs_read(cs, &cs->list, &cs->n) != 0) {
 		certs_free(cs);
 		return NULL;
 	}
-	log_info("https: %zu certificate%s for termination from %s", cs->n,
-	    cs->n == 1 ? "" : "s", dir);
+	log_info("https: %zu certificate%s for termination from %s%s%s", cs->n,
+	    cs->n == 1 ? "" : "s", dir ? dir : "", dir && acme_dir ? " and " : "",
+	    acme_dir ? acme_dir : "");
 	return cs;
 }
 
@@ -125,18 +142,20 @@ certs_reload(struct certs *cs)
 {
 	struct cert *list;
 	size_t n;
-	if (cs == NULL || certs_read(cs->dir, &list, &n) != 0)
+	if (cs == NULL || certs_read(cs, &list, &n) != 0)
 		return;
 	if (n == 0 && cs->n > 0) {
 		log_error("https_certs %s: no certificate could be read: the old ones "
-			  "stay", cs->dir);
+			  "stay", cs->dirs[0] ? cs->dirs[0] : cs->dirs[1]);
+		cert_list_free(list);
 		return;
 	}
 	cert_list_free(cs->list);
 	cs->list = list;
 	cs->n = n;
-	log_info("https: %zu certificate%s for termination reloaded from %s", n,
-	    n == 1 ? "" : "s", cs->dir);
+	log_info("https: %zu certificate%s for termination reloaded from %s%s%s", n,
+	    n == 1 ? "" : "s", cs->dirs[0] ? cs->dirs[0] : "",
+	    cs->dirs[0] && cs->dirs[1] ? " and " : "", cs->dirs[1] ? cs->dirs[1] : "");
 }
 
 void
@@ -145,22 +164,48 @@ certs_free(struct certs *cs)
 	if (cs == NULL)
 		return;
 	cert_list_free(cs->list);
-	free(cs->dir);
+	free(cs->dirs[0]);
+	free(cs->dirs[1]);
 	free(cs);
+}
+
+static const struct cert *
+cert_for(const struct certs *cs, const char *name)
+{
+	if (cs == NULL)
+		return NULL;
+	/* An exact name first, then a wildcard; of those, the latest to expire. */
+	static const unsigned flags[] = {X509_CHECK_FLAG_NO_WILDCARDS |
+		X509_CHECK_FLAG_NEVER_CHECK_SUBJECT,
+	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT};
+	for (size_t i = 0; i < 2; i++) {
+		const struct cert *best = NULL;
+		for (const struct cert *c = cs->list; c != NULL; c = c->next)
+			if (c->x != NULL && X509_check_host(c->x, name, 0, flags[i], NULL) == 1 &&
+			    (best == NULL || ASN1_TIME_compare(X509_get0_notAfter(c->x),
+						 X509_get0_notAfter(best->x)) > 0))
+				best = c;
+		if (best != NULL)
+			return best;
+	}
+	return NULL;
 }
 
 SSL_CTX *
 certs_find(const struct certs *cs, const char *name)
 {
-	if (cs == NULL)
-		return NULL;
-	/* An exact name first, then a wildcard. */
-	static const unsigned flags[] = {X509_CHECK_FLAG_NO_WILDCARDS |
-		X509_CHECK_FLAG_NEVER_CHECK_SUBJECT,
-	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT};
-	for (size_t i = 0; i < 2; i++)
-		for (const struct cert *c = cs->list; c != NULL; c = c->next)
-			if (c->x != NULL && X509_check_host(c->x, name, 0, flags[i], NULL) == 1)
-				return c->ctx;
-	return NULL;
+	const struct cert *c = cert_for(cs, name);
+	return c != NULL ? c->ctx : NULL;
+}
+
+int
+certs_expiry(const struct certs *cs, const char *name, int64_t *secs_left, int *acme)
+{
+	const struct cert *c = cert_for(cs, name);
+	int days = 0, secs = 0;
+	if (c == NULL || ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(c->x)) != 1)
+		return -1;
+	*secs_left = (int64_t)days * 86400 + secs;
+	*acme = c->acme;
+	return 0;
 }

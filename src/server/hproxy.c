@@ -386,6 +386,30 @@ hc_send_head(struct hconn *hc, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* An ACME server's HTTP-01 check for a certificate being ordered: answered
+ * here (then the connection ends). 1 if it was one. */
+static int
+hc_acme(struct hconn *hc, const char *path)
+{
+	static const char prefix[] = "/.well-known/acme-challenge/";
+	char keyauth[256];
+	if (strncmp(path, prefix, sizeof prefix - 1) != 0 ||
+	    !acme_challenge(hc->srv->acme, hc->host, path + sizeof prefix - 1, keyauth,
+		sizeof keyauth))
+		return 0;
+	hc_stream_close(hc);
+	hc_wait_unlink(hc);
+	hc->st = HC_LINGER;
+	hc->in_off = hc->in_fwd = hc->in_len = 0;
+	event_add_ms(hc->timer, HC_LINGER_MS);
+	int n = snprintf((char *)hc->out, sizeof hc->out, "HTTP/1.1 200 OK\r\n"
+	    "Content-Type: application/octet-stream\r\nContent-Length: %zu\r\n"
+	    "Connection: close\r\n\r\n%s", strlen(keyauth), keyauth);
+	hc->out_off = 0;
+	hc->out_len = (size_t)n;
+	return 1;
+}
+
 /* A whole head at in_off: routed and forwarded, or answered. 0, or -1 when
  * hc is now failing. */
 static int
@@ -403,6 +427,8 @@ hc_request(struct hconn *hc, const struct http_head *h, size_t head_len)
 		hc_fail(hc, 400, "No usable Host header.\n");
 		return -1;
 	}
+	if (srv->acme != NULL && hc_acme(hc, h->path))
+		return -1;
 	int known = 0;
 	struct tunnel *t = vhost_route(srv, hc->host, h->path, &known);
 	if (t == NULL) {

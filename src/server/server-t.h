@@ -129,6 +129,7 @@ struct server {
 	struct log_limit lim_https;
 	char https_addr[ADDR_STR_MAX];
 	struct certs *certs; /* https_certs: terminating HTTP tunnels' names */
+	struct acme *acme;   /* acme_directory: certificates ordered for them */
 	/* The HTTP port (hproxy.c): connections waiting for a request head,
 	 * idle ones included (oldest first). */
 	struct evconnlistener *http_lev;
@@ -243,13 +244,35 @@ void vhost_shutdown(struct server *srv);
 /* certs.c: the HTTPS port's certificates for terminating TLS */
 struct certs;
 typedef struct ssl_ctx_st SSL_CTX;
-/* The pairs of dir (NAME.crt, NAME.key); NULL (logged) if unreadable. */
-struct certs *certs_new(const char *dir);
+/* The pairs of dir (https_certs) and of acme_dir (NAME.crt, NAME.key);
+ * either may be NULL. NULL (logged) if one cannot be read. */
+struct certs *certs_new(const char *dir, const char *acme_dir);
 /* SIGHUP: the directory again; on failure the old set stays (logged). */
 void certs_reload(struct certs *cs);
 void certs_free(struct certs *cs);
 /* The context whose certificate covers name (exact first), or NULL. */
 SSL_CTX *certs_find(const struct certs *cs, const char *name);
+/* For name's certificate: seconds until it expires (< 0: expired) and
+ * whether ACME made it. 0, or -1 if no certificate covers name. */
+int certs_expiry(const struct certs *cs, const char *name, int64_t *secs_left,
+    int *acme);
+
+/* acme.c: certificates from an ACME server (HTTP-01) */
+struct acme;
+/* Starts the worker; NULL (logged) if it cannot. */
+struct acme *acme_new(struct server *srv);
+void acme_free(struct acme *a);
+/* Where its certificates are (for certs_new). */
+const char *acme_dir(const struct acme *a);
+/* An HTTP tunnel's names (REGISTER's extra as served): each exact one that
+ * no certificate covers, or whose ACME certificate is due, is ordered. */
+void acme_names(struct acme *a, const char *names);
+/* The key authorization for an HTTP-01 token of host: 1, or 0. */
+int acme_challenge(struct acme *a, const char *host, const char *token, char *out,
+    size_t outlen);
+/* vhost.c: cb with each HTTP tunnel's names. */
+void vhost_http_each(struct server *srv, void (*cb)(const char *names, void *arg),
+    void *arg);
 
 /* hproxy.c: the HTTP port, each request to the tunnel of its Host and path */
 int hproxy_listen(struct server *srv);

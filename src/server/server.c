@@ -484,6 +484,10 @@ server_new(struct event_base *base, const struct config *cfg,
 		server_free(srv);
 		return NULL;
 	}
+	if (cfg->acme_directory != NULL && (srv->acme = acme_new(srv)) == NULL) {
+		server_free(srv);
+		return NULL;
+	}
 	if (cfg->has_https_listen && vhost_listen(srv) != 0) {
 		server_free(srv);
 		return NULL;
@@ -508,6 +512,8 @@ server_shutdown(struct server *srv)
 	}
 	vhost_shutdown(srv);
 	hproxy_shutdown(srv);
+	acme_free(srv->acme);
+	srv->acme = NULL;
 	struct client_conn *cc;
 	LIST_FOREACH(cc, &srv->clients, link) /* their names' lookups end here */
 		while (!LIST_EMPTY(&cc->fwd_dials))
@@ -547,6 +553,8 @@ server_free(struct server *srv)
 	httpt_server_free(srv->httpt);
 	vhost_shutdown(srv);
 	hproxy_shutdown(srv);
+	acme_free(srv->acme);
+	srv->acme = NULL;
 	if (srv->dns)
 		evdns_base_free(srv->dns, 0);
 	admit_free(srv->admit);

@@ -358,6 +358,8 @@ register_vhost(struct client_conn *cc, uint32_t id, const struct msg_register *m
 	cc->ntunnels++;
 	log_info("%s: tunnel %s serving %s on %s (%s)", session_label(cc->s), t->name,
 	    t->extra, t->addr, http ? "HTTP" : "HTTPS, passed through");
+	if (http)
+		acme_names(cc->srv->acme, t->extra);
 	struct msg_register_ok ok;
 	snprintf(ok.addr, sizeof ok.addr, "%s", t->addr);
 	uint8_t buf[MSG_MAX];

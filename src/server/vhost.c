@@ -322,6 +322,18 @@ vhost_register(struct client_conn *cc, struct tunnel *t, const char *extra,
 }
 
 void
+vhost_http_each(struct server *srv, void (*cb)(const char *names, void *arg),
+    void *arg)
+{
+	struct client_conn *cc;
+	struct tunnel *t;
+	LIST_FOREACH(cc, &srv->clients, link)
+		LIST_FOREACH(t, &cc->tunnels, link)
+			if (t->kind == TUNNEL_HTTP)
+				cb(t->extra, arg);
+}
+
+void
 vhost_unregister(struct tunnel *t)
 {
 	struct server *srv = t->cc->srv;
@@ -502,8 +514,8 @@ int
 vhost_listen(struct server *srv)
 {
 	TAILQ_INIT(&srv->sniffs);
-	if (srv->cfg->https_certs != NULL &&
-	    (srv->certs = certs_new(srv->cfg->https_certs)) == NULL)
+	if ((srv->cfg->https_certs != NULL || srv->acme != NULL) &&
+	    (srv->certs = certs_new(srv->cfg->https_certs, acme_dir(srv->acme))) == NULL)
 		return -1;
 	if (server_port_listen(srv, &srv->cfg->https_listen, "https", https_accept_cb,
 		https_error_cb, &srv->https_lev, &srv->https_retry, srv->https_addr,

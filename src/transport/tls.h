@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct config;
 struct conn;
@@ -73,6 +74,10 @@ SSL_CTX *tls_web_ctx(const char *cert, const char *key, char **err);
  * ClientHello, already read to route it) are prefix: OpenSSL reads them
  * first, then the socket. Takes fd; NULL if out of memory.
  */
+/* The server's state directory when state_dir is not set (malloc'd). */
+char *state_dir_default(void);
+/* mkdir -p, each new level with mode: 0 or -1 with errno. */
+int mkdirs(const char *path, mode_t mode);
 struct conn *conn_tls_accept(struct event_base *base, int fd, SSL_CTX *ctx,
     const void *prefix, size_t n);
 /* The SHA-256 of the peer's certificate key (mutual TLS); 0, or -1 if the

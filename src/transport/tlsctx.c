@@ -60,7 +60,7 @@ tls_spki_fingerprint(X509 *cert, uint8_t fp[FINGERPRINT_LEN])
 /* ---- files ---- */
 
 /* mkdir -p with mode for each new level. */
-static int
+int
 mkdirs(const char *path, mode_t mode)
 {
 	char buf[4096];
@@ -80,7 +80,7 @@ mkdirs(const char *path, mode_t mode)
 }
 
 /* The default state directory: /var/lib/burrow for root, else the XDG one. */
-static char *
+char *
 state_dir_default(void)
 {
 	if (geteuid() == 0)
