@@ -158,7 +158,7 @@ static const struct option_def options[] = {
 	"HOST:PORTS rules like *.corp.example:443,10.0.0.0/8:*,db:5432 (*:* for "
 	"anywhere); unset: -L and -D are refused", 0, 0},
     {"domains", 0, ROLE_SERVER, OT_DOMAINS, OFF(domains), NULL, "NAMES",
-	"the HTTPS names clients may register, like example.com,*.example.com "
+	"the HTTP and HTTPS names clients may register, like example.com,*.example.com "
 	"(a *. name allows every name under it); a client's own domains: replace "
 	"it; unset: any name", 0, 0},
     {"udp_timeout", 0, ROLE_SERVER, OT_DURATION, OFF(udp_timeout_ms), "60s",

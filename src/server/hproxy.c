@@ -17,8 +17,9 @@
  * through the two fixed buffers as they come, under the backpressure of
  * the sockets: nothing is buffered whole.
  *
- * Errors the user sees: 400 (bad head), 404 (no tunnel for the host or
- * path), 405 (CONNECT), 414/431 (head limits), 502 (the tunnel refused the
+ * Errors the user sees: 400 (bad head), 401 (basic auth), 404 (no tunnel
+ * for the host or path), 405 (CONNECT), 431 (a head over 8 KiB, its target
+ * included), 502 (the tunnel refused the
  * connection, or the service closed or answered garbage before its
  * response), 504 (no response within response_timeout). A head must be
  * whole within 10 s of its first byte (slow loris), and an idle keep-alive
