@@ -917,8 +917,11 @@ yaml_request_headers(struct yctx *y, struct tunnel_cfg *t, yaml_node_t *v,
 			const char *name = yscalar(yaml_document_get_node(&y->doc, h->key));
 			yaml_node_t *hv = yaml_document_get_node(&y->doc, h->value);
 			char line[MSG_HOPT_LEN + 2];
-			if (name == NULL || yscalar(hv) == NULL)
-				return yerr(y, hv, sub, "expected Name: value lines");
+			const char *why;
+			if (name == NULL || yscalar(hv) == NULL ||
+			    hopt_check(HOPT_REMOVE, name, &why) != 0)
+				return yerr(y, hv, sub, "expected Name: value lines with "
+							"header names");
 			if ((size_t)snprintf(line, sizeof line, "%s: %s", name, yscalar(hv)) >=
 			    sizeof line)
 				return yerr(y, hv, sub, "longer than 255 bytes");

@@ -269,10 +269,28 @@ printable(const char *s)
 	return 1;
 }
 
+/* Headers the framing or the hop depends on: not for set or remove. */
+static int
+framing_header(const char *name, size_t n)
+{
+	static const char *const names[] = {"Host", "Content-Length",
+	    "Transfer-Encoding", "Connection", "Upgrade", "Keep-Alive", "TE", "Trailer"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strlen(names[i]) == n && strncasecmp(name, names[i], n) == 0)
+			return 1;
+	return 0;
+}
+
 int
 hopt_check(int key, const char *v, const char **why)
 {
 	const char *colon = strchr(v, ':');
+	if ((key == HOPT_SET && colon != NULL && framing_header(v, (size_t)(colon - v))) ||
+	    (key == HOPT_REMOVE && framing_header(v, strlen(v)))) {
+		*why = "Host, Content-Length, Transfer-Encoding and the hop-by-hop headers "
+		       "are not set or removed (host_header_rewrite sets Host)";
+		return -1;
+	}
 	switch (key) {
 	case HOPT_HOST:
 		if (v[0] == '\0' || strpbrk(v, " \t") != NULL || !printable(v)) {

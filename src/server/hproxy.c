@@ -49,6 +49,7 @@
 
 #include "config/spec.h"
 #include "proto/hdr.h"
+#include "proto/hreq.h"
 #include "proto/http.h"
 #include "proto/vhead.h"
 #include "server/server-t.h"
@@ -198,28 +199,6 @@ hc_failx(struct hconn *hc, int status, const char *extra, const char *fmt, ...)
 
 /* ---- the request head ---- */
 
-/* Host without its port, lower case: 0, or -1 if it is no host name. */
-static int
-host_of(const char *in, char *out, size_t cap)
-{
-	size_t n = 0;
-	if (in[0] == '[') /* an IPv6 literal: no tunnel has one */
-		return -1;
-	for (; in[n] != '\0' && in[n] != ':' && n + 1 < cap; n++) {
-		char c = in[n];
-		if (c >= 'A' && c <= 'Z')
-			c = (char)(c - 'A' + 'a');
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-			c == '.'))
-			return -1;
-		out[n] = c;
-	}
-	if (n > 0 && out[n - 1] == '.')
-		n--; /* the root's dot */
-	out[n] = '\0';
-	return n > 0 && (in[n] == '\0' || in[n] == ':' || in[n] == '.') ? 0 : -1;
-}
-
 static int
 req_message_complete(http_parser *p)
 {
@@ -320,29 +299,19 @@ auth_match(const struct tunnel *t, const char *cred, size_t len)
 static int
 hc_authorized(struct hconn *hc, const struct tunnel *t, const char *head, size_t n)
 {
-	size_t vlen;
+	size_t vlen, clen;
 	const char *v = hdr_find(head, n, "Authorization", &vlen);
-	if (v == NULL || vlen < 7 || strncasecmp(v, "Basic ", 6) != 0)
+	if (v == NULL)
 		return 0;
 	uint8_t digest[SHA256_DIGEST_LENGTH];
 	SHA256((const uint8_t *)v, vlen, digest);
 	if (hc->auth_serial == t->serial &&
 	    CRYPTO_memcmp(digest, hc->auth_digest, sizeof digest) == 0)
 		return 1;
-	const char *b64 = v + 6;
-	size_t blen = vlen - 6;
-	while (blen > 0 && *b64 == ' ')
-		b64++, blen--;
-	uint8_t cred[3 * 128 + 4];
-	if (blen == 0 || blen % 4 != 0 || blen > 4 * 128)
+	char cred[3 * 128 + 4];
+	if (basic_auth_decode(v, vlen, cred, sizeof cred, &clen) != 0)
 		return 0;
-	int clen = EVP_DecodeBlock(cred, (const uint8_t *)b64, (int)blen);
-	if (clen < 0)
-		return 0;
-	/* EVP_DecodeBlock counts the padding's zero bytes. */
-	while (clen > 0 && blen > 0 && b64[blen - 1] == '=')
-		clen--, blen--;
-	int ok = auth_match(t, (const char *)cred, (size_t)clen);
+	int ok = auth_match(t, cred, clen);
 	OPENSSL_cleanse(cred, sizeof cred);
 	if (ok) {
 		memcpy(hc->auth_digest, digest, sizeof digest);
@@ -422,7 +391,7 @@ hc_request(struct hconn *hc, const struct http_head *h, size_t head_len)
 		hc_fail(hc, 405, "This is not a forward proxy.\n");
 		return -1;
 	}
-	if (h->host[0] == '\0' || host_of(h->host, hc->host, sizeof hc->host) != 0) {
+	if (h->host[0] == '\0' || http_host_name(h->host, hc->host, sizeof hc->host) != 0) {
 		log_limited(&srv->lim_http, LOG_INFO, "http: %s: no usable Host (400)",
 		    hc->peer);
 		hc_fail(hc, 400, "No usable Host header.\n");

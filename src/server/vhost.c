@@ -158,15 +158,16 @@ vhost_paths(const char *extra, int http, char *paths, size_t len, char *text,
 	return 0;
 }
 
-/* A name under the server's domain: open to clients without domains: of
- * their own. */
+/* An exact name under the server's domain: open to clients without
+ * domains: of their own (a wildcard there would catch the others' names:
+ * the policy must allow it). */
 static int
 under_domain(const struct client_conn *cc, const char *name)
 {
 	const char *d = cc->srv->cfg->domain;
 	size_t n = strlen(name), dn = d != NULL ? strlen(d) : 0;
 	return d != NULL && !(cc->who && cc->who->domains.set) && n > dn + 1 &&
-	    name[n - dn - 1] == '.' && strcmp(name + n - dn, d) == 0;
+	    name[0] != '*' && name[n - dn - 1] == '.' && strcmp(name + n - dn, d) == 0;
 }
 
 /* A random label, free under the domain. */
@@ -180,7 +181,11 @@ random_label(struct server *srv, char *out, size_t len)
 			return -1;
 		snprintf(out, len, "%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4]);
 		snprintf(name, sizeof name, "%s.%s", out, srv->cfg->domain);
-		if (vhost_best_name(srv, 1, name) == NULL)
+		struct vhost_name *v;
+		int taken = 0;
+		LIST_FOREACH(v, &srv->vhosts, link)
+			taken |= v->http && strcmp(v->name, name) == 0;
+		if (!taken)
 			return 0;
 	}
 	return -1;
@@ -206,7 +211,10 @@ http_names(struct server *srv, const char *extra, char *out, size_t outlen,
 			    "a random name: name one" : "no random name is free");
 			return -1;
 		}
-		snprintf(out, outlen, "%s.%s%s", label, d, extra);
+		if ((size_t)snprintf(out, outlen, "%s.%s%s", label, d, extra) >= outlen) {
+			snprintf(text, textlen, "names and paths too long");
+			return -1;
+		}
 		return 0;
 	}
 	const char *p = extra;
@@ -221,12 +229,15 @@ http_names(struct server *srv, const char *extra, char *out, size_t outlen,
 		int n = snprintf(out + o, outlen - o, "%s%s%s%s", o ? "," : "", name,
 		    lone ? "." : "", lone ? d : "");
 		if (n < 0 || (size_t)n >= outlen - o) {
-			snprintf(text, textlen, "names too long");
+			snprintf(text, textlen, "names and paths too long");
 			return -1;
 		}
 		o += (size_t)n;
 	}
-	snprintf(out + o, outlen - o, "%s", p);
+	if ((size_t)snprintf(out + o, outlen - o, "%s", p) >= outlen - o) {
+		snprintf(text, textlen, "names and paths too long");
+		return -1;
+	}
 	return 0;
 }
 
@@ -273,7 +284,7 @@ vhost_register(struct client_conn *cc, struct tunnel *t, const char *extra,
 	struct server *srv = cc->srv;
 	int http = t->kind == TUNNEL_HTTP;
 	char name[256], path[VHOST_PATH_MAX], paths[MSG_EXTRA_MAX + 1];
-	char full[2 * MSG_EXTRA_MAX];
+	char full[MSG_EXTRA_MAX + 1];
 	if (http ? srv->http_lev == NULL && srv->certs == NULL : srv->https_lev == NULL) {
 		*code = ERR_DENIED;
 		snprintf(text, textlen, http ? "this server has no HTTP port (--http)"
