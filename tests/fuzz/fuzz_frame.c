@@ -48,14 +48,83 @@ check_str(const char *str, size_t field)
 }
 
 /* Re-encoded bytes equal the input, except bytes >= 0x80 that a string
- * decoder replaced with '?'. */
+ * decoder replaced with '?'; at most max bytes. */
+static void
+same_max(const uint8_t *p, size_t n, const uint8_t *enc, size_t enclen, size_t max)
+{
+	check(enclen == n);
+	check(enclen <= max);
+	for (size_t i = 0; i < n; i++)
+		check(p[i] == enc[i] || (p[i] >= 0x80 && enc[i] == '?'));
+}
+
 static void
 same(const uint8_t *p, size_t n, const uint8_t *enc, size_t enclen)
 {
-	check(enclen == n);
-	check(enclen <= MSG_MAX);
-	for (size_t i = 0; i < n; i++)
-		check(p[i] == enc[i] || (p[i] >= 0x80 && enc[i] == '?'));
+	same_max(p, n, enc, enclen, MSG_MAX);
+}
+
+/* Two REGISTERs are the same, HTTP options included. */
+static void
+register_equal(const struct msg_register *a, const struct msg_register *b)
+{
+	check(a->kind == b->kind && a->flags == b->flags && a->port == b->port);
+	check(strcmp(a->bind, b->bind) == 0 && strcmp(a->name, b->name) == 0);
+	check(strcmp(a->extra, b->extra) == 0);
+	check(a->nhopts == b->nhopts);
+	for (size_t i = 0; i < a->nhopts; i++) {
+		check(a->hopts[i].key == b->hopts[i].key);
+		check(strcmp(a->hopts[i].value, b->hopts[i].value) == 0);
+	}
+}
+
+/*
+ * A decoded REGISTER: its fields as documented; it re-encodes (in at most
+ * MSG_REGISTER_MAX bytes: kind HTTP's options go past MSG_MAX) to the
+ * input's bytes, and those decode to the same struct and encode again to
+ * the same bytes.
+ */
+static void
+check_register(const uint8_t *p, size_t n, const struct msg_register *r)
+{
+	static uint8_t buf[MSG_REGISTER_MAX], buf2[MSG_REGISTER_MAX];
+	check_str(r->bind, sizeof r->bind);
+	check_str(r->name, sizeof r->name);
+	check(msg_name_valid(r->name));
+	check_str(r->extra, sizeof r->extra);
+	check(r->kind <= TUNNEL_HTTP);
+	if (r->kind != TUNNEL_SECRET && r->kind != TUNNEL_VISIT &&
+	    r->kind != TUNNEL_HTTPS && r->kind != TUNNEL_HTTP)
+		check(r->extra[0] == '\0');
+	if (r->kind == TUNNEL_VISIT || r->kind == TUNNEL_HTTPS)
+		check(r->extra[0] != '\0');
+	check((r->flags & ~(REGISTER_HAS_BIND | REGISTER_MUX_ONLY |
+			      REGISTER_UDP)) == 0);
+	if (r->flags & REGISTER_UDP)
+		check(r->kind == TUNNEL_SECRET || r->kind == TUNNEL_VISIT);
+	check(r->nhopts <= MSG_HOPTS_MAX);
+	if (r->kind != TUNNEL_HTTP)
+		check(r->nhopts == 0);
+	for (size_t i = 0; i < r->nhopts; i++) {
+		check(r->hopts[i].key >= HOPT_HOST && r->hopts[i].key <= HOPT_REMOVE);
+		check_str(r->hopts[i].value, sizeof r->hopts[i].value);
+	}
+	size_t len = msg_register_encode(buf, r);
+	same_max(p, n, buf, len, MSG_REGISTER_MAX);
+	/* Kind HTTP: the count byte, then key and length-prefixed value each. */
+	if (r->kind == TUNNEL_HTTP) {
+		size_t opts = 1;
+		for (size_t i = 0; i < r->nhopts; i++)
+			opts += 3 + strlen(r->hopts[i].value);
+		check(len > opts && buf[len - opts] == r->nhopts);
+	}
+	static struct msg_register back;
+	const char *why = NULL;
+	memset(&back, 0xa5, sizeof back);
+	check(msg_register_decode(buf, len, &back, &why) == 0);
+	register_equal(r, &back);
+	check(msg_register_encode(buf2, &back) == len);
+	check(memcmp(buf, buf2, len) == 0);
 }
 
 /*
@@ -124,27 +193,12 @@ decode_all(const uint8_t *p, size_t n)
 		check(why != NULL);
 	}
 
-	struct msg_register r;
+	static struct msg_register r;
 	why = NULL;
-	if (msg_register_decode(p, n, &r, &why) == 0) {
-		check_str(r.bind, sizeof r.bind);
-		check_str(r.name, sizeof r.name);
-		check(msg_name_valid(r.name));
-		check_str(r.extra, sizeof r.extra);
-		check(r.kind <= TUNNEL_HTTPS);
-		if (r.kind != TUNNEL_SECRET && r.kind != TUNNEL_VISIT &&
-		    r.kind != TUNNEL_HTTPS)
-			check(r.extra[0] == '\0');
-		if (r.kind == TUNNEL_VISIT || r.kind == TUNNEL_HTTPS)
-			check(r.extra[0] != '\0');
-		check((r.flags & ~(REGISTER_HAS_BIND | REGISTER_MUX_ONLY |
-				      REGISTER_UDP)) == 0);
-		if (r.flags & REGISTER_UDP)
-			check(r.kind == TUNNEL_SECRET || r.kind == TUNNEL_VISIT);
-		same(p, n, buf, msg_register_encode(buf, &r));
-	} else {
+	if (msg_register_decode(p, n, &r, &why) == 0)
+		check_register(p, n, &r);
+	else
 		check(why != NULL);
-	}
 
 	struct msg_register_ok ro;
 	why = NULL;

@@ -1,12 +1,15 @@
 /*
  * libFuzzer target: the small value languages of flags and config files, on a
- * NUL-terminated copy of the input. abort() on a broken contract.
+ * NUL-terminated copy of the input (also after "http:" and "https:"; an HTTP
+ * option's key is the first byte). abort() on a broken contract.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config/spec.h"
+#include "proto/msg.h"
 #include "util/addr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -22,6 +25,140 @@ static void
 check_hostport(const struct hostport *hp)
 {
 	check(strnlen(hp->host, sizeof hp->host) < sizeof hp->host);
+}
+
+/* vhost_names_parse's output: valid names joined by single commas. */
+static void
+check_names(const char *extra)
+{
+	char *save = NULL, copy[MSG_EXTRA_MAX + 1];
+	check(strnlen(extra, MSG_EXTRA_MAX + 1) <= MSG_EXTRA_MAX);
+	snprintf(copy, sizeof copy, "%s", extra);
+	check(extra[0] != '\0' && extra[0] != ',' && extra[strlen(extra) - 1] != ',');
+	check(strstr(extra, ",,") == NULL && strpbrk(extra, "; \t") == NULL);
+	for (char *n = strtok_r(copy, ",", &save); n; n = strtok_r(NULL, ",", &save))
+		check(vhost_name_valid(n));
+	/* It parses again to itself. */
+	char again[MSG_EXTRA_MAX + 1];
+	const char *why = NULL;
+	check(vhost_names_parse(extra, again, sizeof again, &why) == 0);
+	check(strcmp(again, extra) == 0);
+}
+
+/* A parsed http: or https: spec. */
+static void
+check_vhost_spec(const struct tunnel_cfg *t)
+{
+	check(t->type == TUNNEL_HTTPS_SNI || t->type == TUNNEL_HTTP_VHOST);
+	check_hostport(&t->local);
+	check(t->local.host[0] != '\0' && t->local.port != 0 && !t->udp);
+	check(t->remote.host[0] == '\0' && t->remote.port == 0);
+	/* No names: http's random-name form only. */
+	if (t->extra[0] == '\0')
+		check(t->type == TUNNEL_HTTP_VHOST);
+	else
+		check_names(t->extra);
+}
+
+/* The reference rule: prefix, then the end, a '/', or prefix ends in '/'. */
+static int
+path_match_ref(const char *prefix, const char *path)
+{
+	size_t n = strlen(prefix);
+	return strncmp(prefix, path, n) == 0 &&
+	    (prefix[n - 1] == '/' || path[n] == '\0' || path[n] == '/');
+}
+
+static int
+path_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	    (c != '\0' && strchr("-._~/!$&'()*+=:@%", c) != NULL);
+}
+
+/* vhost_paths_parse's output, and vhost_path_match on each path and s. */
+static void
+check_paths(const char *out, size_t outlen, const char *s)
+{
+	size_t len = strnlen(out, outlen);
+	check(len < outlen && len > 0);
+	check(out[0] == '/' && out[len - 1] != ',' && strstr(out, ",,") == NULL);
+	char again[MSG_EXTRA_MAX + 1];
+	const char *why = NULL;
+	check(vhost_paths_parse(out, again, sizeof again, &why) == 0);
+	check(strcmp(again, out) == 0);
+	for (const char *p = out; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+		check(n >= 1 && n < VHOST_PATH_MAX && p[0] == '/');
+		char path[VHOST_PATH_MAX + 2];
+		memcpy(path, p, n);
+		path[n] = '\0';
+		for (size_t i = 0; i < n; i++)
+			check(path_char((unsigned char)path[i]));
+		check(vhost_path_match(path, path));
+		/* "/api" takes "/api/x", not "/apix"; "/api/" takes "/api/x"; no
+		 * prefix takes a shorter path than itself. */
+		char other[VHOST_PATH_MAX + 4];
+		snprintf(other, sizeof other, "%s/x", path);
+		check(vhost_path_match(path, other));
+		snprintf(other, sizeof other, "%sx", path);
+		check(vhost_path_match(path, other) == (path[n - 1] == '/'));
+		snprintf(other, sizeof other, "%.*s", (int)n - 1, path);
+		check(!vhost_path_match(path, other));
+		/* The input as a request path, against the reference. */
+		check(vhost_path_match(path, s) == path_match_ref(path, s));
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+}
+
+/* hopt_check's accepted values: no control bytes (no header injection), the
+ * shape of their key, and what the client accepts the server accepts after
+ * REGISTER's encoding. */
+static void
+check_hopt(int key, const char *v)
+{
+	check(key >= HOPT_HOST && key <= HOPT_REMOVE);
+	for (const unsigned char *c = (const unsigned char *)v; *c != '\0'; c++)
+		check(*c >= 0x20 && *c != 0x7f);
+	const char *colon = strchr(v, ':');
+	switch (key) {
+	case HOPT_HOST:
+		check(v[0] != '\0' && strpbrk(v, " \t") == NULL);
+		break;
+	case HOPT_AUTH:
+		check(colon != NULL && colon != v && colon[1] == '$' && strlen(colon) > 10);
+		break;
+	case HOPT_SET:
+		check(colon != NULL && colon != v);
+		for (const char *c = v; c < colon; c++)
+			check((unsigned char)*c > 0x20 && (unsigned char)*c < 0x7f &&
+			    strchr("\"(),/:;<=>?@[\\]{}", *c) == NULL);
+		break;
+	case HOPT_REMOVE:
+		check(v[0] != '\0' && colon == NULL);
+		for (const char *c = v; *c != '\0'; c++)
+			check((unsigned char)*c > 0x20 && (unsigned char)*c < 0x7f);
+		break;
+	}
+	if (strlen(v) > MSG_HOPT_LEN)
+		return; /* the config refuses it before it gets to the wire */
+	static struct msg_register m, back;
+	memset(&m, 0, sizeof m);
+	m.kind = TUNNEL_HTTP;
+	snprintf(m.name, sizeof m.name, "r1");
+	m.nhopts = 1;
+	m.hopts[0].key = (uint8_t)key;
+	snprintf(m.hopts[0].value, sizeof m.hopts[0].value, "%s", v);
+	static uint8_t buf[MSG_REGISTER_MAX];
+	size_t n = msg_register_encode(buf, &m);
+	const char *why = NULL;
+	check(msg_register_decode(buf, n, &back, &why) == 0);
+	check(back.nhopts == 1 && back.hopts[0].key == key);
+	check(strlen(back.hopts[0].value) == strlen(v));
+	why = NULL;
+	check(hopt_check(back.hopts[0].key, back.hopts[0].value, &why) == 0);
 }
 
 int
@@ -41,10 +178,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_hostport(&t.remote);
 		check_hostport(&t.local);
 		check(t.type == TUNNEL_REMOTE || t.type == TUNNEL_REMOTE_DYNAMIC ||
-		    t.type == TUNNEL_HTTPS_SNI);
-		if (t.type == TUNNEL_HTTPS_SNI) {
-			check(t.extra[0] != '\0' && t.local.port != 0);
-			check(t.local.host[0] != '\0' && !t.udp);
+		    t.type == TUNNEL_HTTPS_SNI || t.type == TUNNEL_HTTP_VHOST);
+		if (t.type == TUNNEL_HTTPS_SNI || t.type == TUNNEL_HTTP_VHOST) {
+			check(strncmp(s, t.type == TUNNEL_HTTP_VHOST ? "http:" : "https:",
+				  t.type == TUNNEL_HTTP_VHOST ? 5 : 6) == 0);
+			check_vhost_spec(&t);
 		} else if (t.type == TUNNEL_REMOTE) {
 			check(t.local.host[0] != '\0');
 			check(t.local.port != 0);
@@ -54,6 +192,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	} else {
 		check(why != NULL);
+	}
+	/* The input after "http:" and "https:": the vhost forms, names or not. */
+	static const char *const vprefix[] = {"http:", "https:"};
+	for (int k = 0; k < 2; k++) {
+		char *v = malloc(size + 7);
+		if (v == NULL)
+			break;
+		snprintf(v, size + 7, "%s%s", vprefix[k], s);
+		memset(&t, 0x55, sizeof t);
+		t.udp = 0;
+		why = NULL;
+		if (forward_spec_parse(v, &t, &why) == 0) {
+			check(t.type == (k == 0 ? TUNNEL_HTTP_VHOST : TUNNEL_HTTPS_SNI));
+			check_vhost_spec(&t);
+			/* No names: http:host:port, a random one. */
+			if (t.extra[0] == '\0')
+				check(k == 0 && strchr(s, ':') != NULL);
+		} else {
+			check(why != NULL);
+		}
+		free(v);
 	}
 	why = NULL;
 	memset(&t, 0, sizeof t);
@@ -81,13 +240,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	why = NULL;
 	if (vhost_names_parse(s, extra, sizeof extra, &why) == 0) {
 		/* Each name valid, lower case, joined by single commas. */
-		char *save = NULL, copy[MSG_EXTRA_MAX + 1];
-		memcpy(copy, extra, sizeof copy);
-		check(extra[0] != '\0' && extra[strlen(extra) - 1] != ',');
-		for (char *n = strtok_r(copy, ",", &save); n; n = strtok_r(NULL, ",", &save))
-			check(vhost_name_valid(n));
+		check_names(extra);
 	} else {
 		check(why != NULL);
+	}
+	why = NULL;
+	if (vhost_paths_parse(s, extra, sizeof extra, &why) == 0)
+		check_paths(extra, sizeof extra, s);
+	else
+		check(why != NULL);
+	/* A small output: refused or fitting, never overrun (ASan). */
+	char small[16];
+	why = NULL;
+	if (vhost_paths_parse(s, small, sizeof small, &why) == 0)
+		check(strlen(small) < sizeof small && small[0] == '/');
+	else
+		check(why != NULL);
+	/* An HTTP option: the key from the first byte (0..7: unknown ones too). */
+	if (size > 0) {
+		int key = (unsigned char)s[0] & 7;
+		why = NULL;
+		if (hopt_check(key, s + 1, &why) == 0)
+			check_hopt(key, s + 1);
+		else
+			check(why != NULL);
 	}
 	why = NULL;
 	if (visitors_parse(s, extra, sizeof extra, &why) == 0)

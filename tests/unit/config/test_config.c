@@ -17,6 +17,13 @@
 
 #define ARGS_MAX 32
 
+/* Hashes of "secret" for basic_auth: openssl passwd -6 and -5; yescrypt and
+ * bcrypt from libxcrypt's crypt(3). */
+#define CFG_HASH6 "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1"
+#define CFG_HASHY "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$GmcwIgvdUC9qLWcKCi6gklUa1dM3ziD43YxYNURLKy0"
+#define CFG_HASH2B "$2b$04$PwcTDbxyWKrNfTrU/0C7/.x72pXYRZIK44oyNpDhE1qc9GLZgsYIq"
+#define CFG_HASH5 "$5$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA"
+
 /* A mutable argv, as main gets it: config_load may write into the strings. */
 struct args {
 	int argc;
@@ -363,6 +370,21 @@ test_flag_errors(void **state)
 		"burrow client: unknown option '--token...' (see burrow client --help)"},
 	    {ROLE_CLIENT, "-xs3cret", NULL,
 		"burrow client: unknown option '-x' (see burrow client --help)"},
+	    /* -R http: and the server's HTTP keys */
+	    {ROLE_CLIENT, "-R", "http:",
+		"burrow client: -R 'http:': expected http:[NAME[,NAME...]:]host:hostport"},
+	    {ROLE_CLIENT, "-R", "http:a_b:h:1",
+		"burrow client: -R 'http:a_b:h:1': not a host name (letters, digits, '-' "
+		"and '.'; a wildcard is *.name)"},
+	    {ROLE_CLIENT, "-R", "http:h:0", "burrow client: -R 'http:h:0': target port must not be 0"},
+	    {ROLE_SERVER, "--domain", "*.example.test",
+		"burrow server: --domain '*.example.test': expected a DNS name in lower case, "
+		"like tunnel.example.com"},
+	    {ROLE_SERVER, "--trusted-proxies", "*:*",
+		"burrow server: --trusted-proxies '*:*': expected addresses or networks with "
+		"ports, like 10.0.0.0/8:*,192.0.2.7:* (names are not matched here)"},
+	    {ROLE_SERVER, "--response-timeout", "2h",
+		"burrow server: --response-timeout '2h': duration out of range (100ms to 1h)"},
 	    {ROLE_SERVER, "--heartbeat", NULL, "burrow server: --heartbeat needs a value (DURATION)"},
 	    {ROLE_CLIENT, "-R", NULL, "burrow client: -R needs a value (SPEC)"},
 	    /* Options of the other role are unknown. */
@@ -719,6 +741,180 @@ test_file_errors(void **state)
 		"3: tunnels[0].local: expected host:port"},
 	    {ROLE_CLIENT, "tunnels:\n  - remote: [1]\n",
 		"2: tunnels[0].remote: expected a single value"},
+	    /* type http and the server's HTTP port */
+	    {ROLE_CLIENT, "tunnels:\n  - type: http\n    subdomain: app.x\n    local: h:1\n",
+		"3: tunnels[0].subdomain: expected one label (letters, digits and '-'): the "
+		"server's domain follows"},
+	    {ROLE_CLIENT, "tunnels:\n  - type: http\n    subdomain: \"*\"\n    local: h:1\n",
+		"3: tunnels[0].subdomain: expected one label (letters, digits and '-'): the "
+		"server's domain follows"},
+	    {ROLE_CLIENT, "tunnels:\n  - type: http\n    subdomain: App\n    local: h:1\n",
+		"3: tunnels[0].subdomain: expected one label (letters, digits and '-'): the "
+		"server's domain follows"},
+	    {ROLE_CLIENT, "tunnels:\n  - type: http\n    subdomain: [a]\n    local: h:1\n",
+		"3: tunnels[0].subdomain: expected a single value"},
+	    {ROLE_CLIENT,
+		"tunnels:\n  - type: https\n    domains: a.test\n    paths: /api\n    local: h:1\n",
+		"2: tunnels[0]: paths: is for type http (HTTPS passed through is routed by "
+		"name alone)"},
+	    {ROLE_CLIENT,
+		"tunnels:\n  - type: https\n    domains: a.test\n    subdomain: app\n    local: h:1\n",
+		"2: tunnels[0]: subdomain: is for type http (an https tunnel names its domains)"},
+	    {ROLE_CLIENT,
+		"tunnels:\n  - type: https\n    domains: a.test\n    basic_auth: a:" CFG_HASH6 "\n"
+		"    local: h:1\n",
+		"2: tunnels[0]: host_header_rewrite, basic_auth and request_headers are for "
+		"type http (HTTPS passed through is not read)"},
+	    {ROLE_CLIENT, "tunnels:\n  - type: https\n    local: h:1\n",
+		"2: tunnels[0]: missing domains: NAME[, NAME...]"},
+	    {ROLE_CLIENT, "tunnels:\n  - type: http\n    domains: a.test\n",
+		"2: tunnels[0]: missing local: host:port"},
+	    {ROLE_CLIENT, "tunnels:\n  - type: http\n    remote: 80\n    local: h:1\n",
+		"2: tunnels[0]: an http tunnel takes domains, paths and local only (its port "
+		"is the server's HTTP port)"},
+	    {ROLE_CLIENT, "tunnels:\n  - type: http\n    paths: /api;/v2\n    local: h:1\n",
+		"3: tunnels[0].paths: expected paths separated by ',' (letters, digits and "
+		"-._~/!$&'()*+=:@%)"},
+	    {ROLE_CLIENT, "tunnels:\n  - type: http\n    paths: api\n    local: h:1\n",
+		"3: tunnels[0].paths: expected a path starting with '/'"},
+	    {ROLE_CLIENT, "tunnels:\n  - type: http\n    domains: a_b.test\n    local: h:1\n",
+		"3: tunnels[0].domains: not a host name (letters, digits, '-' and '.'; a "
+		"wildcard is *.name)"},
+	    {ROLE_CLIENT, "tunnels:\n  - type: web\n",
+		"2: tunnels[0].type: expected tcp, udp, remote_dynamic, local, dynamic, "
+		"secret, visitor, https or http"},
+	    /* Not type http. */
+	    {ROLE_CLIENT, "tunnels:\n  - remote: 1\n    local: h:1\n    host_header_rewrite: h\n",
+		"2: tunnels[0]: host_header_rewrite, basic_auth and request_headers are for "
+		"type http"},
+	    {ROLE_CLIENT,
+		"tunnels:\n  - type: tcp\n    remote: 1\n    local: h:1\n    request_headers:\n"
+		"      remove: Cookie\n",
+		"2: tunnels[0]: host_header_rewrite, basic_auth and request_headers are for "
+		"type http"},
+	    {ROLE_CLIENT, "tunnels:\n  - remote: 1\n    local: h:1\n    paths: /api\n",
+		"2: tunnels[0]: paths: is for type http"},
+	    {ROLE_CLIENT, "tunnels:\n  - remote: 1\n    local: h:1\n    subdomain: app\n",
+		"2: tunnels[0]: subdomain: is for type http"},
+	    {ROLE_CLIENT, "tunnels:\n  - remote: 1\n    local: h:1\n    domains: a.test\n",
+		"2: tunnels[0]: domains: is for type http or https"},
+	    /* host_header_rewrite */
+	    {ROLE_CLIENT, "tunnels:\n  - type: http\n    local: h:1\n    host_header_rewrite: \"a b\"\n",
+		"4: tunnels[0].host_header_rewrite: expected host[:port]"},
+	    {ROLE_CLIENT, "tunnels:\n  - type: http\n    local: h:1\n    host_header_rewrite: [a, b]\n",
+		"4: tunnels[0].host_header_rewrite: expected a single value"},
+	    {ROLE_CLIENT, "tunnels:\n  - type: http\n    local: h:1\n    host_header_rewrite: \"\"\n",
+		"4: tunnels[0].host_header_rewrite: expected host[:port]"},
+	    /* basic_auth */
+	    {ROLE_CLIENT, "tunnels:\n  - type: http\n    local: h:1\n    basic_auth: alice:secret\n",
+		"4: tunnels[0].basic_auth: expected user:hash with a password hash, not the "
+		"password (openssl passwd -6, or mkpasswd: $y$, $2b$, $6$ or $5$)"},
+	    {ROLE_CLIENT,
+		"tunnels:\n  - type: http\n    local: h:1\n    basic_auth:\n      - alice:" CFG_HASH6
+		"\n      - bob:hunter2\n",
+		"6: tunnels[0].basic_auth: expected user:hash with a password hash, not the "
+		"password (openssl passwd -6, or mkpasswd: $y$, $2b$, $6$ or $5$)"},
+	    {ROLE_CLIENT,
+		"tunnels:\n  - type: http\n    local: h:1\n    basic_auth: \"alice:$1$saltsalt$4ZR8xUqyEMdbaeD6VsDmC.\"\n",
+		"4: tunnels[0].basic_auth: expected user:hash with a password hash, not the "
+		"password (openssl passwd -6, or mkpasswd: $y$, $2b$, $6$ or $5$)"},
+	    {ROLE_CLIENT, "tunnels:\n  - type: http\n    local: h:1\n    basic_auth: alice\n",
+		"4: tunnels[0].basic_auth: expected user:hash"},
+	    {ROLE_CLIENT, "tunnels:\n  - type: http\n    local: h:1\n    basic_auth: {alice: x}\n",
+		"4: tunnels[0].basic_auth: expected a value or a list of values"},
+	    {ROLE_CLIENT, "tunnels:\n  - type: http\n    local: h:1\n    basic_auth:\n      - [a]\n",
+		"5: tunnels[0].basic_auth: expected a list of values"},
+	    /* request_headers */
+	    {ROLE_CLIENT,
+		"tunnels:\n  - type: http\n    local: h:1\n    request_headers:\n      add:\n"
+		"        X-A: b\n",
+		"5: tunnels[0].request_headers.add: unknown key (expected set, remove)"},
+	    {ROLE_CLIENT, "tunnels:\n  - type: http\n    local: h:1\n    request_headers: none\n",
+		"4: tunnels[0].request_headers: expected set: and remove:"},
+	    {ROLE_CLIENT,
+		"tunnels:\n  - type: http\n    local: h:1\n    request_headers:\n      set: [X-A]\n",
+		"5: tunnels[0].request_headers.set: expected Name: value lines"},
+	    {ROLE_CLIENT,
+		"tunnels:\n  - type: http\n    local: h:1\n    request_headers:\n      set:\n"
+		"        X-A: [b]\n",
+		"6: tunnels[0].request_headers.set: expected Name: value lines"},
+	    {ROLE_CLIENT,
+		"tunnels:\n  - type: http\n    local: h:1\n    request_headers:\n      set:\n"
+		"        X A: b\n",
+		"6: tunnels[0].request_headers.set: expected Name: value"},
+	    {ROLE_CLIENT,
+		"tunnels:\n  - type: http\n    local: h:1\n    request_headers:\n      set:\n"
+		"        X-A: \"b\\r\\nX-Injected: 1\"\n",
+		"6: tunnels[0].request_headers.set: expected Name: value"},
+	    {ROLE_CLIENT,
+		"tunnels:\n  - type: http\n    local: h:1\n    request_headers:\n"
+		"      remove: [X Debug]\n",
+		"5: tunnels[0].request_headers.remove: expected a header name"},
+	    {ROLE_CLIENT,
+		"tunnels:\n  - type: http\n    local: h:1\n    request_headers:\n"
+		"      remove:\n        - Cookie\n        - \"X-A:\"\n",
+		"7: tunnels[0].request_headers.remove: expected a header name"},
+	    /* More than MSG_HOPTS_MAX options: the line of the 17th. */
+	    {ROLE_CLIENT,
+		"tunnels:\n  - type: http\n    local: h:1\n    basic_auth:\n"
+		"      - u1:" CFG_HASH6 "\n"
+		"      - u2:" CFG_HASH6 "\n"
+		"      - u3:" CFG_HASH6 "\n"
+		"      - u4:" CFG_HASH6 "\n"
+		"      - u5:" CFG_HASH6 "\n"
+		"      - u6:" CFG_HASH6 "\n"
+		"      - u7:" CFG_HASH6 "\n"
+		"      - u8:" CFG_HASH6 "\n"
+		"      - u9:" CFG_HASH6 "\n"
+		"      - u10:" CFG_HASH6 "\n"
+		"      - u11:" CFG_HASH6 "\n"
+		"      - u12:" CFG_HASH6 "\n"
+		"      - u13:" CFG_HASH6 "\n"
+		"      - u14:" CFG_HASH6 "\n"
+		"      - u15:" CFG_HASH6 "\n"
+		"      - u16:" CFG_HASH6 "\n"
+		"      - u17:" CFG_HASH6 "\n",
+		"21: tunnels[0].basic_auth: more than 16 HTTP options (host_header_rewrite, "
+		"basic_auth users, request_headers) in one tunnel"},
+	    {ROLE_CLIENT,
+		"tunnels:\n  - type: http\n    local: h:1\n    host_header_rewrite: h\n"
+		"    basic_auth: [\"u1:" CFG_HASH6 "\", \"u2:" CFG_HASH6 "\", \"u3:" CFG_HASH6 "\", \"u4:" CFG_HASH6 "\", \"u5:" CFG_HASH6 "\", \"u6:" CFG_HASH6 "\", \"u7:" CFG_HASH6 "\", \"u8:" CFG_HASH6 "\", \"u9:" CFG_HASH6 "\", \"u10:" CFG_HASH6 "\", \"u11:" CFG_HASH6 "\", \"u12:" CFG_HASH6 "\", \"u13:" CFG_HASH6 "\", \"u14:" CFG_HASH6 "\", \"u15:" CFG_HASH6 "\"]\n"
+		"    request_headers:\n      remove: X-A\n",
+		"7: tunnels[0].request_headers.remove: more than 16 HTTP options "
+		"(host_header_rewrite, basic_auth users, request_headers) in one tunnel"},
+	    /* server: domain, trusted_proxies, response_timeout, http */
+	    {ROLE_SERVER, "domain: \"*.example.test\"\n",
+		"1: domain: expected a DNS name in lower case, like tunnel.example.com"},
+	    {ROLE_SERVER, "domain: Tunnel.Example.test\n",
+		"1: domain: expected a DNS name in lower case, like tunnel.example.com"},
+	    {ROLE_SERVER, "domain: example.test.\n",
+		"1: domain: expected a DNS name in lower case, like tunnel.example.com"},
+	    {ROLE_SERVER, "domain: ex_ample.test\n",
+		"1: domain: expected a DNS name in lower case, like tunnel.example.com"},
+	    {ROLE_SERVER, "token: t\ndomain: a b\n",
+		"2: domain: expected a host name: printable ASCII without blanks, at most 253 "
+		"bytes"},
+	    {ROLE_CLIENT, "domain: example.test\n",
+		"1: domain: a key of burrow server, not burrow client"},
+	    {ROLE_SERVER, "trusted_proxies: \"*:*\"\n",
+		"1: trusted_proxies: expected addresses or networks with ports, like "
+		"10.0.0.0/8:*,192.0.2.7:* (names are not matched here)"},
+	    {ROLE_SERVER, "trusted_proxies: 10.0.0.0/8:*, proxy.corp:443\n",
+		"1: trusted_proxies: expected addresses or networks with ports, like "
+		"10.0.0.0/8:*,192.0.2.7:* (names are not matched here)"},
+	    {ROLE_SERVER, "trusted_proxies: 10.0.0.0/8\n",
+		"1: trusted_proxies: expected HOST:PORTS, like *.example.com:443 or "
+		"10.0.0.0/8:*"},
+	    {ROLE_SERVER, "response_timeout: 99ms\n",
+		"1: response_timeout: duration out of range (100ms to 1h)"},
+	    {ROLE_SERVER, "response_timeout: 0\n",
+		"1: response_timeout: duration out of range (100ms to 1h)"},
+	    {ROLE_SERVER, "response_timeout: 61m\n",
+		"1: response_timeout: duration out of range (100ms to 1h)"},
+	    {ROLE_SERVER, "response_timeout: soon\n",
+		"1: response_timeout: expected a duration like 10s, 500ms or 2m"},
+	    {ROLE_SERVER, "http: localhost:80\n",
+		"1: http: expected a numeric address and a port, like 0.0.0.0:443 or [::]:443"},
 	    /* YAML syntax errors carry the line too. */
 	    {ROLE_SERVER, "token: t\nheartbeat: [1s\n", "3: "},
 	    {ROLE_SERVER, "token: t\n  bad indent: 1\n", "2: "},
@@ -1555,6 +1751,271 @@ test_usage_tls_and_clients(void **state)
 	free(buf);
 }
 
+/* ---- HTTP tunnels and the server's HTTP port ---- */
+
+struct want_hopt {
+	int key;
+	const char *value;
+};
+
+static void
+assert_hopts(const struct tunnel_cfg *t, const struct want_hopt *w, size_t n)
+{
+	assert_int_equal(t->nhopts, n);
+	for (size_t i = 0; i < n; i++) {
+		if (t->hopts[i].key != w[i].key || strcmp(t->hopts[i].value, w[i].value) != 0)
+			fail_msg("option %zu: got %d '%s', want %d '%s'", i, t->hopts[i].key,
+			    t->hopts[i].value, w[i].key, w[i].value);
+	}
+}
+
+/* Every key of type http at once: MSG_HOPTS_MAX options, in the file's order. */
+static void
+test_file_http_tunnels(void **state)
+{
+	char *path = tmp_yaml(
+	    "server: relay.example\n"
+	    "token: abc\n"
+	    "tunnels:\n"
+	    "  - name: web\n"
+	    "    type: http\n"
+	    "    domains: a.test, B.Test\n"
+	    "    subdomain: app\n"
+	    "    paths: /api, /v2/\n"
+	    "    host_header_rewrite: localhost:3000\n"
+	    "    basic_auth:\n"
+	    "      - alice:" CFG_HASH6 "\n"
+	    "      - bob:" CFG_HASHY "\n"
+	    "      - carol:" CFG_HASH2B "\n"
+	    "      - dave:" CFG_HASH5 "\n"
+	    "    request_headers:\n"
+	    "      set:\n"
+	    "        X-Env: prod\n"
+	    "        X-Team: blue\n"
+	    "        X-Empty: \"\"\n"
+	    "        X-Time: \"12:30\"\n"
+	    "        X-Quoted: \"a, b; c\"\n"
+	    "      remove: [Cookie, X-Debug, X-A, X-B, X-C, X-D]\n"
+	    "    local: 127.0.0.1:3000\n"
+	    "    data_path: mux\n"
+	    /* No names at all: a random one under the server's domain. */
+	    "  - type: http\n"
+	    "    local: h:2\n"
+	    /* A lone label; basic_auth as one value; set before remove. */
+	    "  - type: http\n"
+	    "    subdomain: app2\n"
+	    "    basic_auth: alice:" CFG_HASH6 "\n"
+	    "    request_headers: {remove: Cookie, set: {X-A: b}}\n"
+	    "    local: h:3\n"
+	    /* Paths without names. */
+	    "  - type: http\n"
+	    "    paths: /\n"
+	    "    local: h:4\n"
+	    /* Names only, upper case and a wildcard. */
+	    "  - type: http\n"
+	    "    domains: \"*.Dev.test\"\n"
+	    "    local: h:5\n");
+	struct config cfg;
+	char *err = NULL;
+	if (load(&cfg, ROLE_CLIENT, &err, "-c", path, NULL) != CONFIG_OK)
+		fail_msg("refused: %s", err);
+	assert_null(err);
+	assert_int_equal(cfg.ntunnels, 5);
+
+	const struct tunnel_cfg *t = &cfg.tunnels[0];
+	assert_string_equal(t->name, "web");
+	assert_int_equal(t->type, TUNNEL_HTTP_VHOST);
+	/* Names lower-cased, the subdomain after them, then ';' and the paths. */
+	assert_string_equal(t->extra, "a.test,b.test,app;/api,/v2/");
+	assert_string_equal(t->local.host, "127.0.0.1");
+	assert_int_equal(t->local.port, 3000);
+	assert_int_equal(t->remote.port, 0);
+	assert_true(t->mux_only);
+	assert_false(t->udp);
+	static const struct want_hopt all[] = {
+	    {HOPT_HOST, "localhost:3000"},
+	    {HOPT_AUTH, "alice:" CFG_HASH6},
+	    {HOPT_AUTH, "bob:" CFG_HASHY},
+	    {HOPT_AUTH, "carol:" CFG_HASH2B},
+	    {HOPT_AUTH, "dave:" CFG_HASH5},
+	    {HOPT_SET, "X-Env: prod"},
+	    {HOPT_SET, "X-Team: blue"},
+	    {HOPT_SET, "X-Empty: "},
+	    {HOPT_SET, "X-Time: 12:30"},
+	    {HOPT_SET, "X-Quoted: a, b; c"},
+	    {HOPT_REMOVE, "Cookie"},
+	    {HOPT_REMOVE, "X-Debug"},
+	    {HOPT_REMOVE, "X-A"},
+	    {HOPT_REMOVE, "X-B"},
+	    {HOPT_REMOVE, "X-C"},
+	    {HOPT_REMOVE, "X-D"},
+	};
+	assert_int_equal(sizeof all / sizeof all[0], MSG_HOPTS_MAX);
+	assert_hopts(t, all, MSG_HOPTS_MAX);
+
+	t = &cfg.tunnels[1];
+	assert_string_equal(t->name, "t2");
+	assert_int_equal(t->type, TUNNEL_HTTP_VHOST);
+	assert_string_equal(t->extra, "");
+	assert_int_equal(t->nhopts, 0);
+	assert_string_equal(t->local.host, "h");
+	assert_int_equal(t->local.port, 2);
+
+	t = &cfg.tunnels[2];
+	assert_string_equal(t->extra, "app2");
+	static const struct want_hopt three[] = {
+	    {HOPT_AUTH, "alice:" CFG_HASH6},
+	    {HOPT_REMOVE, "Cookie"},
+	    {HOPT_SET, "X-A: b"},
+	};
+	assert_hopts(t, three, 3);
+
+	assert_string_equal(cfg.tunnels[3].extra, ";/");
+	assert_string_equal(cfg.tunnels[4].extra, "*.dev.test");
+	config_free(&cfg);
+	tmp_free(path);
+}
+
+/* -R http: tunnels are r1, r2... like the other -R ones, after the file's. */
+static void
+test_flag_http_tunnels(void **state)
+{
+	char *path = tmp_yaml("tunnels:\n  - {type: http, subdomain: f, local: \"h:9\"}\n");
+	struct config cfg;
+	char *err = NULL;
+	if (load(&cfg, ROLE_CLIENT, &err, "-t", "x", "-s", "h", "-c", path, "-R",
+		"http:app:localhost:3000", "-R", "1:h:1", "-R", "http:localhost:3001", "-R",
+		"https:a.test:h:443", "-L", "2:h:2", "-R",
+		"http:a.test,*.b.test:[::1]:3002", NULL) != CONFIG_OK)
+		fail_msg("refused: %s", err);
+	assert_int_equal(cfg.ntunnels, 7);
+	static const struct {
+		const char *name, *extra;
+		int type;
+	} want[] = {
+	    {"t1", "f", TUNNEL_HTTP_VHOST},
+	    {"r1", "app", TUNNEL_HTTP_VHOST},
+	    {"r2", "", TUNNEL_REMOTE},
+	    {"r3", "", TUNNEL_HTTP_VHOST},
+	    {"r4", "a.test", TUNNEL_HTTPS_SNI},
+	    {"l1", "", TUNNEL_LOCAL},
+	    {"r5", "a.test,*.b.test", TUNNEL_HTTP_VHOST},
+	};
+	for (size_t i = 0; i < cfg.ntunnels; i++) {
+		assert_string_equal(cfg.tunnels[i].name, want[i].name);
+		assert_string_equal(cfg.tunnels[i].extra, want[i].extra);
+		assert_int_equal(cfg.tunnels[i].type, want[i].type);
+		assert_int_equal(cfg.tunnels[i].nhopts, 0);
+	}
+	assert_string_equal(cfg.tunnels[3].local.host, "localhost");
+	assert_int_equal(cfg.tunnels[3].local.port, 3001);
+	assert_string_equal(cfg.tunnels[6].local.host, "::1");
+	config_free(&cfg);
+	tmp_free(path);
+}
+
+/*
+ * domains and subdomain, or paths, that together overflow the extra field:
+ * MSG_EXTRA_MAX (512) bytes fit, 513 do not.
+ */
+static void
+test_file_http_extra_overflow(void **state)
+{
+	/* Eight names of 62 bytes and their commas: 503 bytes of domains. */
+	char names[8 * 63 + 1] = "";
+	for (int i = 0; i < 8; i++) {
+		char n[64];
+		memset(n, 'a' + i, 57);
+		snprintf(n + 57, sizeof n - 57, ".test");
+		snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+		    i ? "," : "", n);
+	}
+	assert_int_equal(strlen(names), 503);
+	static const struct {
+		const char *extra_key; /* the key added to the 503 bytes of domains */
+		const char *want;      /* NULL: accepted */
+		const char *extra;     /* accepted: what follows the names in extra */
+	} cases[] = {
+	    {"subdomain: abcdefgh", NULL, ",abcdefgh"}, /* 512 bytes */
+	    {"subdomain: abcdefghi", "domains and subdomain together are over 511 bytes",
+		NULL},
+	    {"paths: /abcdefg", NULL, ";/abcdefg"}, /* 512 bytes */
+	    {"paths: /abcdefgh", "domains and paths together are over 511 bytes", NULL},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char yaml[1024];
+		snprintf(yaml, sizeof yaml, "tunnels:\n  - type: http\n    domains: %s\n"
+		    "    %s\n    local: h:1\n", names, cases[i].extra_key);
+		char *path = tmp_yaml(yaml);
+		struct config cfg;
+		char *err = NULL;
+		enum config_result rc = load(&cfg, ROLE_CLIENT, &err, "-c", path, "-t", "x",
+		    "-s", "h", NULL);
+		if (cases[i].want == NULL) {
+			if (rc != CONFIG_OK)
+				fail_msg("case %zu refused: %s", i, err);
+			char want[MSG_EXTRA_MAX + 1];
+			snprintf(want, sizeof want, "%s%s", names, cases[i].extra);
+			assert_int_equal(strlen(cfg.tunnels[0].extra), MSG_EXTRA_MAX);
+			assert_string_equal(cfg.tunnels[0].extra, want);
+		} else {
+			assert_int_equal(rc, CONFIG_ERROR);
+			char want[256];
+			snprintf(want, sizeof want, "2: tunnels[0]: %s", cases[i].want);
+			assert_err_at(err, path, want);
+			free(err);
+		}
+		config_free(&cfg);
+		tmp_free(path);
+	}
+}
+
+static void
+test_file_http_server_keys(void **state)
+{
+	struct config cfg;
+	char *err = NULL;
+	/* Unset: no HTTP port, no domain, no trusted proxies, 60 s. */
+	assert_int_equal(load(&cfg, ROLE_SERVER, &err, "-t", "x", NULL), CONFIG_OK);
+	assert_false(cfg.has_http_listen);
+	assert_null(cfg.domain);
+	assert_null(cfg.trusted_proxies);
+	assert_int_equal(cfg.response_timeout_ms, 60000);
+	config_free(&cfg);
+
+	char *path = tmp_yaml(
+	    "token: t\n"
+	    "http: 0.0.0.0\n"
+	    "domain: tunnel.example.test\n"
+	    "trusted_proxies: \"10.0.0.0/8:*, 192.0.2.7:443, [fd00::]/8:*\"\n"
+	    "response_timeout: 100ms\n");
+	if (load(&cfg, ROLE_SERVER, &err, "-c", path, NULL) != CONFIG_OK)
+		fail_msg("refused: %s", err);
+	assert_true(cfg.has_http_listen);
+	assert_string_equal(cfg.http_listen.host, "0.0.0.0");
+	assert_int_equal(cfg.http_listen.port, 80);
+	assert_string_equal(cfg.domain, "tunnel.example.test");
+	assert_non_null(cfg.trusted_proxies);
+	assert_int_equal(cfg.trusted_proxies->nnames, 0);
+	assert_int_equal(cfg.trusted_proxies->nnets, 3);
+	assert_int_equal(cfg.trusted_proxies->nets[1].lo, 443);
+	assert_int_equal(cfg.response_timeout_ms, 100);
+	config_free(&cfg);
+	tmp_free(path);
+
+	/* Flags: the other end of the range, a port, none. */
+	if (load(&cfg, ROLE_SERVER, &err, "-t", "x", "--http", "[::]:8080",
+		"--response-timeout", "1h", "--trusted-proxies", "none", "--domain",
+		"a-b.c1.test", NULL) != CONFIG_OK)
+		fail_msg("refused: %s", err);
+	assert_string_equal(cfg.http_listen.host, "::");
+	assert_int_equal(cfg.http_listen.port, 8080);
+	assert_int_equal(cfg.response_timeout_ms, 3600000);
+	assert_null(cfg.trusted_proxies);
+	assert_string_equal(cfg.domain, "a-b.c1.test");
+	config_free(&cfg);
+}
+
 int
 main(void)
 {
@@ -1578,6 +2039,10 @@ main(void)
 	    cmocka_unit_test_setup(test_empty_file, setup),
 	    cmocka_unit_test_setup(test_missing_file, setup),
 	    cmocka_unit_test_setup(test_file_errors, setup),
+	    cmocka_unit_test_setup(test_file_http_tunnels, setup),
+	    cmocka_unit_test_setup(test_flag_http_tunnels, setup),
+	    cmocka_unit_test_setup(test_file_http_extra_overflow, setup),
+	    cmocka_unit_test_setup(test_file_http_server_keys, setup),
 	    cmocka_unit_test_setup(test_duplicate_tunnel_names, setup),
 	    cmocka_unit_test_setup(test_reload_after_error, setup),
 	    cmocka_unit_test_setup(test_usage_and_reference, setup),

@@ -1,4 +1,5 @@
-/* Unit tests for src/config/spec.c: forward specs, durations, sizes, ports. */
+/* Unit tests for src/config/spec.c: forward specs, durations, sizes, ports,
+ * HTTP tunnels' paths and options. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -577,6 +578,389 @@ test_no_proxy(void **state)
 	assert_false(no_proxy_match(" , ", "h"));
 }
 
+/* ---- HTTP tunnels: paths, path matching, options, http: specs ---- */
+
+static void
+test_vhost_paths_parse(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} good[] = {
+	    {"/", "/"},
+	    {"/api", "/api"},
+	    {"/api,/v2/", "/api,/v2/"},
+	    {" /api , /v2/ ,\t/x\t", "/api,/v2/,/x"},
+	    {"\t/a,/b", "/a,/b"},
+	    {"/a,/a", "/a,/a"}, /* duplicates are kept as written */
+	    {"/Case/Kept", "/Case/Kept"},
+	    {"/a-b._~!$&'()*+=:@%20/", "/a-b._~!$&'()*+=:@%20/"},
+	    {"//", "//"},
+	};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		char out[MSG_EXTRA_MAX + 1];
+		const char *why = NULL;
+		memset(out, 'z', sizeof out);
+		if (vhost_paths_parse(good[i].in, out, sizeof out, &why) != 0)
+			fail_msg("'%s' refused: %s", good[i].in, why);
+		if (strcmp(out, good[i].out) != 0)
+			fail_msg("'%s': got '%s', want '%s'", good[i].in, out, good[i].out);
+		/* What it writes parses again to itself. */
+		char again[MSG_EXTRA_MAX + 1];
+		assert_int_equal(vhost_paths_parse(out, again, sizeof again, &why), 0);
+		assert_string_equal(again, out);
+	}
+
+	/* VHOST_PATH_MAX - 1 bytes is the longest path. */
+	char p[VHOST_PATH_MAX + 1], out[MSG_EXTRA_MAX + 1];
+	const char *why = NULL;
+	p[0] = '/';
+	memset(p + 1, 'a', VHOST_PATH_MAX - 2);
+	p[VHOST_PATH_MAX - 1] = '\0';
+	assert_int_equal(strlen(p), 127);
+	assert_int_equal(vhost_paths_parse(p, out, sizeof out, &why), 0);
+	assert_string_equal(out, p);
+	p[VHOST_PATH_MAX - 1] = 'a';
+	p[VHOST_PATH_MAX] = '\0';
+	assert_int_equal(strlen(p), 128);
+	assert_int_equal(vhost_paths_parse(p, out, sizeof out, &why), -1);
+	assert_string_equal(why, "a path of at most 127 bytes");
+
+	/* Four 127-byte paths fit the extra field; a fifth does not. */
+	char many[5 * VHOST_PATH_MAX];
+	size_t o = 0;
+	for (int k = 0; k < 5; k++) {
+		many[o++] = k ? ',' : '/';
+		if (k)
+			many[o++] = '/';
+		memset(many + o, 'a' + k, 126);
+		o += 126;
+		many[o] = '\0';
+		why = NULL;
+		int rc = vhost_paths_parse(many, out, sizeof out, &why);
+		if (k < 4) {
+			assert_int_equal(rc, 0);
+			assert_string_equal(out, many);
+		} else {
+			assert_int_equal(rc, -1);
+			assert_string_equal(why, "too many paths");
+		}
+	}
+	/* A small output buffer: refused, never overrun. */
+	char small[8];
+	assert_int_equal(vhost_paths_parse("/abcdefghij", small, sizeof small, &why), -1);
+	assert_string_equal(why, "too many paths");
+	assert_int_equal(vhost_paths_parse("/abc", small, sizeof small, &why), 0);
+	assert_string_equal(small, "/abc");
+}
+
+static void
+test_vhost_paths_rejections(void **state)
+{
+	static const char sep[] = "expected paths separated by ',' (letters, digits and "
+				  "-._~/!$&'()*+=:@%)";
+	static const char start[] = "expected a path starting with '/'";
+	static const struct bad_spec bad[] = {
+	    {"", start},
+	    {" ", start},
+	    {"\t", start},
+	    {"api", start},
+	    {"api/", start},
+	    {"/a,b", start},
+	    {"/a, b/", start},
+	    {",/a", start},
+	    {"/a,,/b", start},
+	    {"/a, ,/b", start},
+	    {"/a, ", start}, /* a trailing ',' and a blank */
+	    {"/a,", sep},    /* a trailing ',' */
+	    {"/a,/b,", sep},
+	    {"/a;/b", sep},
+	    {"/a;", sep},
+	    {"/a b", sep},
+	    {"/a\tb", sep},
+	    {"/a /b", sep},
+	    {"/a?x=1", sep},
+	    {"/a#frag", sep},
+	    {"/a\"b", sep},
+	    {"/a<b>", sep},
+	    {"/a\\b", sep},
+	    {"/a\x01", sep},
+	    {"/a\x7f", sep},
+	    {"/\xc3\xa9", sep},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char out[MSG_EXTRA_MAX + 1];
+		const char *why = NULL;
+		if (vhost_paths_parse(bad[i].s, out, sizeof out, &why) != -1)
+			fail_msg("accepted '%s' as '%s'", bad[i].s, out);
+		if (why == NULL || strcmp(why, bad[i].why) != 0)
+			fail_msg("'%s': got '%s', want '%s'", bad[i].s,
+			    why ? why : "(null)", bad[i].why);
+	}
+}
+
+static void
+test_vhost_path_match(void **state)
+{
+	static const struct {
+		const char *prefix, *path;
+		int match;
+	} cases[] = {
+	    /* "/" takes every path. */
+	    {"/", "/", 1},
+	    {"/", "/api", 1},
+	    {"/", "/api/x/y", 1},
+	    {"/", "//", 1},
+	    /* "/api": itself and what is under it, not a longer segment. */
+	    {"/api", "/api", 1},
+	    {"/api", "/api/", 1},
+	    {"/api", "/api/x", 1},
+	    {"/api", "/api/x/y", 1},
+	    {"/api", "/apix", 0},
+	    {"/api", "/api-v2", 0},
+	    {"/api", "/api.json", 0},
+	    {"/api", "/ap", 0},
+	    {"/api", "/", 0},
+	    {"/api", "/API", 0},
+	    {"/api", "/v2/api", 0},
+	    {"/api", "", 0},
+	    /* "/api/": only what is under it. */
+	    {"/api/", "/api/x", 1},
+	    {"/api/", "/api/", 1},
+	    {"/api/", "/api/x/y", 1},
+	    {"/api/", "/api", 0},
+	    {"/api/", "/apix", 0},
+	    {"/api/", "/api-x/", 0},
+	    /* Deeper prefixes. */
+	    {"/a/b", "/a/b/c", 1},
+	    {"/a/b", "/a/bc", 0},
+	    {"/a/b", "/a", 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		if (vhost_path_match(cases[i].prefix, cases[i].path) != cases[i].match)
+			fail_msg("vhost_path_match('%s', '%s') != %d", cases[i].prefix,
+			    cases[i].path, cases[i].match);
+}
+
+/* Real hashes of "secret": openssl passwd -6 and -5; yescrypt and bcrypt
+ * from libxcrypt's crypt(3). */
+#define HASH_SHA512 "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1"
+#define HASH_SHA256 "$5$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA"
+#define HASH_YESCRYPT "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$GmcwIgvdUC9qLWcKCi6gklUa1dM3ziD43YxYNURLKy0"
+#define HASH_BCRYPT "$2b$04$PwcTDbxyWKrNfTrU/0C7/.x72pXYRZIK44oyNpDhE1qc9GLZgsYIq"
+
+struct hopt_case {
+	int key;
+	const char *value;
+	const char *why; /* NULL: accepted */
+};
+
+static void
+test_hopt_check(void **state)
+{
+	static const char host[] = "expected host[:port]";
+	static const char user_hash[] = "expected user:hash";
+	static const char plain[] = "expected user:hash with a password hash, not the "
+				    "password (openssl passwd -6, or mkpasswd: $y$, $2b$, "
+				    "$6$ or $5$)";
+	static const char set[] = "expected Name: value";
+	static const char name[] = "expected a header name";
+	static const struct hopt_case cases[] = {
+	    /* HOPT_HOST: host[:port], printable, no blanks. */
+	    {HOPT_HOST, "localhost:3000", NULL},
+	    {HOPT_HOST, "app.internal", NULL},
+	    {HOPT_HOST, "[::1]:8080", NULL},
+	    {HOPT_HOST, "caf\xc3\xa9.test", NULL},
+	    {HOPT_HOST, "", host},
+	    {HOPT_HOST, "local host", host},
+	    {HOPT_HOST, " localhost", host},
+	    {HOPT_HOST, "localhost ", host},
+	    {HOPT_HOST, "a\tb", host},
+	    {HOPT_HOST, "a\r\nX-Injected: 1", host},
+	    {HOPT_HOST, "a\x01", host},
+	    {HOPT_HOST, "a\x7f", host},
+	    /* HOPT_AUTH: user:hash with a crypt(3) hash. */
+	    {HOPT_AUTH, "alice:" HASH_SHA512, NULL},
+	    {HOPT_AUTH, "alice:" HASH_SHA256, NULL},
+	    {HOPT_AUTH, "alice:" HASH_YESCRYPT, NULL},
+	    {HOPT_AUTH, "alice:" HASH_BCRYPT, NULL},
+	    {HOPT_AUTH, "alice:$2y$04$PwcTDbxyWKrNfTrU/0C7/.x72pXYRZIK44oyNpDhE1qc9GLZgsYIq",
+		NULL},
+	    {HOPT_AUTH, "a b:" HASH_SHA512, NULL}, /* a blank in a user name is allowed */
+	    {HOPT_AUTH, "alice", user_hash},
+	    {HOPT_AUTH, "", user_hash},
+	    {HOPT_AUTH, ":" HASH_SHA512, user_hash},
+	    {HOPT_AUTH, "alice:" HASH_SHA512 "\n", user_hash},
+	    {HOPT_AUTH, "al\x01ice:" HASH_SHA512, user_hash},
+	    {HOPT_AUTH, "alice:secret", plain},
+	    {HOPT_AUTH, "alice:", plain},
+	    {HOPT_AUTH, "alice:correct horse battery staple", plain},
+	    {HOPT_AUTH, "alice:$6$", plain},
+	    {HOPT_AUTH, "alice:$6$12345678", plain},    /* too short to be a hash */
+	    {HOPT_AUTH, "alice:$6$123456789", NULL},    /* one byte more */
+	    {HOPT_AUTH, "alice:$1$saltsalt$4ZR8xUqyEMdbaeD6VsDmC.", plain}, /* MD5 */
+	    {HOPT_AUTH, "alice:$apr1$saltsalt$X9Vk8ZHJ4o7aXMX9a3qqM.", plain},
+	    {HOPT_AUTH, "alice:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=", plain},
+	    {HOPT_AUTH, "alice: " HASH_SHA512, plain},
+	    {HOPT_AUTH, "alice:secret:" HASH_SHA512, plain},
+	    /* HOPT_SET: "Name: value", Name an HTTP token. */
+	    {HOPT_SET, "X-Env: prod", NULL},
+	    {HOPT_SET, "X-Env:prod", NULL},
+	    {HOPT_SET, "X-Empty:", NULL},
+	    {HOPT_SET, "X-Time: 12:30:00", NULL},
+	    {HOPT_SET, "!#$%&'*+-.^_`|~09azAZ: v", NULL},
+	    {HOPT_SET, "X-Env prod", set},
+	    {HOPT_SET, "X-Env", set},
+	    {HOPT_SET, "", set},
+	    {HOPT_SET, ": prod", set},
+	    {HOPT_SET, "X Env: prod", set},
+	    {HOPT_SET, "X-Env : prod", set},
+	    {HOPT_SET, " X-Env: prod", set},
+	    {HOPT_SET, "X(Env): prod", set},
+	    {HOPT_SET, "X/Env: prod", set},
+	    {HOPT_SET, "X@Env: prod", set},
+	    {HOPT_SET, "X,Env: prod", set},
+	    {HOPT_SET, "X;Env: prod", set},
+	    {HOPT_SET, "X\xc3\xa9: prod", set},
+	    {HOPT_SET, "X-Env: a\r\nX-Injected: 1", set},
+	    {HOPT_SET, "X-Env: a\tb", set},
+	    {HOPT_SET, "X-Env: a\x7f", set},
+	    /* HOPT_REMOVE: a header name. */
+	    {HOPT_REMOVE, "Cookie", NULL},
+	    {HOPT_REMOVE, "X-Forwarded-For", NULL},
+	    {HOPT_REMOVE, "x", NULL},
+	    {HOPT_REMOVE, "", name},
+	    {HOPT_REMOVE, "X Forwarded", name},
+	    {HOPT_REMOVE, " Cookie", name},
+	    {HOPT_REMOVE, "Cookie ", name},
+	    {HOPT_REMOVE, "Cookie:", name},
+	    {HOPT_REMOVE, "Cookie: x", name},
+	    {HOPT_REMOVE, "Cookie\r\n", name},
+	    {HOPT_REMOVE, "Co(okie", name},
+	    /* Keys outside HOPT_HOST..HOPT_REMOVE. */
+	    {0, "localhost", "unknown option"},
+	    {5, "Cookie", "unknown option"},
+	    {-1, "x", "unknown option"},
+	    {255, "x", "unknown option"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *why = NULL;
+		int rc = hopt_check(cases[i].key, cases[i].value, &why);
+		if (cases[i].why == NULL) {
+			if (rc != 0)
+				fail_msg("case %zu: key %d '%s' refused: %s", i, cases[i].key,
+				    cases[i].value, why ? why : "(null)");
+			continue;
+		}
+		if (rc != -1)
+			fail_msg("case %zu: key %d '%s' accepted", i, cases[i].key,
+			    cases[i].value);
+		if (why == NULL || strcmp(why, cases[i].why) != 0)
+			fail_msg("case %zu: key %d '%s': got '%s', want '%s'", i,
+			    cases[i].key, cases[i].value, why ? why : "(null)", cases[i].why);
+	}
+}
+
+/* http:NAMES:host:port, http:host:port (a random name), http:LABEL:host:port. */
+static void
+test_forward_http(void **state)
+{
+	struct tunnel_cfg t;
+	const char *why = NULL;
+
+	memset(&t, 0x55, sizeof t);
+	assert_int_equal(forward_spec_parse("http:app.example.test,*.dev.example.test:"
+					    "localhost:3000", &t, &why), 0);
+	assert_int_equal(t.type, TUNNEL_HTTP_VHOST);
+	assert_string_equal(t.extra, "app.example.test,*.dev.example.test");
+	assert_string_equal(t.local.host, "localhost");
+	assert_int_equal(t.local.port, 3000);
+	assert_string_equal(t.remote.host, "");
+	assert_int_equal(t.remote.port, 0);
+
+	/* Names are lower-cased; blanks around them go. */
+	assert_int_equal(forward_spec_parse("http: App.Example.TEST , B.test :h:1", &t, &why),
+	    0);
+	assert_string_equal(t.extra, "app.example.test,b.test");
+
+	/* A lone label: the server puts it under its domain. */
+	memset(&t, 0x55, sizeof t);
+	assert_int_equal(forward_spec_parse("http:app:localhost:3000", &t, &why), 0);
+	assert_int_equal(t.type, TUNNEL_HTTP_VHOST);
+	assert_string_equal(t.extra, "app");
+	assert_string_equal(t.local.host, "localhost");
+	assert_int_equal(t.local.port, 3000);
+	assert_int_equal(forward_spec_parse("http:app:[::1]:8080", &t, &why), 0);
+	assert_string_equal(t.extra, "app");
+	assert_string_equal(t.local.host, "::1");
+	assert_int_equal(t.local.port, 8080);
+
+	/* No name: a random one, extra empty (whatever was there before). */
+	memset(&t, 0x55, sizeof t);
+	assert_int_equal(forward_spec_parse("http:localhost:3000", &t, &why), 0);
+	assert_int_equal(t.type, TUNNEL_HTTP_VHOST);
+	assert_string_equal(t.extra, "");
+	assert_string_equal(t.local.host, "localhost");
+	assert_int_equal(t.local.port, 3000);
+	assert_string_equal(t.remote.host, "");
+	assert_int_equal(t.remote.port, 0);
+	assert_int_equal(forward_spec_parse("http:[::1]:3000", &t, &why), 0);
+	assert_string_equal(t.extra, "");
+	assert_string_equal(t.local.host, "::1");
+	assert_int_equal(t.local.port, 3000);
+	/* The two-field form is http's only: https needs its names. */
+	assert_int_equal(forward_spec_parse("https:localhost:3000", &t, &why), -1);
+	assert_string_equal(why, "expected https:NAME[,NAME...]:host:hostport");
+	/* https: still parses as it did. */
+	assert_int_equal(forward_spec_parse("https:a.test:h:443", &t, &why), 0);
+	assert_int_equal(t.type, TUNNEL_HTTPS_SNI);
+	assert_string_equal(t.extra, "a.test");
+}
+
+static void
+test_forward_http_rejections(void **state)
+{
+	static const char usage[] = "expected http:[NAME[,NAME...]:]host:hostport";
+	static const char notname[] =
+	    "not a host name (letters, digits, '-' and '.'; a wildcard is *.name)";
+	static const struct bad_spec bad[] = {
+	    {"http:", usage},
+	    {"http:3000", usage},
+	    {"http:localhost", usage},
+	    {"http:a.test:h:1:2", usage},
+	    {"http:a:b:c:d:e", usage}, /* too many fields: the usage all the same */
+	    {"http:[::1:3000", usage},
+	    {"http:h:0", "target port must not be 0"},
+	    {"http:h:x", "port must be a number from 0 to 65535"},
+	    {"http:h:", "port must be a number from 0 to 65535"},
+	    {"http:h:65536", "port must be a number from 0 to 65535"},
+	    {"http::80", "empty target host"},
+	    {"http:a.test:h:0", "target port must not be 0"},
+	    {"http:a.test::80", "empty target host"},
+	    {"http:a.test:h:http", "port must be a number from 0 to 65535"},
+	    {"http::h:1", "no host name"},
+	    {"http:,:h:1", "expected host names separated by ',' (a name may start with *.)"},
+	    {"http:a.test,:h:1", "expected host names separated by ','"},
+	    {"http:a_b.test:h:1", notname},
+	    {"http:a.test;/api:h:1", notname}, /* paths only in a file */
+	    {"http:*:h:1", notname},
+	    {"http:*.:h:1", notname},
+	    {"http:a..test:h:1", notname},
+	    {"http:-a.test:h:1", notname},
+	    {"http:a-.test:h:1", notname},
+	    {"http:.a.test:h:1", notname},
+	    {"http:a.*.test:h:1", notname},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct tunnel_cfg t;
+		const char *why = NULL;
+		if (forward_spec_parse(bad[i].s, &t, &why) != -1)
+			fail_msg("accepted '%s'", bad[i].s);
+		if (why == NULL || strcmp(why, bad[i].why) != 0)
+			fail_msg("'%s': got '%s', want '%s'", bad[i].s,
+			    why ? why : "(null)", bad[i].why);
+	}
+}
+
 int
 main(void)
 {
@@ -605,6 +989,12 @@ main(void)
 	    cmocka_unit_test(test_port_ranges_max),
 	    cmocka_unit_test(test_proxy_url),
 	    cmocka_unit_test(test_no_proxy),
+	    cmocka_unit_test(test_vhost_paths_parse),
+	    cmocka_unit_test(test_vhost_paths_rejections),
+	    cmocka_unit_test(test_vhost_path_match),
+	    cmocka_unit_test(test_hopt_check),
+	    cmocka_unit_test(test_forward_http),
+	    cmocka_unit_test(test_forward_http_rejections),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -626,6 +626,316 @@ test_register_rejections(void **state)
 	}
 }
 
+/* ---- REGISTER kind HTTP: names[;paths], then options ---- */
+
+static void
+register_same(const struct msg_register *a, const struct msg_register *b)
+{
+	assert_int_equal(a->kind, b->kind);
+	assert_int_equal(a->flags, b->flags);
+	assert_int_equal(a->port, b->port);
+	assert_string_equal(a->bind, b->bind);
+	assert_string_equal(a->name, b->name);
+	assert_string_equal(a->extra, b->extra);
+	assert_int_equal(a->nhopts, b->nhopts);
+	for (size_t i = 0; i < a->nhopts; i++) {
+		assert_int_equal(a->hopts[i].key, b->hopts[i].key);
+		assert_string_equal(a->hopts[i].value, b->hopts[i].value);
+	}
+}
+
+/* Encodes in, decodes it into out (filled with junk first); the length. */
+static size_t
+register_round_trip(const struct msg_register *in, struct msg_register *out,
+    uint8_t *buf)
+{
+	size_t n = msg_register_encode(buf, in);
+	assert_true(n <= MSG_REGISTER_MAX);
+	const char *why = NULL;
+	memset(out, 0x55, sizeof *out);
+	if (msg_register_decode(buf, n, out, &why) != 0)
+		fail_msg("decode: %s", why);
+	register_same(in, out);
+	return n;
+}
+
+static void
+test_register_http_no_options(void **state)
+{
+	struct msg_register in = {.kind = TUNNEL_HTTP, .flags = REGISTER_MUX_ONLY,
+	    .name = "web", .extra = "app.example.test,*.dev.example.test;/api,/v2/"};
+	struct msg_register out;
+	uint8_t buf[MSG_REGISTER_MAX];
+	size_t n = register_round_trip(&in, &out, buf);
+	/* kind flags port | bind "" | name | extra | count 0 */
+	assert_int_equal(n, 4 + 2 + 2 + 3 + 2 + strlen(in.extra) + 1);
+	assert_int_equal(buf[0], TUNNEL_HTTP);
+	assert_int_equal(buf[n - 1], 0);
+	assert_int_equal(out.nhopts, 0);
+
+	/* No count byte at all: malformed, as is any truncation. */
+	const char *why = NULL;
+	assert_int_equal(msg_register_decode(buf, n - 1, &out, &why), -1);
+	assert_string_equal(why, "malformed message");
+	for (size_t k = 0; k < n; k++) {
+		why = NULL;
+		assert_int_equal(msg_register_decode(buf, k, &out, &why), -1);
+		assert_non_null(why);
+	}
+	buf[n] = 0;
+	assert_int_equal(msg_register_decode(buf, n + 1, &out, &why), -1);
+	assert_string_equal(why, "trailing bytes in message");
+}
+
+/* No names (a random one under the server's domain), or paths alone. */
+static void
+test_register_http_empty_names(void **state)
+{
+	struct msg_register in = {.kind = TUNNEL_HTTP, .name = "r1", .extra = ""};
+	struct msg_register out;
+	uint8_t buf[MSG_REGISTER_MAX];
+	register_round_trip(&in, &out, buf);
+	assert_string_equal(out.extra, "");
+	snprintf(in.extra, sizeof in.extra, ";/api");
+	register_round_trip(&in, &out, buf);
+	assert_string_equal(out.extra, ";/api");
+	/* A lone label: the server's domain follows. */
+	snprintf(in.extra, sizeof in.extra, "app");
+	in.nhopts = 1;
+	in.hopts[0].key = HOPT_REMOVE;
+	snprintf(in.hopts[0].value, sizeof in.hopts[0].value, "Cookie");
+	register_round_trip(&in, &out, buf);
+	assert_string_equal(out.extra, "app");
+	/* The other kinds with an extra field still want theirs: HTTPS names. */
+	in.kind = TUNNEL_HTTPS;
+	in.extra[0] = '\0';
+	size_t n = msg_register_encode(buf, &in);
+	const char *why = NULL;
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
+	assert_string_equal(why, "an HTTPS tunnel names no host");
+}
+
+static void
+test_register_http_one_option(void **state)
+{
+	struct msg_register in = {.kind = TUNNEL_HTTP, .name = "r1", .extra = "a.test",
+	    .nhopts = 1};
+	in.hopts[0].key = HOPT_HOST;
+	snprintf(in.hopts[0].value, sizeof in.hopts[0].value, "localhost:3000");
+	struct msg_register out;
+	uint8_t buf[MSG_REGISTER_MAX];
+	size_t n = register_round_trip(&in, &out, buf);
+	/* ... | count 1 | key 1 | u16 14 | "localhost:3000" */
+	static const uint8_t tail[] = {1, HOPT_HOST, 0, 14, 'l', 'o', 'c', 'a', 'l', 'h',
+	    'o', 's', 't', ':', '3', '0', '0', '0'};
+	assert_true(n > sizeof tail);
+	assert_memory_equal(buf + n - sizeof tail, tail, sizeof tail);
+	assert_int_equal(out.nhopts, 1);
+	assert_int_equal(out.hopts[0].key, HOPT_HOST);
+	assert_string_equal(out.hopts[0].value, "localhost:3000");
+	/* An empty value is the codec's business to carry, the checks' to refuse. */
+	in.hopts[0].value[0] = '\0';
+	register_round_trip(&in, &out, buf);
+}
+
+/* MSG_HOPTS_MAX options of the longest values: beyond MSG_MAX, within
+ * MSG_REGISTER_MAX, with every other field at its longest too. */
+static void
+test_register_http_sixteen_options(void **state)
+{
+	struct msg_register in = {.kind = TUNNEL_HTTP, .flags = REGISTER_HAS_BIND,
+	    .port = 80, .nhopts = MSG_HOPTS_MAX};
+	memset(in.bind, 'b', ADDR_HOST_MAX - 1);
+	memset(in.name, 'n', MSG_NAME_MAX);
+	memset(in.extra, 'e', MSG_EXTRA_MAX);
+	for (int i = 0; i < MSG_HOPTS_MAX; i++) {
+		in.hopts[i].key = (uint8_t)(HOPT_HOST + i % 4);
+		memset(in.hopts[i].value, 'a' + i, MSG_HOPT_LEN);
+	}
+	struct msg_register out;
+	uint8_t buf[MSG_REGISTER_MAX];
+	size_t n = register_round_trip(&in, &out, buf);
+	assert_int_equal(n, 4 + 2 + (ADDR_HOST_MAX - 1) + 2 + MSG_NAME_MAX + 2 +
+	    MSG_EXTRA_MAX + 1 + MSG_HOPTS_MAX * (1 + 2 + MSG_HOPT_LEN));
+	assert_true(n > MSG_MAX);
+	assert_int_equal(out.nhopts, MSG_HOPTS_MAX);
+	for (int i = 0; i < MSG_HOPTS_MAX; i++) {
+		assert_int_equal(out.hopts[i].key, HOPT_HOST + i % 4);
+		assert_int_equal(strlen(out.hopts[i].value), MSG_HOPT_LEN);
+	}
+
+	/* Small values, each key, in the order given. */
+	struct msg_register small = {.kind = TUNNEL_HTTP, .name = "r2",
+	    .extra = "x.test;/", .nhopts = MSG_HOPTS_MAX};
+	for (int i = 0; i < MSG_HOPTS_MAX; i++) {
+		small.hopts[i].key = (uint8_t)(HOPT_REMOVE - i % 4);
+		snprintf(small.hopts[i].value, sizeof small.hopts[i].value, "X-%d", i);
+	}
+	register_round_trip(&small, &out, buf);
+
+	/* More than MSG_HOPTS_MAX in the struct: the encoder sends the first 16. */
+	in.nhopts = MSG_HOPTS_MAX + 4;
+	n = msg_register_encode(buf, &in);
+	assert_true(n <= MSG_REGISTER_MAX);
+	const char *why = NULL;
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), 0);
+	assert_int_equal(out.nhopts, MSG_HOPTS_MAX);
+}
+
+/* Options are for kind HTTP alone: other kinds carry no count. */
+static void
+test_register_options_http_only(void **state)
+{
+	struct msg_register in = {.kind = TUNNEL_HTTPS, .name = "r1", .extra = "a.test",
+	    .nhopts = 2};
+	in.hopts[0].key = HOPT_HOST;
+	snprintf(in.hopts[0].value, sizeof in.hopts[0].value, "h");
+	uint8_t buf[MSG_REGISTER_MAX];
+	size_t n = msg_register_encode(buf, &in);
+	assert_int_equal(n, 4 + 2 + 2 + 2 + 2 + 6);
+	struct msg_register out;
+	const char *why = NULL;
+	memset(&out, 0x55, sizeof out);
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), 0);
+	assert_int_equal(out.nhopts, 0);
+	in.kind = TUNNEL_TCP;
+	n = msg_register_encode(buf, &in);
+	memset(&out, 0x55, sizeof out);
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), 0);
+	assert_int_equal(out.nhopts, 0);
+	assert_string_equal(out.extra, "");
+	/* A UDP flag on an HTTP tunnel is refused like on the others. */
+	in.kind = TUNNEL_HTTP;
+	in.nhopts = 1;
+	in.flags = REGISTER_UDP;
+	n = msg_register_encode(buf, &in);
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
+	assert_string_equal(why, "REGISTER's UDP flag is for secret tunnels and visits");
+}
+
+/* A kind HTTP REGISTER by hand: name "ok", extra, then raw option bytes. */
+static size_t
+reg_http_raw(uint8_t *buf, const char *extra, const uint8_t *opts, size_t optlen)
+{
+	size_t n = reg_raw(buf, TUNNEL_HTTP, 0, "", 0, "ok", 2);
+	size_t el = strlen(extra);
+	buf[n++] = (uint8_t)(el >> 8);
+	buf[n++] = (uint8_t)el;
+	memcpy(buf + n, extra, el);
+	n += el;
+	memcpy(buf + n, opts, optlen);
+	return n + optlen;
+}
+
+static void
+test_register_http_rejections(void **state)
+{
+	uint8_t buf[MSG_REGISTER_MAX + 64];
+	struct msg_register out;
+	const char *why;
+	size_t n;
+
+	/* Two good options by hand. */
+	static const uint8_t good[] = {2, HOPT_SET, 0, 8, 'X', '-', 'A', ':', ' ', 'y',
+	    'e', 's', HOPT_REMOVE, 0, 6, 'C', 'o', 'o', 'k', 'i', 'e'};
+	n = reg_http_raw(buf, "a.test;/api", good, sizeof good);
+	why = NULL;
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), 0);
+	assert_int_equal(out.kind, TUNNEL_HTTP);
+	assert_string_equal(out.extra, "a.test;/api");
+	assert_int_equal(out.nhopts, 2);
+	assert_int_equal(out.hopts[0].key, HOPT_SET);
+	assert_string_equal(out.hopts[0].value, "X-A: yes");
+	assert_int_equal(out.hopts[1].key, HOPT_REMOVE);
+	assert_string_equal(out.hopts[1].value, "Cookie");
+	/* Every truncation, inside an option too. */
+	for (size_t k = 0; k < n; k++) {
+		why = NULL;
+		assert_int_equal(msg_register_decode(buf, k, &out, &why), -1);
+		assert_non_null(why);
+	}
+	/* Cut inside the second option's value, after its key, before its key. */
+	static const size_t cuts[] = {1, 2, 3, 5, 12, 13, 14, 15, 20};
+	for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+		n = reg_http_raw(buf, "a.test", good, cuts[c]);
+		why = NULL;
+		assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
+		assert_string_equal(why, "malformed message");
+	}
+	/* A trailing byte after the options. */
+	n = reg_http_raw(buf, "a.test", good, sizeof good);
+	buf[n] = 0;
+	assert_int_equal(msg_register_decode(buf, n + 1, &out, &why), -1);
+	assert_string_equal(why, "trailing bytes in message");
+
+	/* Unknown keys: 0, 5 and 255, first or after a good one. */
+	static const uint8_t keys[] = {0, HOPT_REMOVE + 1, 255};
+	for (size_t k = 0; k < sizeof keys; k++) {
+		uint8_t one[] = {1, keys[k], 0, 1, 'x'};
+		n = reg_http_raw(buf, "a.test", one, sizeof one);
+		why = NULL;
+		assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
+		assert_string_equal(why, "unknown HTTP option");
+		uint8_t two[] = {2, HOPT_HOST, 0, 1, 'h', keys[k], 0, 0};
+		n = reg_http_raw(buf, "", two, sizeof two);
+		why = NULL;
+		assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
+		assert_string_equal(why, "unknown HTTP option");
+	}
+
+	/* A count of 17, with or without 17 options after it; 255. */
+	uint8_t opts[1 + 17 * 4];
+	opts[0] = MSG_HOPTS_MAX + 1;
+	for (int i = 0; i < MSG_HOPTS_MAX + 1; i++) {
+		uint8_t *o = opts + 1 + i * 4;
+		o[0] = HOPT_REMOVE;
+		o[1] = 0;
+		o[2] = 1;
+		o[3] = 'X';
+	}
+	n = reg_http_raw(buf, "a.test", opts, sizeof opts);
+	why = NULL;
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
+	assert_string_equal(why, "too many HTTP options");
+	n = reg_http_raw(buf, "a.test", opts, 1);
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
+	assert_string_equal(why, "too many HTTP options");
+	opts[0] = 255;
+	n = reg_http_raw(buf, "a.test", opts, 1);
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
+	assert_string_equal(why, "too many HTTP options");
+	/* 16 of them are fine. */
+	opts[0] = MSG_HOPTS_MAX;
+	n = reg_http_raw(buf, "a.test", opts, 1 + MSG_HOPTS_MAX * 4);
+	why = NULL;
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), 0);
+	assert_int_equal(out.nhopts, MSG_HOPTS_MAX);
+	assert_string_equal(out.hopts[MSG_HOPTS_MAX - 1].value, "X");
+
+	/* A value of MSG_HOPT_LEN + 1 bytes; control bytes in a value. */
+	uint8_t longv[1 + 3 + MSG_HOPT_LEN + 1] = {1, HOPT_HOST, 0x01, 0x00};
+	memset(longv + 4, 'h', MSG_HOPT_LEN + 1);
+	n = reg_http_raw(buf, "a.test", longv, sizeof longv);
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
+	assert_string_equal(why, "malformed message");
+	longv[2] = 0;
+	longv[3] = MSG_HOPT_LEN;
+	n = reg_http_raw(buf, "a.test", longv, sizeof longv - 1);
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), 0);
+	assert_int_equal(strlen(out.hopts[0].value), MSG_HOPT_LEN);
+	static const uint8_t crlf[] = {1, HOPT_SET, 0, 9, 'X', ':', ' ', 'a', '\r', '\n', 'Y',
+	    ':', '1'};
+	n = reg_http_raw(buf, "a.test", crlf, sizeof crlf);
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), -1);
+	assert_string_equal(why, "malformed message");
+	/* Bytes that are not UTF-8 become '?', as in the other strings. */
+	static const uint8_t latin1[] = {1, HOPT_HOST, 0, 3, 'h', 0xe9, 'h'};
+	n = reg_http_raw(buf, "a.test", latin1, sizeof latin1);
+	why = NULL;
+	assert_int_equal(msg_register_decode(buf, n, &out, &why), 0);
+	assert_string_equal(out.hopts[0].value, "h?h");
+}
+
 /* ---- REGISTER_OK ---- */
 
 static void
@@ -915,6 +1225,12 @@ main(void)
 	    cmocka_unit_test(test_register_longest_fields),
 	    cmocka_unit_test(test_register_rejections),
 	    cmocka_unit_test(test_register_https),
+	    cmocka_unit_test(test_register_http_no_options),
+	    cmocka_unit_test(test_register_http_empty_names),
+	    cmocka_unit_test(test_register_http_one_option),
+	    cmocka_unit_test(test_register_http_sixteen_options),
+	    cmocka_unit_test(test_register_options_http_only),
+	    cmocka_unit_test(test_register_http_rejections),
 	    cmocka_unit_test(test_register_ok_round_trip),
 	    cmocka_unit_test(test_register_ok_longest),
 	    cmocka_unit_test(test_open_round_trip),
