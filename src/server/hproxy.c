@@ -401,6 +401,12 @@ hc_request(struct hconn *hc, const struct http_head *h, size_t head_len)
 		return -1;
 	int known = 0;
 	struct tunnel *t = vhost_route(srv, hc->host, h->path, &known);
+	if (t == NULL && !known && vhost_gone(srv, hc->host)) {
+		log_limited(&srv->lim_http, LOG_INFO, "http: %s: %s%s: the client that "
+		    "served this name is offline (502)", hc->peer, hc->host, h->path);
+		hc_fail(hc, 502, "The client serving %s is offline.\n", hc->host);
+		return -1;
+	}
 	if (t == NULL) {
 		log_limited(&srv->lim_http, LOG_INFO, "http: %s: %s%s: no tunnel serves "
 		    "this %s (404)", hc->peer, hc->host, h->path, known ? "path" : "host");

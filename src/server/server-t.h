@@ -122,6 +122,8 @@ struct server {
 	/* The HTTPS port (vhost.c): names and their tunnels, connections still
 	 * in their ClientHello (oldest first). */
 	LIST_HEAD(, vhost_name) vhosts;
+	TAILQ_HEAD(, vhost_gone) vgone; /* HTTP names whose client went away */
+	size_t nvgone;
 	struct evconnlistener *https_lev;
 	struct event *https_retry;
 	TAILQ_HEAD(, sniff) sniffs;
@@ -232,6 +234,10 @@ struct tunnel *vhost_lookup(struct server *srv, const char *host);
  * some HTTP tunnel serves host (with other paths). */
 struct tunnel *vhost_route(struct server *srv, const char *host, const char *path,
     int *known);
+/* Whether an HTTP tunnel served host until its client went away (within
+ * the last hour): such a name answers 502. */
+int vhost_gone(struct server *srv, const char *host);
+void vhost_gone_clear(struct server *srv);
 /* The names t serves (REGISTER's extra: comma-separated, for kind HTTP maybe
  * ';' and paths), unless one is held or invalid: 0 (text: the port's
  * address), or -1 with a code and text. */

@@ -448,6 +448,7 @@ server_new(struct event_base *base, const struct config *cfg,
 	LIST_INIT(&srv->bridges);
 	TAILQ_INIT(&srv->handshaking);
 	TAILQ_INIT(&srv->hwaiting);
+	TAILQ_INIT(&srv->vgone);
 	LIST_INIT(&srv->hconns);
 	TAILQ_INIT(&srv->sniffs);
 	struct rlimit rl;
@@ -552,6 +553,7 @@ server_free(struct server *srv)
 		event_free(srv->web_retry);
 	httpt_server_free(srv->httpt);
 	vhost_shutdown(srv);
+	vhost_gone_clear(srv);
 	hproxy_shutdown(srv);
 	acme_free(srv->acme);
 	srv->acme = NULL;

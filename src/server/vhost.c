@@ -34,6 +34,11 @@
 #include "util/evtime.h"
 #include "util/log.h"
 
+/* An HTTP name whose client went away answers 502 (not 404) this long;
+ * at most this many such names are remembered (the oldest go). */
+#define VHOST_GONE_MS (60 * 60 * 1000)
+#define VHOST_GONE_MAX 4096
+
 /* How long a client may take to send its ClientHello. */
 #define SNIFF_TIMEOUT_MS 10000
 /* Connections of the port still in their ClientHello: a new one closes the
@@ -129,6 +134,73 @@ vhost_route(struct server *srv, const char *host, const char *path, int *known)
 		}
 	}
 	return best != NULL ? best->t : NULL;
+}
+
+/* ---- HTTP names whose client went away: 502, not 404, for a while ---- */
+
+struct vhost_gone {
+	char name[256];
+	uint64_t at_ms;
+	TAILQ_ENTRY(vhost_gone) link;
+};
+
+static void
+gone_remove(struct server *srv, struct vhost_gone *g)
+{
+	TAILQ_REMOVE(&srv->vgone, g, link);
+	srv->nvgone--;
+	free(g);
+}
+
+static struct vhost_gone *
+gone_find(struct server *srv, const char *name)
+{
+	struct vhost_gone *g, *next;
+	uint64_t now = mono_ms();
+	for (g = TAILQ_FIRST(&srv->vgone); g != NULL; g = next) {
+		next = TAILQ_NEXT(g, link);
+		if (now - g->at_ms > VHOST_GONE_MS)
+			gone_remove(srv, g); /* oldest first: expired */
+		else if (strcmp(g->name, name) == 0)
+			return g;
+	}
+	return NULL;
+}
+
+static void
+gone_add(struct server *srv, const char *name)
+{
+	struct vhost_gone *g = gone_find(srv, name);
+	if (g != NULL)
+		gone_remove(srv, g);
+	if (srv->nvgone >= VHOST_GONE_MAX)
+		gone_remove(srv, TAILQ_FIRST(&srv->vgone));
+	if ((g = calloc(1, sizeof *g)) == NULL)
+		return;
+	snprintf(g->name, sizeof g->name, "%s", name);
+	g->at_ms = mono_ms();
+	TAILQ_INSERT_TAIL(&srv->vgone, g, link);
+	srv->nvgone++;
+}
+
+int
+vhost_gone(struct server *srv, const char *host)
+{
+	struct vhost_gone *g;
+	if (gone_find(srv, host) != NULL)
+		return 1;
+	/* A wildcard that went away covers host too. */
+	TAILQ_FOREACH(g, &srv->vgone, link)
+		if (name_score(g->name, host, strlen(host)) > 0)
+			return 1;
+	return 0;
+}
+
+void
+vhost_gone_clear(struct server *srv)
+{
+	while (!TAILQ_EMPTY(&srv->vgone))
+		gone_remove(srv, TAILQ_FIRST(&srv->vgone));
 }
 
 /* Each name of a comma-separated list in turn, in name (NUL-terminated). */
@@ -313,6 +385,9 @@ vhost_register(struct client_conn *cc, struct tunnel *t, const char *extra,
 			snprintf(v->name, sizeof v->name, "%s", name);
 			snprintf(v->path, sizeof v->path, "%s", path);
 			v->http = http;
+			struct vhost_gone *g = http ? gone_find(srv, name) : NULL;
+			if (g != NULL)
+				gone_remove(srv, g);
 			v->t = t;
 			LIST_INSERT_HEAD(&srv->vhosts, v, link);
 			if (*q == '\0')
@@ -352,6 +427,8 @@ vhost_unregister(struct tunnel *t)
 	for (v = LIST_FIRST(&srv->vhosts); v != NULL; v = next) {
 		next = LIST_NEXT(v, link);
 		if (v->t == t) {
+			if (v->http)
+				gone_add(srv, v->name);
 			LIST_REMOVE(v, link);
 			free(v);
 		}

@@ -1314,10 +1314,12 @@ def test_error_after_a_response_on_keepalive(burrow_server, burrow_client, web, 
     v.close()
 
 
-def test_tunnel_gone_404(burrow_server, burrow_client, web, tmp_path):
+def test_tunnel_gone_502_offline(burrow_server, burrow_client, web, tmp_path):
     """A served name; its client is killed (SIGKILL): once the server has
-    closed the tunnel, the name is 404 again, on a new connection and on a
-    keep-alive one that was using the tunnel."""
+    closed the tunnel, the name answers 502 "offline" (a known name whose
+    client is gone, not an unknown one), on a new connection and on a
+    keep-alive one that was using the tunnel; a name never served stays 404;
+    the client back, the name is served again."""
     a = web("A")
     srv, hport = http_server(burrow_server)
     cli = yaml_client(burrow_client, srv, tmp_path, ("web", "app.test", a.port), wait_hport=hport)
@@ -1328,11 +1330,17 @@ def test_tunnel_gone_404(burrow_server, burrow_client, web, tmp_path):
     cli.kill()
     srv.wait_log(r"tunnel web closed$", since=mark)
     rc, status, body, err = curl("app.test", hport)
-    assert status == 404 and body == b"No tunnel serves app.test.\n", (status, body)
+    assert status == 502 and body == b"The client serving app.test is offline.\n", (status, body)
+    srv.wait_log(r"http: \S+: app\.test/: the client that served this name is offline \(502\)",
+                 since=mark)
     v.request("GET", "app.test", "/after")
     r = v.response()
-    assert r.status == 404 and r.body == b"No tunnel serves app.test.\n", r
+    assert r.status == 502 and r.body == b"The client serving app.test is offline.\n", r
     v.close()
+    rc, status, body, err = curl("never.test", hport)
+    assert status == 404 and body == b"No tunnel serves never.test.\n", (status, body)
+    yaml_client(burrow_client, srv, tmp_path, ("web", "app.test", a.port), wait_hport=hport)
+    assert curl_json("app.test", hport)["service"] == "A"
 
 
 def test_name_held_by_another_client(burrow_server, burrow_client, web, tmp_path):
