@@ -4,9 +4,10 @@
 set -eu
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
 libevent-dev libssl-dev libyaml-dev libcmocka-dev libhttp-parser-dev libwslay-dev
+libjansson-dev libcrypt-dev
 python3 python3-pytest openssh-server openssh-client curl socat openssl iperf3 sockperf
 iproute2 iptables procps tinyproxy dante-server python3-websockets nginx-light
-dnsutils dnsmasq-base"
+dnsutils dnsmasq-base pebble"
 # `scripts/deps.sh bench`: also what the benchmark drives.
 if [ "${1:-}" = bench ]; then
 	PKGS="$PKGS wrk valgrind"

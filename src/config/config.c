@@ -790,8 +790,9 @@ yaml_vhost_check(struct yctx *y, yaml_node_t *item, const char *key,
 		    : (have & H_PATHS)
 		    ? "paths: is for type http (HTTPS passed through is routed by "
 		      "name alone)"
-		    : "host_header_rewrite, basic_auth and request_headers are for "
-		      "type http (HTTPS passed through is not read)");
+		    : "host_header_rewrite, basic_auth, request_headers and "
+		      "response_headers are for type http (HTTPS passed through is "
+		      "not read)");
 	/* An http tunnel without names gets a random one under the server's domain. */
 	if (!http && !(have & H_DOMAINS))
 		return yerr(y, item, key, "missing domains: NAME[, NAME...]");
@@ -812,8 +813,9 @@ yaml_tunnel_check(struct yctx *y, yaml_node_t *item, const char *key,
 		    ? "domains: is for type http or https"
 		    : (have & H_SUBDOMAIN) ? "subdomain: is for type http"
 		    : (have & H_PATHS) ? "paths: is for type http"
-				       : "host_header_rewrite, basic_auth and "
-					 "request_headers are for type http");
+				       : "host_header_rewrite, basic_auth, "
+					 "request_headers and response_headers are "
+					 "for type http");
 	if ((have & H_VISITORS) && t->type != TUNNEL_SHARED)
 		return yerr(y, item, key, "visitors: is for type secret");
 	if ((have & H_SHARE) != (t->type == TUNNEL_VISITOR ? H_SHARE : 0))
@@ -858,7 +860,8 @@ hopt_add(struct yctx *y, struct tunnel_cfg *t, yaml_node_t *v, const char *full,
 	const char *why;
 	if (t->nhopts == MSG_HOPTS_MAX)
 		return yerr(y, v, full, "more than 16 HTTP options (host_header_rewrite, "
-					"basic_auth users, request_headers) in one tunnel");
+					"basic_auth users, request_headers, response_headers) "
+					"in one tunnel");
 	if (strlen(value) > MSG_HOPT_LEN)
 		return yerr(y, v, full, "longer than 255 bytes");
 	if (hopt_check(key, value, &why) != 0)
@@ -889,10 +892,11 @@ hopt_list(struct yctx *y, struct tunnel_cfg *t, yaml_node_t *v, const char *full
 	return 0;
 }
 
-/* request_headers: {set: {Name: value, ...}, remove: [Name, ...]} */
+/* request_headers, response_headers: {set: {Name: value, ...}, remove:
+ * [Name, ...]} */
 static int
-yaml_request_headers(struct yctx *y, struct tunnel_cfg *t, yaml_node_t *v,
-    const char *full)
+yaml_headers(struct yctx *y, struct tunnel_cfg *t, yaml_node_t *v, const char *full,
+    int resp)
 {
 	if (v->type != YAML_MAPPING_NODE)
 		return yerr(y, v, full, "expected set: and remove:");
@@ -904,7 +908,7 @@ yaml_request_headers(struct yctx *y, struct tunnel_cfg *t, yaml_node_t *v,
 		char sub[160];
 		snprintf(sub, sizeof sub, "%s.%s", full, ks ? ks : "?");
 		if (ks != NULL && strcmp(ks, "remove") == 0) {
-			if (hopt_list(y, t, val, sub, HOPT_REMOVE) != 0)
+			if (hopt_list(y, t, val, sub, resp ? HOPT_RESP_REMOVE : HOPT_REMOVE) != 0)
 				return -1;
 			continue;
 		}
@@ -925,7 +929,7 @@ yaml_request_headers(struct yctx *y, struct tunnel_cfg *t, yaml_node_t *v,
 			if ((size_t)snprintf(line, sizeof line, "%s: %s", name, yscalar(hv)) >=
 			    sizeof line)
 				return yerr(y, hv, sub, "longer than 255 bytes");
-			if (hopt_add(y, t, hv, sub, HOPT_SET, line) != 0)
+			if (hopt_add(y, t, hv, sub, resp ? HOPT_RESP_SET : HOPT_SET, line) != 0)
 				return -1;
 		}
 	}
@@ -941,7 +945,9 @@ yaml_http_key(struct yctx *y, struct tunnel_cfg *t, const char *ks, yaml_node_t 
 	if (strcmp(ks, "basic_auth") == 0)
 		*rc = hopt_list(y, t, v, full, HOPT_AUTH);
 	else if (strcmp(ks, "request_headers") == 0)
-		*rc = yaml_request_headers(y, t, v, full);
+		*rc = yaml_headers(y, t, v, full, 0);
+	else if (strcmp(ks, "response_headers") == 0)
+		*rc = yaml_headers(y, t, v, full, 1);
 	else if (strcmp(ks, "host_header_rewrite") == 0)
 		*rc = yscalar(v) == NULL ? yerr(y, v, full, "expected a single value")
 					 : hopt_add(y, t, v, full, HOPT_HOST, yscalar(v));
@@ -1054,7 +1060,8 @@ yaml_tunnel(struct yctx *y, struct config *cfg, yaml_node_t *item, size_t idx)
 			return yerr(y, k, full,
 			    "unknown key (expected name, type, remote, local, listen, "
 			    "connect, allow, visitors, share, domains, subdomain, paths, "
-			    "host_header_rewrite, basic_auth, request_headers, protocol, "
+			    "host_header_rewrite, basic_auth, request_headers, "
+			    "response_headers, protocol, "
 			    "data_path, proxy_protocol)");
 		}
 	}

@@ -285,8 +285,10 @@ int
 hopt_check(int key, const char *v, const char **why)
 {
 	const char *colon = strchr(v, ':');
-	if ((key == HOPT_SET && colon != NULL && framing_header(v, (size_t)(colon - v))) ||
-	    (key == HOPT_REMOVE && framing_header(v, strlen(v)))) {
+	int set = key == HOPT_SET || key == HOPT_RESP_SET;
+	int rm = key == HOPT_REMOVE || key == HOPT_RESP_REMOVE;
+	if ((set && colon != NULL && framing_header(v, (size_t)(colon - v))) ||
+	    (rm && framing_header(v, strlen(v)))) {
 		*why = "Host, Content-Length, Transfer-Encoding and the hop-by-hop headers "
 		       "are not set or removed (host_header_rewrite sets Host)";
 		return -1;
@@ -313,12 +315,14 @@ hopt_check(int key, const char *v, const char **why)
 		return -1;
 	}
 	case HOPT_SET:
+	case HOPT_RESP_SET:
 		if (colon == NULL || !token_ok(v, (size_t)(colon - v)) || !printable(v)) {
 			*why = "expected Name: value";
 			return -1;
 		}
 		return 0;
 	case HOPT_REMOVE:
+	case HOPT_RESP_REMOVE:
 		if (!token_ok(v, strlen(v))) {
 			*why = "expected a header name";
 			return -1;

@@ -308,7 +308,7 @@ rd_hopts(struct rd *r, struct msg_register *m, const char **why)
 	for (uint8_t i = 0; i < n && !r->err; i++) {
 		m->hopts[i].key = rd_u8(r);
 		rd_str(r, m->hopts[i].value, sizeof m->hopts[i].value);
-		if (!r->err && (m->hopts[i].key < HOPT_HOST || m->hopts[i].key > HOPT_REMOVE)) {
+		if (!r->err && (m->hopts[i].key < HOPT_HOST || m->hopts[i].key > HOPT_RESP_REMOVE)) {
 			*why = "unknown HTTP option";
 			return -1;
 		}

@@ -146,9 +146,11 @@ enum tunnel_kind { TUNNEL_TCP = 0, TUNNEL_SOCKS = 1, TUNNEL_SECRET = 2,
  * HOPT_AUTH: "user:crypt-hash" (basic auth; one per user; hashes as
  *            crypt(3) makes them: $y$, $2b$, $6$, $5$);
  * HOPT_SET: "Name: value", a request header set (replacing the visitor's);
- * HOPT_REMOVE: "Name", a request header removed.
+ * HOPT_REMOVE: "Name", a request header removed;
+ * HOPT_RESP_SET, HOPT_RESP_REMOVE: the same for the service's responses.
  */
-enum http_opt_key { HOPT_HOST = 1, HOPT_AUTH = 2, HOPT_SET = 3, HOPT_REMOVE = 4 };
+enum http_opt_key { HOPT_HOST = 1, HOPT_AUTH = 2, HOPT_SET = 3, HOPT_REMOVE = 4,
+	HOPT_RESP_SET = 5, HOPT_RESP_REMOVE = 6 };
 #define MSG_HOPTS_MAX 16
 #define MSG_HOPT_LEN 255
 struct msg_hopt {

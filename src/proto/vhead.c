@@ -218,3 +218,49 @@ vhead_rewrite(const char *head, size_t n, const struct http_head *h,
 	*outlen = w.n;
 	return 0;
 }
+
+int
+vhead_response(const char *head, size_t n, const char *const *remove,
+    const char *const *set, uint8_t *out, size_t cap, size_t *outlen,
+    const char **why)
+{
+	struct hdr_buf w = {.p = out, .cap = cap};
+	const char *line;
+	size_t off = 0, len;
+	if ((*why = hdr_unclean((const uint8_t *)head, n)) != NULL)
+		return -1;
+	while (off < n && (head[off] == '\r' || head[off] == '\n'))
+		off++; /* empty lines before the status line */
+	hdr_line(head, n, &off, &line, &len); /* the status line */
+	if (len < 12 || memcmp(line, "HTTP/1.", 7) != 0) {
+		*why = "malformed status line";
+		return -1;
+	}
+	hdr_put(&w, line, len);
+	hdr_put_str(&w, "\r\n");
+	while (hdr_line(head, n, &off, &line, &len)) {
+		int drop = 0;
+		for (size_t i = 0; remove != NULL && remove[i] != NULL && !drop; i++)
+			drop = hdr_is(line, len, remove[i], strlen(remove[i]));
+		for (size_t i = 0; set != NULL && set[i] != NULL && !drop; i++)
+			drop = set_line_ok(set[i]) &&
+			    hdr_is(line, len, set[i], set_name_len(set[i]));
+		if (drop)
+			continue;
+		hdr_put(&w, line, len);
+		hdr_put_str(&w, "\r\n");
+	}
+	for (size_t i = 0; set != NULL && set[i] != NULL; i++) {
+		if (!set_line_ok(set[i]))
+			continue;
+		hdr_put_str(&w, set[i]);
+		hdr_put_str(&w, "\r\n");
+	}
+	hdr_put_str(&w, "\r\n");
+	if (w.full) {
+		*why = "response head too long with the headers set";
+		return -1;
+	}
+	*outlen = w.n;
+	return 0;
+}

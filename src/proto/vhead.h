@@ -42,4 +42,14 @@ int vhead_rewrite(const char *head, size_t n, const struct http_head *h,
     const struct vhead_ctx *c, uint8_t *out, size_t cap, size_t *outlen,
     const char **why);
 
+/*
+ * A service's response head (accepted by http_head_parse) with headers
+ * removed and set by name (remove, set: NULL-terminated or NULL; set's
+ * lines "Name: value" replace that name). 0 with *outlen, or -1 with *why
+ * (unclean, or over cap).
+ */
+int vhead_response(const char *head, size_t n, const char *const *remove,
+    const char *const *set, uint8_t *out, size_t cap, size_t *outlen,
+    const char **why);
+
 #endif

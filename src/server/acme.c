@@ -67,6 +67,8 @@ struct acme {
 	int stop;
 	char queue[ACME_QUEUE_MAX][256];
 	size_t nq;
+	char issued[ACME_QUEUE_MAX][640]; /* log lines for the loop, once served */
+	size_t nissued;
 	char busy[256];
 	struct {
 		char name[256];
@@ -742,11 +744,15 @@ acme_store(struct acme *a, const char *name, EVP_PKEY *key, const char *chain,
 	int ok = klen > 0 && file_put(a->dir, name, ".key", kp, (size_t)klen, 0600) == 0 &&
 	    file_put(a->dir, name, ".crt", chain, len, 0644) == 0;
 	BIO_free(b);
-	if (ok) {
+	if (ok) { /* logged by the loop once it serves it (acme_stored_cb) */
 		char until[64];
 		chain_not_after(chain, len, until, sizeof until);
-		log_info("acme: %s: certificate issued, valid until %s (%s/%s.crt)", name,
-		    until, a->dir, name);
+		pthread_mutex_lock(&a->mu);
+		if (a->nissued < ACME_QUEUE_MAX)
+			snprintf(a->issued[a->nissued++], sizeof a->issued[0],
+			    "acme: %s: certificate issued, valid until %s (%s/%s.crt)", name,
+			    until, a->dir, name);
+		pthread_mutex_unlock(&a->mu);
 	}
 	if (!ok)
 		snprintf(err, errlen, "cannot write %.150s/%.150s.crt: %.60s", a->dir, name,
@@ -878,6 +884,11 @@ acme_stored_cb(evutil_socket_t fd, short what, void *arg)
 	while (read(fd, buf, sizeof buf) > 0)
 		continue;
 	certs_reload(a->srv->certs);
+	pthread_mutex_lock(&a->mu);
+	for (size_t i = 0; i < a->nissued; i++)
+		log_info("%s", a->issued[i]);
+	a->nissued = 0;
+	pthread_mutex_unlock(&a->mu);
 }
 
 static void

@@ -97,8 +97,12 @@ struct hconn {
 	/* in: [in_off, in_fwd) goes to the service, [in_fwd, in_len) is not
 	 * parsed yet (the body's next bytes, or the next request). */
 	size_t in_off, in_fwd, in_len;
-	/* out: [out_off, out_len) goes to the user. */
-	size_t out_off, out_len;
+	/* out: [out_off, out_len) goes to the user; [out_len, out_len + held)
+	 * is a response head still coming, held to be rewritten. */
+	size_t out_off, out_len, held;
+	struct msg_hopt *rh; /* the route's response_headers options, or NULL */
+	uint8_t nrh;
+	unsigned rewrite : 1; /* the final response's head is still to rewrite */
 	TAILQ_ENTRY(hconn) wlink;
 	LIST_ENTRY(hconn) link;
 	uint8_t in[HC_BUF];
@@ -141,6 +145,7 @@ hc_free(struct hconn *hc)
 	hc_wait_unlink(hc);
 	hc_stream_close(hc);
 	LIST_REMOVE(hc, link);
+	free(hc->rh);
 	if (hc->timer != NULL)
 		event_free(hc->timer);
 	conn_free(hc->u);
@@ -182,6 +187,7 @@ hc_failx(struct hconn *hc, int status, const char *extra, const char *fmt, ...)
 	hc_wait_unlink(hc);
 	hc->st = HC_LINGER;
 	hc->in_off = hc->in_fwd = hc->in_len = 0;
+	hc->held = 0;
 	event_add_ms(hc->timer, HC_LINGER_MS);
 	if (hc->resp_fwd) { /* too late for an answer: the user sees the end */
 		hc->out_off = hc->out_len = 0;
@@ -198,6 +204,29 @@ hc_failx(struct hconn *hc, int status, const char *extra, const char *fmt, ...)
 }
 
 /* ---- the request head ---- */
+
+/* t's response_headers options, for the response to come (copied: the
+ * tunnel may go while it comes). 0, or -1 out of memory. */
+static int
+hc_response_opts(struct hconn *hc, const struct tunnel *t)
+{
+	uint8_t n = 0;
+	for (uint8_t i = 0; i < t->nhopts; i++)
+		n += t->hopts[i].key == HOPT_RESP_SET || t->hopts[i].key == HOPT_RESP_REMOVE;
+	if (n != hc->nrh) {
+		free(hc->rh);
+		hc->rh = n > 0 ? malloc(n * sizeof *hc->rh) : NULL;
+		hc->nrh = hc->rh != NULL ? n : 0;
+		if (n > 0 && hc->rh == NULL)
+			return -1;
+	}
+	n = 0;
+	for (uint8_t i = 0; i < t->nhopts; i++)
+		if (t->hopts[i].key == HOPT_RESP_SET || t->hopts[i].key == HOPT_RESP_REMOVE)
+			hc->rh[n++] = t->hopts[i];
+	hc->rewrite = hc->nrh > 0;
+	return 0;
+}
 
 static int
 req_message_complete(http_parser *p)
@@ -466,6 +495,11 @@ hc_request(struct hconn *hc, const struct http_head *h, size_t head_len)
 	hc->keep_alive = h->keep_alive;
 	hc->upgrade = hc->req.upgrade ? 1 : 0;
 	hc->resp_started = hc->resp_done = hc->resp_fwd = 0;
+	hc->held = 0;
+	if (hc_response_opts(hc, t) != 0) {
+		hc_fail(hc, 502, "Out of memory.\n");
+		return -1;
+	}
 	hc->st = HC_REQUEST;
 	hc_wait_unlink(hc);
 	event_add_ms(hc->timer, srv->cfg->response_timeout_ms);
@@ -527,18 +561,76 @@ hc_body(struct hconn *hc)
 
 /* ---- the response ---- */
 
+/*
+ * The tunnel's response_headers on the final response's head, which starts
+ * at out + out_len + off (of n unparsed bytes there): rewritten in place
+ * (n follows). 1 done or not wanted (a 1xx head), 0 more bytes needed (n -
+ * off held), -1 failing.
+ */
+static int
+hc_rewrite_head(struct hconn *hc, size_t off, size_t *n)
+{
+	char *p = (char *)hc->out + hc->out_len + off;
+	size_t avail = *n - off, head_len = 0, new_len = 0;
+	struct http_head h;
+	int st = 0;
+	const char *why = NULL;
+	int r = http_head_parse((const uint8_t *)p, avail, HTTP_HEAD_RESPONSE, &h,
+	    &head_len, &st, &why);
+	if (r == 0 && hc->out_len + *n == sizeof hc->out && hc->out_off == 0)
+		why = "response head too long to rewrite";
+	else if (r == 0)
+		return 0;
+	if (r == 1 && h.status < 200)
+		return 1; /* only the final response's head */
+	uint8_t tmp[HTTP_HEAD_MAX + MSG_HOPTS_MAX * (MSG_HOPT_LEN + 2) + 4];
+	const char *set[MSG_HOPTS_MAX + 1], *rm[MSG_HOPTS_MAX + 1];
+	size_t ns = 0, nr = 0;
+	for (uint8_t i = 0; i < hc->nrh; i++) {
+		if (hc->rh[i].key == HOPT_RESP_SET)
+			set[ns++] = hc->rh[i].value;
+		else if (hc->rh[i].key == HOPT_RESP_REMOVE)
+			rm[nr++] = hc->rh[i].value;
+	}
+	set[ns] = rm[nr] = NULL;
+	if (r == 1 && vhead_response(p, head_len, rm, set, tmp, sizeof tmp, &new_len,
+			  &why) == 0 &&
+	    hc->out_len + off + new_len + (avail - head_len) > sizeof hc->out)
+		why = "response head too long to rewrite";
+	else if (r == 1 && why == NULL) {
+		memmove(p + new_len, p + head_len, avail - head_len);
+		memcpy(p, tmp, new_len);
+		*n = *n - head_len + new_len;
+		hc->rewrite = 0;
+		return 1;
+	}
+	log_limited(&hc->srv->lim_http, LOG_INFO, "http: %s: %s: %s (502)", hc->peer,
+	    hc->host, why ? why : "the service's response is not HTTP");
+	hc_fail(hc, 502, "The service of %s answered garbage.\n", hc->host);
+	return -1;
+}
+
 /* Parses n new bytes at out_len; what belongs to the response goes to the
  * user. 0, or -1 when failing. */
 static int
 hc_response(struct hconn *hc, size_t n)
 {
-	const char *p = (const char *)hc->out + hc->out_len;
 	size_t done = 0;
 	if (!hc->resp_started) {
 		hc->resp_started = 1;
 		event_del(hc->timer);
 	}
 	while (done < n && !hc->resp_done) {
+		if (hc->rewrite) {
+			int r = hc_rewrite_head(hc, done, &n);
+			if (r < 0)
+				return -1;
+			if (r == 0) {
+				hc->held = n - done;
+				break;
+			}
+		}
+		const char *p = (const char *)hc->out + hc->out_len;
 		size_t used = http_parser_execute(&hc->resp, &resp_settings, p + done,
 		    n - done);
 		done += used;
@@ -567,8 +659,9 @@ hc_response(struct hconn *hc, size_t n)
 		}
 	}
 	hc->out_len += done;
-	hc->resp_fwd = 1;
-	if (done < n) /* after its response: nothing was asked */
+	if (done > 0)
+		hc->resp_fwd = 1;
+	if (done < n && hc->held == 0) /* after its response: nothing was asked */
 		hc_stream_close(hc);
 	return 0;
 }
@@ -673,19 +766,21 @@ hc_read_user(struct hconn *hc)
 static int
 hc_read_service(struct hconn *hc)
 {
-	if (hc->out_len == sizeof hc->out && hc->out_off > 0) {
-		memmove(hc->out, hc->out + hc->out_off, hc->out_len - hc->out_off);
+	if (hc->out_len + hc->held == sizeof hc->out && hc->out_off > 0) {
+		memmove(hc->out, hc->out + hc->out_off,
+		    hc->out_len + hc->held - hc->out_off);
 		hc->out_len -= hc->out_off;
 		hc->out_off = 0;
 	}
-	size_t len = hc->out_len;
+	size_t len = hc->out_len + hc->held;
 	int err = 0;
 	int r = read_some(hc->s, hc->out, &len, sizeof hc->out, &err);
 	if (r < 0)
 		return 0;
 	if (r == 0)
 		return hc_service_eof(hc);
-	size_t n = len - hc->out_len;
+	size_t n = len - hc->out_len; /* the held bytes and the new */
+	hc->held = 0;
 	if (hc->st == HC_RAW) {
 		hc->out_len = len;
 		return 0;
@@ -867,7 +962,7 @@ hc_set_callbacks(struct hconn *hc)
 	if (hc->s != NULL) {
 		conn_want_write(hc->s, hc->pend != NULL || hc->in_off < hc->in_fwd);
 		conn_want_read(hc->s, !hc->s_eof &&
-		    (hc->out_len < sizeof hc->out || hc->out_off > 0));
+		    (hc->out_len + hc->held < sizeof hc->out || hc->out_off > 0));
 	}
 }
 

@@ -4,7 +4,8 @@
  * with and without trust and rewrites. What comes out must be a request
  * head that parses again to the same method and path, is clean (no bare
  * CR, no folded line, no control byte), ends the head once, and carries
- * exactly one X-Forwarded-For, ours last. abort() on a broken contract.
+ * exactly one X-Forwarded-For, ours last. The same bytes as a service's
+ * response head go through vhead_response. abort() on a broken contract.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -65,6 +66,38 @@ one(const char *head, size_t n, const struct http_head *h, const struct vhead_ct
 		check(strcmp(h2.host, c->host_rewrite) == 0);
 }
 
+/* A service's response head with response_headers applied: a clean head
+ * that parses again to the same status, with the set line once and no
+ * removed header. */
+static void
+response(const uint8_t *data, size_t size)
+{
+	struct http_head h, h2;
+	size_t head_len = 0, outlen = 0, len2 = 0;
+	int status = 0;
+	const char *why = NULL;
+	if (http_head_parse(data, size, HTTP_HEAD_RESPONSE, &h, &head_len, &status, &why) != 1)
+		return;
+	static const char *const rm[] = {"Server", "Date", NULL};
+	static const char *const set[] = {"X-Frame-Options: DENY", NULL};
+	static uint8_t out[HTTP_HEAD_MAX * 2];
+	if (vhead_response((const char *)data, head_len, rm, set, out, sizeof out, &outlen,
+		&why) != 0) {
+		check(why != NULL);
+		return;
+	}
+	check(outlen >= 4 && memcmp(out + outlen - 4, "\r\n\r\n", 4) == 0);
+	check(count((const char *)out, outlen, "\r\n\r\n") == 1);
+	check(hdr_unclean(out, outlen) == NULL);
+	check(count((const char *)out, outlen, "\r\nX-Frame-Options: DENY\r\n") == 1);
+	size_t vlen;
+	check(hdr_find((const char *)out, outlen, "Server", &vlen) == NULL);
+	if (outlen > HTTP_HEAD_MAX)
+		return;
+	check(http_head_parse(out, outlen, HTTP_HEAD_RESPONSE, &h2, &len2, &status, &why) == 1);
+	check(len2 == outlen && h2.status == h.status);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -72,6 +105,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t head_len = 0;
 	int status = 0;
 	const char *why = NULL;
+	response(data, size);
 	if (http_head_parse(data, size, HTTP_HEAD_REQUEST, &h, &head_len, &status, &why) != 1)
 		return 0;
 	static const char *const rm[] = {"Cookie", NULL};

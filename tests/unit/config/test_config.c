@@ -722,7 +722,7 @@ test_file_errors(void **state)
 		"4: tunnels[1]: missing remote: [bind_address:]port"},
 	    {ROLE_CLIENT, "tunnels:\n  - remote: 1\n", "2: tunnels[0]: missing local: host:port"},
 	    {ROLE_CLIENT, "tunnels:\n  - remote: 1\n    local: h:1\n    port: 3\n",
-		"4: tunnels[0].port: unknown key (expected name, type, remote, local, listen, connect, allow, visitors, share, domains, subdomain, paths, host_header_rewrite, basic_auth, request_headers, protocol, data_path, proxy_protocol)"},
+		"4: tunnels[0].port: unknown key (expected name, type, remote, local, listen, connect, allow, visitors, share, domains, subdomain, paths, host_header_rewrite, basic_auth, request_headers, response_headers, protocol, data_path, proxy_protocol)"},
 	    {ROLE_CLIENT, "tunnels:\n  - name: a b\n",
 		"2: tunnels[0].name: use 1 to 64 of A-Z a-z 0-9 . _ -"},
 	    {ROLE_CLIENT, "tunnels:\n  - name: \"\"\n",
@@ -763,8 +763,8 @@ test_file_errors(void **state)
 	    {ROLE_CLIENT,
 		"tunnels:\n  - type: https\n    domains: a.test\n    basic_auth: a:" CFG_HASH6 "\n"
 		"    local: h:1\n",
-		"2: tunnels[0]: host_header_rewrite, basic_auth and request_headers are for "
-		"type http (HTTPS passed through is not read)"},
+		"2: tunnels[0]: host_header_rewrite, basic_auth, request_headers and "
+		"response_headers are for type http (HTTPS passed through is not read)"},
 	    {ROLE_CLIENT, "tunnels:\n  - type: https\n    local: h:1\n",
 		"2: tunnels[0]: missing domains: NAME[, NAME...]"},
 	    {ROLE_CLIENT, "tunnels:\n  - type: http\n    domains: a.test\n",
@@ -785,13 +785,13 @@ test_file_errors(void **state)
 		"secret, visitor, https or http"},
 	    /* Not type http. */
 	    {ROLE_CLIENT, "tunnels:\n  - remote: 1\n    local: h:1\n    host_header_rewrite: h\n",
-		"2: tunnels[0]: host_header_rewrite, basic_auth and request_headers are for "
-		"type http"},
+		"2: tunnels[0]: host_header_rewrite, basic_auth, request_headers and "
+		"response_headers are for type http"},
 	    {ROLE_CLIENT,
 		"tunnels:\n  - type: tcp\n    remote: 1\n    local: h:1\n    request_headers:\n"
 		"      remove: Cookie\n",
-		"2: tunnels[0]: host_header_rewrite, basic_auth and request_headers are for "
-		"type http"},
+		"2: tunnels[0]: host_header_rewrite, basic_auth, request_headers and "
+		"response_headers are for type http"},
 	    {ROLE_CLIENT, "tunnels:\n  - remote: 1\n    local: h:1\n    paths: /api\n",
 		"2: tunnels[0]: paths: is for type http"},
 	    {ROLE_CLIENT, "tunnels:\n  - remote: 1\n    local: h:1\n    subdomain: app\n",
@@ -875,13 +875,14 @@ test_file_errors(void **state)
 		"      - u16:" CFG_HASH6 "\n"
 		"      - u17:" CFG_HASH6 "\n",
 		"21: tunnels[0].basic_auth: more than 16 HTTP options (host_header_rewrite, "
-		"basic_auth users, request_headers) in one tunnel"},
+		"basic_auth users, request_headers, response_headers) in one tunnel"},
 	    {ROLE_CLIENT,
 		"tunnels:\n  - type: http\n    local: h:1\n    host_header_rewrite: h\n"
 		"    basic_auth: [\"u1:" CFG_HASH6 "\", \"u2:" CFG_HASH6 "\", \"u3:" CFG_HASH6 "\", \"u4:" CFG_HASH6 "\", \"u5:" CFG_HASH6 "\", \"u6:" CFG_HASH6 "\", \"u7:" CFG_HASH6 "\", \"u8:" CFG_HASH6 "\", \"u9:" CFG_HASH6 "\", \"u10:" CFG_HASH6 "\", \"u11:" CFG_HASH6 "\", \"u12:" CFG_HASH6 "\", \"u13:" CFG_HASH6 "\", \"u14:" CFG_HASH6 "\", \"u15:" CFG_HASH6 "\"]\n"
 		"    request_headers:\n      remove: X-A\n",
 		"7: tunnels[0].request_headers.remove: more than 16 HTTP options "
-		"(host_header_rewrite, basic_auth users, request_headers) in one tunnel"},
+		"(host_header_rewrite, basic_auth users, request_headers, response_headers) "
+		"in one tunnel"},
 	    /* server: domain, trusted_proxies, response_timeout, http */
 	    {ROLE_SERVER, "domain: \"*.example.test\"\n",
 		"1: domain: expected a DNS name in lower case, like tunnel.example.com"},

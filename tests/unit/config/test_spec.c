@@ -838,7 +838,11 @@ test_hopt_check(void **state)
 	    {HOPT_REMOVE, "Co(okie", name},
 	    /* Keys outside HOPT_HOST..HOPT_REMOVE. */
 	    {0, "localhost", "unknown option"},
-	    {5, "Cookie", "unknown option"},
+	    {7, "Cookie", "unknown option"},
+	    {HOPT_RESP_SET, "Cookie", "expected Name: value"},
+	    {HOPT_RESP_SET, "Content-Length: 5", "Host, Content-Length, Transfer-Encoding and "
+		"the hop-by-hop headers are not set or removed (host_header_rewrite sets Host)"},
+	    {HOPT_RESP_REMOVE, "X A", "expected a header name"},
 	    {-1, "x", "unknown option"},
 	    {255, "x", "unknown option"},
 	};

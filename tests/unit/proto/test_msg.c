@@ -868,8 +868,8 @@ test_register_http_rejections(void **state)
 	assert_int_equal(msg_register_decode(buf, n + 1, &out, &why), -1);
 	assert_string_equal(why, "trailing bytes in message");
 
-	/* Unknown keys: 0, 5 and 255, first or after a good one. */
-	static const uint8_t keys[] = {0, HOPT_REMOVE + 1, 255};
+	/* Unknown keys: 0, 7 and 255, first or after a good one. */
+	static const uint8_t keys[] = {0, HOPT_RESP_REMOVE + 1, 255};
 	for (size_t k = 0; k < sizeof keys; k++) {
 		uint8_t one[] = {1, keys[k], 0, 1, 'x'};
 		n = reg_http_raw(buf, "a.test", one, sizeof one);

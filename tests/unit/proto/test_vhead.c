@@ -162,6 +162,33 @@ test_too_long(void **state)
 	assert_string_equal(why, "request head too long to forward");
 }
 
+static void
+test_response_headers(void **state)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nServer: nginx\r\nX-Frame-Options: "
+	    "SAMEORIGIN\r\nContent-Length: 2\r\ndate: today\r\n\r\n";
+	static const char *const rm[] = {"Date", NULL};
+	static const char *const set[] = {"X-Frame-Options: DENY", "Server: burrow", NULL};
+	uint8_t buf[512];
+	size_t n = 0;
+	const char *why = NULL;
+	assert_int_equal(vhead_response(head, sizeof head - 1, rm, set, buf, sizeof out, &n,
+			     &why), 0);
+	static const char want[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+	    "X-Frame-Options: DENY\r\nServer: burrow\r\n\r\n";
+	assert_int_equal(n, sizeof want - 1);
+	assert_memory_equal(buf, want, n);
+	/* Too small a buffer, a bare CR, a status line that is not one. */
+	assert_int_equal(vhead_response(head, sizeof head - 1, rm, set, buf, 40, &n, &why), -1);
+	assert_string_equal(why, "response head too long with the headers set");
+	static const char cr[] = "HTTP/1.1 200 OK\r\nA: b\rc\r\n\r\n";
+	assert_int_equal(vhead_response(cr, sizeof cr - 1, rm, set, buf, sizeof out, &n, &why), -1);
+	static const char bad[] = "\r\nICY 200 OK\r\n\r\n";
+	assert_int_equal(vhead_response(bad, sizeof bad - 1, NULL, NULL, buf, sizeof out, &n,
+			     &why), -1);
+	assert_string_equal(why, "malformed status line");
+}
+
 int
 main(void)
 {
@@ -174,6 +201,7 @@ main(void)
 	    cmocka_unit_test(test_host_rewrite_set_and_remove),
 	    cmocka_unit_test(test_ipv6_client),
 	    cmocka_unit_test(test_too_long),
+	    cmocka_unit_test(test_response_headers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
