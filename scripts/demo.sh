@@ -44,26 +44,36 @@ web=$(wait_log "$dir/web.log" '127\.0\.0\.1:[0-9]+')
 
 BURROW_TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 export BURROW_TOKEN
+# Also a shared HTTP port: names under the domain localhost (which curl and
+# browsers resolve to this machine) go to the client that registers them.
 "$BIN" server --listen 127.0.0.1:0 --state-dir "$dir/state" --require-tls yes \
-	2>"$dir/server.log" &
+	--http 127.0.0.1:0 --domain localhost 2>"$dir/server.log" &
 pids="$pids $!"
 ctl=$(wait_log "$dir/server.log" 'server listening on [0-9.:]+' | awk '{print $4}')
 # The server's key, as it logs it: the client trusts exactly that one.
 key=$(wait_log "$dir/server.log" 'SHA256:[A-Za-z0-9+/]+')
 
-"$BIN" client --server "tls://$ctl" --fingerprint "$key" -R "0:$web" 2>"$dir/client.log" &
+"$BIN" client --server "tls://$ctl" --fingerprint "$key" -R "0:$web" -R "http:demo:$web" \
+	2>"$dir/client.log" &
 pids="$pids $!"
 pub=$(wait_log "$dir/client.log" 'listening on [0-9.:]+ ->' | awk '{print $3}')
+url=$(wait_log "$dir/client.log" 'http://demo\.localhost:[0-9]+/')
 
 tail -n +1 "$dir/server.log" "$dir/client.log" | sed 's/^/  /'
 if curl -fsS "http://$pub/" | grep -q "Hello through burrow"; then
 	echo "demo: fetched http://$pub/ through the tunnel: OK"
+fi
+hport=${url#http://demo.localhost:}
+hport=${hport%/}
+if curl -fsS --resolve "demo.localhost:$hport:127.0.0.1" "$url" | grep -q "Hello through burrow"; then
+	echo "demo: fetched $url through the shared HTTP port: OK"
 fi
 cat <<MSG
 
   private web server : http://$web/
   burrow server      : $ctl (control port, TLS; key $key)
   public tunnel      : http://$pub/   <- open this
+  web address        : $url   <- or this (a name on the shared HTTP port)
 
   Press Ctrl-C to stop.
 MSG
