@@ -175,7 +175,7 @@ static const struct option_def options[] = {
 	"DURATION", "give up on a stream whose target does not answer", 100, 600000},
     {"response_timeout", 0, ROLE_SERVER, OT_DURATION, OFF(response_timeout_ms),
 	"60s", "DURATION", "HTTP port: a service that has not begun its response "
-	"this long after the request gets 504", 100, 3600000},
+	"this long after the request's end gets 504", 100, 3600000},
     {"auto_retry", 0, ROLE_CLIENT, OT_DURATION, OFF(auto_retry_ms), "10m",
 	"DURATION", "transport auto: on a transport other than the first, try the "
 	"better ones again this often, when no stream is open (the session is "

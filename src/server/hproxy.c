@@ -464,6 +464,22 @@ hc_request(struct hconn *hc, const struct http_head *h, size_t head_len)
 		hc_fail(hc, st, "%s.\n", why);
 		return -1;
 	}
+	/* The request's framing, before anything goes out: the head again
+	 * through the body's parser (which refuses, e.g., a length and chunks
+	 * at once). */
+	http_parser_init(&hc->req, HTTP_REQUEST);
+	hc->req.data = hc;
+	hc->req_done = 0;
+	size_t used = http_parser_execute(&hc->req, &req_settings, head, head_len);
+	if (hc->req_done)
+		http_parser_pause(&hc->req, 0);
+	else if (used != head_len || HTTP_PARSER_ERRNO(&hc->req) != HPE_OK) {
+		log_limited(&srv->lim_http, LOG_INFO, "http: %s: %s: bad request framing "
+		    "(%s) (400)", hc->peer, hc->host,
+		    http_errno_name(HTTP_PARSER_ERRNO(&hc->req)));
+		hc_fail(hc, 400, "Bad request.\n");
+		return -1;
+	}
 	if (hc->s != NULL && (hc->route != t->serial || hc->s_eof))
 		hc_stream_close(hc);
 	if (hc->s == NULL && hc_stream_open(hc, t) != 0) {
@@ -474,17 +490,6 @@ hc_request(struct hconn *hc, const struct http_head *h, size_t head_len)
 		log_limited(&srv->lim_http, LOG_INFO, "http: %s: %s: the stream ended "
 		    "(502)", hc->peer, hc->host);
 		hc_fail(hc, 502, "The service of %s is not reachable.\n", hc->host);
-		return -1;
-	}
-	/* The request's framing: the head again through the body's parser. */
-	http_parser_init(&hc->req, HTTP_REQUEST);
-	hc->req.data = hc;
-	hc->req_done = 0;
-	size_t used = http_parser_execute(&hc->req, &req_settings, head, head_len);
-	if (hc->req_done)
-		http_parser_pause(&hc->req, 0);
-	else if (used != head_len || HTTP_PARSER_ERRNO(&hc->req) != HPE_OK) {
-		hc_fail(hc, 400, "Bad request.\n");
 		return -1;
 	}
 	hc->in_off += head_len;
@@ -502,7 +507,11 @@ hc_request(struct hconn *hc, const struct http_head *h, size_t head_len)
 	}
 	hc->st = HC_REQUEST;
 	hc_wait_unlink(hc);
-	event_add_ms(hc->timer, srv->cfg->response_timeout_ms);
+	/* response_timeout runs from the request's end: an upload may take long. */
+	if (hc->req_done)
+		event_add_ms(hc->timer, srv->cfg->response_timeout_ms);
+	else
+		event_del(hc->timer);
 	log_debug("http: %s: %s %s%s -> tunnel %s", hc->peer,
 	    http_method_name(h->method), hc->host, h->path, t->name);
 	return 0;
@@ -546,8 +555,11 @@ hc_body(struct hconn *hc)
 	size_t n = hc->in_len - hc->in_fwd;
 	size_t used = http_parser_execute(&hc->req, &req_settings,
 	    (const char *)hc->in + hc->in_fwd, n);
-	if (hc->req_done)
+	if (hc->req_done) {
 		http_parser_pause(&hc->req, 0);
+		if (!hc->resp_started)
+			event_add_ms(hc->timer, hc->srv->cfg->response_timeout_ms);
+	}
 	else if (HTTP_PARSER_ERRNO(&hc->req) != HPE_OK) {
 		log_limited(&hc->srv->lim_http, LOG_INFO, "http: %s: %s: bad request "
 		    "body (%s)", hc->peer, hc->host,

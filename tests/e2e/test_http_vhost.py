@@ -902,6 +902,27 @@ def test_response_begun_before_timeout_is_not_504(burrow_server, burrow_client, 
     assert srv.find(r"\(504\)") is None
 
 
+def test_slow_upload_is_not_504(burrow_server, burrow_client, web, tmp_path):
+    """--response-timeout 1s runs from the request's end: a visitor that
+    sends half its body, pauses 1.5 s (the slow uploader this is about)
+    and sends the rest gets the service's 200 with the whole body, no
+    504."""
+    a = web("A")
+    srv, hport = http_server(burrow_server, "--response-timeout", "1s")
+    yaml_client(burrow_client, srv, tmp_path, ("web", "app.test", a.port), wait_hport=hport)
+    v = Visitor(hport)
+    body = b"x" * 2000
+    whole = v.build("POST", "app.test", "/upload", body=body)
+    v.send(whole[:-1000])
+    time.sleep(1.5)  # the upload is slow on purpose: longer than response_timeout
+    v.send(whole[-1000:])
+    r = v.response()
+    assert r.status == 200, r
+    assert json.loads(r.body)["body_len"] == 2000, r.body
+    v.close()
+    assert srv.find(r"\(504\)") is None
+
+
 def test_service_closes_mid_response(burrow_server, burrow_client, web, tmp_path):
     """A service that closes in the middle of its body (100 of 1000 bytes):
     the visitor gets the head and those bytes, then the end (no 502 glued
