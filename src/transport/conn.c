@@ -102,8 +102,14 @@ conn_set_cb(struct conn *c, conn_cb on_read, conn_cb on_write, void *arg)
 void
 conn_want_read(struct conn *c, int on)
 {
+	int was = c->want_read;
 	c->want_read = on ? 1 : 0;
 	conn_arm(c);
+	/* Bytes the transport holds decoded (a TLS record read in part): no
+	 * socket event will announce them, and a kick queued while reads were
+	 * off went with event_del. */
+	if (on && !was && conn_buffered(c) > 0)
+		conn_kick(c, 1, 0);
 }
 
 void
