@@ -87,6 +87,10 @@ static const struct option_def options[] = {
     {"acme_ca", 0, ROLE_SERVER, OT_PATH, OFF(acme_ca), NULL, "FILE",
 	"CA certificates (PEM) to verify the ACME server with; default: the "
 	"system's", 0, 0},
+    {"acme_challenge", 0, ROLE_SERVER, OT_PATH, OFF(acme_challenge), "http-01",
+	"http-01|tls-alpn-01", "how the ACME server checks a name: a request to "
+	"the http port (http-01) or a TLS handshake on the https port "
+	"(tls-alpn-01, when port 80 is not yours)", 0, 0},
     {"acme_renew_before", 0, ROLE_SERVER, OT_DURATION_S, OFF(acme_renew_before_s),
 	"30d", "DURATION", "renew an ACME certificate that expires sooner than "
 	"this", 0, 0},
@@ -1626,11 +1630,21 @@ config_load(struct config *cfg, enum role role, int argc, char **argv, char **er
 				 "URL or letsencrypt", cfg->acme_directory);
 		return CONFIG_ERROR;
 	}
+	int alpn = cfg->acme_challenge != NULL && strcmp(cfg->acme_challenge, "tls-alpn-01") == 0;
+	if (role == ROLE_SERVER && cfg->acme_challenge != NULL && !alpn &&
+	    strcmp(cfg->acme_challenge, "http-01") != 0) {
+		*err = xasprintf("burrow server: acme_challenge '%s': expected http-01 or "
+				 "tls-alpn-01", cfg->acme_challenge);
+		return CONFIG_ERROR;
+	}
 	if (role == ROLE_SERVER && cfg->acme_directory != NULL &&
-	    (!cfg->has_http_listen || !cfg->has_https_listen)) {
-		*err = xasprintf("burrow server: acme_directory needs http (where the "
-				 "HTTP-01 challenges are answered) and https (where the "
-				 "certificates are served)");
+	    ((!alpn && !cfg->has_http_listen) || !cfg->has_https_listen)) {
+		*err = xasprintf(alpn ? "burrow server: acme_directory needs https (where "
+					"the TLS-ALPN-01 challenges are answered and the "
+					"certificates served)"
+				      : "burrow server: acme_directory needs http (where the "
+					"HTTP-01 challenges are answered) and https (where the "
+					"certificates are served)");
 		return CONFIG_ERROR;
 	}
 	if (role == ROLE_CLIENT && cfg->server.host[0] == '\0') {
@@ -1686,6 +1700,7 @@ config_free(struct config *cfg)
 	free(cfg->acme_directory);
 	free(cfg->acme_email);
 	free(cfg->acme_ca);
+	free(cfg->acme_challenge);
 	free(cfg->state_dir);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);

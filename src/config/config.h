@@ -80,6 +80,7 @@ struct config {
 	char *acme_directory;     /* server: ACME directory URL: certificates ordered (acme.c) */
 	char *acme_email;         /* server: the ACME account's contact, or NULL */
 	char *acme_ca;            /* server: CAs for the ACME server's TLS, or NULL: the system's */
+	char *acme_challenge;     /* server: "http-01" (NULL) or "tls-alpn-01" */
 	uint64_t acme_renew_before_s; /* server: renew certificates expiring within this */
 	uint32_t acme_check_ms;   /* server: how often certificates are looked at */
 	struct hostport server;  /* client: where the server is */

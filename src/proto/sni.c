@@ -10,6 +10,7 @@
 #define CT_ALERT 21
 #define HT_CLIENT_HELLO 1
 #define EXT_SERVER_NAME 0
+#define EXT_ALPN 16
 #define NAME_HOST 0        /* RFC 6066 3: NameType host_name */
 #define HOST_MAX 253
 #define LABEL_MAX 63
@@ -48,6 +49,7 @@ struct rd {
 struct name {
 	size_t at, len; /* len 0: none yet */
 	size_t room;    /* the caller's host buffer */
+	int acme_tls;   /* ALPN offers acme-tls/1 (RFC 8737) */
 };
 
 static int
@@ -234,6 +236,29 @@ server_name(struct rd *e, struct name *nm)
 	return GO;
 }
 
+/*
+ * Whether an ALPN extension's ProtocolNameList (RFC 7301 3.1) names
+ * acme-tls/1. Read loosely: a list that does not parse offers nothing (the
+ * TLS stack it goes to judges it).
+ */
+static int
+alpn_acme(const struct rd *e)
+{
+	static const char want[] = "acme-tls/1";
+	size_t pos = e->pos, end = e->end;
+	if (end - pos < 2 || (size_t)(e->p[pos] << 8 | e->p[pos + 1]) != end - pos - 2)
+		return 0;
+	for (pos += 2; pos < end;) {
+		size_t len = e->p[pos++];
+		if (len == 0 || len > end - pos)
+			return 0;
+		if (len == sizeof want - 1 && memcmp(e->p + pos, want, len) == 0)
+			return 1;
+		pos += len;
+	}
+	return 0;
+}
+
 static int
 extensions(struct rd *x, struct name *nm)
 {
@@ -251,6 +276,8 @@ extensions(struct rd *x, struct name *nm)
 		TRY(rd_vec(x, 2, &e, "extension longer than the extensions"));
 		if (type == EXT_SERVER_NAME)
 			TRY(server_name(&e, nm));
+		else if (type == EXT_ALPN)
+			nm->acme_tls = alpn_acme(&e);
 	}
 	return rd_whole(x);
 }
@@ -286,6 +313,13 @@ client_hello(struct rd *r, struct name *nm)
 int
 sni_parse(const uint8_t *p, size_t n, char *host, size_t hostlen, const char **why)
 {
+	return sni_parse_alpn(p, n, host, hostlen, NULL, why);
+}
+
+int
+sni_parse_alpn(const uint8_t *p, size_t n, char *host, size_t hostlen, int *acme_tls,
+    const char **why)
+{
 	struct hello h;
 	const char *dummy;
 	if (why == NULL)
@@ -297,7 +331,7 @@ sni_parse(const uint8_t *p, size_t n, char *host, size_t hostlen, const char **w
 		return SNI_BAD;
 	if (h.total != 0) {
 		struct rd r = {h.hs, HS_HEAD, h.total, h.have, why};
-		struct name nm = {0, 0, hostlen};
+		struct name nm = {0, 0, hostlen, 0};
 		st = client_hello(&r, &nm);
 		if (st == GO && hostlen == 0)
 			st = bad(why, "no room for the server name");
@@ -307,6 +341,8 @@ sni_parse(const uint8_t *p, size_t n, char *host, size_t hostlen, const char **w
 				host[i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
 			}
 			host[nm.len] = '\0';
+			if (acme_tls != NULL)
+				*acme_tls = nm.acme_tls;
 			return SNI_FOUND;
 		}
 	}

@@ -50,6 +50,12 @@ enum sni_result { SNI_MORE = 1, SNI_FOUND = 0, SNI_BAD = -1 };
  */
 int sni_parse(const uint8_t *p, size_t n, char *host, size_t hostlen, const char **why);
 
+/* sni_parse, and on SNI_FOUND whether the ClientHello's ALPN offers
+ * acme-tls/1 (RFC 8737: an ACME server checking a TLS-ALPN-01 challenge)
+ * in *acme_tls (may be NULL). */
+int sni_parse_alpn(const uint8_t *p, size_t n, char *host, size_t hostlen,
+    int *acme_tls, const char **why);
+
 /* The 7 bytes of a fatal TLS alert record (unrecognized_name, 112, or
  * another description), to send before closing a connection we cannot route. */
 size_t sni_alert(uint8_t desc, uint8_t buf[7]);

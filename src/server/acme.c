@@ -2,7 +2,8 @@
  * Certificates from an ACME server (RFC 8555: Let's Encrypt, or any
  * directory URL) for the exact names HTTP tunnels register, with the
  * HTTP-01 challenge answered on the server's HTTP port (hproxy.c asks
- * acme_challenge). They are stored in STATE/acme (NAME.crt, NAME.key; the
+ * acme_challenge), or TLS-ALPN-01 (RFC 8737) on its HTTPS port (vhost.c
+ * asks acme_alpn_ctx for a ClientHello offering acme-tls/1). They are stored in STATE/acme (NAME.crt, NAME.key; the
  * account's key in account.key) and served by termination on the HTTPS port
  * (certs.c reads that directory too). A certificate is renewed when it
  * expires within acme_renew_before; every acme_check the names are looked
@@ -78,7 +79,9 @@ struct acme {
 		char token[128];
 		char keyauth[256];
 		char name[256];
+		SSL_CTX *ctx; /* tls-alpn-01: the certificate that answers it */
 	} chal[ACME_CHAL_MAX];
+	int alpn;        /* acme_challenge: tls-alpn-01 (else http-01) */
 	int pipe[2];
 	struct event *pev, *check;
 	/* The worker's own. */
@@ -540,7 +543,8 @@ acme_login(struct acme *a, char *err, size_t errlen)
 /* ---- one order ---- */
 
 static void
-chal_set(struct acme *a, const char *name, const char *token, const char *keyauth)
+chal_set(struct acme *a, const char *name, const char *token, const char *keyauth,
+    SSL_CTX *ctx)
 {
 	pthread_mutex_lock(&a->mu);
 	for (size_t i = 0; i < ACME_CHAL_MAX; i++) {
@@ -549,17 +553,88 @@ chal_set(struct acme *a, const char *name, const char *token, const char *keyaut
 		snprintf(a->chal[i].token, sizeof a->chal[i].token, "%s", token);
 		snprintf(a->chal[i].keyauth, sizeof a->chal[i].keyauth, "%s", keyauth);
 		snprintf(a->chal[i].name, sizeof a->chal[i].name, "%s", name);
+		a->chal[i].ctx = ctx;
+		ctx = NULL;
 		break;
 	}
 	pthread_mutex_unlock(&a->mu);
+	SSL_CTX_free(ctx); /* no room: not answered */
 }
 
 static void
 chal_clear(struct acme *a)
 {
 	pthread_mutex_lock(&a->mu);
+	for (size_t i = 0; i < ACME_CHAL_MAX; i++)
+		SSL_CTX_free(a->chal[i].ctx);
 	memset(a->chal, 0, sizeof a->chal);
 	pthread_mutex_unlock(&a->mu);
+}
+
+/* ALPN for a TLS-ALPN-01 answer: acme-tls/1 or nothing (RFC 8737 3). */
+static int
+alpn_acme_tls(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	static const unsigned char acme[] = "\x0a" "acme-tls/1";
+	unsigned char *sel;
+	if (SSL_select_next_proto(&sel, outlen, acme, sizeof acme - 1, in, inlen) !=
+	    OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/*
+ * RFC 8737 3: a self-signed certificate for name whose critical
+ * acmeIdentifier extension holds the SHA-256 of the key authorization,
+ * in a context that speaks only acme-tls/1. NULL on failure.
+ */
+static SSL_CTX *
+alpn_ctx(const char *name, const char *keyauth)
+{
+	uint8_t der[2 + 32];
+	unsigned int dl = 0;
+	der[0] = 0x04; /* OCTET STRING, 32 bytes: the extension's value */
+	der[1] = 0x20;
+	EVP_Digest(keyauth, strlen(keyauth), der + 2, &dl, EVP_sha256(), NULL);
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	ASN1_OBJECT *oid = OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1);
+	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+	char *san = xasprintf("DNS:%s", name);
+	X509_EXTENSION *id = NULL, *alt = NULL;
+	int ok = key != NULL && x != NULL && oid != NULL && os != NULL && san != NULL &&
+	    ASN1_OCTET_STRING_set(os, der, sizeof der) == 1 &&
+	    (id = X509_EXTENSION_create_by_OBJ(NULL, oid, 1, os)) != NULL &&
+	    (alt = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san)) != NULL &&
+	    X509_set_version(x, 2) == 1 &&
+	    ASN1_INTEGER_set(X509_get_serialNumber(x), 1) == 1 &&
+	    X509_gmtime_adj(X509_getm_notBefore(x), -3600) != NULL &&
+	    X509_gmtime_adj(X509_getm_notAfter(x), 7 * 86400) != NULL &&
+	    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+		(const uint8_t *)name, -1, -1, 0) == 1 &&
+	    X509_set_issuer_name(x, X509_get_subject_name(x)) == 1 &&
+	    X509_set_pubkey(x, key) == 1 && X509_add_ext(x, alt, -1) == 1 &&
+	    X509_add_ext(x, id, -1) == 1 && X509_sign(x, key, EVP_sha256()) > 0;
+	SSL_CTX *ctx = ok ? SSL_CTX_new(TLS_server_method()) : NULL;
+	if (ctx != NULL) {
+		SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+		SSL_CTX_set_alpn_select_cb(ctx, alpn_acme_tls, NULL);
+		if (SSL_CTX_use_certificate(ctx, x) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1) {
+			SSL_CTX_free(ctx);
+			ctx = NULL;
+		}
+	}
+	X509_EXTENSION_free(id);
+	X509_EXTENSION_free(alt);
+	ASN1_OCTET_STRING_free(os);
+	ASN1_OBJECT_free(oid);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	free(san);
+	ERR_clear_error();
+	return ctx;
 }
 
 /* Sleeps ms unless stopped: 0, or -1 when the worker must end. */
@@ -619,10 +694,11 @@ acme_authorize(struct acme *a, const char *name, const char *url, char *err,
 	}
 	json_t *cs = json_object_get(az, "challenges"), *c;
 	const char *token = NULL, *curl = NULL;
+	const char *want = a->alpn ? "tls-alpn-01" : "http-01";
 	size_t i;
 	json_array_foreach(cs, i, c) {
 		const char *type = json_string_value(json_object_get(c, "type"));
-		if (type != NULL && strcmp(type, "http-01") == 0) {
+		if (type != NULL && strcmp(type, want) == 0) {
 			token = json_string_value(json_object_get(c, "token"));
 			curl = json_string_value(json_object_get(c, "url"));
 		}
@@ -630,13 +706,19 @@ acme_authorize(struct acme *a, const char *name, const char *url, char *err,
 	if (token == NULL || curl == NULL || strlen(token) >= 128 ||
 	    strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
 		strlen(token)) {
-		snprintf(err, errlen, "no usable http-01 challenge");
+		snprintf(err, errlen, "no usable %s challenge", want);
 		json_decref(az);
 		return -1;
 	}
 	char keyauth[256];
 	snprintf(keyauth, sizeof keyauth, "%s.%s", token, a->thumb);
-	chal_set(a, name, token, keyauth);
+	SSL_CTX *actx = NULL;
+	if (a->alpn && (actx = alpn_ctx(name, keyauth)) == NULL) {
+		snprintf(err, errlen, "cannot make the tls-alpn-01 certificate");
+		json_decref(az);
+		return -1;
+	}
+	chal_set(a, name, token, keyauth, actx);
 	char curl_copy[URL_MAX];
 	snprintf(curl_copy, sizeof curl_copy, "%s", curl);
 	json_decref(az);
@@ -970,6 +1052,23 @@ acme_challenge(struct acme *a, const char *host, const char *token, char *out,
 	return found;
 }
 
+SSL_CTX *
+acme_alpn_ctx(struct acme *a, const char *host)
+{
+	SSL_CTX *ctx = NULL;
+	if (a == NULL)
+		return NULL;
+	pthread_mutex_lock(&a->mu);
+	for (size_t i = 0; i < ACME_CHAL_MAX && ctx == NULL; i++)
+		if (a->chal[i].ctx != NULL && strcmp(a->chal[i].name, host) == 0 &&
+		    SSL_CTX_up_ref(a->chal[i].ctx) == 1)
+			ctx = a->chal[i].ctx;
+	pthread_mutex_unlock(&a->mu);
+	if (ctx != NULL)
+		log_info("acme: %s: tls-alpn-01 challenge answered", host);
+	return ctx;
+}
+
 struct acme *
 acme_new(struct server *srv)
 {
@@ -983,6 +1082,7 @@ acme_new(struct server *srv)
 	}
 	a->srv = srv;
 	a->cfg = cfg;
+	a->alpn = cfg->acme_challenge != NULL && strcmp(cfg->acme_challenge, "tls-alpn-01") == 0;
 	a->pipe[0] = a->pipe[1] = -1;
 	a->dir = xasprintf("%s/acme", state);
 	free(state);
@@ -1018,8 +1118,8 @@ acme_new(struct server *srv)
 	a->started = 1;
 	event_add(a->pev, NULL);
 	event_add_ms(a->check, a->cfg->acme_check_ms);
-	log_info("acme: certificates from %s for HTTP tunnels' names, kept in %s",
-	    acme_url(cfg), a->dir);
+	log_info("acme: certificates from %s for HTTP tunnels' names (%s), kept in %s",
+	    acme_url(cfg), a->alpn ? "tls-alpn-01" : "http-01", a->dir);
 	return a;
 }
 

@@ -276,6 +276,9 @@ void acme_names(struct acme *a, const char *names);
 /* The key authorization for an HTTP-01 token of host: 1, or 0. */
 int acme_challenge(struct acme *a, const char *host, const char *token, char *out,
     size_t outlen);
+/* TLS-ALPN-01: the context that answers host's challenge (a reference),
+ * or NULL. */
+SSL_CTX *acme_alpn_ctx(struct acme *a, const char *host);
 /* vhost.c: cb with each HTTP tunnel's names. */
 void vhost_http_each(struct server *srv, void (*cb)(const char *names, void *arg),
     void *arg);

@@ -24,6 +24,7 @@
 
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <openssl/ssl.h>
 
 #include "config/spec.h"
 #include "proto/auth.h"
@@ -528,6 +529,66 @@ sniff_route(struct sniff *sn, const char *host)
 	sniff_free(sn, 0);
 }
 
+/* ---- an ACME server checking a TLS-ALPN-01 challenge (RFC 8737) ---- */
+
+/* Its connection: the handshake, then whatever it says until it closes. */
+struct alpn_probe {
+	struct conn *c;
+	struct event *timer;
+};
+
+static void
+probe_free(struct alpn_probe *p)
+{
+	conn_free(p->c);
+	event_free(p->timer);
+	free(p);
+}
+
+static void
+probe_read_cb(struct conn *c, void *arg)
+{
+	uint8_t buf[512];
+	ssize_t n = conn_read(c, buf, sizeof buf);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+		probe_free(arg);
+}
+
+static void
+probe_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	probe_free(arg);
+}
+
+static void
+sniff_acme(struct sniff *sn, const char *host)
+{
+	struct server *srv = sn->srv;
+	SSL_CTX *ctx = acme_alpn_ctx(srv->acme, host);
+	if (ctx == NULL) {
+		sniff_refuse(sn, host, "acme-tls/1 for a name with no challenge pending", 1);
+		return;
+	}
+	struct alpn_probe *p = calloc(1, sizeof *p);
+	event_free(sn->ev);
+	sn->ev = NULL;
+	struct conn *c = p ? conn_tls_accept(srv->base, sn->fd, ctx, sn->buf, sn->len) : NULL;
+	if (p == NULL)
+		close(sn->fd);
+	sniff_free(sn, 0);
+	SSL_CTX_free(ctx); /* the connection holds its own reference */
+	if (c == NULL || (p->timer = evtimer_new(srv->base, probe_timer_cb, p)) == NULL) {
+		if (c != NULL)
+			conn_free(c);
+		free(p);
+		return;
+	}
+	p->c = c;
+	conn_set_cb(c, probe_read_cb, NULL, p);
+	conn_want_read(c, 1);
+	event_add_ms(p->timer, SNIFF_TIMEOUT_MS);
+}
+
 static void
 sniff_read_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -548,8 +609,11 @@ sniff_read_cb(evutil_socket_t fd, short what, void *arg)
 	sn->len += (size_t)n;
 	char host[256];
 	const char *why = NULL;
-	int r = sni_parse(sn->buf, sn->len, host, sizeof host, &why);
-	if (r == SNI_FOUND)
+	int acme_tls = 0;
+	int r = sni_parse_alpn(sn->buf, sn->len, host, sizeof host, &acme_tls, &why);
+	if (r == SNI_FOUND && acme_tls && sn->srv->acme != NULL)
+		sniff_acme(sn, host);
+	else if (r == SNI_FOUND)
 		sniff_route(sn, host);
 	else if (r == SNI_BAD && sn->buf[0] >= 'A' && sn->buf[0] <= 'Z')
 		sniff_plain_http(sn);
