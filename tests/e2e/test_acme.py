@@ -711,6 +711,44 @@ def test_certificate_issued_and_served(burrow_server, burrow_client, pebble, web
     assert srv.find(RE_FAILED % q("app.test")) is None, srv.text()
 
 
+def test_tls_alpn_01_without_http_port(burrow_server, burrow_client, pebble, web):
+    """--acme-challenge tls-alpn-01 and no --http: the server answers
+    pebble's TLS-ALPN-01 handshakes (ALPN acme-tls/1) on its HTTPS port with
+    the challenge certificate, logs them, and the certificate issued is
+    served there for app.test (pebble's intermediate, verified against its
+    root), reaching the service; a handshake offering acme-tls/1 for a name
+    with no challenge pending gets an alert, and plain visitors of app.test
+    never see the challenge certificate."""
+    peb = pebble()
+    a = web("A")
+    srv = burrow_server("--https", f"127.0.0.1:{peb.tls_port}", "--acme-directory", peb.dir_url,
+                        "--acme-ca", peb.api_ca, "--acme-email", EMAIL,
+                        "--acme-challenge", "tls-alpn-01")
+    srv.wait_log(r"https listening on 127\.0\.0\.1:%d " % peb.tls_port)
+    srv.wait_log(r"acme: certificates from \S+ for HTTP tunnels' names \(tls-alpn-01\)")
+    cli = burrow_client(srv, "-R", f"http:app.test:127.0.0.1:{a.port}")
+    cli.wait_log(r"tunnel r1: serving app\.test on https://app\.test:%d/ " % peb.tls_port)
+    srv.wait_log(RE_ORDERING % (q("app.test"), q(peb.dir_url)), ISSUE_TIMEOUT)
+    srv.wait_log(r"acme: app\.test: tls-alpn-01 challenge answered", ISSUE_TIMEOUT)
+    srv.wait_log(RE_ISSUED % q("app.test"), ISSUE_TIMEOUT)
+    cert = served_cert("app.test", peb.tls_port, peb.root)
+    assert cert["subjectAltName"] == (("DNS", "app.test"),), cert
+    assert issuer_cn(cert) == peb.intermediate_cn, cert
+    info = https_json("app.test", peb.tls_port, peb.root, "/alpn")
+    assert info["service"] == "A" and info["path"] == "/alpn", info
+    assert srv.find(RE_FAILED % q("app.test")) is None, srv.text()
+    # acme-tls/1 with no challenge pending: refused with an alert, logged.
+    mark = srv.mark()
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["acme-tls/1"])
+    with socket.create_connection(("127.0.0.1", peb.tls_port), timeout=LOG_TIMEOUT) as raw:
+        with pytest.raises(ssl.SSLError):
+            ctx.wrap_socket(raw, server_hostname="app.test").close()
+    srv.wait_log(r"acme-tls/1 for a name with no challenge pending", since=mark)
+
+
 # --------------------------------------------------------------------------
 # (3) The files in state-dir/acme, kept across a restart
 # --------------------------------------------------------------------------
