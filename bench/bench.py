@@ -10,7 +10,8 @@ long-poll GETs down): --transport http against plain burrow and https against bu
 datagrams per second and loss through a UDP tunnel (-R udp:) against direct (bench/udpblast.c, built at start); and
 keep-alive HTTP requests through the server's shared HTTP port (server --http, client -R http:bench.test:...) against
 nginx direct and ssh -R: requests/s (wrk), the latency added at half load (bench/httpload.c, open loop) and the
-server's memory per idle keep-alive connection.
+server's memory per idle keep-alive connection; and requests/s over HTTPS, the same server's --https port terminating
+TLS for that name (--https-certs, a throwaway CA made with openssl) against nginx direct over TLS.
 Python 3 standard library only (and cc for udpblast and httpload).  Run through bench/bench.sh (or `make bench`).
 
     bench/bench.sh            full run  (iperf3 5 s x 3 runs, median; sockperf 3 s; wrk 3 s x 3; churn 300 s;
@@ -32,8 +33,9 @@ Python 3 standard library only (and cc for udpblast and httpload).  Run through 
                                          (full settings: 5 s x 3, about 3.5 minutes)
     bench/bench.sh --quick --only vhost  keep-alive GETs of a 1 KiB file from nginx: direct, through burrow's HTTP
                                          port (Host: bench.test) and through ssh -R; wrk -t2 -c64 req/s, latency at
-                                         half the vhost's maximum (httpload), RSS with 64 idle connections; 3 s per
-                                         run, about 20 s (full settings: 10 s per run, about 1 minute)
+                                         half the vhost's maximum (httpload), RSS with 64 idle connections; and wrk
+                                         over HTTPS: nginx's TLS server and burrow's HTTPS port terminating TLS for
+                                         bench.test; 3 s per run, about 25 s (full settings: 10 s per run, about 75 s)
 
 Prints one table: absolute numbers, ratios against direct and against ssh -R, MET / NOT MET for the
 targets, and a list of anomalies.  See bench/README.md.
@@ -2376,6 +2378,17 @@ VHOST_SECS_QUICK, VHOST_SECS_FULL = 3, 10      # each wrk run and each httpload 
 VHOST_TARGET = 0.70                # vhost requests/s >= 70% of direct
 VHOST_TARGET_P99_US = 1000         # p99 added over direct at half the vhost's maximum < 1 ms
 VHOST_PATHS = ("direct", "burrow vhost", "ssh -R")
+# over HTTPS: the same server's --https port terminating TLS for the HTTP tunnel's name (--https-certs DIR with
+# bench.test.crt / .key from a throwaway CA) against nginx direct over TLS (`listen ... ssl`, the same certificate);
+# wrk to https://bench.test:PORT/, bench.test resolved to 127.0.0.1 by a wrk script (VHOST_WRK_RESOLVE), so SNI and
+# Host are bench.test; no half-load row (httpload speaks no TLS)
+VHOST_TLS_PATHS = ("nginx https", "burrow vhost https")
+VHOST_TLS_SUITES = "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384"   # src/transport/tlsctx.c's
+VHOST_WRK_RESOLVE = """-- bench.py: bench.test (the URL's host, hence wrk's SNI) is 127.0.0.1, without /etc/hosts
+function wrk.resolve(host, service)
+   wrk.addrs = wrk.lookup("127.0.0.1", service)
+end
+"""
 
 
 def vhost_selected(cfg):
@@ -2396,9 +2409,40 @@ def build_httpload(cfg):
     return out
 
 
-def start_nginx_vhost(cfg):
+def make_vhost_certs(cfg):
+    """A throwaway CA (TMP/vhost-ca: ca.crt, ca.key) and, signed by it, a certificate for VHOST_NAME (EC P-256,
+    subjectAltName DNS:bench.test, 2 days) in TMP/vhost-certs as bench.test.crt / bench.test.key, the directory
+    the server's --https-certs reads (nothing else in it) and nginx's ssl_certificate. Returns (certs dir, ca.crt)."""
+    ca, certs = os.path.join(cfg.tmp, "vhost-ca"), os.path.join(cfg.tmp, "vhost-certs")
+    os.makedirs(ca)
+    os.makedirs(certs)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    crt, key = os.path.join(certs, VHOST_NAME + ".crt"), os.path.join(certs, VHOST_NAME + ".key")
+    ext = os.path.join(ca, "leaf.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=DNS:%s\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                "extendedKeyUsage=serverAuth\n" % VHOST_NAME)
+    steps = (
+        ["req", "-x509"] + ec + ["-keyout", os.path.join(ca, "ca.key"), "-out", os.path.join(ca, "ca.crt"),
+                                 "-subj", "/CN=burrow bench throwaway CA", "-days", "2"],
+        ["req", "-new"] + ec + ["-keyout", key, "-out", os.path.join(ca, "leaf.csr"), "-subj", "/CN=" + VHOST_NAME],
+        ["x509", "-req", "-in", os.path.join(ca, "leaf.csr"), "-CA", os.path.join(ca, "ca.crt"),
+         "-CAkey", os.path.join(ca, "ca.key"), "-CAcreateserial", "-days", "2", "-sha256", "-extfile", ext,
+         "-out", crt])
+    for argv in steps:
+        r = subprocess.run(["openssl"] + argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError("openssl %s failed: %s" % (" ".join(argv[:2]),
+                                                          (r.stdout + r.stderr).decode(errors="replace")[-400:]))
+    return certs, os.path.join(ca, "ca.crt")
+
+
+def start_nginx_vhost(cfg, certs=None):
     """nginx of the vhost rows (its own, in TMP/nginx-vhost): 1 worker, access_log off, keep-alive connections
-    that stay (keepalive_requests 1000000, 300 s), a VHOST_FILE_BYTES file. Returns (port, the master process)."""
+    that stay (keepalive_requests 1000000, 300 s), a VHOST_FILE_BYTES file; with certs (make_vhost_certs' directory)
+    a second server on a port of its own, `listen ... ssl` with bench.test's certificate and burrow's TLS choices (TLS
+    1.2 and 1.3, the server's order of VHOST_TLS_SUITES, ChaCha20 first for a client that prefers it; nginx 1.22's
+    default would be TLS 1.2 only). Returns (port, the master process, the TLS port or None)."""
     d = os.path.join(cfg.tmp, "nginx-vhost")
     os.makedirs(os.path.join(d, "www"))
     for x in (cfg.tmp, d, os.path.join(d, "www")):
@@ -2406,6 +2450,21 @@ def start_nginx_vhost(cfg):
     with open(os.path.join(d, "www", VHOST_FILE), "wb") as f:
         f.write((b"burrow vhost bench " * 64)[:VHOST_FILE_BYTES - 1] + b"\n")
     port = free_port()
+    ssl_port, ssl_server = None, ""
+    if certs:
+        ssl_port = free_port()
+        ssl_server = """
+    server {
+        listen 127.0.0.1:%(p)d ssl backlog=4096;
+        server_name _;
+        root %(d)s/www;
+        ssl_certificate %(c)s/%(n)s.crt;
+        ssl_certificate_key %(c)s/%(n)s.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_prefer_server_ciphers on;
+        ssl_conf_command Ciphersuites %(suites)s;
+        ssl_conf_command Options PrioritizeChaCha;
+    }""" % {"p": ssl_port, "d": d, "c": certs, "n": VHOST_NAME, "suites": VHOST_TLS_SUITES}
     conf = os.path.join(d, "nginx.conf")
     with open(conf, "w") as f:
         f.write("""worker_processes 1;
@@ -2427,25 +2486,31 @@ http {
         listen 127.0.0.1:%(port)d backlog=4096;
         server_name _;
         root %(d)s/www;
-    }
+    }%(ssl)s
 }
-""" % {"d": d, "port": port})
+""" % {"d": d, "port": port, "ssl": ssl_server})
     p = spawn(["/usr/sbin/nginx", "-c", conf, "-p", d, "-g", "daemon off;"], os.path.join(d, "nginx.out"))
     wait_listen(port, proc=p)
-    return port, p
+    if ssl_port:
+        wait_listen(ssl_port, proc=p)
+    return port, p, ssl_port
 
 
 class BurrowV(Burrow):
     """burrow server -l 127.0.0.1:0 --http 127.0.0.1:0 and client -R http:bench.test:127.0.0.1:NGINX: http_port is
     the server's shared HTTP port (its `http listening on 127.0.0.1:PORT` line), which the client's `tunnel NAME:
-    serving bench.test on ...:PORT -> ... (HTTP)` line names too."""
+    serving bench.test on ...:PORT -> ... (HTTP)` line names too. https_certs: a directory with bench.test.crt /
+    .key: the server also gets --https 127.0.0.1:0 --https-certs DIR, and https_port is its HTTPS port (its `https
+    listening on 127.0.0.1:PORT (... or terminated for HTTP tunnels' names)` line), else None."""
 
-    def __init__(self, tmp, binpath, nginx_port, name="burrow vhost", timeout=10.0):
+    def __init__(self, tmp, binpath, nginx_port, name="burrow vhost", timeout=10.0, https_certs=None):
         if not (os.path.isfile(binpath) and os.access(binpath, os.X_OK)):
             raise RuntimeError("binary %s not found" % binpath)
         if not bin_has(binpath, "server", "--http ADDR"):
             raise RuntimeError("binary %s has no shared HTTP port (no server --http)" % binpath)
         self.name, self.transport, self.fingerprint, self.client = name, "tcp", None, None
+        self.https_port = None
+        https = ["--https", "127.0.0.1:0", "--https-certs", https_certs] if https_certs else []
         env = {"BURROW_TOKEN": TOKEN}
         sargs = shlex.split(os.environ.get("BURROW_SERVER_ARGS", ""))
         cargs = shlex.split(os.environ.get("BURROW_CLIENT_ARGS", ""))
@@ -2454,11 +2519,14 @@ class BurrowV(Burrow):
         if bin_has(binpath, "server", "--state-dir"):
             self.state_dir = tempfile.mkdtemp(prefix="state-%s-" % tag, dir=tmp)
             state = ["--state-dir", self.state_dir]
-        self.server = spawn([binpath, "server", "-l", "127.0.0.1:0", "--http", "127.0.0.1:0"] + state + sargs,
+        self.server = spawn([binpath, "server", "-l", "127.0.0.1:0", "--http", "127.0.0.1:0"] + https + state + sargs,
                             os.path.join(tmp, "%s-server.log" % tag), env)
         sport = int(wait_log(self.server, r"server listening on [\d.]+:(\d+)", timeout).group(1))
         self.http_port = int(wait_log(self.server, r"http listening on [\d.]+:(\d+) \(requests routed by Host",
                                       timeout).group(1))
+        if https:
+            self.https_port = int(wait_log(self.server, r"https listening on [\d.]+:(\d+) \(TLS passed through by "
+                                           r"server name, or terminated for HTTP tunnels' names\)", timeout).group(1))
         self.client = spawn([binpath, "client", "-s", "127.0.0.1:%d" % sport,
                              "-R", "http:%s:127.0.0.1:%d" % (VHOST_NAME, nginx_port)] + cargs,
                             os.path.join(tmp, "%s-client.log" % tag), env)
@@ -2468,6 +2536,8 @@ class BurrowV(Burrow):
             anomaly("%s: the client serves %s on port %s, the server's HTTP port is %d" % (
                 name, VHOST_NAME, m.group(1), self.http_port))
         wait_listen(self.http_port, proc=self.server, timeout=timeout)
+        if self.https_port:
+            wait_listen(self.https_port, proc=self.server, timeout=timeout)
         self.pool = int(cargs[cargs.index("--pool") + 1]) if "--pool" in cargs else 8
         if self.pool != 0:
             # the vhost's streams stay multiplexed (small responses), but the pool must not be opening during a run
@@ -2535,11 +2605,14 @@ def children_cpu_s():
     return ru.ru_utime + ru.ru_stime
 
 
-def vhost_wrk(port, secs, host=None):
+def vhost_wrk(port, secs, host=None, resolve_script=None):
     """wrk -t2 -c64 keep-alive GETs of VHOST_FILE (Host: host when given), with --latency; the figures of
-    parse_wrk and wrk's own p50 / p99 in usec and its CPU time."""
+    parse_wrk and wrk's own p50 / p99 in usec and its CPU time. resolve_script (a file holding VHOST_WRK_RESOLVE):
+    over TLS to https://bench.test:PORT/ (SNI bench.test), the script making bench.test 127.0.0.1 for wrk."""
+    url = ("https://%s:%d/%s" % (VHOST_NAME, port, VHOST_FILE) if resolve_script else
+           "http://127.0.0.1:%d/%s" % (port, VHOST_FILE))
     argv = ["wrk", "-t%d" % VHOST_THREADS, "-c%d" % VHOST_CONNS, "-d%ds" % secs, "--timeout", "5s", "--latency"] + \
-        (["-H", "Host: " + host] if host else []) + ["http://127.0.0.1:%d/%s" % (port, VHOST_FILE)]
+        (["-s", resolve_script] if resolve_script else []) + (["-H", "Host: " + host] if host else []) + [url]
     c0 = children_cpu_s()
     try:
         r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=secs + 20)
@@ -2560,6 +2633,22 @@ def vhost_wrk(port, secs, host=None):
         res["error_detail"] += " wrk rc=%d" % r.returncode
         res["errors"] += 1
     return res, None
+
+
+def vhost_tls_probe(port, cafile):
+    """One GET of VHOST_FILE over TLS to 127.0.0.1:port with SNI and Host bench.test, the certificate verified against
+    the throwaway CA (chain and name): the status, the TLS version, cipher and ALPN Python's ssl negotiated (wrk
+    uses OpenSSL's defaults too, without ALPN). Raises on a failed handshake or request."""
+    import ssl
+    ctx = ssl.create_default_context(cafile=cafile)
+    req = ("GET /%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: burrow-bench\r\n\r\n" % (VHOST_FILE, VHOST_NAME)).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=VHOST_NAME) as s:
+            s.sendall(req)
+            st = http_get_head(s)
+            c = s.cipher()
+            return {"status": st, "version": s.version(), "cipher": c[0] if c else None,
+                    "alpn": s.selected_alpn_protocol()}
 
 
 def vhost_httpload(cfg, prog, port, host, rate, secs):
@@ -2662,16 +2751,41 @@ def measure_vhost(cfg, res):
     except Exception as e:
         prog = None
         anomaly("vhost: %s: no half-load latency figures" % e)
-    nginx_port, nginx = start_nginx_vhost(cfg)
+    # HTTPS termination rows: a throwaway CA and bench.test's certificate, nginx's TLS server, the server's --https
+    certs = cafile = None
+    if not shutil.which("openssl"):
+        anomaly("vhost: no openssl to make a certificate: no https rows")
+    elif not bin_has(cfg.bin, "server", "--https-certs"):
+        anomaly("vhost: binary %s does not terminate HTTPS (no server --https-certs): no https rows" % cfg.bin)
+    else:
+        try:
+            certs, cafile = make_vhost_certs(cfg)
+        except Exception as e:
+            anomaly("vhost: %s: no https rows" % e)
+    out["https_skipped"] = certs is None
+    resolve_script = None
+    if certs:
+        resolve_script = os.path.join(cfg.tmp, "wrk-resolve.lua")
+        with open(resolve_script, "w") as f:
+            f.write(VHOST_WRK_RESOLVE)
+    nginx_port, nginx, nginx_tls_port = start_nginx_vhost(cfg, certs)
     paths = {"direct": None}
     try:
         try:
-            paths["burrow vhost"] = BurrowV(cfg.tmp, cfg.bin, nginx_port)
+            paths["burrow vhost"] = BurrowV(cfg.tmp, cfg.bin, nginx_port, https_certs=certs)
         except Exception as e:
-            anomaly("burrow vhost unavailable: %s" % e)
+            anomaly("burrow vhost unavailable%s: %s" % (" (with --https --https-certs)" if certs else "", e))
             for p in list(STARTED):
                 if p.argv[0] == cfg.bin:
                     stop(p)
+            if certs:       # the plain rows without the HTTPS port, then
+                try:
+                    paths["burrow vhost"] = BurrowV(cfg.tmp, cfg.bin, nginx_port, name="burrow vhost plain")
+                except Exception as e:
+                    anomaly("burrow vhost unavailable: %s" % e)
+                    for p in list(STARTED):
+                        if p.argv[0] == cfg.bin:
+                            stop(p)
         v = paths.get("burrow vhost")
         if v is not None:
             out["rss_idle"] = {k: rss_kb(p) for k, p in v.mem_pids().items()}
@@ -2681,22 +2795,19 @@ def measure_vhost(cfg, res):
             out["ssh_cipher"] = paths["ssh -R"].cipher
         except Exception as e:
             anomaly("vhost: ssh -R unavailable: %s" % e)
-        # 1) requests/s, the paths in turn
-        for name in VHOST_PATHS:
-            if name not in paths:
-                continue
-            peer = paths[name]
-            port = nginx_port if peer is None else (peer.http_port if name == "burrow vhost" else peer.port)
+
+        def wrk_row(name, peer, port, host, script=None):
+            """One wrk run of a row into out[name]; returns the row or None."""
             roots = peer.cpu_pids() if peer is not None else []
             c0 = [cpu_ticks([p]) for p in roots]
             n0, mt0 = cpu_ticks([nginx.pid]), machine_ticks()
-            o, err = vhost_wrk(port, secs, VHOST_NAME if name == "burrow vhost" else None)
+            o, err = vhost_wrk(port, secs, host, script)
             mt1 = machine_ticks()
             if err:
                 anomaly("vhost %s wrk: %s" % (name, err))
                 if peer is not None:
                     peer.check_alive("wrk")
-                continue
+                return None
             r = out.setdefault(name, {})
             r["wrk"] = o
             r["rps"] = o["rps"]
@@ -2720,6 +2831,16 @@ def measure_vhost(cfg, res):
                     r["nginx_cpu_pct"], r["wrk_cpu_pct"], fmt(r["machine_busy_pct"], "%.0f")))
             if peer is not None:
                 peer.check_alive("wrk")
+            return r
+
+        # 1) requests/s, the paths in turn
+        for name in VHOST_PATHS:
+            if name not in paths:
+                continue
+            peer = paths[name]
+            port = nginx_port if peer is None else (peer.http_port if name == "burrow vhost" else peer.port)
+            if wrk_row(name, peer, port, VHOST_NAME if name == "burrow vhost" else None) is None:
+                continue
             # 3) memory, right after the vhost's wrk run: 64 idle keep-alive connections through the vhost
             if name == "burrow vhost" and peer.check_alive("wrk"):
                 m = vhost_idle_conns(peer, VHOST_CONNS, out["fds_idle"])
@@ -2734,7 +2855,34 @@ def measure_vhost(cfg, res):
                                       m["rss_before"].get("client"), m["rss_with"].get("client"), m["fds_before"],
                                       m["fds_with"]))
                 peer.check_alive("the memory test")
-        # 2) latency at half the vhost's maximum, direct and vhost
+        # 1b) requests/s over HTTPS: nginx's TLS server, then the vhost's HTTPS port terminating TLS
+        v = paths.get("burrow vhost")
+        if certs:
+            tls_ports = {"nginx https": nginx_tls_port, "burrow vhost https": v and v.https_port}
+            for name in VHOST_TLS_PATHS:
+                port = tls_ports[name]
+                if not port:
+                    continue
+                peer = v if name == "burrow vhost https" else None
+                if peer is not None and not peer.check_alive("the https rows"):
+                    continue
+                try:
+                    probe = vhost_tls_probe(port, cafile)
+                except Exception as e:
+                    anomaly("vhost %s: a GET over TLS (SNI %s, verified against the bench's CA) failed: %s" % (
+                        name, VHOST_NAME, e))
+                    continue
+                if probe["status"] != 200:
+                    anomaly("vhost %s: a GET over TLS answered %s" % (name, probe["status"]))
+                r = wrk_row(name, peer, port, VHOST_NAME, resolve_script)
+                if r is not None:
+                    r["tls"], r["port"] = probe, port
+                    log("vhost %-12s TLS (Python's ssl): %s %s, ALPN %s" % (
+                        name, probe["version"], probe["cipher"], probe["alpn"] or "none"))
+            out["tls_suites"] = VHOST_TLS_SUITES
+            out["https_vs_nginx_https"] = ratio(out.get("burrow vhost https", {}).get("rps"),
+                                                out.get("nginx https", {}).get("rps"))
+        # 2) latency at half the vhost's maximum, direct and vhost (not over HTTPS: httpload speaks no TLS)
         vr = out.get("burrow vhost", {}).get("rps")
         if prog and vr:
             rate = int(vr / 2)
@@ -2855,6 +3003,39 @@ def report_vhost(res, cfg, L):
         a, b = g("burrow vhost", "cpu_s_each")
         L.append("  burrow vhost CPU over the wrk run: server %.2f s (%.0f%%), client %.2f s (%.0f%% of a core)" % (
             a, g("burrow vhost", "cpu_pct_each")[0], b, g("burrow vhost", "cpu_pct_each")[1]))
+    if any(g(p, "wrk") for p in VHOST_TLS_PATHS) or v.get("https_skipped"):
+        L.append("")
+        L.append("  over HTTPS, the same wrk runs to https://%s:PORT/ (SNI and Host %s; a wrk script resolves it to "
+                 "127.0.0.1): nginx https = nginx's own `listen ssl` server with %s's certificate (a throwaway CA's, EC "
+                 "P-256); burrow vhost https = the same burrow server's --https port terminating TLS for the HTTP "
+                 "tunnel's name (--https-certs), then the vhost as above; keep-alive, so 64 handshakes per run; vs tls = "
+                 "vs nginx https, vs http = vs the same path's plain HTTP row (direct, burrow vhost)" % (
+                     VHOST_NAME, VHOST_NAME, VHOST_NAME))
+        L.append("%-18s %9s %7s %7s %7s %7s %7s %16s %9s %7s %6s %6s" % (
+            "path", "req/s", "vs tls", "vs http", "p50", "p99", "errors", "relay CPU %", "ms/1k req", "nginx%", "wrk%",
+            "mach%"))
+        plain = {"nginx https": "direct", "burrow vhost https": "burrow vhost"}
+        t = g("nginx https", "rps")
+        for p in VHOST_TLS_PATHS:
+            w = g(p, "wrk")
+            if not w:
+                L.append("%-18s %9s" % (p, "n/a"))
+                continue
+            each = g(p, "cpu_pct_each")
+            cpu = ("%.0f (%s)" % (g(p, "cpu_pct"), "+".join("%.0f" % x for x in each))) if each else "-"
+            L.append("%-18s %9s %7s %7s %7s %7s %7s %16s %9s %7.0f %6.0f %6s" % (
+                p, n0(w["rps"]), fmt(ratio(w["rps"], t), "%.2fx"), fmt(ratio(w["rps"], g(plain[p], "rps")), "%.2fx"),
+                us(w.get("lat_p50")), us(w.get("lat_p99")), "%d" % w["errors"], cpu,
+                fmt(g(p, "cpu_ms_per_1k"), "%.1f"), g(p, "nginx_cpu_pct"), g(p, "wrk_cpu_pct"),
+                fmt(g(p, "machine_busy_pct"), "%.0f")))
+        tls = ["%s %s" % (p, " ".join(x for x in (g(p, "tls")["version"], g(p, "tls")["cipher"]) if x))
+               for p in VHOST_TLS_PATHS if g(p, "tls")]
+        vt = g("burrow vhost https", "rps")
+        L.append("  vhost https / nginx https: %s (%s vs %s req/s); burrow server + client per 1,000 requests: %s ms "
+                 "over HTTPS, %s ms over HTTP; negotiated (a Python ssl GET before each run): %s; no half-load row over "
+                 "HTTPS (bench/httpload speaks no TLS)" % (
+                     fmt(ratio(vt, t), "%.2fx"), n0(vt), n0(t), fmt(g("burrow vhost https", "cpu_ms_per_1k"), "%.1f"),
+                     fmt(g("burrow vhost", "cpu_ms_per_1k"), "%.1f"), "; ".join(tls) or "n/a"))
     L.append("")
     rate = v.get("half_rate")
     L.append("  half load: bench/httpload, %s requests/s (half the vhost's wrk figure), open loop over %d keep-alive "
