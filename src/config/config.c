@@ -926,10 +926,12 @@ yaml_headers(struct yctx *y, struct tunnel_cfg *t, yaml_node_t *v, const char *f
 			yaml_node_t *hv = yaml_document_get_node(&y->doc, h->value);
 			char line[MSG_HOPT_LEN + 2];
 			const char *why;
-			if (name == NULL || yscalar(hv) == NULL ||
-			    hopt_check(HOPT_REMOVE, name, &why) != 0)
+			if (name == NULL || yscalar(hv) == NULL)
 				return yerr(y, hv, sub, "expected Name: value lines with "
 							"header names");
+			if (hopt_check(HOPT_REMOVE, name, &why) != 0)
+				return yerr(y, hv, sub, strcmp(why, "expected a header name") == 0
+				    ? "expected Name: value lines with header names" : why);
 			if ((size_t)snprintf(line, sizeof line, "%s: %s", name, yscalar(hv)) >=
 			    sizeof line)
 				return yerr(y, hv, sub, "longer than 255 bytes");

@@ -197,7 +197,8 @@ CAP_FORWARD = 0x4  # either side opens streams; OPEN may carry a destination
 CAP_UDP = 0x8
 CAP_OPEN_DEST = 0x10  # an OPEN_TUNNEL may name the address the user connected to
 CAP_VHOST = 0x20  # REGISTER kind HTTPS: names on the server's HTTPS port
-KNOWN_CAPS = CAP_NAMED | CAP_TLS | CAP_FORWARD | CAP_UDP | CAP_OPEN_DEST | CAP_VHOST
+CAP_HTTP = 0x40  # REGISTER kind HTTP: names (and paths) on the server's HTTP port
+KNOWN_CAPS = CAP_NAMED | CAP_TLS | CAP_FORWARD | CAP_UDP | CAP_OPEN_DEST | CAP_VHOST | CAP_HTTP
 
 
 def parse_hello(payload):
