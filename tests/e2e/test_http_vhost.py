@@ -1158,6 +1158,47 @@ def test_visitor_close_after_response(burrow_server, burrow_client, web, tmp_pat
     v.close()
 
 
+def test_response_headers_set_and_removed(burrow_server, burrow_client, web, tmp_path):
+    """YAML response_headers: the service's Date and X-Service are removed,
+    Server replaced and X-Frame-Options added, on every response of a
+    keep-alive connection (a 100 Continue before a final one passes as it
+    is); the bodies are whole. Another tunnel without them is untouched."""
+    a, b = web("A"), web("B")
+    srv, hport = http_server(burrow_server)
+    cfg = tmp_path / "client-rh.yaml"
+    cfg.write_text(
+        "tunnels:\n"
+        f"  - name: rh\n    type: http\n    domains: rh.test\n    local: 127.0.0.1:{a.port}\n"
+        "    response_headers:\n      set: {X-Frame-Options: DENY, Server: burrow-test}\n"
+        "      remove: [Date, X-Service]\n"
+        f"  - name: plain\n    type: http\n    domains: plain.test\n    local: 127.0.0.1:{b.port}\n")
+    cli = burrow_client(srv, "-c", str(cfg))
+    cli.wait_log(serving_re("rh", "rh.test", hport, a.port))
+    cli.wait_log(serving_re("plain", "plain.test", hport, b.port))
+    v = Visitor(hport)
+    for path in ("/one", "/two"):
+        v.request("GET", "rh.test", path)
+        r = v.response()
+        assert r.status == 200 and r.json()["path"] == path, r
+        assert r.header("X-Frame-Options") == "DENY" and r.header("Server") == "burrow-test", r
+        assert r.header("Date") is None and r.header("X-Service") is None, r
+        assert [k for k, _ in r.headers].count("Server") == 1, r
+    body = b"y" * 5000
+    v.request("POST", "rh.test", "/up", headers=[("Expect", "100-continue"),
+                                                 ("Content-Length", str(len(body)))])
+    status, _, headers = v.read_head()
+    assert status == 100 and not [h for h in headers if h[0] == "X-Frame-Options"], headers
+    v.send(body)
+    r = v.response()
+    assert r.status == 200 and r.json()["body_len"] == 5000, r
+    assert r.header("X-Frame-Options") == "DENY", r
+    v.request("GET", "plain.test", "/p")
+    r = v.response()
+    assert r.header("X-Service") == "B" and r.header("X-Frame-Options") is None, r
+    assert r.header("Date") is not None, r
+    v.close()
+
+
 def test_service_connection_close(burrow_server, burrow_client, web, tmp_path):
     """After a first exchange on a keep-alive connection, a service's
     response with Connection: close reaches the visitor whole, then the
