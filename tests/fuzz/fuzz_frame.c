@@ -106,7 +106,7 @@ check_register(const uint8_t *p, size_t n, const struct msg_register *r)
 	if (r->kind != TUNNEL_HTTP)
 		check(r->nhopts == 0);
 	for (size_t i = 0; i < r->nhopts; i++) {
-		check(r->hopts[i].key >= HOPT_HOST && r->hopts[i].key <= HOPT_REMOVE);
+		check(r->hopts[i].key >= HOPT_HOST && r->hopts[i].key <= HOPT_RESP_REMOVE);
 		check_str(r->hopts[i].value, sizeof r->hopts[i].value);
 	}
 	size_t len = msg_register_encode(buf, r);

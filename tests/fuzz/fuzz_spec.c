@@ -119,7 +119,7 @@ check_paths(const char *out, size_t outlen, const char *s)
 static void
 check_hopt(int key, const char *v)
 {
-	check(key >= HOPT_HOST && key <= HOPT_REMOVE);
+	check(key >= HOPT_HOST && key <= HOPT_RESP_REMOVE);
 	for (const unsigned char *c = (const unsigned char *)v; *c != '\0'; c++)
 		check(*c >= 0x20 && *c != 0x7f);
 	const char *colon = strchr(v, ':');
@@ -131,12 +131,14 @@ check_hopt(int key, const char *v)
 		check(colon != NULL && colon != v && colon[1] == '$' && strlen(colon) > 10);
 		break;
 	case HOPT_SET:
+	case HOPT_RESP_SET:
 		check(colon != NULL && colon != v);
 		for (const char *c = v; c < colon; c++)
 			check((unsigned char)*c > 0x20 && (unsigned char)*c < 0x7f &&
 			    strchr("\"(),/:;<=>?@[\\]{}", *c) == NULL);
 		break;
 	case HOPT_REMOVE:
+	case HOPT_RESP_REMOVE:
 		check(v[0] != '\0' && colon == NULL);
 		for (const char *c = v; *c != '\0'; c++)
 			check((unsigned char)*c > 0x20 && (unsigned char)*c < 0x7f);
