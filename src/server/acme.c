@@ -989,16 +989,21 @@ acme_consider(struct acme *a, const char *name)
 		log_info("acme: %s: renewing (expires in %lld s)", name, (long long)left);
 	}
 	pthread_mutex_lock(&a->mu);
-	int skip = strcmp(a->busy, name) == 0 || a->nq == ACME_QUEUE_MAX;
+	int skip = strcmp(a->busy, name) == 0;
 	for (size_t i = 0; i < a->nq && !skip; i++)
 		skip = strcmp(a->queue[i], name) == 0;
 	for (size_t i = 0; i < ACME_FAILED_MAX && !skip; i++)
 		skip = strcmp(a->failed[i].name, name) == 0 && a->failed[i].until_ms > mono_ms();
-	if (!skip) {
+	int full = !skip && a->nq == ACME_QUEUE_MAX;
+	if (!skip && !full) {
 		snprintf(a->queue[a->nq++], sizeof a->queue[0], "%s", name);
 		pthread_cond_signal(&a->cv);
 	}
 	pthread_mutex_unlock(&a->mu);
+	if (full)
+		log_limited(&a->srv->lim_https, LOG_WARN, "acme: %s: %d names wait for an "
+		    "order already: not ordered now (the next check tries again)", name,
+		    ACME_QUEUE_MAX);
 }
 
 void

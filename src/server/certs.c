@@ -101,6 +101,9 @@ certs_read_dir(const char *dir, int acme, struct cert **out, size_t *n)
 		*out = c;
 		(*n)++;
 	}
+	if (e != NULL)
+		log_error("%s %s: more than %d certificates: the rest are left out",
+		    acme ? "acme" : "https_certs", dir, CERTS_MAX);
 	closedir(d);
 	return 0;
 }

@@ -176,12 +176,14 @@ status_reason(int status)
  * connection lingers reading until EOF, so the user reads the answer
  * rather than a reset for its unread bytes.
  */
-static void hc_failx(struct hconn *hc, int status, const char *extra,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-#define hc_fail(hc, status, ...) hc_failx(hc, status, "", __VA_ARGS__)
-
-static void
-hc_failx(struct hconn *hc, int status, const char *extra, const char *fmt, ...)
+/*
+ * The exchange ends with an answer of ours, the connection then lingers:
+ * its stream closed, what the user sent dropped. 1 if the answer may go
+ * (out is empty for it), 0 when part of the service's response went out
+ * already (the user then sees the end).
+ */
+static int
+hc_last_answer(struct hconn *hc)
 {
 	hc_stream_close(hc);
 	hc_wait_unlink(hc);
@@ -189,10 +191,19 @@ hc_failx(struct hconn *hc, int status, const char *extra, const char *fmt, ...)
 	hc->in_off = hc->in_fwd = hc->in_len = 0;
 	hc->held = 0;
 	event_add_ms(hc->timer, HC_LINGER_MS);
-	if (hc->resp_fwd) { /* too late for an answer: the user sees the end */
-		hc->out_off = hc->out_len = 0;
+	hc->out_off = hc->out_len = 0;
+	return !hc->resp_fwd;
+}
+
+static void hc_failx(struct hconn *hc, int status, const char *extra,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+#define hc_fail(hc, status, ...) hc_failx(hc, status, "", __VA_ARGS__)
+
+static void
+hc_failx(struct hconn *hc, int status, const char *extra, const char *fmt, ...)
+{
+	if (!hc_last_answer(hc))
 		return;
-	}
 	char body[512];
 	va_list ap;
 	va_start(ap, fmt);
@@ -396,15 +407,10 @@ hc_acme(struct hconn *hc, const char *path)
 	    !acme_challenge(hc->srv->acme, hc->host, path + sizeof prefix - 1, keyauth,
 		sizeof keyauth))
 		return 0;
-	hc_stream_close(hc);
-	hc_wait_unlink(hc);
-	hc->st = HC_LINGER;
-	hc->in_off = hc->in_fwd = hc->in_len = 0;
-	event_add_ms(hc->timer, HC_LINGER_MS);
+	hc_last_answer(hc); /* a new request: nothing went out yet */
 	int n = snprintf((char *)hc->out, sizeof hc->out, "HTTP/1.1 200 OK\r\n"
 	    "Content-Type: application/octet-stream\r\nContent-Length: %zu\r\n"
 	    "Connection: close\r\n\r\n%s", strlen(keyauth), keyauth);
-	hc->out_off = 0;
 	hc->out_len = (size_t)n;
 	return 1;
 }
