@@ -57,7 +57,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from conftest import LOG_TIMEOUT, Proc, closed_port, free_port, tls_supported
-from test_http_vhost import WebService
+from test_http_vhost import web  # noqa: F401 (a fixture)
 from test_tls import Pki, openssl
 from test_usage import run
 
@@ -615,21 +615,6 @@ def http_json(name, port, path="/"):
     rc, status, body = curl_http(name, port, path)
     assert rc == 0 and status == "200", (name, rc, status, body)
     return json.loads(body)
-
-
-@pytest.fixture
-def web():
-    """Factory: web(label) -> test_http_vhost.WebService (JSON of what it got)."""
-    started = []
-
-    def start(label):
-        s = WebService(label)
-        started.append(s)
-        return s
-
-    yield start
-    for s in started:
-        s.close()
 
 
 def acme_server(burrow_server, peb, *extra, directory=None):

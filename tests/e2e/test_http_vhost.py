@@ -1232,19 +1232,16 @@ def test_http10_service_response_until_close(burrow_server, burrow_client, web, 
     assert len(body) == size and body == pattern(size), len(body)
 
 
-def test_concurrent_visitors(burrow_server, burrow_client, web, tmp_path):
-    """24 visitors at once, each on one keep-alive connection: 6 requests
-    alternating between two names, POST bodies of random sizes up to 256 KB
-    (byte-exact at the service, by SHA-256 in its answer)."""
-    a, b = web("A"), web("B")
-    srv, hport = http_server(burrow_server)
-    yaml_client(burrow_client, srv, tmp_path, ("a", "a.test", a.port), ("b", "b.test", b.port),
-                wait_hport=hport)
+def concurrent_posts(connect, count, a, b):
+    """count visitors at once (connect(n) gives visitor n's connection),
+    each sending 6 POSTs on it that alternate between a.test (service a)
+    and b.test (b), bodies of random sizes up to 256 KB: each answered by
+    the right service, byte-exact (SHA-256 in its answer)."""
     errors = []
 
     def visitor(n):
         try:
-            v = Visitor(hport)
+            v = connect(n)
             for i in range(6):
                 host, label = (("a.test", "A"), ("b.test", "B"))[(n + i) % 2]
                 body = os.urandom(int.from_bytes(os.urandom(3), "big") % (256 * 1024))
@@ -1258,13 +1255,24 @@ def test_concurrent_visitors(burrow_server, burrow_client, web, tmp_path):
         except Exception as e:  # noqa: BLE001 - reported below
             errors.append(f"visitor {n}: {e!r}")
 
-    threads = [threading.Thread(target=visitor, args=(n,)) for n in range(24)]
+    threads = [threading.Thread(target=visitor, args=(n,)) for n in range(count)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
     assert not errors, errors
-    assert len(a.records) + len(b.records) == 24 * 6
+    assert len(a.records) + len(b.records) == count * 6
+
+
+def test_concurrent_visitors(burrow_server, burrow_client, web, tmp_path):
+    """24 visitors at once, each on one keep-alive connection: 6 requests
+    alternating between two names, POST bodies of random sizes up to 256 KB
+    (byte-exact at the service, by SHA-256 in its answer)."""
+    a, b = web("A"), web("B")
+    srv, hport = http_server(burrow_server)
+    yaml_client(burrow_client, srv, tmp_path, ("a", "a.test", a.port), ("b", "b.test", b.port),
+                wait_hport=hport)
+    concurrent_posts(lambda n: Visitor(hport), 24, a, b)
 
 
 # --------------------------------------------------------------------------

@@ -50,8 +50,8 @@ import pytest
 from conftest import BURROW_BIN, LOG_TIMEOUT, Proc, closed_port, sha, tls_supported
 # The fixtures web, raw_service, ca, nginx and (autouse) no_proxy_env are
 # used by name: importing them here makes them this module's.
-from test_http_vhost import (MB, Visitor, commas, get, pattern, raw_service, seen,  # noqa: F401
-                             web, yaml_client)
+from test_http_vhost import (MB, Visitor, commas, concurrent_posts, get, pattern,  # noqa: F401
+                             raw_service, seen, web, yaml_client)
 from test_https_sni import Site, ca, client_hello, nginx, no_proxy_env, read_closed  # noqa: F401
 
 RE_HTTP_LISTENING = r"http listening on 127\.0\.0\.1:(\d+) \(requests routed by Host and path\)$"
@@ -576,31 +576,7 @@ def test_concurrent_tls_visitors(burrow_server, burrow_client, web, certs, ca, t
     certs.add("ab", "a.test", "b.test")
     edge = term_server(burrow_server, certs)
     http_client(burrow_client, edge, tmp_path, ("a", "a.test", a.port), ("b", "b.test", b.port))
-    errors = []
-
-    def visitor(n):
-        try:
-            v = TlsVisitor(edge.hport, ("a.test", "b.test")[n % 2], ca.crt)
-            for i in range(6):
-                host, label = (("a.test", "A"), ("b.test", "B"))[(n + i) % 2]
-                body = os.urandom(int.from_bytes(os.urandom(3), "big") % (256 * 1024))
-                v.request("POST", host, f"/v{n}/{i}", (), body)
-                r = v.response("POST")
-                info = r.json()
-                assert r.status == 200 and info["service"] == label, (n, i, r)
-                assert info["path"] == f"/v{n}/{i}", info
-                assert info["body_len"] == len(body) and info["body_sha"] == sha(body), (n, i)
-            v.close()
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(f"visitor {n}: {e!r}")
-
-    threads = [threading.Thread(target=visitor, args=(n,)) for n in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors
-    assert len(a.records) + len(b.records) == 16 * 6
+    concurrent_posts(lambda n: TlsVisitor(edge.hport, ("a.test", "b.test")[n % 2], ca.crt), 16, a, b)
 
 
 def test_errors_through_termination(burrow_server, burrow_client, web, raw_service, certs, ca,
