@@ -1998,18 +1998,23 @@ def udp_selected(cfg):
     return "udp" in cfg.only_set
 
 
-def build_udpblast(cfg):
-    src = os.path.join(REPO, "bench", "udpblast.c")
-    out = os.path.join(cfg.tmp, "udpblast")
+def build_tool(cfg, name):
+    """bench/NAME.c built with cc -O2 into the temp dir; its path."""
+    src = os.path.join(REPO, "bench", name + ".c")
+    out = os.path.join(cfg.tmp, name)
     cc = shutil.which("cc") or shutil.which("gcc")
     if not cc:
-        raise RuntimeError("no C compiler (cc) to build bench/udpblast.c")
+        raise RuntimeError("no C compiler (cc) to build bench/%s.c" % name)
     r = subprocess.run([cc, "-O2", "-Wall", "-o", out, src], capture_output=True, timeout=120)
     if r.returncode != 0:
-        raise RuntimeError("cc -O2 -Wall bench/udpblast.c failed: %s" % (r.stdout + r.stderr).decode(errors="replace")[-600:])
+        raise RuntimeError("cc -O2 -Wall bench/%s.c failed: %s" % (name, (r.stdout + r.stderr).decode(errors="replace")[-600:]))
     if r.stderr.strip():
-        anomaly("udpblast.c: compiler warnings: %s" % r.stderr.decode(errors="replace")[-300:])
+        anomaly("%s.c: compiler warnings: %s" % (name, r.stderr.decode(errors="replace")[-300:]))
     return out
+
+
+def build_udpblast(cfg):
+    return build_tool(cfg, "udpblast")
 
 
 def udp_sock_drops(port):
@@ -2396,17 +2401,7 @@ def vhost_selected(cfg):
 
 
 def build_httpload(cfg):
-    src = os.path.join(REPO, "bench", "httpload.c")
-    out = os.path.join(cfg.tmp, "httpload")
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if not cc:
-        raise RuntimeError("no C compiler (cc) to build bench/httpload.c")
-    r = subprocess.run([cc, "-O2", "-Wall", "-o", out, src], capture_output=True, timeout=120)
-    if r.returncode != 0:
-        raise RuntimeError("cc -O2 -Wall bench/httpload.c failed: %s" % (r.stdout + r.stderr).decode(errors="replace")[-600:])
-    if r.stderr.strip():
-        anomaly("httpload.c: compiler warnings: %s" % r.stderr.decode(errors="replace")[-300:])
-    return out
+    return build_tool(cfg, "httpload")
 
 
 def make_vhost_certs(cfg):
